@@ -1,0 +1,125 @@
+//! The mutant catalog: realistic mistakes in the code the seed patch touches.
+//!
+//! A mutant is a switch tested at one point of the real code path (grep for its variant name to
+//! find the place); no algorithm has a mutant-only copy. Each entry names the kernel code it
+//! corrupts and the failure class the oracle should report.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mutant {
+    None,
+    PutReread,
+    PutNoPreempt,
+    PutNoCmpxchg,
+    PutRelaxed,
+    PutNoAcquire,
+    GetIgnoresDead,
+    NoSaturation,
+    DupNoReinit,
+    ErrorDirectFree,
+    RemoveDoublePut,
+    RmapNoRecheck,
+    SplitNoPgoff,
+}
+
+pub struct Entry {
+    pub mutant: Mutant,
+    pub name: &'static str,
+    pub kernel: &'static str,
+    pub expect: &'static str,
+}
+
+pub const CATALOG: &[Entry] = &[
+    Entry {
+        mutant: Mutant::None,
+        name: "none",
+        kernel: "the code as the seed patch and lib/rcuref.c have it",
+        expect: "whatever the configuration itself allows",
+    },
+    Entry {
+        mutant: Mutant::PutReread,
+        name: "put_reread",
+        kernel: "rcuref_put_slowpath() before 'rcuref: Plug slowpath race in rcuref_put()': \
+                 the slow path re-reads the counter instead of using the fetch-sub result",
+        expect: "unexpected-warning / not-linearizable (false 'imbalanced put()' after a racing get+put)",
+    },
+    Entry {
+        mutant: Mutant::PutNoPreempt,
+        name: "put_no_preempt",
+        kernel: "rcuref_put() without preempt_disable(): nothing holds the grace period off \
+                 between the fetch-sub and the cmpxchg",
+        expect: "use-after-free (cmpxchg on a VMA freed by a racing get+put)",
+    },
+    Entry {
+        mutant: Mutant::PutNoCmpxchg,
+        name: "put_no_cmpxchg",
+        kernel: "rcuref_put_slowpath(): NOREF is marked DEAD with a plain store instead of \
+                 cmpxchg(NOREF, DEAD)",
+        expect: "not-linearizable / double-free (two puts both see NOREF and both free)",
+    },
+    Entry {
+        mutant: Mutant::PutRelaxed,
+        name: "put_relaxed",
+        kernel: "__rcuref_put(): atomic_sub_return_relaxed instead of _release",
+        expect: "data-race (a holder's access is not ordered before another thread's free)",
+    },
+    Entry {
+        mutant: Mutant::PutNoAcquire,
+        name: "put_no_acquire",
+        kernel: "rcuref_put_slowpath(): smp_acquire__after_ctrl_dep() dropped after the cmpxchg",
+        expect: "data-race (the free is not ordered after other holders' accesses)",
+    },
+    Entry {
+        mutant: Mutant::GetIgnoresDead,
+        name: "get_ignores_dead",
+        kernel: "rcuref_get_slowpath(): the dead-zone check is missing, a get on a released \
+                 VMA succeeds",
+        expect: "not-linearizable / use-after-free (a reference on a freed VMA)",
+    },
+    Entry {
+        mutant: Mutant::NoSaturation,
+        name: "no_saturation",
+        kernel: "rcuref_get_slowpath(): no saturation handling (no WARN, no SATURATED store)",
+        expect: "not-linearizable (missing 'saturated' warning, counter leaves the zone)",
+    },
+    Entry {
+        mutant: Mutant::DupNoReinit,
+        name: "dup_no_reinit",
+        kernel: "vm_area_dup() without vma_rcuref_init(new): the copy keeps the counter the \
+                 slot had in its previous life",
+        expect: "not-linearizable / leak (DEAD counter on a live VMA, imbalanced put)",
+    },
+    Entry {
+        mutant: Mutant::ErrorDirectFree,
+        name: "error_direct_free",
+        kernel: "an error path (mmap, split, fork) keeps vm_area_free(new) instead of vma_put(new)",
+        expect: "free-while-held (a reader's reference on the recycled slot is ignored)",
+    },
+    Entry {
+        mutant: Mutant::RemoveDoublePut,
+        name: "remove_double_put",
+        kernel: "remove_vma() drops the reference twice",
+        expect: "not-linearizable / free-while-held (imbalanced put, or a reader's reference is stolen)",
+    },
+    Entry {
+        mutant: Mutant::RmapNoRecheck,
+        name: "rmap_no_recheck",
+        kernel: "the reverse-map reader trusts the VMA after vma_get() without re-checking \
+                 that it still maps the folio",
+        expect: "bad-use (rmap_one on a VMA that does not map the folio)",
+    },
+    Entry {
+        mutant: Mutant::SplitNoPgoff,
+        name: "split_no_pgoff",
+        kernel: "__split_vma(): the new VMA's vm_pgoff is not advanced with vm_start",
+        expect: "vma-invariant (vm_start - vm_pgoff * PAGE_SIZE changes across the split)",
+    },
+];
+
+impl Mutant {
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        CATALOG.iter().find(|e| e.name == name).map(|e| e.mutant)
+    }
+    pub fn name(self) -> &'static str {
+        CATALOG.iter().find(|e| e.mutant == self).map(|e| e.name).unwrap_or("none")
+    }
+}

@@ -1,0 +1,275 @@
+//! The `pyfuzz._core` module: conversion between Python's plain tuples and the engine's types.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+use crate::engine::{self, Outcome};
+use crate::event::{AtomicOp, Event, Field, LockMode, Order, RefFn, Warning};
+use crate::mutant::{Mutant, CATALOG};
+use crate::program::{Op, OpKind, Program, SetupVma};
+use crate::sched::{Pct, RandomWalk, SplitMix};
+use crate::world::{self, Config};
+
+fn bad(msg: impl Into<String>) -> PyErr {
+    PyValueError::new_err(msg.into())
+}
+
+fn make_config(config: Option<&Bound<'_, PyDict>>, mutant: &str) -> PyResult<Config> {
+    let mut c = Config::SEED;
+    if let Some(d) = config {
+        for (k, v) in d.iter() {
+            let (k, v): (String, String) = (k.extract()?, v.extract()?);
+            c.set(&k, &v).map_err(bad)?;
+        }
+    }
+    c.mutant = Mutant::from_name(mutant).ok_or_else(|| bad(format!("unknown mutant {mutant:?} (see `pyfuzz mutants`)")))?;
+    Ok(c)
+}
+
+type OpTuple = (String, u32, u32, bool);
+type ProgramTuple = (Vec<(u32, u32, Option<u32>)>, Vec<Vec<OpTuple>>, Vec<(u8, u32)>);
+
+fn program_from_tuple(t: ProgramTuple) -> PyResult<Program> {
+    let (setup, threads, schedule) = t;
+    let setup = setup.into_iter().map(|(start, end, counter)| SetupVma { start, end, counter }).collect();
+    let threads = threads
+        .into_iter()
+        .map(|ops| {
+            ops.into_iter()
+                .map(|(name, a, b, fail)| {
+                    let kind = OpKind::from_name(&name).ok_or_else(|| bad(format!("unknown operation {name:?}")))?;
+                    Ok(Op { kind, a, b, fail })
+                })
+                .collect::<PyResult<Vec<_>>>()
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let program = Program { setup, threads, schedule };
+    program.validate().map_err(bad)?;
+    Ok(program)
+}
+
+fn program_to_tuple(p: &Program) -> ProgramTuple {
+    (
+        p.setup.iter().map(|v| (v.start, v.end, v.counter)).collect(),
+        p.threads
+            .iter()
+            .map(|ops| ops.iter().map(|o| (o.kind.name().to_string(), o.a, o.b, o.fail)).collect())
+            .collect(),
+        p.schedule.clone(),
+    )
+}
+
+fn name_of_fn(f: RefFn) -> &'static str {
+    match f {
+        RefFn::Get => "get",
+        RefFn::Put => "put",
+        RefFn::Init => "init",
+    }
+}
+
+fn name_of_op(op: AtomicOp) -> &'static str {
+    match op {
+        AtomicOp::Add => "add",
+        AtomicOp::Sub => "sub",
+        AtomicOp::Load => "load",
+        AtomicOp::Store => "store",
+        AtomicOp::CasOk => "cas_ok",
+        AtomicOp::CasFail => "cas_fail",
+    }
+}
+
+fn name_of_order(o: Order) -> &'static str {
+    match o {
+        Order::Relaxed => "relaxed",
+        Order::Release => "release",
+        Order::Acquire => "acquire",
+        Order::Plain => "plain",
+    }
+}
+
+fn name_of_warning(w: Warning) -> &'static str {
+    match w {
+        Warning::Saturated => "saturated",
+        Warning::ImbalancedPut => "imbalanced_put",
+        Warning::VmaGetDisabled => "vma_get_disabled",
+    }
+}
+
+fn name_of_field(f: Field) -> &'static str {
+    match f {
+        Field::Start => "vm_start",
+        Field::End => "vm_end",
+        Field::Pgoff => "vm_pgoff",
+        Field::File => "vm_file",
+        Field::Policy => "vm_policy",
+    }
+}
+
+fn name_of_mode(m: LockMode) -> &'static str {
+    match m {
+        LockMode::Read => "read",
+        LockMode::Write => "write",
+    }
+}
+
+fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>> {
+    use Event::*;
+    let any = match e {
+        OpBegin { t, op } => ("op_begin", t, op).into_pyobject(py)?,
+        OpEnd { t, op, outcome } => ("op_end", t, op, outcome).into_pyobject(py)?,
+        Lookup { t, mm, slot } => ("lookup", t, mm, slot).into_pyobject(py)?,
+        RefCall { t, slot, f } => ("ref_call", t, slot, name_of_fn(*f)).into_pyobject(py)?,
+        RefRet { t, slot, f, result } => ("ref_ret", t, slot, name_of_fn(*f), result).into_pyobject(py)?,
+        Atomic { t, slot, op, order, old, new } => {
+            ("atomic", t, slot, name_of_op(*op), name_of_order(*order), old, new).into_pyobject(py)?
+        }
+        Fence { t } => ("fence", t, "acquire").into_pyobject(py)?,
+        Warn { t, slot, what } => ("warn", t, slot, name_of_warning(*what)).into_pyobject(py)?,
+        Alloc { t, slot, gen } => ("alloc", t, slot, gen).into_pyobject(py)?,
+        Free { t, slot, gen } => ("free", t, slot, gen).into_pyobject(py)?,
+        Reclaim { slot, gen } => ("reclaim", crate::event::RCU_CALLBACK, slot, gen).into_pyobject(py)?,
+        Read { t, slot, field, value } => ("read", t, slot, name_of_field(*field), value).into_pyobject(py)?,
+        Write { t, slot, field, value } => ("write", t, slot, name_of_field(*field), value).into_pyobject(py)?,
+        Use { t, slot, page } => ("use", t, slot, page).into_pyobject(py)?,
+        RcuLock { t } => ("rcu_lock", t).into_pyobject(py)?,
+        RcuUnlock { t } => ("rcu_unlock", t).into_pyobject(py)?,
+        PreemptOff { t } => ("preempt_off", t).into_pyobject(py)?,
+        PreemptOn { t } => ("preempt_on", t).into_pyobject(py)?,
+        Lock { t, mode } => ("lock", t, name_of_mode(*mode)).into_pyobject(py)?,
+        Unlock { t, mode } => ("unlock", t, name_of_mode(*mode)).into_pyobject(py)?,
+        TreeInsert { t, mm, slot, start, end, pgoff } => {
+            ("tree_insert", t, mm, slot, start, end, pgoff).into_pyobject(py)?
+        }
+        TreeUpdate { t, mm, slot, start, end, pgoff } => {
+            ("tree_update", t, mm, slot, start, end, pgoff).into_pyobject(py)?
+        }
+        TreeRemove { t, mm, slot } => ("tree_remove", t, mm, slot).into_pyobject(py)?,
+        MappingLoad { t, page, slot } => {
+            ("mapping_load", t, page, slot.map(|s| s as i32).unwrap_or(-1)).into_pyobject(py)?
+        }
+        MappingStore { t, page, slot } => ("mapping_store", t, page, slot).into_pyobject(py)?,
+        Panic { t, message } => ("panic", t, message).into_pyobject(py)?,
+    };
+    Ok(any)
+}
+
+/// The result of one execution. `events` is built on first access: the fuzz loop only asks for it
+/// when `digest` is new.
+#[pyclass(name = "Outcome", module = "pyfuzz._core", frozen)]
+struct PyOutcome {
+    inner: Outcome,
+    events: std::sync::OnceLock<Py<PyAny>>,
+}
+
+#[pymethods]
+impl PyOutcome {
+    #[getter]
+    fn digest(&self) -> u64 {
+        self.inner.digest
+    }
+    #[getter]
+    fn steps(&self) -> u32 {
+        self.inner.steps
+    }
+    #[getter]
+    fn final_counters(&self) -> Vec<u32> {
+        self.inner.final_counters.clone()
+    }
+    /// True when the execution ended in a model panic (deadlock, livelock); always a finding.
+    #[getter]
+    fn panicked(&self) -> bool {
+        self.inner.events.iter().any(|e| matches!(e, Event::Panic { .. }))
+    }
+    #[getter]
+    fn events(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if let Some(e) = self.events.get() {
+            return Ok(e.clone_ref(py));
+        }
+        let items = self.inner.events.iter().map(|e| event_to_py(py, e)).collect::<PyResult<Vec<_>>>()?;
+        let list: Py<PyAny> = pyo3::types::PyList::new(py, items)?.into_any().unbind();
+        let _ = self.events.set(list.clone_ref(py));
+        Ok(list)
+    }
+}
+
+fn wrap(outcome: Outcome) -> PyOutcome {
+    PyOutcome { inner: outcome, events: std::sync::OnceLock::new() }
+}
+
+/// Decode fuzzer bytes into a program tuple (total: every byte string decodes).
+#[pyfunction]
+fn decode(data: &Bound<'_, PyBytes>) -> ProgramTuple {
+    program_to_tuple(&Program::decode(data.as_bytes()))
+}
+
+/// Run a program tuple under its own schedule.
+#[pyfunction]
+#[pyo3(signature = (program, config=None, mutant="none"))]
+fn run(py: Python<'_>, program: ProgramTuple, config: Option<&Bound<'_, PyDict>>, mutant: &str) -> PyResult<PyOutcome> {
+    let config = make_config(config, mutant)?;
+    let program = program_from_tuple(program)?;
+    Ok(wrap(py.detach(|| engine::run_program(&program, config))))
+}
+
+/// A configured engine for the fuzz loop's hot path.
+#[pyclass(name = "Engine", module = "pyfuzz._core", frozen)]
+struct PyEngine {
+    config: Config,
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    #[pyo3(signature = (config=None, mutant="none"))]
+    fn new(config: Option<&Bound<'_, PyDict>>, mutant: &str) -> PyResult<Self> {
+        Ok(PyEngine { config: make_config(config, mutant)? })
+    }
+
+    /// Decode and run fuzzer bytes under the program's own schedule.
+    fn run_bytes(&self, data: &Bound<'_, PyBytes>) -> PyOutcome {
+        wrap(engine::run_program(&Program::decode(data.as_bytes()), self.config))
+    }
+
+    /// Decode `data` for the program but interleave it with a baseline scheduler instead:
+    /// `"random"` (uniform choice at each step) or `"pct"` (priorities with `depth - 1`
+    /// change points); `seed` makes the choice reproducible.
+    #[pyo3(signature = (data, scheduler, seed, depth=3))]
+    fn run_bytes_with(&self, data: &Bound<'_, PyBytes>, scheduler: &str, seed: u64, depth: u32) -> PyResult<PyOutcome> {
+        let program = Program::decode(data.as_bytes());
+        let outcome = match scheduler {
+            "random" => engine::run(&program, self.config, &mut RandomWalk(SplitMix(seed))),
+            "pct" => {
+                let expected = 40 * program.threads.iter().map(Vec::len).sum::<usize>() as u32;
+                engine::run(&program, self.config, &mut Pct::new(program.threads.len(), depth, expected, seed))
+            }
+            other => return Err(bad(format!("unknown scheduler {other:?}"))),
+        };
+        Ok(wrap(outcome))
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let mutants: Vec<(&str, &str, &str)> = CATALOG.iter().map(|e| (e.name, e.kernel, e.expect)).collect();
+    m.add("MUTANTS", mutants)?;
+    let config = PyDict::new(py);
+    for (key, values) in Config::KEYS {
+        config.set_item(key, PyTuple::new(py, values.iter())?)?;
+    }
+    m.add("CONFIG", config)?;
+    let limits = PyDict::new(py);
+    limits.set_item("threads", (world::MIN_THREADS, world::MAX_THREADS))?;
+    limits.set_item("ops", world::MAX_OPS)?;
+    limits.set_item("pages", world::PAGES)?;
+    limits.set_item("slots", world::SLOTS)?;
+    limits.set_item("setup_vmas", world::MAX_SETUP_VMAS)?;
+    limits.set_item("schedule", crate::program::MAX_SCHEDULE)?;
+    m.add("LIMITS", limits)?;
+    m.add_function(wrap_pyfunction!(decode, m)?)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_class::<PyOutcome>()?;
+    m.add_class::<PyEngine>()?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The VMA slab cache: a fixed set of slots, a generation per allocation so that a reused slot is
+//! told apart from the object that was there before, and the two freeing disciplines.
+
+use std::sync::Mutex;
+
+use crate::env::Env;
+use crate::event::Event;
+use crate::rcu::Callback;
+use crate::world::{SlabMode, SLOTS};
+
+struct Cache {
+    /// LIFO like a SLUB per-cpu freelist: the object freed last is the next one handed out,
+    /// which is also the most hostile choice for a reader holding a stale pointer.
+    free: Vec<u8>,
+    generation: [u32; SLOTS],
+}
+
+pub struct Slab {
+    mode: SlabMode,
+    cache: Mutex<Cache>,
+    deferred: Mutex<Vec<Callback<u8>>>,
+}
+
+impl Slab {
+    pub fn new(mode: SlabMode) -> Slab {
+        Slab {
+            mode,
+            cache: Mutex::new(Cache { free: (0..SLOTS as u8).rev().collect(), generation: [0; SLOTS] }),
+            deferred: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn generation(&self, slot: u8) -> u32 {
+        self.cache.lock().unwrap().generation[slot as usize]
+    }
+
+    /// `kmem_cache_alloc`: None when the cache is exhausted (the caller's -ENOMEM path).
+    pub async fn alloc<E: Env>(&self, env: &E) -> Option<u8> {
+        env.step().await;
+        let (slot, gen) = {
+            let mut c = self.cache.lock().unwrap();
+            let slot = c.free.pop()?;
+            c.generation[slot as usize] += 1;
+            (slot, c.generation[slot as usize])
+        };
+        env.emit(Event::Alloc { t: env.tid(), slot, gen });
+        Some(slot)
+    }
+
+    /// `kmem_cache_free`, or `call_rcu` of the free in deferred mode.
+    pub async fn free<E: Env>(&self, env: &E, slot: u8) {
+        env.step().await;
+        let gen = self.generation(slot);
+        env.emit(Event::Free { t: env.tid(), slot, gen });
+        match self.mode {
+            SlabMode::TypesafeByRcu => self.cache.lock().unwrap().free.push(slot),
+            SlabMode::Deferred => {
+                let cb = env.world().rcu.defer(slot);
+                self.deferred.lock().unwrap().push(cb);
+            }
+        }
+    }
+
+    /// Run the RCU callbacks whose grace period has ended; returns the reclaim events.
+    pub fn reclaim_ready(&self, rcu: &crate::rcu::Rcu) -> Vec<Event> {
+        rcu.take_ready(&self.deferred)
+            .into_iter()
+            .map(|slot| {
+                let mut c = self.cache.lock().unwrap();
+                c.free.push(slot);
+                let gen = c.generation[slot as usize];
+                Event::Reclaim { slot, gen }
+            })
+            .collect()
+    }
+
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.lock().unwrap().is_empty()
+    }
+}

@@ -1,0 +1,161 @@
+//! The shared state every simulated (or real) thread works on: VMA slots with their rcuref
+//! counters, the slab, RCU, the mms' VMA trees and their mmap_lock, and the folios.
+//!
+//! Everything other threads can touch is an atomic, so the real-thread runner has no data races
+//! in the Rust sense; which of those accesses the kernel performs as *plain* accesses is recorded
+//! in the events, and that is what the oracle reasons about.
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use crate::mutant::Mutant;
+use crate::rcu::Rcu;
+use crate::slab::Slab;
+
+pub const SLOTS: usize = 8;
+pub const PAGES: u32 = 16;
+pub const MAX_THREADS: usize = 4;
+pub const MIN_THREADS: usize = 2;
+pub const MAX_OPS: usize = 16;
+pub const MAX_SETUP_VMAS: usize = 4;
+pub const MMS: usize = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlabMode {
+    /// SLAB_TYPESAFE_BY_RCU: a freed object can be handed out again at once.
+    TypesafeByRcu,
+    /// kfree_rcu/call_rcu: the memory is reused only after a grace period.
+    Deferred,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub vma_ref: bool,
+    pub slab: SlabMode,
+    /// `vma_put` uses `rcuref_put` (preemption disabled) rather than `rcuref_put_rcusafe`.
+    pub put_preempt: bool,
+    pub debug_vm: bool,
+    pub mutant: Mutant,
+}
+
+impl Config {
+    pub const SEED: Config = Config {
+        vma_ref: true,
+        slab: SlabMode::TypesafeByRcu,
+        put_preempt: true,
+        debug_vm: true,
+        mutant: Mutant::None,
+    };
+
+    /// Keys, allowed values, default first: the single source for Python's `_core.CONFIG`.
+    pub const KEYS: &'static [(&'static str, &'static [&'static str])] = &[
+        ("vma_ref", &["on", "off"]),
+        ("slab", &["typesafe", "deferred"]),
+        ("put", &["preempt", "rcusafe"]),
+        ("debug_vm", &["on", "off"]),
+    ];
+
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let on = |v: &str| match v {
+            "on" => Ok(true),
+            "off" => Ok(false),
+            _ => Err(format!("config {key}: expected on or off, got {v:?}")),
+        };
+        match key {
+            "vma_ref" => self.vma_ref = on(value)?,
+            "debug_vm" => self.debug_vm = on(value)?,
+            "slab" => {
+                self.slab = match value {
+                    "typesafe" => SlabMode::TypesafeByRcu,
+                    "deferred" => SlabMode::Deferred,
+                    _ => return Err(format!("config slab: expected typesafe or deferred, got {value:?}")),
+                }
+            }
+            "put" => {
+                self.put_preempt = match value {
+                    "preempt" => true,
+                    "rcusafe" => false,
+                    _ => return Err(format!("config put: expected preempt or rcusafe, got {value:?}")),
+                }
+            }
+            _ => return Err(format!("unknown config key {key:?}")),
+        }
+        Ok(())
+    }
+}
+
+/// One slab object's worth of `struct vm_area_struct`, reduced to the fields the protocol uses.
+#[derive(Default)]
+pub struct Slot {
+    pub counter: AtomicU32,
+    pub start: AtomicU32,
+    pub end: AtomicU32,
+    pub pgoff: AtomicU32,
+    pub file: AtomicU32,
+    pub policy: AtomicU32,
+}
+
+/// A VMA's place in an mm, as the tree (maple tree) knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub slot: u8,
+    pub start: u32,
+    pub end: u32,
+}
+
+pub struct World {
+    pub slots: [Slot; SLOTS],
+    pub slab: Slab,
+    pub rcu: Rcu,
+    /// Per mm, VMAs sorted by start. Only touched with the mmap_lock held, so the Mutex is never
+    /// contended; it exists so the real-thread runner stays within safe Rust.
+    pub trees: Mutex<[Vec<TreeEntry>; MMS]>,
+    /// The mmap_lock rwsem: `WRITER` bit or a count of readers.
+    pub mmap_lock: AtomicU32,
+    /// folio->mapping for the folio at each page: 0 = none, else slot + 1.
+    pub folio_mapping: [AtomicU32; PAGES as usize],
+    pub config: Config,
+}
+
+pub const WRITER: u32 = 1 << 31;
+
+impl World {
+    pub fn new(config: Config, threads: usize) -> World {
+        World {
+            slots: Default::default(),
+            slab: Slab::new(config.slab),
+            rcu: Rcu::new(threads),
+            trees: Mutex::new([Vec::new(), Vec::new()]),
+            mmap_lock: AtomicU32::new(0),
+            folio_mapping: Default::default(),
+            config,
+        }
+    }
+
+    pub fn counter(&self, slot: u8) -> &AtomicU32 {
+        &self.slots[slot as usize].counter
+    }
+
+    pub fn final_counters(&self) -> Vec<u32> {
+        self.slots.iter().map(|s| s.counter.load(Relaxed)).collect()
+    }
+
+    /// The VMA of `mm` containing `addr`, if any.
+    pub fn find_vma(&self, mm: u8, addr: u32) -> Option<TreeEntry> {
+        let trees = self.trees.lock().unwrap();
+        trees[mm as usize].iter().copied().find(|v| v.start <= addr && addr < v.end)
+    }
+
+    /// The VMA that follows `slot` in `mm`, if any.
+    pub fn next_vma(&self, mm: u8, slot: u8) -> Option<TreeEntry> {
+        let trees = self.trees.lock().unwrap();
+        let tree = &trees[mm as usize];
+        let i = tree.iter().position(|v| v.slot == slot)?;
+        tree.get(i + 1).copied()
+    }
+
+    pub fn range_is_free(&self, mm: u8, start: u32, end: u32) -> bool {
+        let trees = self.trees.lock().unwrap();
+        trees[mm as usize].iter().all(|v| v.end <= start || end <= v.start)
+    }
+}
