@@ -140,11 +140,13 @@ pub fn setup(world: &World, program: &Program, log: &RefCell<Vec<Event>>) {
         for v in &program.setup {
             let range = Range { start: v.start, end: v.end, pgoff: v.start };
             let slot = vma::map_new(&env, PARENT_MM, range).await.expect("setup fits in the slab");
-            if let Some(counter) = v.counter {
+            // Without CONFIG_VMA_REF there is no counter to preset.
+            if let (Some(counter), true) = (v.counter, world.config.vma_ref) {
                 rcuref::counter_store(&env, slot, counter, crate::event::Order::Relaxed).await;
             }
             for page in v.start..v.end {
                 vma::mapping_store(&env, page, slot).await;
+                vma::folio_set_mapped(&env, page, true).await;
             }
         }
     });

@@ -84,6 +84,10 @@ pub enum Event {
     TreeRemove { t: i8, mm: u8, slot: u8 },
     MappingLoad { t: i8, page: u8, slot: Option<u8> },
     MappingStore { t: i8, page: u8, slot: u8 },
+    /// The folio at `page` was mapped (setup) or its last page-table mapping was zapped.
+    FolioMap { t: i8, page: u8, mapped: bool },
+    /// `folio_mapped()` as the reader sees it.
+    MappedLoad { t: i8, page: u8, mapped: bool },
     Panic { t: i8, message: String },
 }
 

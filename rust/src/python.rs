@@ -149,6 +149,8 @@ fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>>
             ("mapping_load", t, page, slot.map(|s| s as i32).unwrap_or(-1)).into_pyobject(py)?
         }
         MappingStore { t, page, slot } => ("mapping_store", t, page, slot).into_pyobject(py)?,
+        FolioMap { t, page, mapped } => ("folio_map", t, page, mapped).into_pyobject(py)?,
+        MappedLoad { t, page, mapped } => ("mapped_load", t, page, mapped).into_pyobject(py)?,
         Panic { t, message } => ("panic", t, message).into_pyobject(py)?,
     };
     Ok(any)

@@ -231,6 +231,29 @@ pub async fn mapping_store<E: Env>(env: &E, page: u32, slot: u8) {
     env.emit(Event::MappingStore { t: env.tid(), page: page as u8, slot });
 }
 
+/// Map (setup) or zap the page-table mapping of the folio at `page`.
+pub async fn folio_set_mapped<E: Env>(env: &E, page: u32, mapped: bool) {
+    env.step().await;
+    env.world().folio_mapped[page as usize].store(mapped as u32, Release);
+    env.emit(Event::FolioMap { t: env.tid(), page: page as u8, mapped });
+}
+
+async fn folio_mapped<E: Env>(env: &E, page: u32) -> bool {
+    env.step().await;
+    let mapped = env.world().folio_mapped[page as usize].load(Acquire) != 0;
+    env.emit(Event::MappedLoad { t: env.tid(), page: page as u8, mapped });
+    mapped
+}
+
+/// `unmap_region`: zap the page tables of a detached VMA's range before the VMA is released.
+async fn zap_range<E: Env>(env: &E, v: TreeEntry) {
+    for page in v.start..v.end {
+        if env.world().folio_mapped[page as usize].load(Relaxed) != 0 {
+            folio_set_mapped(env, page, false).await;
+        }
+    }
+}
+
 /// Point the folios of `pages` that record `from` at `to` (the VMA now covering them).
 async fn repoint_folios<E: Env>(env: &E, pages: std::ops::Range<u32>, from: u8, to: u8) {
     for page in pages {
@@ -270,6 +293,7 @@ async fn mmap<E: Env>(env: &E, addr: u32, len: u32, fail: bool) -> &'static str 
 async fn munmap<E: Env>(env: &E, addr: u32) -> &'static str {
     let Some(v) = lookup(env, PARENT_MM, addr).await else { return "noop" };
     tree_remove(env, PARENT_MM, v.slot).await;
+    zap_range(env, v).await;
     remove_vma(env, v.slot).await;
     "ok"
 }
@@ -345,8 +369,14 @@ async fn get_ref<E: Env>(env: &E, addr: u32, held: &mut Vec<u8>) -> &'static str
 
 /// The lazy anon reverse-map walk: the folio records the VMA itself, so the walker must pin that
 /// VMA with `vma_get` under RCU and then make sure it is still the VMA mapping the folio.
+/// As `folio_get_anon_vma` does for an anon_vma, it trusts the recorded pointer only if the folio
+/// is still mapped after reading it: the VMA is released only after its pages are zapped, so it
+/// was alive at that check, and the RCU read-side section keeps its memory a VMA from then on.
 async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
     let Some(slot) = mapping_load(env, page).await else { return "unmapped" };
+    if !folio_mapped(env, page).await {
+        return "unmapped";
+    }
     if !vma_get(env, slot).await {
         return if env.config().vma_ref { "dead" } else { "noref" };
     }

@@ -114,6 +114,10 @@ pub struct World {
     pub mmap_lock: AtomicU32,
     /// folio->mapping for the folio at each page: 0 = none, else slot + 1.
     pub folio_mapping: [AtomicU32; PAGES as usize],
+    /// Whether the folio at each page is mapped by a page table (folio_mapped()). Unmapping
+    /// comes before the VMA is released, which is what lets a reader trust a mapping it read
+    /// while the folio was still mapped.
+    pub folio_mapped: [AtomicU32; PAGES as usize],
     pub config: Config,
 }
 
@@ -128,6 +132,7 @@ impl World {
             trees: Mutex::new([Vec::new(), Vec::new()]),
             mmap_lock: AtomicU32::new(0),
             folio_mapping: Default::default(),
+            folio_mapped: Default::default(),
             config,
         }
     }
