@@ -1,0 +1,34 @@
+# The two commands of the README. Each one sets everything up from scratch on a fresh machine
+# (a virtualenv, pinned Python packages, a release build of the Rust core) and is cheap to repeat.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.pyfuzz-deps
+TIME   ?= 60
+
+.PHONY: fuzz test bench build clean
+
+$(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "pyfuzz needs CPython 3.11 (atheris 3.0.0 ships no wheel for other versions)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check "maturin>=1.7,<2.0"
+	@touch $@
+
+build: $(STAMP)
+	$(BIN)/maturin develop --release --quiet --extras test
+
+# A short default campaign on the seed's configuration, with a summary.
+fuzz: build
+	$(BIN)/pyfuzz fuzz --time $(TIME)
+
+# Every test: the Rust unit tests and the Python suite (oracle, programs, corpus replay, CLI).
+test: build
+	cargo test --locked --quiet
+	$(BIN)/python -m pytest -q
+
+bench: build
+	$(BIN)/pyfuzz bench speed
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,92 @@
+"""The libFuzzer harness, run by `pyfuzz fuzz` in a child process (`python -m pyfuzz.harness`).
+
+Per input: the Rust core decodes the bytes into a program and runs it under the deterministic
+engine; the Python oracle checks the history unless an identical history (same digest) was
+already checked in this process. A violation is written to $PYFUZZ_FINDING as JSON and the
+process exits with FINDING_EXIT; the parent minimizes and reports it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import json
+import os
+import sys
+import time
+
+FINDING_EXIT = 3
+SEEN_LIMIT = 1 << 22
+
+
+def _load_instrumented_core(path: str) -> None:
+    """Load the sanitizer-coverage build as `pyfuzz._core` (see pyfuzz/build.py)."""
+    import atheris
+
+    # The instrumented module refers to libFuzzer's __sanitizer_cov_* symbols: make the copy of
+    # libFuzzer that atheris ships globally visible before the module is loaded.
+    core = os.path.join(os.path.dirname(atheris.__file__), "core_with_libfuzzer.cpython-311-x86_64-linux-gnu.so")
+    ctypes.CDLL(core, mode=ctypes.RTLD_GLOBAL)
+    spec = importlib.util.spec_from_file_location("pyfuzz._core", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pyfuzz._core"] = module
+    spec.loader.exec_module(module)
+
+
+def main(argv: list[str]) -> None:
+    core_path = os.environ.get("PYFUZZ_CORE", "")
+    if core_path:
+        _load_instrumented_core(core_path)
+    import atheris
+
+    with atheris.instrument_imports(include=["pyfuzz.model", "pyfuzz.hb"]):
+        from pyfuzz import model
+    from pyfuzz import _core
+
+    config = dict(item.split("=", 1) for item in os.environ["PYFUZZ_CONFIG"].split(","))
+    mutant = os.environ.get("PYFUZZ_MUTANT", "none")
+    finding_path = os.environ["PYFUZZ_FINDING"]
+    stats_path = os.environ.get("PYFUZZ_STATS")
+    engine = _core.Engine(config, mutant)
+    seen: set[int] = set()
+    stats = {"executions": 0, "checked": 0, "started": time.time()}
+    next_stats = [time.monotonic() + 1.0]
+
+    def write_stats() -> None:
+        if stats_path:
+            tmp = stats_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(stats, f)
+            os.replace(tmp, stats_path)
+
+    def report(data: bytes, kind: str, message: str, digest: int) -> None:
+        with open(finding_path, "w") as f:
+            json.dump({"data": data.hex(), "kind": kind, "message": message, "digest": digest}, f)
+        write_stats()
+        sys.stdout.flush()
+        os._exit(FINDING_EXIT)
+
+    def test_one_input(data: bytes) -> None:
+        stats["executions"] += 1
+        if stats["executions"] & 1023 == 0 and time.monotonic() > next_stats[0]:
+            next_stats[0] = time.monotonic() + 1.0
+            write_stats()
+        outcome = engine.run_bytes(data)
+        digest = outcome.digest
+        if digest in seen:
+            return
+        if len(seen) >= SEEN_LIMIT:
+            seen.clear()
+        seen.add(digest)
+        stats["checked"] += 1
+        try:
+            model.check(outcome.events, config, outcome.final_counters)
+        except model.Violation as v:
+            report(data, v.kind, v.message, digest)
+
+    atheris.Setup(argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,89 @@
+"""The Rust core seen from Python: determinism, the total decoder, and agreement on the facts
+that both sides spell out (configuration keys, limits, mutant names)."""
+
+import random
+
+import pytest
+
+from pyfuzz import _core
+from pyfuzz.program import CONFIG_VALUES, LIMITS, Program, ProgramError
+
+SEED_CONFIG = {"vma_ref": "on", "slab": "typesafe", "put": "preempt", "debug_vm": "on"}
+
+
+def random_inputs(n, seed=0):
+    rng = random.Random(seed)
+    return [bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 300))) for _ in range(n)]
+
+
+def test_config_and_limits_agree_with_the_program_format():
+    assert dict(_core.CONFIG) == CONFIG_VALUES
+    for key, value in LIMITS.items():
+        assert _core.LIMITS[key] == value
+
+
+def test_every_byte_string_decodes_to_a_program_the_text_form_accepts():
+    for data in random_inputs(300):
+        program = Program.from_tuple(_core.decode(data), SEED_CONFIG)
+        assert Program.parse(program.to_text()) == program
+
+
+def test_same_bytes_same_history_every_time():
+    engine = _core.Engine(SEED_CONFIG)
+    for data in random_inputs(50, seed=1):
+        first = engine.run_bytes(data)
+        for _ in range(3):
+            again = engine.run_bytes(data)
+            assert again.digest == first.digest
+            assert again.events == first.events
+            assert again.final_counters == first.final_counters
+
+
+def test_program_tuple_and_bytes_paths_agree():
+    engine = _core.Engine(SEED_CONFIG)
+    for data in random_inputs(50, seed=2):
+        via_tuple = _core.run(_core.decode(data), SEED_CONFIG, "none")
+        assert via_tuple.events == engine.run_bytes(data).events
+
+
+def test_digest_tells_different_histories_apart():
+    digests = {}
+    for data in random_inputs(300, seed=3):
+        out = _core.Engine(SEED_CONFIG).run_bytes(data)
+        key = tuple(out.events)
+        assert digests.setdefault(out.digest, key) == key
+
+
+def test_baseline_schedulers_are_deterministic_per_seed():
+    engine = _core.Engine(SEED_CONFIG)
+    for data in random_inputs(20, seed=4):
+        for scheduler in ("random", "pct"):
+            a = engine.run_bytes_with(data, scheduler, 42)
+            b = engine.run_bytes_with(data, scheduler, 42)
+            assert a.events == b.events
+
+
+@pytest.mark.parametrize(
+    "program, message",
+    [
+        (([], [[]], []), "threads"),
+        (([(0, 4, None)], [[("mmap", 15, 4, False)], []], []), "does not fit"),
+        (([(0, 4, None)], [[("munmap", 0, 0, True)], []], []), "no error path"),
+        (([(0, 4, None)], [[("bogus", 0, 0, False)], []], []), "unknown operation"),
+        (([(0, 4, 0xE0000000)], [[], []], []), "dead zone"),
+        (([], [[], []], [(5, 1)]), "schedule"),
+    ],
+)
+def test_run_rejects_invalid_programs_with_one_line_errors(program, message):
+    with pytest.raises(ValueError, match=message) as e:
+        _core.run(program, SEED_CONFIG, "none")
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_mutant_and_config_are_rejected():
+    with pytest.raises(ValueError, match="unknown mutant"):
+        _core.Engine(SEED_CONFIG, "no_such_mutant")
+    with pytest.raises(ValueError, match="slab"):
+        _core.Engine({"slab": "sometimes"})
+    with pytest.raises(ProgramError):
+        Program.from_tuple(([], [[]], []), SEED_CONFIG)
