@@ -157,7 +157,7 @@ def _finalize(raw: dict, config: dict[str, str], mutant: str, artifacts: Path) -
         v = execute(candidate).violation
         return v is not None and v.kind == kind
 
-    small = minimize(original, still_fails)
+    small = minimize(original, still_fails, interleaving=lambda p: execute(p).outcome.taken)
     final = execute(small)
     artifacts.mkdir(parents=True, exist_ok=True)
     path = artifacts / f"{kind}-{raw['digest'] & 0xFFFFFFFF:08x}.txt"

@@ -8,7 +8,6 @@ process exits with FINDING_EXIT; the parent minimizes and reports it.
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import json
 import os
@@ -20,34 +19,39 @@ SEEN_LIMIT = 1 << 22
 
 
 def _load_instrumented_core(path: str) -> None:
-    """Load the sanitizer-coverage build as `pyfuzz._core` (see pyfuzz/build.py)."""
-    import atheris
+    """Load the sanitizer-coverage build as `pyfuzz._core` (see pyfuzz/build.py).
 
-    # The instrumented module refers to libFuzzer's __sanitizer_cov_* symbols: make the copy of
-    # libFuzzer that atheris ships globally visible before the module is loaded.
-    core = os.path.join(os.path.dirname(atheris.__file__), "core_with_libfuzzer.cpython-311-x86_64-linux-gnu.so")
-    ctypes.CDLL(core, mode=ctypes.RTLD_GLOBAL)
+    The module refers to libFuzzer's __sanitizer_cov_* symbols. atheris loads its copy of
+    libFuzzer only inside Fuzz(); with RTLD_GLOBAL in force those symbols are visible to loads
+    made after that, so the module is loaded on the first input (libFuzzer accepts coverage
+    modules that register once the driver runs).
+    """
     spec = importlib.util.spec_from_file_location("pyfuzz._core", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["pyfuzz._core"] = module
     spec.loader.exec_module(module)
 
 
-def main(argv: list[str]) -> None:
+def _make_engine(config: dict[str, str], mutant: str):
     core_path = os.environ.get("PYFUZZ_CORE", "")
     if core_path:
         _load_instrumented_core(core_path)
+    from pyfuzz import _core
+
+    return _core.Engine(config, mutant)
+
+
+def main(argv: list[str]) -> None:
+    sys.setdlopenflags(os.RTLD_NOW | os.RTLD_GLOBAL)
     import atheris
 
     with atheris.instrument_imports(include=["pyfuzz.model", "pyfuzz.hb"]):
         from pyfuzz import model
-    from pyfuzz import _core
 
     config = dict(item.split("=", 1) for item in os.environ["PYFUZZ_CONFIG"].split(","))
     mutant = os.environ.get("PYFUZZ_MUTANT", "none")
     finding_path = os.environ["PYFUZZ_FINDING"]
     stats_path = os.environ.get("PYFUZZ_STATS")
-    engine = _core.Engine(config, mutant)
     seen: set[int] = set()
     stats = {"executions": 0, "checked": 0, "started": time.time()}
     next_stats = [time.monotonic() + 1.0]
@@ -66,7 +70,12 @@ def main(argv: list[str]) -> None:
         sys.stdout.flush()
         os._exit(FINDING_EXIT)
 
+    engine = None
+
     def test_one_input(data: bytes) -> None:
+        nonlocal engine
+        if engine is None:
+            engine = _make_engine(config, mutant)
         stats["executions"] += 1
         if stats["executions"] & 1023 == 0 and time.monotonic() > next_stats[0]:
             next_stats[0] = time.monotonic() + 1.0

@@ -10,16 +10,22 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Sequence, TypeVar
 
-from .program import Op, Program, ProgramError, SetupVma
+from .program import LIMITS, Op, Program, ProgramError, SetupVma
 
 Item = TypeVar("Item")
 
 
+Interleaving = Callable[[Program], Sequence[tuple[int, int]]]
+
+
 class _Shrinker:
-    def __init__(self, program: Program, still_fails: Callable[[Program], bool], budget: int) -> None:
+    def __init__(
+        self, program: Program, still_fails: Callable[[Program], bool], budget: int, interleaving: Interleaving | None
+    ) -> None:
         self.best = program
         self.still_fails = still_fails
         self.budget = budget
+        self.interleaving = interleaving
         self.verdicts: dict[Program, bool] = {program: True}
 
     def accept(self, build: Callable[[], Program]) -> bool:
@@ -79,11 +85,23 @@ class _Shrinker:
         return self.ddmin(range(len(start.threads)), lambda kept: _with_threads(start, kept))
 
     def drop_ops(self) -> bool:
+        """ddmin over each thread's ops. With the interleaving known, the schedule is rewritten to
+        the steps actually taken minus those of the dropped ops, so everyone else keeps their
+        order; a step-count schedule would otherwise shift under the deletion and lose the race."""
         progressed = False
         for thread in range(len(self.best.threads)):
-            progressed |= self.ddmin(
-                self.best.threads[thread], lambda ops, t=thread: _with_ops(self.best, t, ops)
-            )
+            base = self.best
+            taken = tuple(self.interleaving(base)) if self.interleaving else None
+
+            def rebuild(kept: tuple[int, ...], t=thread, base=base, taken=taken) -> Program:
+                candidate = _with_ops(base, t, tuple(base.threads[t][i] for i in kept))
+                if taken is None:
+                    return candidate
+                keep = set(kept)
+                steps = [th for th, op in taken if th != t or op in keep]
+                return replace(candidate, schedule=_run_lengths(steps))
+
+            progressed |= self.ddmin(range(len(base.threads[thread])), rebuild)
         return progressed
 
     def drop_setup(self) -> bool:
@@ -152,6 +170,12 @@ def _with_schedule_entry(program: Program, index: int, entry: tuple[int, int]) -
     return replace(program, schedule=tuple(schedule))
 
 
+def _run_lengths(steps: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """A step-by-step thread sequence as a schedule, cut to the longest schedule allowed (the
+    threads then run to completion in index order)."""
+    return _merged(tuple((t, 1) for t in steps))[: LIMITS["schedule"]]
+
+
 def _merged(schedule: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
     """Adjacent entries for the same thread as one entry (T:a T:b -> T:a+b)."""
     merged: list[tuple[int, int]] = []
@@ -163,13 +187,20 @@ def _merged(schedule: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...
     return tuple(merged)
 
 
-def minimize(program: Program, still_fails: Callable[[Program], bool], budget: int = 2000) -> Program:
+def minimize(
+    program: Program,
+    still_fails: Callable[[Program], bool],
+    budget: int = 2000,
+    interleaving: Interleaving | None = None,
+) -> Program:
     """The smallest program found that `still_fails`, spending at most `budget` calls of it.
 
-    `program` is assumed to fail (it is not re-checked). Passes run in a fixed order, from the
-    ones that remove the most to the ones that only simplify, until a full round changes nothing.
+    `program` is assumed to fail (it is not re-checked). `interleaving(p)`, when given, returns
+    the (thread, op index) of every step p's execution took (`Outcome.taken`). Passes run in a
+    fixed order, from the ones that remove the most to the ones that only simplify, until a full
+    round changes nothing.
     """
-    shrinker = _Shrinker(program, still_fails, budget)
+    shrinker = _Shrinker(program, still_fails, budget, interleaving)
     passes = (
         shrinker.drop_threads,
         shrinker.drop_ops,

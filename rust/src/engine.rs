@@ -29,6 +29,8 @@ type Ready = fn(&World) -> bool;
 struct ThreadState {
     granted: Cell<bool>,
     waiting_for: Cell<Option<Ready>>,
+    /// The op the thread is executing, for the record of steps taken.
+    op: Cell<u8>,
 }
 
 struct SimEnv<'a> {
@@ -82,6 +84,9 @@ impl Env for SimEnv<'_> {
         Wait { state: self.state, ready, parked: false }
     }
     fn emit(&self, event: Event) {
+        if let Event::OpBegin { op, .. } = event {
+            self.state.op.set(op);
+        }
         self.log.borrow_mut().push(event);
     }
     fn world(&self) -> &World {
@@ -155,6 +160,9 @@ pub fn setup(world: &World, program: &Program, log: &RefCell<Vec<Event>>) {
 pub struct Outcome {
     pub events: Vec<Event>,
     pub steps: u32,
+    /// (thread, op index) of every step in the order taken: replaying it as a schedule gives the
+    /// same interleaving, and dropping an op's steps keeps everyone else's order (the minimizer).
+    pub taken: Vec<(u8, u8)>,
     pub final_counters: Vec<u32>,
     pub digest: u64,
 }
@@ -178,6 +186,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
     let mut cx = Context::from_waker(Waker::noop());
     let mut runnable = vec![false; n];
     let mut steps = 0;
+    let mut taken = Vec::with_capacity(256);
     loop {
         for t in 0..n {
             runnable[t] = threads[t].is_some() && states[t].waiting_for.get().is_none_or(|ready| ready(&world));
@@ -193,6 +202,8 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
             break;
         }
         let t = scheduler.next(&runnable);
+        // The thread is suspended inside the op whose access this step performs.
+        taken.push((t as u8, states[t].op.get()));
         states[t].granted.set(true);
         if threads[t].as_mut().expect("scheduler picked a runnable thread").as_mut().poll(&mut cx).is_ready() {
             threads[t] = None;
@@ -204,7 +215,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
     }
     drop(threads);
     let events = log.into_inner();
-    Outcome { digest: digest(&events), final_counters: world.final_counters(), events, steps }
+    Outcome { digest: digest(&events), final_counters: world.final_counters(), events, steps, taken }
 }
 
 /// Run a program under its own schedule.

@@ -174,6 +174,11 @@ impl PyOutcome {
     fn steps(&self) -> u32 {
         self.inner.steps
     }
+    /// (thread, op index) of every scheduling step, in the order taken.
+    #[getter]
+    fn taken(&self) -> Vec<(u8, u8)> {
+        self.inner.taken.clone()
+    }
     #[getter]
     fn final_counters(&self) -> Vec<u32> {
         self.inner.final_counters.clone()
