@@ -199,8 +199,12 @@ def cmd_bench(args, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    console = Console(stderr=False, highlight=False)
-    err = Console(stderr=True, highlight=False)
+    console = Console(highlight=False)
+
+    def error(message: object) -> None:
+        # Plain print: rich would wrap a long message over several lines.
+        print(f"pyfuzz: error: {message}", file=sys.stderr)
+
     try:
         args = build_parser().parse_args(argv)
         if args.command == "mutants":
@@ -210,21 +214,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fuzz":
             return cmd_fuzz(args, console)
         return cmd_bench(args, console)
-    except UsageError as e:
-        err.print(f"pyfuzz: error: {e}", markup=False)
-        return BAD_INPUT
-    except ProgramError as e:
-        err.print(f"pyfuzz: error: {e}", markup=False)
+    except (UsageError, ProgramError) as e:
+        error(e)
         return BAD_INPUT
     except KeyboardInterrupt:
-        err.print("pyfuzz: interrupted", markup=False)
+        print("pyfuzz: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a failure of pyfuzz itself, not of the user's input
         from .build import BuildError
         from .campaign import CampaignError
 
         if isinstance(e, (BuildError, CampaignError, OSError)):
-            err.print(f"pyfuzz: error: {e}", markup=False)
+            error(e)
             return BAD_INPUT
         raise
 

@@ -1,0 +1,106 @@
+"""The command line as a user meets it: exit codes, one-line errors, files it writes."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+PASSING = """\
+config vma_ref=on slab=deferred put=preempt debug_vm=on
+mutant none
+vma 0-4
+thread 0
+  munmap 0
+thread 1
+  rmap 1
+schedule 1:2
+"""
+
+
+def pyfuzz(*args, cwd=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "pyfuzz", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd or REPO, timeout=timeout,
+    )
+
+
+def assert_one_line_error(result):
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pyfuzz: error:"), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_mutants_lists_the_catalog():
+    result = pyfuzz("mutants")
+    assert result.returncode == 0
+    for name in ("put_no_cmpxchg", "get_ignores_dead", "put_reread", "dup_no_reinit"):
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["frobnicate"],
+        ["fuzz", "--time", "0"],
+        ["fuzz", "--time", "soon"],
+        ["fuzz", "--mutant", "no_such_mutant", "--time", "1"],
+        ["fuzz", "--config", "slab=sometimes", "--time", "1"],
+        ["fuzz", "--config", "nokey", "--time", "1"],
+        ["fuzz", "--corpus", "/nonexistent/dir/corpus", "--time", "1"],
+        ["replay"],
+        ["replay", "/nonexistent/program.txt"],
+        ["replay", "--mutant", "bogus", "corpus"],
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(args):
+    assert_one_line_error(pyfuzz(*args))
+
+
+def test_random_bytes_and_malformed_programs_are_rejected(tmp_path):
+    (tmp_path / "noise.txt").write_bytes(os.urandom(256))
+    assert_one_line_error(pyfuzz("replay", tmp_path / "noise.txt"))
+    (tmp_path / "bad.txt").write_text("thread 0\n  teleport 3\nthread 1\n")
+    result = pyfuzz("replay", tmp_path / "bad.txt")
+    assert_one_line_error(result)
+    assert "line 2" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(pyfuzz("replay", empty))
+
+
+def test_replay_of_a_correct_program_passes(tmp_path):
+    path = tmp_path / "ok.txt"
+    path.write_text(PASSING)
+    result = pyfuzz("replay", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS" in result.stdout
+    assert path.read_text() == PASSING, "replay must never rewrite the user's file"
+
+
+def test_replay_override_flags_turn_a_pass_into_a_failure(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text(PASSING)
+    result = pyfuzz("replay", "--mutant", "get_ignores_dead", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL" in result.stdout
+
+
+def test_fuzz_finds_a_planted_rcuref_bug_and_the_finding_replays(tmp_path):
+    """End to end: an empty corpus, libFuzzer with the instrumented core, the oracle, the
+    minimizer, the program file, and replay of that file. Nothing here tells the fuzzer where
+    the bug is."""
+    artifacts = tmp_path / "artifacts"
+    result = pyfuzz("fuzz", "--mutant", "get_ignores_dead", "--time", "120", "--seed", "1",
+                    "--artifacts", artifacts, timeout=600)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    findings = [p for p in artifacts.glob("*.txt") if not p.name.endswith(".orig.txt")]
+    assert len(findings) == 1
+    for _ in range(3):
+        replay = pyfuzz("replay", findings[0])
+        assert replay.returncode == 1
+        assert findings[0].name.split("-")[0] in replay.stdout
