@@ -262,6 +262,7 @@ class _Checker:
         self.a_freer = []
         self.a_reclaim = []
         self.a_fields = []   # [start, end, pgoff]
+        self.a_ranges = []   # [(event index, start, end, pgoff)] every value a_fields took
         self.a_hold = []     # dict thread -> list of (event index, how)
         self.a_trees = []    # bitmask of mms whose tree holds it
         self.a_init = []     # initial spec state (None: never initialised)
@@ -475,6 +476,7 @@ class _Checker:
                     f = _FIELD.get(ev[3])
                     if f is not None:
                         a_fields[aid][f] = ev[4]
+                        self.a_ranges[aid].append((idx, *a_fields[aid]))
                         dirty = True
                 elif k == "use":
                     self.check_use(aid, t, ev[3], idx)
@@ -658,6 +660,7 @@ class _Checker:
                         self.a_trees[aid] |= 1 << mm
                         self.transfer_to_tree(aid, t)
                 a_fields[aid][:] = (ev[4], ev[5], ev[6])
+                self.a_ranges[aid].append((idx, ev[4], ev[5], ev[6]))
                 dirty = True
 
             elif k == "tree_remove":
@@ -730,6 +733,7 @@ class _Checker:
         self.a_freer.append(None)
         self.a_reclaim.append(-1)
         self.a_fields.append([None, None, None])
+        self.a_ranges.append([])
         self.a_hold.append({})
         self.a_trees.append(0)
         self.a_init.append(None)
@@ -887,13 +891,21 @@ class _Checker:
             raise self.viol("bad-use",
                             f"{_tn(t)} used folio {page} through {an} at event {idx}, after "
                             f"{_tn(self.a_freer[aid])} freed it at event {self.a_free[aid]}.", idx)
-        s, e, p = self.a_fields[aid]
-        if s is not None and e is not None and p is not None:
-            if not (p <= page < p + (e - s)):
-                raise self.viol("bad-use",
-                                f"{_tn(t)} used folio {page} through {an} at event {idx}, but that VMA now "
-                                f"covers [{s}, {e}) with vm_pgoff {p}, which does not map page {page} "
-                                "(a reused or resized VMA that the reader failed to revalidate).", idx)
+        # A reference pins the VMA's lifetime, not its range ("rcuref only manages the lifetime of
+        # a VMA and does not track its state"): a split may shrink the VMA between the reader's
+        # check and its use. What the reader must never do is use a VMA that did not map the
+        # folio at any moment while it held it, i.e. one it cannot have validated.
+        held_since = self.a_hold[aid][t][-1][0]
+        ranges = self.a_ranges[aid]
+        at_get = [r for r in ranges if r[0] <= held_since][-1:]
+        since = [r for r in ranges if held_since < r[0] <= idx]
+        if not any(None not in r and r[3] <= page < r[3] + (r[2] - r[1]) for r in at_get + since):
+            s, e, p = self.a_fields[aid]
+            raise self.viol("bad-use",
+                            f"{_tn(t)} used folio {page} through {an} at event {idx}, but that VMA did not "
+                            f"map page {page} at any moment since {_tn(t)} took its reference at event "
+                            f"{held_since} (it covers [{s}, {e}) with vm_pgoff {p}): the reader acted on a "
+                            "VMA it never validated.", idx)
 
     def check_off_op(self, t, slot, fn, result, warns, call, idx, aid):
         """CONFIG_VMA_REF=n: vma_get returns NULL (+ warning with DEBUG_VM), vma_put frees."""

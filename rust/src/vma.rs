@@ -381,11 +381,18 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
         return if env.config().vma_ref { "dead" } else { "noref" };
     }
     if env.mutant() != Mutant::RmapNoRecheck {
+        // The same three facts as before the get, now with the VMA pinned: still recorded, still
+        // mapped (else the slot may hold a recycled VMA that merely looks right), and covering
+        // the folio's index.
         let again = mapping_load(env, page).await;
+        let still_mapped = folio_mapped(env, page).await;
         let start = read_field(env, slot, Field::Start).await;
         let end = read_field(env, slot, Field::End).await;
         let pgoff = read_field(env, slot, Field::Pgoff).await;
-        let maps = again == Some(slot) && pgoff <= page && page - pgoff < end.saturating_sub(start);
+        let maps = again == Some(slot)
+            && still_mapped
+            && pgoff <= page
+            && page - pgoff < end.saturating_sub(start);
         if !maps {
             vma_put(env, slot).await;
             return "stale";
