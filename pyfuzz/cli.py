@@ -131,7 +131,9 @@ def cmd_replay(args, console: Console) -> int:
                 print(render_finding(program, verdict.outcome.events, verdict.violation, verbose=args.verbose))
             continue
         for expectation in checks:
-            variant = program.with_config(**dict(expectation.overrides))
+            if expectation.mutant is not None and expectation.mutant not in known:
+                raise ProgramError(f"{path}: expectation names unknown mutant {expectation.mutant!r}")
+            variant = expectation.apply(program)
             verdict = execute(variant)
             got = "ok" if verdict.ok else verdict.violation.kind
             if got == expectation.verdict:
@@ -199,7 +201,7 @@ def cmd_bench(args, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
 
     def error(message: object) -> None:
         # Plain print: rich would wrap a long message over several lines.

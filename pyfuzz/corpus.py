@@ -4,6 +4,7 @@ A corpus file is a program text. Lines of the form
 
     # expect: slab=deferred put=preempt => ok
     # expect: slab=typesafe => not-linearizable
+    # expect: mutant=put_reread => unexpected-warning
 
 state the verdict the program must get under the file's configuration with those keys changed:
 `ok`, or the kind of violation. They are comments to the program parser, so every corpus file is
@@ -16,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .program import CONFIG_VALUES, ProgramError, parse_config_overrides
+from .program import CONFIG_VALUES, Program, ProgramError, parse_config_overrides
 
 EXPECT = re.compile(r"^#\s*expect:\s*(?P<config>.*?)\s*=>\s*(?P<verdict>[a-z-]+)\s*$")
 
@@ -24,11 +25,16 @@ EXPECT = re.compile(r"^#\s*expect:\s*(?P<config>.*?)\s*=>\s*(?P<verdict>[a-z-]+)
 @dataclass(frozen=True)
 class Expectation:
     overrides: tuple[tuple[str, str], ...]
+    mutant: str | None
     verdict: str  # "ok" or a violation kind
 
     def describe(self) -> str:
-        config = " ".join(f"{k}={v}" for k, v in self.overrides) or "(file's config)"
-        return f"{config} => {self.verdict}"
+        words = [f"{k}={v}" for k, v in self.overrides] + ([f"mutant={self.mutant}"] if self.mutant else [])
+        return f"{' '.join(words) or '(as written)'} => {self.verdict}"
+
+    def apply(self, program: Program) -> Program:
+        program = program.with_config(**dict(self.overrides))
+        return program.with_mutant(self.mutant) if self.mutant else program
 
 
 def expectations(path: Path) -> list[Expectation]:
@@ -39,14 +45,16 @@ def expectations(path: Path) -> list[Expectation]:
         m = EXPECT.match(line.strip())
         if m is None:
             raise ProgramError(f"{path}:{number}: malformed expectation, want '# expect: KEY=VALUE... => VERDICT'")
+        words = m["config"].split()
+        mutants = [w.split("=", 1)[1] for w in words if w.startswith("mutant=")]
         try:
-            overrides = parse_config_overrides(m["config"].split())
+            overrides = parse_config_overrides([w for w in words if not w.startswith("mutant=")])
         except ProgramError as e:
             raise ProgramError(f"{path}:{number}: {e}") from None
         for key, value in overrides.items():
             if value not in CONFIG_VALUES[key]:
                 raise ProgramError(f"{path}:{number}: {key} cannot be {value}")
-        found.append(Expectation(tuple(overrides.items()), m["verdict"]))
+        found.append(Expectation(tuple(overrides.items()), mutants[-1] if mutants else None, m["verdict"]))
     return found
 
 
