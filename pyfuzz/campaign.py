@@ -32,10 +32,12 @@ class CampaignError(RuntimeError):
 class Finding:
     kind: str
     message: str
-    program: Program  # minimized
+    program: Program  # minimized unless the campaign was told not to
     original: Program
     path: Path
     verdict: Verdict
+    seconds: float  # from the campaign's start to the violation
+    executions: int  # executions up to and including the violating one
 
 
 @dataclass
@@ -80,6 +82,7 @@ def run_campaign(
     artifacts: Path,
     seed: int | None,
     progress=None,
+    minimize_finding: bool = True,
 ) -> CampaignResult:
     """Fuzz for `seconds`. `progress(result)` is called as libFuzzer reports."""
     result = CampaignResult(config=config, mutant=mutant, seed=seed)
@@ -100,6 +103,7 @@ def run_campaign(
             PYFUZZ_STATS=str(stats_file),
         )
         started = time.monotonic()
+        started_wall = time.time()
         proc = subprocess.Popen(
             _harness_args(seconds, seed, corpus_dir, work),
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
@@ -120,7 +124,8 @@ def run_campaign(
             result.exec_per_second = int(result.executions / result.seconds)
         result.corpus_entries = sum(1 for _ in corpus_dir.iterdir())
         if code == FINDING_EXIT and finding_file.exists():
-            result.finding = _finalize(json.loads(finding_file.read_text()), config, mutant, artifacts)
+            raw = json.loads(finding_file.read_text())
+            result.finding = _finalize(raw, config, mutant, artifacts, minimize_finding, started_wall)
         elif code != 0:
             tail = " | ".join(result.log_tail[-4:])
             raise CampaignError(f"the fuzz harness exited with status {code}: {tail}")
@@ -142,7 +147,9 @@ def _absorb(result: CampaignResult, line: str) -> None:
         result.seed = int(m[1])
 
 
-def _finalize(raw: dict, config: dict[str, str], mutant: str, artifacts: Path) -> Finding:
+def _finalize(
+    raw: dict, config: dict[str, str], mutant: str, artifacts: Path, shrink: bool, started_wall: float
+) -> Finding:
     """Replay the finding on the normal build, minimize it, and save it as a program file."""
     original = decode(bytes.fromhex(raw["data"]), config, mutant)
     verdict = execute(original)
@@ -157,8 +164,11 @@ def _finalize(raw: dict, config: dict[str, str], mutant: str, artifacts: Path) -
         v = execute(candidate).violation
         return v is not None and v.kind == kind
 
-    small = minimize(original, still_fails, interleaving=lambda p: execute(p).outcome.taken)
-    final = execute(small)
+    if shrink:
+        small = minimize(original, still_fails, interleaving=lambda p: execute(p).outcome.taken)
+        final = execute(small)
+    else:
+        small, final = original, verdict
     artifacts.mkdir(parents=True, exist_ok=True)
     path = artifacts / f"{kind}-{raw['digest'] & 0xFFFFFFFF:08x}.txt"
     header = (
@@ -168,4 +178,6 @@ def _finalize(raw: dict, config: dict[str, str], mutant: str, artifacts: Path) -
     )
     save(small, path, header_comment=header)
     save(original, path.with_suffix(".orig.txt"), header_comment=f"unminimized input of {path.name}")
-    return Finding(kind, final.violation.message, small, original, path, final)
+    return Finding(
+        kind, final.violation.message, small, original, path, final, raw["found_at"] - started_wall, raw["executions"]
+    )

@@ -77,6 +77,10 @@ def build_parser() -> Parser:
     b.add_argument("--mutant", action="append", default=[], metavar="NAME", help="only these mutants (repeatable)")
     b.add_argument("--method", action="append", default=[], metavar="NAME", help="only these methods (repeatable)")
     b.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory (default ./bench-results)")
+    b.add_argument("--jobs", type=_positive_int, default=2, help="runs in parallel, one core each (default 2)")
+    b.add_argument("--no-false-alarm-check", action="store_true", help="bugs: skip the safe-configuration runs")
+    b.add_argument("--inputs", type=_positive_int, default=20000, help="speed: inputs per pass (default 20000)")
+    b.add_argument("--repeats", type=_positive_int, default=3, help="speed: passes, the median is reported (default 3)")
     return p
 
 
@@ -197,6 +201,7 @@ def cmd_fuzz(args, console: Console) -> int:
 def cmd_bench(args, console: Console) -> int:
     from .bench import run_bench
 
+    args.raw_argv = sys.argv[3:] if len(sys.argv) > 3 else []
     return run_bench(args, console)
 
 

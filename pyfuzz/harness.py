@@ -66,7 +66,8 @@ def main(argv: list[str]) -> None:
 
     def report(data: bytes, kind: str, message: str, digest: int) -> None:
         with open(finding_path, "w") as f:
-            json.dump({"data": data.hex(), "kind": kind, "message": message, "digest": digest}, f)
+            json.dump({"data": data.hex(), "kind": kind, "message": message, "digest": digest,
+                       "found_at": time.time(), "executions": stats["executions"]}, f)
         write_stats()
         sys.stdout.flush()
         os._exit(FINDING_EXIT)

@@ -1,0 +1,181 @@
+"""Other ways to hunt the same bugs with the same core and oracle, for `pyfuzz bench bugs`.
+
+Every method runs the mutant under the same configuration with the same time budget and stops
+at the first violation the oracle reports. They differ only in how programs and interleavings
+are chosen:
+
+* ``pyfuzz``: the libFuzzer campaign (coverage from the instrumented core, value profile).
+* ``random``: uniformly random program bytes, uniformly random thread choice at every step.
+* ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
+* ``hypothesis``: a Hypothesis stateful machine that grows a program rule by rule (setup, ops,
+  schedule slices) and runs it on the core after every rule.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import _core
+from .check import judge
+
+METHODS = ("pyfuzz", "random", "pct", "hypothesis")
+
+
+@dataclass
+class Attempt:
+    method: str
+    mutant: str
+    config: str
+    seed: int
+    found: bool
+    seconds: float  # to the first violation, or the whole budget
+    executions: int
+    kind: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def config_label(config: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in config.items())
+
+
+def _attempt(method, mutant, config, seed, found, seconds, executions, kind) -> Attempt:
+    return Attempt(method, mutant, config_label(config), seed, found, round(seconds, 4), executions, kind)
+
+
+def blind_search(method: str, config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
+    """`random` and `pct`: no feedback, every distinct history checked."""
+    rng = random.Random(seed)
+    engine = _core.Engine(config, mutant)
+    seen: set[int] = set()
+    executions = 0
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < budget:
+        data = rng.randbytes(rng.randrange(8, 256))
+        outcome = engine.run_bytes_with(data, method, rng.getrandbits(64))
+        executions += 1
+        if outcome.digest in seen:
+            continue
+        seen.add(outcome.digest)
+        violation = judge(outcome, config)
+        if violation is not None:
+            return _attempt(method, mutant, config, seed, True, time.monotonic() - start, executions, violation.kind)
+    return _attempt(method, mutant, config, seed, False, elapsed, executions, None)
+
+
+def hypothesis_machine(config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
+    import hypothesis.core
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+
+    limits = _core.LIMITS
+    pages = limits["pages"]
+    state = {"executions": 0, "found": None}
+    start = time.monotonic()
+
+    class OutOfTime(Exception):
+        pass
+
+    class ProtocolViolation(AssertionError):
+        pass
+
+    @st.composite
+    def setups(draw):
+        vmas, cursor = [], 0
+        for _ in range(draw(st.integers(1, limits["setup_vmas"]))):
+            start_page = cursor + draw(st.integers(0, 1))
+            end = start_page + draw(st.integers(1, 4))
+            if end > pages:
+                break
+            counter = draw(st.sampled_from([None] * 14 + [0x7FFFFFFF, 0xA0000000]))
+            vmas.append((start_page, end, counter))
+            cursor = end
+        return vmas
+
+    @st.composite
+    def ops(draw):
+        name = draw(st.sampled_from(["rmap", "rmap", "munmap", "mmap", "split", "merge", "fork", "get", "put"]))
+        addr = draw(st.integers(0, pages - 1))
+        if name == "put":
+            return ("put", 0, 0, False)
+        fail = name in ("mmap", "split", "fork") and draw(st.booleans())
+        if name == "mmap":
+            length = draw(st.integers(1, 4))
+            return ("mmap", min(addr, pages - length), length, fail)
+        return (name, addr, 0, fail)
+
+    class ProgramMachine(RuleBasedStateMachine):
+        @initialize(setup=setups(), threads=st.integers(*limits["threads"]))
+        def begin(self, setup, threads):
+            self.setup, self.threads, self.schedule = setup, [[] for _ in range(threads)], []
+
+        @rule(data=st.data(), op=ops())
+        def add_op(self, data, op):
+            thread = self.threads[data.draw(st.integers(0, len(self.threads) - 1))]
+            if len(thread) < limits["ops"]:
+                thread.append(op)
+
+        @rule(data=st.data(), steps=st.integers(1, 32))
+        def add_slice(self, data, steps):
+            if len(self.schedule) < limits["schedule"]:
+                self.schedule.append((data.draw(st.integers(0, len(self.threads) - 1)), steps))
+
+        @invariant()
+        def protocol_holds(self):
+            if not hasattr(self, "threads"):
+                return
+            if time.monotonic() - start > budget:
+                raise OutOfTime()
+            outcome = _core.run((self.setup, self.threads, self.schedule), config, mutant)
+            state["executions"] += 1
+            violation = judge(outcome, config)
+            if violation is not None:
+                state["found"] = (time.monotonic() - start, violation.kind)
+                raise ProtocolViolation(str(violation))
+
+    # Hypothesis's pytest plugin seeds runs this way (--hypothesis-seed).
+    hypothesis.core.global_force_seed = seed
+    try:
+        run_state_machine_as_test(
+            ProgramMachine,
+            settings=settings(
+                max_examples=10**9, stateful_step_count=50, deadline=None, database=None,
+                phases=[Phase.generate], suppress_health_check=list(HealthCheck),
+            ),
+        )
+    except (OutOfTime, ProtocolViolation):
+        pass
+    except Exception:  # Hypothesis may wrap the first failure; the state says what happened
+        if state["found"] is None:
+            raise
+    finally:
+        hypothesis.core.global_force_seed = None
+    if state["found"] is not None:
+        seconds, kind = state["found"]
+        return _attempt("hypothesis", mutant, config, seed, True, seconds, state["executions"], kind)
+    return _attempt("hypothesis", mutant, config, seed, False, time.monotonic() - start, state["executions"], None)
+
+
+def pyfuzz_campaign(config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
+    from .campaign import run_campaign
+
+    with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-") as tmp:
+        result = run_campaign(config, mutant, int(budget), None, Path(tmp), seed + 1, minimize_finding=False)
+    f = result.finding
+    if f is None:
+        return _attempt("pyfuzz", mutant, config, seed, False, result.seconds, result.executions, None)
+    return _attempt("pyfuzz", mutant, config, seed, True, f.seconds, f.executions, f.kind)
+
+
+def run_method(method: str, config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
+    if method == "pyfuzz":
+        return pyfuzz_campaign(config, mutant, budget, seed)
+    if method == "hypothesis":
+        return hypothesis_machine(config, mutant, budget, seed)
+    return blind_search(method, config, mutant, budget, seed)

@@ -1,0 +1,275 @@
+"""`pyfuzz bench`: how fast bugs are found (bugs) and how fast the loop runs (speed).
+
+Figures are measured, never asserted: the results go to JSON (machine-readable), Markdown
+(for BENCHMARKS.md) and, for bugs, a PNG plot. Times are medians over seeds, with the budget
+standing in for a run that found nothing (so a median above the budget reads "> budget").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from . import _core
+from .baselines import METHODS, Attempt, config_label, run_method
+from .check import judge
+from .program import ProgramError
+
+# The mutants run under the configuration the specification calls safe, so that every violation
+# found is the mutant's and not the seed configuration's own (see corpus/typesafe-reinit-*).
+MUTANT_CONFIG = {"vma_ref": "on", "slab": "deferred", "put": "preempt", "debug_vm": "on"}
+SAFE_CONFIGS = (
+    MUTANT_CONFIG,
+    {"vma_ref": "off", "slab": "typesafe", "put": "preempt", "debug_vm": "on"},
+    {"vma_ref": "off", "slab": "deferred", "put": "preempt", "debug_vm": "on"},
+)
+RCUREF_MUTANTS = ("put_reread", "put_no_preempt", "put_no_cmpxchg", "put_relaxed", "put_no_acquire",
+                  "get_ignores_dead", "no_saturation")
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, CPython {platform.python_version()}"
+
+
+def _job(method: str, config: dict, mutant: str, budget: float, seed: int) -> Attempt:
+    return run_method(method, config, mutant, budget, seed)
+
+
+def _censored(attempts: list[Attempt], budget: float) -> list[float]:
+    return [a.seconds if a.found else budget for a in attempts]
+
+
+def _fmt(seconds: float, budget: float) -> str:
+    if seconds >= budget:
+        return f"> {budget:g}"
+    return f"{seconds:.3f}" if seconds < 1 else f"{seconds:.1f}"
+
+
+def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dict:
+    mutants = sorted({a.mutant for a in attempts if a.mutant != "none"})
+    per: dict = {}
+    for mutant in mutants:
+        for method in methods:
+            runs = [a for a in attempts if a.mutant == mutant and a.method == method]
+            if not runs:
+                continue
+            times = _censored(runs, budget)
+            per[f"{mutant}/{method}"] = {
+                "found": sum(a.found for a in runs), "runs": len(runs),
+                "median_s": statistics.median(times), "worst_s": max(times),
+                "median_executions": statistics.median(a.executions for a in runs),
+                "kinds": sorted({a.kind for a in runs if a.kind}),
+            }
+    overall = {}
+    for method in methods:
+        medians = [per[f"{m}/{method}"]["median_s"] for m in mutants if f"{m}/{method}" in per]
+        if medians:
+            overall[method] = {"median_of_medians_s": statistics.median(medians),
+                               "mutants_always_found": sum(per[f"{m}/{method}"]["found"] == per[f"{m}/{method}"]["runs"]
+                                                           for m in mutants if f"{m}/{method}" in per)}
+    if "pyfuzz" in overall:
+        base = overall["pyfuzz"]["median_of_medians_s"]
+        for method, o in overall.items():
+            o["ratio_to_pyfuzz"] = o["median_of_medians_s"] / base if base > 0 else None
+    false_alarms = {}
+    for a in attempts:
+        if a.mutant == "none":
+            entry = false_alarms.setdefault(a.config, {"runs": 0, "reports": 0, "kinds": []})
+            entry["runs"] += 1
+            entry["reports"] += a.found
+            if a.kind:
+                entry["kinds"].append(a.kind)
+    return {"per": per, "overall": overall, "false_alarms": false_alarms, "mutants": mutants}
+
+
+def markdown(summary: dict, budget: float, methods: list[str], seeds: int, command: str) -> str:
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {machine()}  ",
+        f"Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ",
+        f"Budget: {budget:g} s per run, {seeds} seeds per mutant and method; mutants run under "
+        f"`{config_label(MUTANT_CONFIG)}`. Cells: median time to the first violation in seconds "
+        "(worst) [runs that found it]; executions are median executions to the violation.",
+        "",
+        "| mutant | " + " | ".join(methods) + " |",
+        "|---|" + "---|" * len(methods),
+    ]
+    for mutant in summary["mutants"]:
+        cells = []
+        for method in methods:
+            p = summary["per"].get(f"{mutant}/{method}")
+            if p is None:
+                cells.append("")
+                continue
+            cells.append(f"{_fmt(p['median_s'], budget)} ({_fmt(p['worst_s'], budget)}) [{p['found']}/{p['runs']}]"
+                         f"<br>{int(p['median_executions']):,} execs")
+        lines.append(f"| `{mutant}` | " + " | ".join(cells) + " |")
+    o = summary["overall"]
+    lines.append("| **median of medians** | " + " | ".join(
+        f"**{_fmt(o[m]['median_of_medians_s'], budget)}**" if m in o else "" for m in methods) + " |")
+    lines.append("| **ratio to pyfuzz** | " + " | ".join(
+        f"{o[m]['ratio_to_pyfuzz']:.1f}x" if m in o and o[m].get("ratio_to_pyfuzz") else "" for m in methods) + " |")
+    if summary["false_alarms"]:
+        lines += ["", "False-alarm check (pyfuzz, no mutant, configurations the specification calls safe):", "",
+                  "| configuration | runs | reports |", "|---|---|---|"]
+        for config, fa in summary["false_alarms"].items():
+            kinds = f" ({', '.join(fa['kinds'])})" if fa["kinds"] else ""
+            lines.append(f"| `{config}` | {fa['runs']} | {fa['reports']}{kinds} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict, attempts: list[Attempt], budget: float, methods: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mutants = summary["mutants"]
+    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(mutants)), 5))
+    width = 0.8 / max(1, len(methods))
+    markers = {"pyfuzz": "o", "random": "s", "pct": "^", "hypothesis": "D"}
+    for k, method in enumerate(methods):
+        xs, ys, hollow_x, hollow_y = [], [], [], []
+        for i, mutant in enumerate(mutants):
+            for a in attempts:
+                if a.mutant == mutant and a.method == method:
+                    x = i + (k - (len(methods) - 1) / 2) * width
+                    if a.found:
+                        xs.append(x), ys.append(max(a.seconds, 1e-3))
+                    else:
+                        hollow_x.append(x), hollow_y.append(budget)
+        line = ax.scatter(xs, ys, marker=markers.get(method, "o"), label=method, alpha=0.8)
+        ax.scatter(hollow_x, hollow_y, marker=markers.get(method, "o"), facecolors="none",
+                   edgecolors=line.get_facecolor(), alpha=0.8)
+    ax.axhline(budget, color="grey", linestyle=":", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(mutants)), mutants, rotation=35, ha="right")
+    ax.set_ylabel("seconds to first violation (hollow: not found within budget)")
+    ax.set_title("pyfuzz bench bugs: time to bug per mutant and method")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def bench_bugs(args, console: Console) -> int:
+    known = [name for name, _, _ in _core.MUTANTS if name != "none"]
+    mutants = args.mutant or known
+    methods = args.method or list(METHODS)
+    for name in mutants:
+        if name not in known:
+            raise ProgramError(f"unknown mutant {name!r} (see 'pyfuzz mutants')")
+    for name in methods:
+        if name not in METHODS:
+            raise ProgramError(f"unknown method {name!r} (choose from {', '.join(METHODS)})")
+    jobs = [(method, MUTANT_CONFIG, mutant, args.budget, seed)
+            for mutant in mutants for method in methods for seed in range(args.seeds)]
+    if not args.no_false_alarm_check:
+        jobs += [("pyfuzz", config, "none", args.budget, seed) for config in SAFE_CONFIGS for seed in range(args.seeds)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    attempts: list[Attempt] = []
+    with Progress(console=console) as progress, ProcessPoolExecutor(args.jobs, max_tasks_per_child=1) as pool:
+        task = progress.add_task("bench bugs", total=len(jobs))
+        futures = [pool.submit(_job, *job) for job in jobs]
+        for future in as_completed(futures):
+            attempts.append(future.result())
+            progress.advance(task)
+    attempts.sort(key=lambda a: (a.mutant, a.method, a.config, a.seed))
+    summary = summarize(attempts, args.budget, methods)
+    command = "pyfuzz bench bugs " + " ".join(args.raw_argv)
+    md = markdown(summary, args.budget, methods, args.seeds, command)
+    (args.out / "bugs.json").write_text(json.dumps(
+        {"command": command, "machine": machine(), "budget_s": args.budget, "seeds": args.seeds,
+         "mutant_config": MUTANT_CONFIG, "summary": summary, "attempts": [a.as_dict() for a in attempts]},
+        indent=1))
+    (args.out / "bugs.md").write_text(md)
+    plot(summary, attempts, args.budget, methods, args.out / "bugs.png")
+    console.print(md, markup=False)
+    console.print(f"written: {args.out / 'bugs.json'}, {args.out / 'bugs.md'}, {args.out / 'bugs.png'}")
+    return 0
+
+
+def _rate(fn, inputs, repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for data in inputs:
+            fn(data)
+        rates.append(len(inputs) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def bench_speed(args, console: Console) -> int:
+    """Executions per second of the loop's layers, on one core, same inputs for every row."""
+    config = MUTANT_CONFIG
+    rng = random.Random(2024)
+    inputs = [rng.randbytes(rng.randrange(8, 256)) for _ in range(args.inputs)]
+    engine = _core.Engine(config)
+
+    def engine_only(data):
+        engine.run_bytes(data)
+
+    def check_every_execution(data):
+        judge(engine.run_bytes(data), config)
+
+    seen: set[int] = set()
+
+    def check_distinct_histories(data):
+        outcome = engine.run_bytes(data)
+        if outcome.digest not in seen:
+            seen.add(outcome.digest)
+            judge(outcome, config)
+
+    def mutated_stream():
+        # What libFuzzer feeds: small mutations of earlier inputs, so many repeat a history.
+        stream, r = [], random.Random(7)
+        for data in inputs:
+            base = bytearray(r.choice(stream) if stream and r.random() < 0.9 else data)
+            if base:
+                base[r.randrange(len(base))] = r.randrange(256)
+            stream.append(bytes(base))
+        return stream
+
+    rows = [("engine only (decode + run, no check)", _rate(engine_only, inputs, args.repeats)),
+            ("baseline: oracle on every execution", _rate(check_every_execution, inputs, args.repeats))]
+    seen.clear()
+    rows.append(("pyfuzz loop: oracle on distinct histories (random inputs)",
+                 _rate(check_distinct_histories, inputs, 1)))
+    seen.clear()
+    stream = mutated_stream()
+    rows.append(("pyfuzz loop: oracle on distinct histories (mutated stream)",
+                 _rate(check_distinct_histories, stream, 1)))
+    result = {"machine": machine(), "inputs": len(inputs), "repeats": args.repeats, "config": config,
+              "rows": [{"what": w, "exec_per_s": round(r)} for w, r in rows]}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "speed.json").write_text(json.dumps(result, indent=1))
+    md = [f"Machine: {machine()}  ", f"{len(inputs)} inputs, median of {args.repeats} passes where repeated", "",
+          "| loop | exec/s | vs baseline |", "|---|---|---|"]
+    base = rows[1][1]
+    for what, rate in rows:
+        md.append(f"| {what} | {rate:,.0f} | {rate / base:.1f}x |")
+    (args.out / "speed.md").write_text("\n".join(md) + "\n")
+    console.print("\n".join(md), markup=False)
+    return 0
+
+
+def run_bench(args, console: Console) -> int:
+    return bench_bugs(args, console) if args.what == "bugs" else bench_speed(args, console)
