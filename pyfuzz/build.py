@@ -37,7 +37,7 @@ def _source_hash(crate: Path) -> str:
         if f.exists():
             h.update(str(f.relative_to(REPO)).encode())
             h.update(f.read_bytes())
-    h.update(" ".join(SANCOV_FLAGS).encode())
+    h.update(" ".join(SANCOV_FLAGS + ["sancov"]).encode())
     return h.hexdigest()[:16]
 
 
@@ -57,7 +57,7 @@ def instrumented_core(quiet: bool = True) -> Path | None:
     print("pyfuzz: building the coverage-instrumented core (once per source change)...", file=sys.stderr)
     cmd = [
         "cargo", "rustc", "--release", "--lib", "--crate-type", "cdylib",
-        "--manifest-path", str(crate / "Cargo.toml"), "--features", "extension-module",
+        "--manifest-path", str(crate / "Cargo.toml"), "--features", "extension-module,sancov",
         "--target-dir", str(target), "--", *SANCOV_FLAGS,
     ]
     env = dict(os.environ, PYO3_PYTHON=sys.executable)

@@ -64,6 +64,7 @@ def _harness_args(seconds: int, seed: int | None, corpus: Path, work: Path) -> l
         "-use_value_profile=1",
         "-print_final_stats=1",
         "-max_len=256",
+        "-len_control=0",
         "-timeout=20",
         "-rss_limit_mb=8192",
         f"-artifact_prefix={work}{os.sep}",

@@ -184,6 +184,8 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
         .collect();
 
     let mut cx = Context::from_waker(Waker::noop());
+    let mut interleavings = crate::feedback::Tracker::default();
+    let mut seen = log.borrow().len();
     let mut runnable = vec![false; n];
     let mut steps = 0;
     let mut taken = Vec::with_capacity(256);
@@ -212,6 +214,9 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
         if world.slab.has_deferred() {
             log.borrow_mut().extend(world.slab.reclaim_ready(&world.rcu));
         }
+        let log = log.borrow();
+        log[seen..].iter().for_each(|e| interleavings.see(e));
+        seen = log.len();
     }
     drop(threads);
     let events = log.into_inner();

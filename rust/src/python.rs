@@ -230,6 +230,7 @@ impl PyEngine {
     #[new]
     #[pyo3(signature = (config=None, mutant="none"))]
     fn new(config: Option<&Bound<'_, PyDict>>, mutant: &str) -> PyResult<Self> {
+        crate::feedback::register();
         Ok(PyEngine { config: make_config(config, mutant)? })
     }
 
