@@ -1,0 +1,44 @@
+"""The benchmark machinery produces its files and honest records (the figures themselves live
+in BENCHMARKS.md, never in assertions)."""
+
+import json
+import subprocess
+import sys
+
+from pyfuzz.baselines import Attempt
+from pyfuzz.bench import summarize
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "pyfuzz", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_bench_bugs_writes_json_markdown_and_plot(tmp_path):
+    result = run("bench", "bugs", "--mutant", "dup_no_reinit", "--method", "random", "--method", "hypothesis",
+                 "--seeds", "2", "--budget", "20", "--no-false-alarm-check", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "bugs.json").read_text())
+    attempts = data["attempts"]
+    assert {(a["method"], a["seed"]) for a in attempts} == {(m, s) for m in ("random", "hypothesis") for s in (0, 1)}
+    for a in attempts:
+        assert a["mutant"] == "dup_no_reinit" and "slab=deferred" in a["config"]
+        assert a["found"] == (a["kind"] is not None)
+        assert a["executions"] >= 1 and 0 <= a["seconds"] <= 20 + 5
+    assert "| `dup_no_reinit` |" in (tmp_path / "bugs.md").read_text()
+    assert (tmp_path / "bugs.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_summary_counts_a_miss_as_the_budget():
+    def attempt(seed, found, seconds):
+        return Attempt("random", "m", "cfg", seed, found, seconds, 10, "x" if found else None)
+
+    s = summarize([attempt(0, True, 1.0), attempt(1, False, 60.0), attempt(2, False, 60.0)], 60.0, ["random"])
+    assert s["per"]["m/random"]["median_s"] == 60.0
+    assert s["per"]["m/random"]["found"] == 1
+
+
+def test_bench_speed_reports_every_layer(tmp_path):
+    result = run("bench", "speed", "--inputs", "300", "--repeats", "1", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "speed.json").read_text())["rows"]
+    assert len(rows) == 4 and all(r["exec_per_s"] > 0 for r in rows)
