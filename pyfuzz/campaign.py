@@ -10,13 +10,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import build
+from . import _core, build
 from .check import Verdict, decode, execute
 from .harness import FINDING_EXIT
-from .minimize import minimize
+from .minimize import minimize, run_lengths
 from .program import Program, save
 
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
@@ -152,7 +152,12 @@ def _finalize(
     raw: dict, config: dict[str, str], mutant: str, artifacts: Path, shrink: bool, started_wall: float
 ) -> Finding:
     """Replay the finding on the normal build, minimize it, and save it as a program file."""
-    original = decode(bytes.fromhex(raw["data"]), config, mutant)
+    data = bytes.fromhex(raw["data"])
+    original = decode(data, config, mutant)
+    if raw["walk_seed"] is not None:
+        # Spell the random walk out as the program's schedule: replaying the steps it took.
+        walk = _core.Engine(config, mutant).run_bytes_with(data, "random", raw["walk_seed"])
+        original = replace(original, schedule=run_lengths(t for t, _ in walk.taken))
     verdict = execute(original)
     if verdict.violation is None or verdict.violation.kind != raw["kind"]:
         raise CampaignError(

@@ -1,9 +1,14 @@
 """The libFuzzer harness, run by `pyfuzz fuzz` in a child process (`python -m pyfuzz.harness`).
 
 Per input: the Rust core decodes the bytes into a program and runs it under the deterministic
-engine; the Python oracle checks the history unless an identical history (same digest) was
-already checked in this process. A violation is written to $PYFUZZ_FINDING as JSON and the
-process exits with FINDING_EXIT; the parent minimizes and reports it.
+engine, twice: once under the schedule the bytes spell, and once under a random walk (a uniformly
+random runnable thread at every step) seeded from the first run's digest. The program's slices
+are coarse and line threads up at chosen points; the walk interleaves at the grain of single
+accesses. Both runs feed the same coverage, so libFuzzer keeps programs whose walks meet in new
+ways. The Python oracle checks each history unless an identical one (same digest) was already
+checked in this process. A violation is written to $PYFUZZ_FINDING as JSON (with the walk's seed
+when the walk found it) and the process exits with FINDING_EXIT; the parent turns it into a
+program with an explicit schedule, minimizes and reports it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import time
 
 FINDING_EXIT = 3
 SEEN_LIMIT = 1 << 22
+# A walk switches threads at about every other step; past this many steps its schedule could
+# need more slices than a program may spell (LIMITS["schedule"]), and could not be replayed.
+WALK_MAX_STEPS = 300
 
 
 def _load_instrumented_core(path: str) -> None:
@@ -64,13 +72,26 @@ def main(argv: list[str]) -> None:
                 json.dump(stats, f)
             os.replace(tmp, stats_path)
 
-    def report(data: bytes, kind: str, message: str, digest: int) -> None:
+    def report(data: bytes, walk_seed: int | None, kind: str, message: str, digest: int) -> None:
         with open(finding_path, "w") as f:
-            json.dump({"data": data.hex(), "kind": kind, "message": message, "digest": digest,
-                       "found_at": time.time(), "executions": stats["executions"]}, f)
+            json.dump({"data": data.hex(), "walk_seed": walk_seed, "kind": kind, "message": message,
+                       "digest": digest, "found_at": time.time(), "executions": stats["executions"]}, f)
         write_stats()
         sys.stdout.flush()
         os._exit(FINDING_EXIT)
+
+    def judge(outcome, data: bytes, walk_seed: int | None) -> None:
+        digest = outcome.digest
+        if digest in seen:
+            return
+        if len(seen) >= SEEN_LIMIT:
+            seen.clear()
+        seen.add(digest)
+        stats["checked"] += 1
+        try:
+            model.check(outcome.events, config, outcome.final_counters)
+        except model.Violation as v:
+            report(data, walk_seed, v.kind, v.message, digest)
 
     engine = None
 
@@ -83,17 +104,10 @@ def main(argv: list[str]) -> None:
             next_stats[0] = time.monotonic() + 1.0
             write_stats()
         outcome = engine.run_bytes(data)
-        digest = outcome.digest
-        if digest in seen:
-            return
-        if len(seen) >= SEEN_LIMIT:
-            seen.clear()
-        seen.add(digest)
-        stats["checked"] += 1
-        try:
-            model.check(outcome.events, config, outcome.final_counters)
-        except model.Violation as v:
-            report(data, v.kind, v.message, digest)
+        judge(outcome, data, None)
+        if outcome.steps <= WALK_MAX_STEPS:
+            walk_seed = outcome.digest
+            judge(engine.run_bytes_with(data, "random", walk_seed), data, walk_seed)
 
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()

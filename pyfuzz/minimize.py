@@ -8,7 +8,7 @@ are skipped without spending budget; every candidate is tried at most once.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterable, Sequence, TypeVar
 
 from .program import LIMITS, Op, Program, ProgramError, SetupVma
 
@@ -99,7 +99,7 @@ class _Shrinker:
                     return candidate
                 keep = set(kept)
                 steps = [th for th, op in taken if th != t or op in keep]
-                return replace(candidate, schedule=_run_lengths(steps))
+                return replace(candidate, schedule=run_lengths(steps))
 
             progressed |= self.ddmin(range(len(base.threads[thread])), rebuild)
         return progressed
@@ -170,7 +170,7 @@ def _with_schedule_entry(program: Program, index: int, entry: tuple[int, int]) -
     return replace(program, schedule=tuple(schedule))
 
 
-def _run_lengths(steps: Sequence[int]) -> tuple[tuple[int, int], ...]:
+def run_lengths(steps: Iterable[int]) -> tuple[tuple[int, int], ...]:
     """A step-by-step thread sequence as a schedule, cut to the longest schedule allowed (the
     threads then run to completion in index order)."""
     return _merged(tuple((t, 1) for t in steps))[: LIMITS["schedule"]]

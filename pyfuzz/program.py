@@ -22,7 +22,7 @@ CONFIG_VALUES = {
     "put": ("preempt", "rcusafe"),
     "debug_vm": ("on", "off"),
 }
-LIMITS = {"threads": (2, 4), "ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 64}
+LIMITS = {"threads": (2, 4), "ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 256}
 # Steps in one schedule entry (the core's MAX_SLICE).
 STEPS_MAX = 10_000
 # A preset counter must leave the VMA alive: below RELEASED, the start of rcuref's dead zone.

@@ -68,7 +68,13 @@ pub struct Program {
     pub schedule: Vec<(u8, u32)>,
 }
 
-pub const MAX_SCHEDULE: usize = 64;
+pub const MAX_SCHEDULE: usize = 256;
+
+/// Most races need two threads and a couple of ops each, and every extra op lengthens the history
+/// the oracle must check and the run of steps a schedule must line up; so small programs are
+/// the common case, while every size up to the limits stays reachable.
+const THREAD_COUNTS: [usize; 6] = [2, 2, 2, 3, 3, 4];
+const OP_COUNTS: [usize; 16] = [0, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6, 8, 10, 12, 16];
 pub const MAX_SLICE: u32 = 10_000;
 
 impl Program {
@@ -128,11 +134,11 @@ impl Program {
     /// comes first so that mutations of later bytes change details, not the whole program.
     pub fn decode(data: &[u8]) -> Program {
         let mut bytes = Bytes { data, pos: 0 };
-        let threads = MIN_THREADS + bytes.next() as usize % (MAX_THREADS - MIN_THREADS + 1);
+        let threads = THREAD_COUNTS[bytes.next() as usize % THREAD_COUNTS.len()];
         let setup = decode_setup(&mut bytes);
         let threads = (0..threads)
             .map(|_| {
-                let n = bytes.next() as usize % (MAX_OPS + 1);
+                let n = OP_COUNTS[bytes.next() as usize % OP_COUNTS.len()];
                 (0..n).map(|_| decode_op(&mut bytes)).collect()
             })
             .collect::<Vec<_>>();
