@@ -136,7 +136,7 @@ def test_config_is_sorted_and_complete():
 def test_constants_describe_the_same_world():
     assert set(CONFIG_KEYS) == set(DEFAULT_CONFIG) == set(CONFIG_VALUES)
     assert all(CONFIG_VALUES[key][0] == DEFAULT_CONFIG[key] for key in CONFIG_KEYS)
-    assert LIMITS == {"threads": (2, 4), "ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 64}
+    assert LIMITS == {"threads": (2, 4), "ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 256}
 
 
 HEADER = "thread 0\nthread 1\n"
@@ -190,7 +190,7 @@ BAD_TEXTS = [
     (HEADER + "schedule 2:1\n", 3, "schedule thread"),
     (HEADER + "schedule 0:0\n", 3, "schedule steps"),
     (HEADER + "schedule 0:10001\n", 3, "schedule steps"),
-    (HEADER + "schedule" + " 1:1" * 65 + "\n", 3, "at most 64"),
+    (HEADER + "schedule" + " 1:1" * 257 + "\n", 3, "at most 256"),
     (HEADER + "schedule 0-1\n", 3, "THREAD:STEPS"),
     (HEADER + "schedule 0:1:2\n", 3, "schedule steps"),
     (HEADER + "schedule\nschedule\n", 4, "nothing may follow"),
