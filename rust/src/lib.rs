@@ -12,6 +12,7 @@ pub mod rcu;
 pub mod rcuref;
 pub mod sched;
 pub mod slab;
+pub mod stress;
 pub mod vma;
 pub mod world;
 

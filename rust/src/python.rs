@@ -219,6 +219,37 @@ fn run(py: Python<'_>, program: ProgramTuple, config: Option<&Bound<'_, PyDict>>
     Ok(wrap(py.detach(|| engine::run_program(&program, config))))
 }
 
+/// Run a program tuple `iterations` times on real OS threads (its schedule is ignored). Each run is
+/// a dict: `setup`, `threads` (one event list per thread, in program order), `reclaims`,
+/// `final_counters` and `trees` (per mm, the final `(slot, start, end)` list).
+#[pyfunction]
+#[pyo3(signature = (program, config=None, mutant="none", iterations=100))]
+fn stress(
+    py: Python<'_>,
+    program: ProgramTuple,
+    config: Option<&Bound<'_, PyDict>>,
+    mutant: &str,
+    iterations: u32,
+) -> PyResult<Vec<Py<PyDict>>> {
+    let config = make_config(config, mutant)?;
+    let program = program_from_tuple(program)?;
+    let runs = py.detach(|| crate::stress::stress(&program, config, iterations));
+    let events = |list: &[Event]| list.iter().map(|e| event_to_py(py, e)).collect::<PyResult<Vec<_>>>();
+    runs.iter()
+        .map(|run| {
+            let d = PyDict::new(py);
+            d.set_item("setup", events(&run.setup)?)?;
+            d.set_item("threads", run.threads.iter().map(|t| events(t)).collect::<PyResult<Vec<_>>>()?)?;
+            d.set_item("reclaims", events(&run.reclaims)?)?;
+            d.set_item("final_counters", &run.final_counters)?;
+            let trees: Vec<Vec<(u8, u32, u32)>> =
+                run.trees.iter().map(|tree| tree.iter().map(|v| (v.slot, v.start, v.end)).collect()).collect();
+            d.set_item("trees", trees)?;
+            Ok(d.unbind())
+        })
+        .collect()
+}
+
 /// A configured engine for the fuzz loop's hot path.
 #[pyclass(name = "Engine", module = "pyfuzz._core", frozen)]
 struct PyEngine {
@@ -277,6 +308,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LIMITS", limits)?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(stress, m)?)?;
     m.add_class::<PyOutcome>()?;
     m.add_class::<PyEngine>()?;
     Ok(())
