@@ -96,6 +96,7 @@ class _Run:
         config = program.config_dict
         self.vma_ref = config["vma_ref"] == "on"
         self.debug_vm = config["debug_vm"] == "on"
+        self.deferred = config["slab"] == "deferred"
         self.setup = run["setup"]
         self.threads = run["threads"]
         self.reclaims = run["reclaims"]
@@ -203,6 +204,10 @@ class _Run:
                 what = "a second time" if allocation in reclaimed else "that was never freed"
                 raise self.violation("bad-reclaim", f"reclaim of VMA slot {e[2]} gen {e[3]} {what}", index)
             reclaimed.add(allocation)
+        # Every thread has left every read-side section by now, so no grace period may still wait.
+        if self.deferred and freed - reclaimed:
+            slot, gen = min(freed - reclaimed)
+            raise self.violation("bad-reclaim", f"VMA slot {slot} gen {gen} was freed but its grace period never ended")
 
     @staticmethod
     def released_just_before(thread: list, position: int, slot: int) -> bool:

@@ -192,6 +192,7 @@ def test_check_free_without_release():
 
 def test_check_reclaim():
     assert tampered_kind(lambda run: run["reclaims"].append(run["reclaims"][0])) == "bad-reclaim"
+    assert tampered_kind(lambda run: run["reclaims"].pop()) == "bad-reclaim"
 
 
 def test_check_warning():

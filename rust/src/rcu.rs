@@ -76,12 +76,17 @@ impl Rcu {
 
     /// `call_rcu`: the payload becomes ready after a grace period starting now.
     pub fn defer<T>(&self, payload: T) -> Callback<T> {
+        // The count is read first: a reader that leaves between the two reads is then either
+        // seen outside (and needs no waiting) or waited for one section end too many, never
+        // one section end that has already happened.
         let waits_for = self
             .readers
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.in_section())
-            .map(|(i, r)| (i, r.sections_done.load(SeqCst)))
+            .filter_map(|(i, r)| {
+                let done = r.sections_done.load(SeqCst);
+                r.in_section().then_some((i, done))
+            })
             .collect();
         Callback { payload, waits_for }
     }
