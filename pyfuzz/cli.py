@@ -68,6 +68,11 @@ def build_parser() -> Parser:
     r.add_argument("--expect", action="store_true", help="check each file's '# expect:' lines instead of its own configuration only")
     r.add_argument("-v", "--verbose", action="store_true", help="show every event in traces")
 
+    st = sub.add_parser("stress", help="run programs on real OS threads (same code, real atomics) and check each run")
+    add_config_flags(st)
+    st.add_argument("files", metavar="FILE", nargs="+", help="program files or directories of *.txt programs")
+    st.add_argument("--iterations", type=_positive_int, default=10000, help="runs per program (default 10000)")
+
     sub.add_parser("mutants", help="list the mutants")
 
     b = sub.add_parser("bench", help="benchmarks")
@@ -112,18 +117,12 @@ def cmd_mutants(console: Console) -> int:
 
 def cmd_replay(args, console: Console) -> int:
     from .check import execute
-    from .corpus import expectations, program_files
+    from .corpus import expectations
     from .report import render_finding
 
-    overrides, mutant = _config_and_mutant(args)
     known = _known_mutants()
     failed = 0
-    for path in program_files(args.files):
-        program = load(path, known)
-        if mutant is not None:
-            program = program.with_mutant(mutant)
-        if overrides:
-            program = program.with_config(**overrides)
+    for path, program in _programs(args):
         checks = expectations(path) if args.expect else []
         if not checks:
             verdict = execute(program)
@@ -147,6 +146,38 @@ def cmd_replay(args, console: Console) -> int:
                 console.print(f"[red]FAIL[/] {path}: {expectation.describe()}, got {got}", highlight=False)
                 if not verdict.ok:
                     print(render_finding(variant, verdict.outcome.events, verdict.violation, verbose=args.verbose))
+    return VIOLATION if failed else OK
+
+
+def _programs(args):
+    """The programs named on the command line, with --mutant/--config applied."""
+    from .corpus import program_files
+
+    overrides, mutant = _config_and_mutant(args)
+    known = _known_mutants()
+    for path in program_files(args.files):
+        program = load(path, known)
+        if mutant is not None:
+            program = program.with_mutant(mutant)
+        if overrides:
+            program = program.with_config(**overrides)
+        yield path, program
+
+
+def cmd_stress(args, console: Console) -> int:
+    from .stress import run_stress
+
+    failed = 0
+    for path, program in _programs(args):
+        report = run_stress(program, args.iterations)
+        rate = report.iterations / report.seconds if report.seconds else 0
+        if not report.violations:
+            console.print(f"[green]PASS[/] {path}: {report.iterations:,} real-thread runs ({rate:,.0f}/s)", highlight=False)
+            continue
+        failed += 1
+        iteration, violation = report.violations[0]
+        console.print(f"[red]FAIL[/] {path}: {len(report.violations)} of {report.iterations:,} runs; "
+                      f"first at run {iteration}: {violation}", highlight=False)
     return VIOLATION if failed else OK
 
 
@@ -220,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_replay(args, console)
         if args.command == "fuzz":
             return cmd_fuzz(args, console)
+        if args.command == "stress":
+            return cmd_stress(args, console)
         return cmd_bench(args, console)
     except (UsageError, ProgramError) as e:
         error(e)

@@ -104,3 +104,14 @@ def test_fuzz_finds_a_planted_rcuref_bug_and_the_finding_replays(tmp_path):
         replay = pyfuzz("replay", findings[0])
         assert replay.returncode == 1
         assert findings[0].name.split("-")[0] in replay.stdout
+
+
+def test_stress_runs_real_threads_and_reports_a_planted_bug(tmp_path):
+    path = tmp_path / "reuse.txt"
+    path.write_text("vma 0-4\nvma 4-8\nthread 0\n  munmap 0\n  split 6\nthread 1\n  rmap 5\n")
+    clean = pyfuzz("stress", path, "--iterations", "200")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "200 real-thread runs" in clean.stdout
+    planted = pyfuzz("stress", path, "--mutant", "dup_no_reinit", "--iterations", "50")
+    assert planted.returncode == 1, planted.stdout + planted.stderr
+    assert "FAIL" in planted.stdout
