@@ -186,12 +186,23 @@ def bench_bugs(args, console: Console) -> int:
         jobs += [("pyfuzz", config, "none", args.budget, seed) for config in SAFE_CONFIGS for seed in range(args.seeds)]
     args.out.mkdir(parents=True, exist_ok=True)
     attempts: list[Attempt] = []
+    # Each attempt is appended as it completes, so an interrupted run keeps what it measured.
+    partial = (args.out / "bugs.partial.jsonl").open("w")
     with Progress(console=console) as progress, ProcessPoolExecutor(args.jobs, max_tasks_per_child=1) as pool:
         task = progress.add_task("bench bugs", total=len(jobs))
-        futures = [pool.submit(_job, *job) for job in jobs]
+        futures = {pool.submit(_job, *job): job for job in jobs}
         for future in as_completed(futures):
-            attempts.append(future.result())
+            method, config, mutant, _, seed = futures[future]
+            try:
+                attempt = future.result()
+            except Exception as e:  # one broken run must not cost the whole benchmark
+                console.print(f"run failed: {method} {mutant} seed {seed}: {type(e).__name__}: {e}", markup=False)
+                continue
+            attempts.append(attempt)
+            partial.write(json.dumps(attempt.as_dict()) + "\n")
+            partial.flush()
             progress.advance(task)
+    partial.close()
     attempts.sort(key=lambda a: (a.mutant, a.method, a.config, a.seed))
     summary = summarize(attempts, args.budget, methods)
     command = "pyfuzz bench bugs " + " ".join(args.raw_argv)
