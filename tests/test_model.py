@@ -219,12 +219,8 @@ def test_two_puts_both_returning_true_is_not_linearizable():
     assert "no linearization of" in v.message
 
 
-def test_stale_reader_pins_reused_slot_and_puts_it_back():
-    """SLAB_TYPESAFE_BY_RCU: T1's stale pointer to gen 1 takes a reference on gen 2, notices
-    (the folio is no longer mapped by it) and puts it back.  Legal."""
-    h = H().vma(0, 0, 4)
-    h.reader_enter(1, 1, 0)
-    h.munmap(0, 0, 0, 4)
+def _mmap_into_recycled_slot(h):
+    """T0's op 1: mmap [8, 12) gets slot 0 back as gen 2 (memset, rcuref init, fields, insert)."""
     h("op_begin", 0, 1)
     h("lock", 0, "write")
     h("alloc", 0, 0, 2)
@@ -237,6 +233,15 @@ def test_stale_reader_pins_reused_slot_and_puts_it_back():
     h("tree_insert", 0, 0, 0, 8, 12, 8)
     h("unlock", 0, "write")
     h("op_end", 0, 1, "ok")
+
+
+def test_stale_reader_pins_reused_slot_and_puts_it_back():
+    """SLAB_TYPESAFE_BY_RCU: T1's stale pointer to gen 1 takes a reference on gen 2, notices
+    (the folio is no longer mapped by it) and puts it back.  Legal."""
+    h = H().vma(0, 0, 4)
+    h.reader_enter(1, 1, 0)
+    h.munmap(0, 0, 0, 4)
+    _mmap_into_recycled_slot(h)
     h.get_fast(1, 0, 0)                                    # on gen 2's counter
     h("mapping_load", 1, 1, 0)
     h("read", 1, 0, "vm_start", 8)
@@ -510,18 +515,7 @@ def _reader_on_reused_slot(recheck):
     h("op_begin", 1, 0)
     h.reader_enter(1, 1, 0)
     h.munmap(0, 0, 0, 4)
-    h("op_begin", 0, 1)
-    h("lock", 0, "write")
-    h("alloc", 0, 0, 2)
-    h("atomic", 0, 0, "store", "plain", DEAD, 0)
-    h("ref_call", 0, 0, "init")
-    h("atomic", 0, 0, "store", "relaxed", 0, 0)
-    h("ref_ret", 0, 0, "init", None)
-    for f, v in (("vm_start", 8), ("vm_end", 12), ("vm_pgoff", 8)):
-        h("write", 0, 0, f, v)
-    h("tree_insert", 0, 0, 0, 8, 12, 8)
-    h("unlock", 0, "write")
-    h("op_end", 0, 1, "ok")
+    _mmap_into_recycled_slot(h)
     h.get_fast(1, 0, 0)
     h("mapping_load", 1, 1, 0)
     h("read", 1, 0, "vm_start", 8)
