@@ -171,7 +171,7 @@ def _finalize(
         return v is not None and v.kind == kind
 
     if shrink:
-        small = minimize(original, still_fails, interleaving=lambda p: execute(p).outcome.taken)
+        small = minimize(original, still_fails, interleaving=lambda p: execute(p).taken)
         final = execute(small)
     else:
         small, final = original, verdict

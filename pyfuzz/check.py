@@ -5,19 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import _core
-from .model import Violation, check
+from .model import Violation, check, is_core_panic, panic_violation
 from .program import Program
 
 
 @dataclass
 class Verdict:
     program: Program
-    outcome: object  # _core.Outcome
+    outcome: object  # _core.Outcome, or None when the core panicked
     violation: Violation | None
 
     @property
     def ok(self) -> bool:
         return self.violation is None
+
+    @property
+    def events(self) -> list:
+        return self.outcome.events if self.outcome is not None else []
+
+    @property
+    def taken(self) -> list:
+        return self.outcome.taken if self.outcome is not None else []
 
 
 def judge(outcome, config: dict[str, str]) -> Violation | None:
@@ -30,7 +38,12 @@ def judge(outcome, config: dict[str, str]) -> Violation | None:
 
 def execute(program: Program) -> Verdict:
     config = program.config_dict
-    outcome = _core.run(program.to_tuple(), config, program.mutant)
+    try:
+        outcome = _core.run(program.to_tuple(), config, program.mutant)
+    except BaseException as e:
+        if not is_core_panic(e):
+            raise
+        return Verdict(program, None, panic_violation(e))
     return Verdict(program, outcome, judge(outcome, config))
 
 

@@ -127,11 +127,11 @@ def cmd_replay(args, console: Console) -> int:
         if not checks:
             verdict = execute(program)
             if verdict.ok:
-                console.print(f"[green]PASS[/] {path}  ({len(verdict.outcome.events)} events)", highlight=False)
+                console.print(f"[green]PASS[/] {path}  ({len(verdict.events)} events)", highlight=False)
             else:
                 failed += 1
                 console.print(f"[red]FAIL[/] {path}", highlight=False)
-                print(render_finding(program, verdict.outcome.events, verdict.violation, verbose=args.verbose))
+                print(render_finding(program, verdict.events, verdict.violation, verbose=args.verbose))
             continue
         for expectation in checks:
             if expectation.mutant is not None and expectation.mutant not in known:
@@ -145,7 +145,7 @@ def cmd_replay(args, console: Console) -> int:
                 failed += 1
                 console.print(f"[red]FAIL[/] {path}: {expectation.describe()}, got {got}", highlight=False)
                 if not verdict.ok:
-                    print(render_finding(variant, verdict.outcome.events, verdict.violation, verbose=args.verbose))
+                    print(render_finding(variant, verdict.events, verdict.violation, verbose=args.verbose))
     return VIOLATION if failed else OK
 
 
@@ -225,7 +225,7 @@ def cmd_fuzz(args, console: Console) -> int:
     table.add_row("verdict", f"[red]VIOLATION[/] {f.kind}")
     table.add_row("reproducer", f"{f.path}  (replay: pyfuzz replay {f.path})")
     console.print(table)
-    print(render_finding(f.program, f.verdict.outcome.events, f.verdict.violation))
+    print(render_finding(f.program, f.verdict.events, f.verdict.violation))
     return VIOLATION
 
 

@@ -56,6 +56,7 @@ def main(argv: list[str]) -> None:
     # The oracle is not instrumented: Python coverage would slow every check several-fold, and
     # the Rust core's branches already tell libFuzzer when a run took a new path.
     from pyfuzz import model
+    from pyfuzz.model import is_core_panic, panic_violation
 
     config = dict(item.split("=", 1) for item in os.environ["PYFUZZ_CONFIG"].split(","))
     mutant = os.environ.get("PYFUZZ_MUTANT", "none")
@@ -95,6 +96,14 @@ def main(argv: list[str]) -> None:
 
     engine = None
 
+    def run(data: bytes, walk_seed: int | None):
+        try:
+            return engine.run_bytes(data) if walk_seed is None else engine.run_bytes_with(data, "random", walk_seed)
+        except BaseException as e:
+            if not is_core_panic(e):
+                raise
+            report(data, walk_seed, "panic", str(panic_violation(e)), 0)
+
     def test_one_input(data: bytes) -> None:
         nonlocal engine
         if engine is None:
@@ -103,11 +112,11 @@ def main(argv: list[str]) -> None:
         if stats["executions"] & 1023 == 0 and time.monotonic() > next_stats[0]:
             next_stats[0] = time.monotonic() + 1.0
             write_stats()
-        outcome = engine.run_bytes(data)
+        outcome = run(data, None)
         judge(outcome, data, None)
         if outcome.steps <= WALK_MAX_STEPS:
             walk_seed = outcome.digest
-            judge(engine.run_bytes_with(data, "random", walk_seed), data, walk_seed)
+            judge(run(data, walk_seed), data, walk_seed)
 
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()

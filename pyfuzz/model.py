@@ -1122,6 +1122,15 @@ class _Checker:
         return v
 
 
+def is_core_panic(error: BaseException) -> bool:
+    """A Rust panic reaches Python as pyo3's PanicException (a BaseException): a finding."""
+    return type(error).__name__ == "PanicException"
+
+
+def panic_violation(error: BaseException) -> Violation:
+    return Violation("panic", f"the Rust core panicked: {error}", -1, [])
+
+
 def check(events: list, config: dict, final_counters: list | None = None) -> None:
     """Judge one history.  Raises Violation on the first violation found; returns None if correct."""
     ck = _Checker(events, config)

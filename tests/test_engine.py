@@ -87,3 +87,19 @@ def test_unknown_mutant_and_config_are_rejected():
         _core.Engine({"slab": "sometimes"})
     with pytest.raises(ProgramError):
         Program.from_tuple(([], [[]], []), SEED_CONFIG)
+
+
+def test_a_rust_panic_is_a_finding_not_a_crash(monkeypatch):
+    from pyfuzz import check
+
+    class PanicException(BaseException):  # what pyo3 raises for a Rust panic
+        pass
+
+    def panicking_run(*args):
+        raise PanicException("index out of bounds")
+
+    monkeypatch.setattr(check._core, "run", panicking_run)
+    program = Program.from_tuple(([(0, 4, None)], [[("munmap", 0, 0, False)], []], []), SEED_CONFIG)
+    verdict = check.execute(program)
+    assert verdict.violation.kind == "panic" and "index out of bounds" in verdict.violation.message
+    assert verdict.events == [] and verdict.taken == []
