@@ -207,8 +207,8 @@ def cmd_fuzz(args, console: Console) -> int:
         result = run_campaign(config, mutant, args.time, args.corpus, args.artifacts, args.seed, progress)
 
     table = Table(title="campaign summary", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # a path must survive a narrow terminal whole
     table.add_row("configuration", label)
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("executions", f"{result.executions:,}")
