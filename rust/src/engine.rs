@@ -95,9 +95,6 @@ impl Env for SimEnv<'_> {
     fn tid(&self) -> i8 {
         self.tid
     }
-    fn config(&self) -> &Config {
-        &self.world.config
-    }
 }
 
 /// An environment whose steps never suspend: the setup code, and each OS thread of the
@@ -121,9 +118,6 @@ impl Env for DirectEnv<'_> {
     }
     fn tid(&self) -> i8 {
         self.tid
-    }
-    fn config(&self) -> &Config {
-        &self.world.config
     }
 }
 

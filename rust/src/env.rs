@@ -23,7 +23,9 @@ pub trait Env {
     fn emit(&self, event: Event);
     fn world(&self) -> &World;
     fn tid(&self) -> i8;
-    fn config(&self) -> &Config;
+    fn config(&self) -> &Config {
+        &self.world().config
+    }
     fn mutant(&self) -> Mutant {
         self.config().mutant
     }
