@@ -336,6 +336,27 @@ mod tests {
     }
 
     #[test]
+    fn get_up_to_maxref_stays_on_the_fast_path() {
+        let (c, ok, ev) = after_get(MAXREF - 1);
+        assert!(ok && c == MAXREF && !warned(&ev, Warning::Saturated));
+    }
+
+    #[test]
+    fn put_on_noref_is_imbalanced() {
+        // Nobody holds a reference at NOREF, so one more put is one too many.
+        let (c, released, ev) = after_put(NOREF);
+        assert!(!released && c == DEAD && warned(&ev, Warning::ImbalancedPut));
+    }
+
+    #[test]
+    fn put_at_the_dead_zone_boundary_lands_in_saturation() {
+        // RELEASED - 1 is the top of the saturation zone: the slow path restores SATURATED,
+        // silently, exactly as the kernel's boundary arithmetic does.
+        let (c, released, ev) = after_put(RELEASED);
+        assert!(!released && c == SATURATED && !warned(&ev, Warning::ImbalancedPut));
+    }
+
+    #[test]
     fn put_from_lowest_saturated_value_falls_back_to_valid() {
         // 0x80000000 - 1 is MAXREF again: the fast path sees no sign bit, as in the kernel.
         let (c, released, _) = after_put(MAXREF + 1);
