@@ -126,7 +126,7 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
     lines.append("| **median of medians** | " + " | ".join(
         f"**{_fmt(o[m]['median_of_medians_s'], budget)}**" if m in o else "" for m in methods) + " |")
     lines.append("| **ratio to pyfuzz** | " + " | ".join(
-        f"{o[m]['ratio_to_pyfuzz']:.1f}x" if m in o and o[m].get("ratio_to_pyfuzz") else "" for m in methods) + " |")
+        f"{o[m]['ratio_to_pyfuzz']:.2g}x" if m in o and o[m].get("ratio_to_pyfuzz") else "" for m in methods) + " |")
     if summary["false_alarms"]:
         lines += ["", "False-alarm check (pyfuzz, no mutant, configurations the specification calls safe):", "",
                   "| configuration | runs | reports |", "|---|---|---|"]
