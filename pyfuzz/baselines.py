@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import _core
 from .check import judge
+from .model import DistinctHistories
 
 METHODS = ("pyfuzz", "random", "pct", "hypothesis")
 
@@ -52,17 +53,14 @@ def blind_search(method: str, config: dict[str, str], mutant: str, budget: float
     """`random` and `pct`: no feedback, every distinct history checked."""
     rng = random.Random(seed)
     engine = _core.Engine(config, mutant)
-    seen: set[int] = set()
+    histories = DistinctHistories(config)
     executions = 0
     start = time.monotonic()
     while (elapsed := time.monotonic() - start) < budget:
         data = rng.randbytes(rng.randrange(8, 256))
         outcome = engine.run_bytes_with(data, method, rng.getrandbits(64))
         executions += 1
-        if outcome.digest in seen:
-            continue
-        seen.add(outcome.digest)
-        violation = judge(outcome, config)
+        violation = histories.judge(outcome)
         if violation is not None:
             return _attempt(method, mutant, config, seed, True, time.monotonic() - start, executions, violation.kind)
     return _attempt(method, mutant, config, seed, False, elapsed, executions, None)

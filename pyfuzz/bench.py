@@ -23,6 +23,7 @@ from rich.progress import Progress
 from . import _core
 from .baselines import METHODS, Attempt, config_label, run_method
 from .check import judge
+from .model import DistinctHistories
 from .program import ProgramError
 
 # The mutants run under the configuration the specification calls safe, so that every violation
@@ -47,10 +48,6 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, CPython {platform.python_version()}"
-
-
-def _job(method: str, config: dict, mutant: str, budget: float, seed: int) -> Attempt:
-    return run_method(method, config, mutant, budget, seed)
 
 
 def _censored(attempts: list[Attempt], budget: float) -> list[float]:
@@ -190,7 +187,7 @@ def bench_bugs(args, console: Console) -> int:
     partial = (args.out / "bugs.partial.jsonl").open("w")
     with Progress(console=console) as progress, ProcessPoolExecutor(args.jobs, max_tasks_per_child=1) as pool:
         task = progress.add_task("bench bugs", total=len(jobs))
-        futures = {pool.submit(_job, *job): job for job in jobs}
+        futures = {pool.submit(run_method, *job): job for job in jobs}
         for future in as_completed(futures):
             method, config, mutant, _, seed = futures[future]
             try:
@@ -241,13 +238,10 @@ def bench_speed(args, console: Console) -> int:
     def check_every_execution(data):
         judge(engine.run_bytes(data), config)
 
-    seen: set[int] = set()
+    histories = DistinctHistories(config)
 
     def check_distinct_histories(data):
-        outcome = engine.run_bytes(data)
-        if outcome.digest not in seen:
-            seen.add(outcome.digest)
-            judge(outcome, config)
+        histories.judge(engine.run_bytes(data))
 
     def mutated_stream():
         # What libFuzzer feeds: small mutations of earlier inputs, so many repeat a history.
@@ -261,10 +255,9 @@ def bench_speed(args, console: Console) -> int:
 
     rows = [("engine only (decode + run, no check)", _rate(engine_only, inputs, args.repeats)),
             ("baseline: oracle on every execution", _rate(check_every_execution, inputs, args.repeats))]
-    seen.clear()
     rows.append(("pyfuzz loop: oracle on distinct histories (random inputs)",
                  _rate(check_distinct_histories, inputs, 1)))
-    seen.clear()
+    histories = DistinctHistories(config)
     stream = mutated_stream()
     rows.append(("pyfuzz loop: oracle on distinct histories (mutated stream)",
                  _rate(check_distinct_histories, stream, 1)))

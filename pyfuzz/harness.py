@@ -20,7 +20,6 @@ import sys
 import time
 
 FINDING_EXIT = 3
-SEEN_LIMIT = 1 << 22
 # A walk switches threads at about every other step; past this many steps its schedule could
 # need more slices than a program may spell (LIMITS["schedule"]), and could not be replayed.
 WALK_MAX_STEPS = 300
@@ -62,7 +61,7 @@ def main(argv: list[str]) -> None:
     mutant = os.environ.get("PYFUZZ_MUTANT", "none")
     finding_path = os.environ["PYFUZZ_FINDING"]
     stats_path = os.environ.get("PYFUZZ_STATS")
-    seen: set[int] = set()
+    histories = model.DistinctHistories(config)
     stats = {"executions": 0, "checked": 0, "started": time.time()}
     next_stats = [time.monotonic() + 1.0]
 
@@ -82,17 +81,10 @@ def main(argv: list[str]) -> None:
         os._exit(FINDING_EXIT)
 
     def judge(outcome, data: bytes, walk_seed: int | None) -> None:
-        digest = outcome.digest
-        if digest in seen:
-            return
-        if len(seen) >= SEEN_LIMIT:
-            seen.clear()
-        seen.add(digest)
-        stats["checked"] += 1
-        try:
-            model.check(outcome.events, config, outcome.final_counters)
-        except model.Violation as v:
-            report(data, walk_seed, v.kind, v.message, digest)
+        violation = histories.judge(outcome)
+        stats["checked"] = histories.checked
+        if violation is not None:
+            report(data, walk_seed, violation.kind, violation.message, outcome.digest)
 
     engine = None
 

@@ -1122,6 +1122,31 @@ class _Checker:
         return v
 
 
+class DistinctHistories:
+    """Checks each history once: equal histories have equal digests and get the same verdict,
+    so the fuzz loop and the blind baselines skip any history they have already judged."""
+
+    def __init__(self, config: dict, limit: int = 1 << 22):
+        self.config = config
+        self.limit = limit  # bounds memory on week-long campaigns; forgetting only costs re-checks
+        self.seen: set[int] = set()
+        self.checked = 0
+
+    def judge(self, outcome) -> "Violation | None":
+        """The outcome's violation, or None when it holds or its history was judged before."""
+        if outcome.digest in self.seen:
+            return None
+        if len(self.seen) >= self.limit:
+            self.seen.clear()
+        self.seen.add(outcome.digest)
+        self.checked += 1
+        try:
+            check(outcome.events, self.config, outcome.final_counters)
+        except Violation as v:
+            return v
+        return None
+
+
 def is_core_panic(error: BaseException) -> bool:
     """A Rust panic reaches Python as pyo3's PanicException (a BaseException): a finding."""
     return type(error).__name__ == "PanicException"
