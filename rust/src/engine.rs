@@ -225,6 +225,12 @@ pub fn run_program(program: &Program, config: Config) -> Outcome {
 #[cfg(test)]
 pub mod testing {
     use super::*;
+    use crate::program::{Op, OpKind};
+
+    /// An op for hand-written test programs; `mmap` maps four pages.
+    pub fn op(kind: OpKind, a: u32) -> Op {
+        Op { kind, a, b: if kind == OpKind::Mmap { 4 } else { 0 }, fail: false }
+    }
 
     /// Run one operation on slot 0 whose counter starts at `counter`, on a single thread.
     pub fn solo<F, Fut>(counter: u32, f: F) -> (u32, bool, Vec<Event>)
@@ -243,11 +249,8 @@ pub mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::program::{Op, OpKind, SetupVma};
-
-    fn op(kind: OpKind, a: u32) -> Op {
-        Op { kind, a, b: if kind == OpKind::Mmap { 4 } else { 0 }, fail: false }
-    }
+    use super::testing::op;
+    use crate::program::{OpKind, SetupVma};
 
     fn reader_vs_unmap_remap() -> Program {
         Program {

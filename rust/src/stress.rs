@@ -141,12 +141,9 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+    use crate::engine::testing::op;
     use crate::program::{OpKind, SetupVma};
     use crate::world::SlabMode;
-
-    fn op(kind: OpKind, a: u32) -> Op {
-        Op { kind, a, b: if kind == OpKind::Mmap { 4 } else { 0 }, fail: false }
-    }
 
     fn munmap_vs_rmap() -> Program {
         Program {
