@@ -73,8 +73,8 @@ pub const MAX_SCHEDULE: usize = 256;
 /// Most races need two threads and a couple of ops each, and every extra op lengthens the history
 /// the oracle must check and the run of steps a schedule must line up; so small programs are
 /// the common case, while every size up to the limits stays reachable.
-const THREAD_COUNTS: [usize; 6] = [2, 2, 2, 3, 3, 4];
-const OP_COUNTS: [usize; 16] = [0, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6, 8, 10, 12, 16];
+const THREAD_COUNTS: [usize; 8] = [2, 2, 2, 2, 2, 3, 3, 4];
+const OP_COUNTS: [usize; 16] = [1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 6, 8, 12, 16];
 pub const MAX_SLICE: u32 = 10_000;
 
 impl Program {
@@ -136,10 +136,11 @@ impl Program {
         let mut bytes = Bytes { data, pos: 0 };
         let threads = THREAD_COUNTS[bytes.next() as usize % THREAD_COUNTS.len()];
         let setup = decode_setup(&mut bytes);
+        let mapped: Vec<u32> = setup.iter().flat_map(|v| v.start..v.end).collect();
         let threads = (0..threads)
             .map(|_| {
                 let n = OP_COUNTS[bytes.next() as usize % OP_COUNTS.len()];
-                (0..n).map(|_| decode_op(&mut bytes)).collect()
+                (0..n).map(|_| decode_op(&mut bytes, &mapped)).collect()
             })
             .collect::<Vec<_>>();
         let n = threads.len() as u8;
@@ -169,6 +170,16 @@ impl Bytes<'_> {
     }
 }
 
+/// Ops race only where they meet, so three address bytes in four name a page the setup mapped
+/// (the others reach every page, mapped later or never).
+fn decode_page(byte: u8, mapped: &[u32]) -> u32 {
+    if byte < 192 && !mapped.is_empty() {
+        mapped[byte as usize % mapped.len()]
+    } else {
+        byte as u32 % PAGES
+    }
+}
+
 fn decode_setup(bytes: &mut Bytes) -> Vec<SetupVma> {
     let count = 1 + bytes.next() as usize % MAX_SETUP_VMAS;
     let mut setup = Vec::with_capacity(count);
@@ -191,9 +202,9 @@ fn decode_setup(bytes: &mut Bytes) -> Vec<SetupVma> {
     setup
 }
 
-fn decode_op(bytes: &mut Bytes) -> Op {
+fn decode_op(bytes: &mut Bytes, mapped: &[u32]) -> Op {
     let code = bytes.next() % 16;
-    let a = (bytes.next() as u32) % PAGES;
+    let a = decode_page(bytes.next(), mapped);
     let (kind, fail) = match code {
         0 | 1 | 12 | 13 => (OpKind::Rmap, false),
         2 | 14 => (OpKind::Munmap, false),
