@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from . import _core, build
 from .check import Verdict, decode, execute
 from .harness import FINDING_EXIT
 from .minimize import minimize, run_lengths
-from .program import Program, save
+from .program import LIMITS, Program, save
 
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
 FINAL = re.compile(r"^stat::(number_of_executed_units|average_exec_per_sec):\s+(\d+)")
@@ -57,22 +58,36 @@ class CampaignResult:
     log_tail: list[str] = field(default_factory=list)
 
 
-def _harness_args(seconds: int, seed: int | None, corpus: Path, work: Path) -> list[str]:
-    args = [
+# From an empty corpus libFuzzer starts with the empty input and grows programs a few bytes at a
+# time, while most protocol mistakes break in the first handful of full-size random programs. So
+# every campaign also reads this many random inputs, drawn from the campaign's seed, from a
+# directory libFuzzer only reads (new inputs still go to the corpus).
+RANDOM_INPUTS = 64
+MAX_LEN = 256
+
+
+def _write_random_inputs(directory: Path, seed: int) -> None:
+    directory.mkdir()
+    rng = random.Random(seed)
+    for i in range(RANDOM_INPUTS):
+        (directory / f"random-{i:02d}").write_bytes(rng.randbytes(rng.randrange(8, MAX_LEN + 1)))
+
+
+def _harness_args(seconds: int, seed: int, corpus: Path, work: Path) -> list[str]:
+    return [
         sys.executable, "-m", "pyfuzz.harness",
         f"-max_total_time={seconds}",
         "-use_value_profile=1",
         "-print_final_stats=1",
-        "-max_len=256",
+        f"-max_len={MAX_LEN}",
         "-len_control=0",
         "-timeout=20",
         "-rss_limit_mb=8192",
         f"-artifact_prefix={work}{os.sep}",
+        f"-seed={seed}",
+        str(corpus),
+        str(work / "random-inputs"),
     ]
-    if seed is not None:
-        args.append(f"-seed={seed}")
-    args.append(str(corpus))
-    return args
 
 
 def run_campaign(
@@ -86,6 +101,8 @@ def run_campaign(
     minimize_finding: bool = True,
 ) -> CampaignResult:
     """Fuzz for `seconds`. `progress(result)` is called as libFuzzer reports."""
+    if seed is None:
+        seed = random.randrange(1, 2**31)
     result = CampaignResult(config=config, mutant=mutant, seed=seed)
     core = build.instrumented_core()
     result.instrumented = core is not None
@@ -93,6 +110,7 @@ def run_campaign(
         work = Path(tmp)
         corpus_dir = corpus if corpus is not None else work / "corpus"
         corpus_dir.mkdir(parents=True, exist_ok=True)
+        _write_random_inputs(work / "random-inputs", seed)
         finding_file = work / "finding.json"
         stats_file = work / "stats.json"
         env = dict(
@@ -154,10 +172,14 @@ def _finalize(
     """Replay the finding on the normal build, minimize it, and save it as a program file."""
     data = bytes.fromhex(raw["data"])
     original = decode(data, config, mutant)
-    if raw["walk_seed"] is not None:
-        # Spell the random walk out as the program's schedule: replaying the steps it took.
-        walk = _core.Engine(config, mutant).run_bytes_with(data, "random", raw["walk_seed"])
-        original = replace(original, schedule=run_lengths(t for t, _ in walk.taken))
+    if raw["walk"] is not None:
+        # Spell the walk out as the program's schedule: replaying the steps it took.
+        walk = _core.Engine(config, mutant).run_bytes_with(data, **raw["walk"])
+        schedule = run_lengths(t for t, _ in walk.taken)
+        if len(schedule) > LIMITS["schedule"]:
+            raise CampaignError(f"the walk that found it switched threads {len(schedule)} times, more than a "
+                                f"program's schedule can spell ({LIMITS['schedule']}); please report this")
+        original = replace(original, schedule=schedule)
     verdict = execute(original)
     if verdict.violation is None or verdict.violation.kind != raw["kind"]:
         raise CampaignError(

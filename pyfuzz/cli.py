@@ -60,7 +60,7 @@ def build_parser() -> Parser:
     f.add_argument("--time", metavar="SECONDS", type=_positive_int, default=60, help="campaign length (default 60)")
     f.add_argument("--corpus", metavar="DIR", type=Path, help="libFuzzer input corpus to use and grow (default: a fresh empty one)")
     f.add_argument("--artifacts", metavar="DIR", type=Path, default=Path("artifacts"), help="where findings are written (default ./artifacts)")
-    f.add_argument("--seed", metavar="N", type=_non_negative_int, help="libFuzzer seed (default: random, printed)")
+    f.add_argument("--seed", metavar="N", type=_positive_int, help="campaign seed (default: random, printed)")
 
     r = sub.add_parser("replay", help="replay program files deterministically")
     add_config_flags(r)

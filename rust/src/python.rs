@@ -279,7 +279,9 @@ impl PyEngine {
         let outcome = match scheduler {
             "random" => engine::run(&program, self.config, &mut RandomWalk(SplitMix(seed))),
             "pct" => {
-                let expected = 40 * program.threads.iter().map(Vec::len).sum::<usize>() as u32;
+                // PCT's change points must fall inside the run; how long the program runs under
+                // its own schedule is a close estimate (only lock waits change the count).
+                let expected = engine::run_program(&program, self.config).steps;
                 engine::run(&program, self.config, &mut Pct::new(program.threads.len(), depth, expected, seed))
             }
             other => return Err(bad(format!("unknown scheduler {other:?}"))),
