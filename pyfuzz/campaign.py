@@ -11,14 +11,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _core, build
+from . import build
 from .check import Verdict, decode, execute
 from .harness import FINDING_EXIT
-from .minimize import minimize, run_lengths
-from .program import LIMITS, Program, save
+from .minimize import minimize
+from .program import Program, save
 
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
 FINAL = re.compile(r"^stat::(number_of_executed_units|average_exec_per_sec):\s+(\d+)")
@@ -171,15 +171,7 @@ def _finalize(
 ) -> Finding:
     """Replay the finding on the normal build, minimize it, and save it as a program file."""
     data = bytes.fromhex(raw["data"])
-    original = decode(data, config, mutant)
-    if raw["walk"] is not None:
-        # Spell the walk out as the program's schedule: replaying the steps it took.
-        walk = _core.Engine(config, mutant).run_bytes_with(data, **raw["walk"])
-        schedule = run_lengths(t for t, _ in walk.taken)
-        if len(schedule) > LIMITS["schedule"]:
-            raise CampaignError(f"the walk that found it switched threads {len(schedule)} times, more than a "
-                                f"program's schedule can spell ({LIMITS['schedule']}); please report this")
-        original = replace(original, schedule=schedule)
+    original = decode(data, config, mutant, raw["walk"])
     verdict = execute(original)
     if verdict.violation is None or verdict.violation.kind != raw["kind"]:
         raise CampaignError(

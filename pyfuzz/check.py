@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from . import _core
 from .model import Violation, check, is_core_panic, panic_violation
-from .program import Program
+from .program import Program, run_lengths
 
 
 @dataclass
@@ -47,5 +47,9 @@ def execute(program: Program) -> Verdict:
     return Verdict(program, outcome, judge(outcome, config))
 
 
-def decode(data: bytes, config: dict[str, str], mutant: str) -> Program:
-    return Program.from_tuple(_core.decode(data), config, mutant)
+def decode(data: bytes, config: dict[str, str], mutant: str, walk: dict | None = None) -> Program:
+    """The program fuzzer bytes spell, with the schedule they spell (or the walk's, given its
+    `run_bytes_with` arguments) written out slice by slice, so that it replays as program text."""
+    setup, threads, _ = _core.decode(data)
+    steps = _core.Engine(config, mutant).steps(data, **(walk or {}))
+    return Program.from_tuple((setup, threads, run_lengths(steps)), config, mutant)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Iterable, Sequence, TypeVar
 
-from .program import LIMITS, Op, Program, ProgramError, SetupVma
+from .program import LIMITS, Op, Program, ProgramError, SetupVma, merged_slices, run_lengths
 
 Item = TypeVar("Item")
 
@@ -114,7 +114,7 @@ class _Shrinker:
 
     def shrink_schedule(self) -> bool:
         progressed = self.ddmin(self.best.schedule, lambda schedule: replace(self.best, schedule=schedule))
-        progressed |= self.accept(lambda: replace(self.best, schedule=_merged(self.best.schedule)))
+        progressed |= self.accept(lambda: replace(self.best, schedule=merged_slices(self.best.schedule)))
         for i in range(len(self.best.schedule)):
             thread, steps = self.best.schedule[i]
             progressed |= self.lower(
@@ -170,21 +170,6 @@ def _with_schedule_entry(program: Program, index: int, entry: tuple[int, int]) -
     return replace(program, schedule=tuple(schedule))
 
 
-def run_lengths(steps: Iterable[int]) -> tuple[tuple[int, int], ...]:
-    """A step-by-step thread sequence as a schedule, cut to the longest schedule allowed (the
-    threads then run to completion in index order)."""
-    return _merged(tuple((t, 1) for t in steps))[: LIMITS["schedule"]]
-
-
-def _merged(schedule: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
-    """Adjacent entries for the same thread as one entry (T:a T:b -> T:a+b)."""
-    merged: list[tuple[int, int]] = []
-    for thread, steps in schedule:
-        if merged and merged[-1][0] == thread:
-            merged[-1] = (thread, merged[-1][1] + steps)
-        else:
-            merged.append((thread, steps))
-    return tuple(merged)
 
 
 def minimize(

@@ -206,6 +206,23 @@ def _check_schedule_entry(thread: object, steps: object, thread_count: int) -> N
     _check_range(steps, 1, STEPS_MAX, "schedule steps")
 
 
+def run_lengths(steps: Iterable[int]) -> tuple[tuple[int, int], ...]:
+    """A step-by-step thread sequence as a schedule, cut to the longest schedule allowed (the
+    threads then run to completion in index order)."""
+    return merged_slices(tuple((t, 1) for t in steps))[: LIMITS["schedule"]]
+
+
+def merged_slices(schedule: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """Adjacent entries for the same thread as one entry (T:a T:b -> T:a+b)."""
+    merged: list[tuple[int, int]] = []
+    for thread, steps in schedule:
+        if merged and merged[-1][0] == thread:
+            merged[-1] = (thread, merged[-1][1] + steps)
+        else:
+            merged.append((thread, steps))
+    return tuple(merged)
+
+
 @dataclass(frozen=True)
 class Program:
     """`config` may be given as any mapping or (key, value) pairs, complete or not; it is stored

@@ -52,6 +52,7 @@ def test_mutants_lists_the_catalog():
         ["fuzz", "--config", "slab=sometimes", "--time", "1"],
         ["fuzz", "--config", "nokey", "--time", "1"],
         ["fuzz", "--corpus", "/nonexistent/dir/corpus", "--time", "1"],
+        ["fuzz", "--seed", "0", "--time", "1"],
         ["replay"],
         ["replay", "/nonexistent/program.txt"],
         ["replay", "--mutant", "bogus", "corpus"],
@@ -88,6 +89,19 @@ def test_replay_override_flags_turn_a_pass_into_a_failure(tmp_path):
     result = pyfuzz("replay", "--mutant", "get_ignores_dead", path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL" in result.stdout
+
+
+def test_a_campaign_starts_from_random_inputs_its_seed_decides(tmp_path):
+    from pyfuzz.campaign import RANDOM_INPUTS, _write_random_inputs
+
+    def inputs(name, seed):
+        _write_random_inputs(tmp_path / name, seed)
+        return [f.read_bytes() for f in sorted((tmp_path / name).iterdir())]
+
+    first = inputs("a", 7)
+    assert len(first) == RANDOM_INPUTS
+    assert first == inputs("b", 7)
+    assert first != inputs("c", 8)
 
 
 def test_fuzz_finds_a_planted_rcuref_bug_and_the_finding_replays(tmp_path):

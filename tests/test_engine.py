@@ -6,6 +6,7 @@ import random
 import pytest
 
 from pyfuzz import _core
+from pyfuzz.check import decode
 from pyfuzz.program import CONFIG_VALUES, LIMITS, Program, ProgramError
 
 SEED_CONFIG = {"vma_ref": "on", "slab": "typesafe", "put": "preempt", "debug_vm": "on"}
@@ -39,11 +40,14 @@ def test_same_bytes_same_history_every_time():
             assert again.final_counters == first.final_counters
 
 
-def test_program_tuple_and_bytes_paths_agree():
+def test_the_bytes_schedule_spelled_out_as_program_text_replays_the_same_history():
+    # A finding is saved as program text: the schedule the bytes spell (a PCT plan) written out
+    # slice by slice must replay the history exactly, with no slice cut off.
     engine = _core.Engine(SEED_CONFIG)
-    for data in random_inputs(50, seed=2):
-        via_tuple = _core.run(_core.decode(data), SEED_CONFIG, "none")
-        assert via_tuple.events == engine.run_bytes(data).events
+    for data in random_inputs(200, seed=2):
+        program = decode(data, SEED_CONFIG, "none")
+        assert Program.parse(program.to_text()) == program
+        assert _core.run(program.to_tuple(), SEED_CONFIG, "none").events == engine.run_bytes(data).events
 
 
 def test_digest_tells_different_histories_apart():
@@ -61,6 +65,18 @@ def test_baseline_schedulers_are_deterministic_per_seed():
             a = engine.run_bytes_with(data, scheduler, 42)
             b = engine.run_bytes_with(data, scheduler, 42)
             assert a.events == b.events
+
+
+def test_a_harness_walk_replays_as_a_program_schedule():
+    # The harness reports a walk's finding by its parameters; the campaign spells the walk out as
+    # the program's schedule, which must fit the program format and give the same history.
+    from pyfuzz.harness import WALK_DEPTH
+
+    engine = _core.Engine(SEED_CONFIG)
+    for seed, data in enumerate(random_inputs(200, seed=5)):
+        walk = {"scheduler": "pct", "seed": seed, "depth": WALK_DEPTH}
+        program = decode(data, SEED_CONFIG, "none", walk)
+        assert _core.run(program.to_tuple(), SEED_CONFIG, "none").events == engine.run_bytes_with(data, **walk).events
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ use crate::engine::{self, Outcome};
 use crate::event::{AtomicOp, Event, Field, LockMode, Order, RefFn, Warning};
 use crate::mutant::{Mutant, CATALOG};
 use crate::program::{Op, OpKind, Program, SetupVma};
-use crate::sched::{Pct, RandomWalk, SplitMix};
+use crate::sched::{Pct, RandomWalk, Scheduler, SplitMix};
 use crate::world::{self, Config};
 
 fn bad(msg: impl Into<String>) -> PyErr {
@@ -204,10 +204,11 @@ fn wrap(outcome: Outcome) -> PyOutcome {
     PyOutcome { inner: outcome, events: std::sync::OnceLock::new() }
 }
 
-/// Decode fuzzer bytes into a program tuple (total: every byte string decodes).
+/// Decode fuzzer bytes into a program tuple (total: every byte string decodes). The schedule is
+/// left empty: the bytes spell it as a plan, which `Engine.run_bytes` follows.
 #[pyfunction]
 fn decode(data: &Bound<'_, PyBytes>) -> ProgramTuple {
-    program_to_tuple(&Program::decode(data.as_bytes()))
+    program_to_tuple(&Program::decode(data.as_bytes()).0)
 }
 
 /// Run a program tuple under its own schedule.
@@ -265,28 +266,64 @@ impl PyEngine {
         Ok(PyEngine { config: make_config(config, mutant)? })
     }
 
-    /// Decode and run fuzzer bytes under the program's own schedule.
+    /// Decode and run fuzzer bytes under the schedule they spell.
     fn run_bytes(&self, data: &Bound<'_, PyBytes>) -> PyOutcome {
-        wrap(engine::run_program(&Program::decode(data.as_bytes()), self.config))
+        let (program, mut plan) = Program::decode(data.as_bytes());
+        wrap(engine::run(&program, self.config, &mut plan))
     }
 
-    /// Decode `data` for the program but interleave it with a baseline scheduler instead:
+    /// Decode `data` for the program but interleave it with another scheduler:
     /// `"random"` (uniform choice at each step) or `"pct"` (priorities with `depth - 1`
     /// change points); `seed` makes the choice reproducible.
     #[pyo3(signature = (data, scheduler, seed, depth=3))]
     fn run_bytes_with(&self, data: &Bound<'_, PyBytes>, scheduler: &str, seed: u64, depth: u32) -> PyResult<PyOutcome> {
-        let program = Program::decode(data.as_bytes());
-        let outcome = match scheduler {
-            "random" => engine::run(&program, self.config, &mut RandomWalk(SplitMix(seed))),
+        let (program, _) = Program::decode(data.as_bytes());
+        let mut walk = self.walk(&program, scheduler, seed, depth)?;
+        Ok(wrap(engine::run(&program, self.config, walk.as_mut())))
+    }
+
+    /// The thread that took each step of `run_bytes(data)` (or of `run_bytes_with(data, ...)`
+    /// when a scheduler is named), also when the run ends in a panic: the schedule to spell out
+    /// as program text so that the input replays without its bytes.
+    #[pyo3(signature = (data, scheduler=None, seed=0, depth=3))]
+    fn steps(&self, data: &Bound<'_, PyBytes>, scheduler: Option<&str>, seed: u64, depth: u32) -> PyResult<Vec<u8>> {
+        let (program, plan) = Program::decode(data.as_bytes());
+        let inner = match scheduler {
+            None => Box::new(plan),
+            Some(name) => self.walk(&program, name, seed, depth)?,
+        };
+        let mut recorder = Recorder { inner, picks: Vec::new() };
+        let run = std::panic::AssertUnwindSafe(|| engine::run(&program, self.config, &mut recorder));
+        let _ = std::panic::catch_unwind(run);
+        Ok(recorder.picks)
+    }
+}
+
+impl PyEngine {
+    fn walk(&self, program: &Program, scheduler: &str, seed: u64, depth: u32) -> PyResult<Box<dyn Scheduler>> {
+        Ok(match scheduler {
+            "random" => Box::new(RandomWalk(SplitMix(seed))),
             "pct" => {
-                // PCT's change points must fall inside the run; how long the program runs under
-                // its own schedule is a close estimate (only lock waits change the count).
-                let expected = engine::run_program(&program, self.config).steps;
-                engine::run(&program, self.config, &mut Pct::new(program.threads.len(), depth, expected, seed))
+                // PCT's change points must fall inside the run; how long the threads take one
+                // after another is a close estimate (only lock waits change the count).
+                let expected = engine::run_program(program, self.config).steps;
+                Box::new(Pct::new(program.threads.len(), depth, expected, seed))
             }
             other => return Err(bad(format!("unknown scheduler {other:?}"))),
-        };
-        Ok(wrap(outcome))
+        })
+    }
+}
+
+struct Recorder {
+    inner: Box<dyn Scheduler>,
+    picks: Vec<u8>,
+}
+
+impl Scheduler for Recorder {
+    fn next(&mut self, runnable: &[bool]) -> usize {
+        let t = self.inner.next(runnable);
+        self.picks.push(t as u8);
+        t
     }
 }
 
