@@ -48,8 +48,9 @@ def execute(program: Program) -> Verdict:
 
 
 def decode(data: bytes, config: dict[str, str], mutant: str, walk: dict | None = None) -> Program:
-    """The program fuzzer bytes spell, with the schedule they spell (or the walk's, given its
-    `run_bytes_with` arguments) written out slice by slice, so that it replays as program text."""
-    setup, threads, _ = _core.decode(data)
-    steps = _core.Engine(config, mutant).steps(data, **(walk or {}))
-    return Program.from_tuple((setup, threads, run_lengths(steps)), config, mutant)
+    """The program fuzzer bytes spell; with a walk (its `run_bytes_with` arguments), the walk's
+    steps written out as the schedule, so that it replays as program text."""
+    setup, threads, schedule = _core.decode(data)
+    if walk is not None:
+        schedule = run_lengths(_core.Engine(config, mutant).walk_steps(data, **walk))
+    return Program.from_tuple((setup, threads, schedule), config, mutant)

@@ -2,7 +2,6 @@
 //! that turns any byte string the fuzzer produces into one.
 
 use crate::rcuref::{MAXREF, RELEASED};
-use crate::sched::Pct;
 use crate::world::{MAX_OPS, MAX_SETUP_VMAS, MAX_THREADS, MIN_THREADS, PAGES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,9 +76,6 @@ pub const MAX_SCHEDULE: usize = 256;
 const THREAD_COUNTS: [usize; 8] = [2, 2, 2, 2, 2, 3, 3, 4];
 const OP_COUNTS: [usize; 16] = [1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 6, 8, 12, 16];
 pub const MAX_SLICE: u32 = 10_000;
-/// A PCT run switches threads at most once per change point, plus when a thread blocks, wakes
-/// or ends; this bound keeps every plan's run spellable in MAX_SCHEDULE slices.
-const MAX_CHANGE_POINTS: usize = 64;
 
 impl Program {
     pub fn validate(&self) -> Result<(), String> {
@@ -133,21 +129,10 @@ impl Program {
         Ok(())
     }
 
-    /// The total decoder: every byte string is a valid program and a schedule for it. Missing
-    /// bytes read as zero, so a short input is a small program rather than an error; the shape
-    /// (thread count, op count) comes first so that mutations of later bytes change details, not
-    /// the whole program.
-    ///
-    /// The bytes after the ops spell the schedule as a PCT plan rather than as slices: the first
-    /// orders the threads' starting priorities, each later one is a step at which the running
-    /// thread drops below every other (its value is the step; one past the end of the run never
-    /// fires). A slice schedule has to hit a race's window with an exact step count; a PCT plan
-    /// holds a thread off for as long as it takes, so random bytes hit the protocol's races several
-    /// times more often, and a one-bit mutation of a change point moves one preemption a step or
-    /// two, which lets libFuzzer close in on a window from an input that nearly reached it. The
-    /// returned program has an empty schedule; running it under the plan and spelling out the
-    /// steps taken (see `pyfuzz.check.decode`) gives the program text of the input.
-    pub fn decode(data: &[u8]) -> (Program, Pct) {
+    /// The total decoder: every byte string is a valid program. Missing bytes read as zero, so a
+    /// short input is a small program rather than an error; the shape (thread count, op count)
+    /// comes first so that mutations of later bytes change details, not the whole program.
+    pub fn decode(data: &[u8]) -> Program {
         let mut bytes = Bytes { data, pos: 0 };
         let threads = THREAD_COUNTS[bytes.next() as usize % THREAD_COUNTS.len()];
         let setup = decode_setup(&mut bytes);
@@ -158,13 +143,14 @@ impl Program {
                 (0..n).map(|_| decode_op(&mut bytes, &mapped)).collect()
             })
             .collect::<Vec<_>>();
-        let order = bytes.next() as u64;
-        let mut change_points = Vec::new();
-        while !bytes.done() && change_points.len() < MAX_CHANGE_POINTS {
-            change_points.push(bytes.next() as u32);
+        let n = threads.len() as u8;
+        let mut schedule = Vec::new();
+        while !bytes.done() && schedule.len() < MAX_SCHEDULE {
+            let t = bytes.next() % n;
+            let steps = 1 + (bytes.next() % 32) as u32;
+            schedule.push((t, steps));
         }
-        let plan = Pct::planned(threads.len(), order, change_points);
-        (Program { setup, threads, schedule: Vec::new() }, plan)
+        Program { setup, threads, schedule }
     }
 }
 
@@ -258,28 +244,28 @@ mod tests {
                     state as u8
                 })
                 .collect();
-            let (p, _) = Program::decode(&data);
+            let p = Program::decode(&data);
             assert_eq!(p.validate(), Ok(()), "{data:?}");
         }
-        assert_eq!(Program::decode(&[]).0.validate(), Ok(()));
-        assert_eq!(Program::decode(&[0xff; 4096]).0.validate(), Ok(()));
+        assert_eq!(Program::decode(&[]).validate(), Ok(()));
+        assert_eq!(Program::decode(&[0xff; 4096]).validate(), Ok(()));
     }
 
     #[test]
     fn most_address_bytes_name_a_page_the_setup_mapped() {
         // Two threads; two setup VMAs, each one page after the last (1-3, 4-6); one op each.
-        let (program, _) = Program::decode(&[0, 1, 0b101, 0b101, 1, 2, 7, 1, 0, 190]);
+        let program = Program::decode(&[0, 1, 0b101, 0b101, 1, 2, 7, 1, 0, 190]);
         let mapped: Vec<u32> = program.setup.iter().flat_map(|v| v.start..v.end).collect();
         assert_eq!(mapped, [1, 2, 4, 5]);
         assert_eq!(program.threads[0][0].a, mapped[7 % 4]);
         assert_eq!(program.threads[1][0].a, mapped[190 % 4]);
-        let (unbiased, _) = Program::decode(&[0, 0, 0b101, 1, 2, 200]);
+        let unbiased = Program::decode(&[0, 0, 0b101, 1, 2, 200]);
         assert_eq!(unbiased.threads[0][0].a, 200 % PAGES);
     }
 
     #[test]
     fn decoding_is_a_function_of_the_bytes() {
         let data = b"pyfuzz decodes the same bytes the same way";
-        assert_eq!(Program::decode(data).0, Program::decode(data).0);
+        assert_eq!(Program::decode(data), Program::decode(data));
     }
 }

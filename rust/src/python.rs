@@ -204,11 +204,10 @@ fn wrap(outcome: Outcome) -> PyOutcome {
     PyOutcome { inner: outcome, events: std::sync::OnceLock::new() }
 }
 
-/// Decode fuzzer bytes into a program tuple (total: every byte string decodes). The schedule is
-/// left empty: the bytes spell it as a plan, which `Engine.run_bytes` follows.
+/// Decode fuzzer bytes into a program tuple (total: every byte string decodes).
 #[pyfunction]
 fn decode(data: &Bound<'_, PyBytes>) -> ProgramTuple {
-    program_to_tuple(&Program::decode(data.as_bytes()).0)
+    program_to_tuple(&Program::decode(data.as_bytes()))
 }
 
 /// Run a program tuple under its own schedule.
@@ -266,10 +265,9 @@ impl PyEngine {
         Ok(PyEngine { config: make_config(config, mutant)? })
     }
 
-    /// Decode and run fuzzer bytes under the schedule they spell.
+    /// Decode and run fuzzer bytes under the program's own schedule.
     fn run_bytes(&self, data: &Bound<'_, PyBytes>) -> PyOutcome {
-        let (program, mut plan) = Program::decode(data.as_bytes());
-        wrap(engine::run(&program, self.config, &mut plan))
+        wrap(engine::run_program(&Program::decode(data.as_bytes()), self.config))
     }
 
     /// Decode `data` for the program but interleave it with another scheduler:
@@ -277,22 +275,18 @@ impl PyEngine {
     /// change points); `seed` makes the choice reproducible.
     #[pyo3(signature = (data, scheduler, seed, depth=3))]
     fn run_bytes_with(&self, data: &Bound<'_, PyBytes>, scheduler: &str, seed: u64, depth: u32) -> PyResult<PyOutcome> {
-        let (program, _) = Program::decode(data.as_bytes());
+        let program = Program::decode(data.as_bytes());
         let mut walk = self.walk(&program, scheduler, seed, depth)?;
         Ok(wrap(engine::run(&program, self.config, walk.as_mut())))
     }
 
-    /// The thread that took each step of `run_bytes(data)` (or of `run_bytes_with(data, ...)`
-    /// when a scheduler is named), also when the run ends in a panic: the schedule to spell out
-    /// as program text so that the input replays without its bytes.
-    #[pyo3(signature = (data, scheduler=None, seed=0, depth=3))]
-    fn steps(&self, data: &Bound<'_, PyBytes>, scheduler: Option<&str>, seed: u64, depth: u32) -> PyResult<Vec<u8>> {
-        let (program, plan) = Program::decode(data.as_bytes());
-        let inner = match scheduler {
-            None => Box::new(plan),
-            Some(name) => self.walk(&program, name, seed, depth)?,
-        };
-        let mut recorder = Recorder { inner, picks: Vec::new() };
+    /// The thread that took each step of `run_bytes_with(data, ...)`, also when the run ends in
+    /// a panic: the walk's schedule, to spell out as program text so that a finding replays
+    /// without its bytes.
+    #[pyo3(signature = (data, scheduler, seed, depth=3))]
+    fn walk_steps(&self, data: &Bound<'_, PyBytes>, scheduler: &str, seed: u64, depth: u32) -> PyResult<Vec<u8>> {
+        let program = Program::decode(data.as_bytes());
+        let mut recorder = Recorder { inner: self.walk(&program, scheduler, seed, depth)?, picks: Vec::new() };
         let run = std::panic::AssertUnwindSafe(|| engine::run(&program, self.config, &mut recorder));
         let _ = std::panic::catch_unwind(run);
         Ok(recorder.picks)
@@ -304,8 +298,8 @@ impl PyEngine {
         Ok(match scheduler {
             "random" => Box::new(RandomWalk(SplitMix(seed))),
             "pct" => {
-                // PCT's change points must fall inside the run; how long the threads take one
-                // after another is a close estimate (only lock waits change the count).
+                // PCT's change points must fall inside the run; how long the program runs under
+                // its own schedule is a close estimate (only lock waits change the count).
                 let expected = engine::run_program(program, self.config).steps;
                 Box::new(Pct::new(program.threads.len(), depth, expected, seed))
             }

@@ -52,24 +52,14 @@ pub struct Pct {
 }
 
 impl Pct {
-    /// Random priorities and `depth - 1` change points spread over `expected_steps`.
     pub fn new(threads: usize, depth: u32, expected_steps: u32, seed: u64) -> Pct {
         let mut rng = SplitMix(seed);
-        let order = rng.next_u64();
-        let change_points = (1..depth).map(|_| rng.below(expected_steps.max(1) as u64) as u32).collect();
-        Pct::planned(threads, order, change_points)
-    }
-
-    /// A given plan: `order` seeds the shuffle of starting priorities; change point k (at step
-    /// `change_points[k]`) lowers the running thread to priority k, below every starting one.
-    pub fn planned(threads: usize, order: u64, change_points: Vec<u32>) -> Pct {
-        let mut rng = SplitMix(order);
-        let lowest_start = change_points.len() as u32 + 1;
-        let mut priority: Vec<u32> = (0..threads as u32).map(|i| i + lowest_start).collect();
+        let mut priority: Vec<u32> = (0..threads as u32).map(|i| i + depth).collect();
         for i in (1..threads).rev() {
             let j = rng.below(i as u64 + 1) as usize;
             priority.swap(i, j);
         }
+        let change_points = (1..depth).map(|_| rng.below(expected_steps.max(1) as u64) as u32).collect();
         Pct { priority, change_points, step: 0 }
     }
 }
@@ -79,6 +69,7 @@ impl Scheduler for Pct {
         let best = |p: &[u32]| (0..runnable.len()).filter(|&i| runnable[i]).max_by_key(|&i| p[i]).unwrap();
         let chosen = best(&self.priority);
         if let Some(k) = self.change_points.iter().position(|&c| c == self.step) {
+            // Change point k lowers the running thread below every initial priority.
             self.priority[chosen] = k as u32;
             self.change_points[k] = u32::MAX;
         }
