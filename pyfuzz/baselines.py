@@ -36,6 +36,7 @@ class Attempt:
     seconds: float  # to the first violation, or the whole budget
     executions: int
     kind: str | None
+    startup: float | None = None  # pyfuzz: the part of `seconds` spent starting the campaign
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -45,8 +46,9 @@ def config_label(config: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in config.items())
 
 
-def _attempt(method, mutant, config, seed, found, seconds, executions, kind) -> Attempt:
-    return Attempt(method, mutant, config_label(config), seed, found, round(seconds, 4), executions, kind)
+def _attempt(method, mutant, config, seed, found, seconds, executions, kind, startup=None) -> Attempt:
+    return Attempt(method, mutant, config_label(config), seed, found, round(seconds, 4), executions, kind,
+                   None if startup is None else round(startup, 4))
 
 
 def blind_search(method: str, config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
@@ -171,7 +173,7 @@ def pyfuzz_campaign(config: dict[str, str], mutant: str, budget: float, seed: in
     f = result.finding
     if f is None:
         return _attempt("pyfuzz", mutant, config, seed, False, result.seconds, result.executions, None)
-    return _attempt("pyfuzz", mutant, config, seed, True, f.seconds, f.executions, f.kind)
+    return _attempt("pyfuzz", mutant, config, seed, True, f.seconds, f.executions, f.kind, f.startup)
 
 
 def run_method(method: str, config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:

@@ -86,6 +86,14 @@ def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dic
         base = overall["pyfuzz"]["median_of_medians_s"]
         for method, o in overall.items():
             o["ratio_to_pyfuzz"] = o["median_of_medians_s"] / base if base > 0 else None
+        startups = [a.startup for a in attempts if a.method == "pyfuzz" and a.startup is not None]
+        if startups:
+            overall["pyfuzz"]["median_startup_s"] = statistics.median(startups)
+        for mutant in mutants:
+            mine = per.get(f"{mutant}/pyfuzz")
+            others = [per[f"{mutant}/{m}"]["median_s"] for m in methods if m != "pyfuzz" and f"{mutant}/{m}" in per]
+            if mine and others:
+                mine["best_other_ratio"] = min(others) / mine["median_s"]
     false_alarms = {}
     for a in attempts:
         if a.mutant == "none":
@@ -98,16 +106,19 @@ def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dic
 
 
 def markdown(summary: dict, budget: float, methods: list[str], seeds: int, command: str) -> str:
+    ratios = "pyfuzz" in methods and len(methods) > 1
     lines = [
         f"Command: `{command}`  ",
         f"Machine: {machine()}  ",
         f"Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ",
         f"Budget: {budget:g} s per run, {seeds} seeds per mutant and method; mutants run under "
         f"`{config_label(MUTANT_CONFIG)}`. Cells: median time to the first violation in seconds "
-        "(worst) [runs that found it]; executions are median executions to the violation.",
+        "(worst) [runs that found it]; executions are median executions to the violation."
+        + (" The last column is the fastest other method's median over pyfuzz's (above 1: pyfuzz is faster)."
+           if ratios else ""),
         "",
-        "| mutant | " + " | ".join(methods) + " |",
-        "|---|" + "---|" * len(methods),
+        "| mutant | " + " | ".join(methods) + (" | best other / pyfuzz |" if ratios else " |"),
+        "|---|" + "---|" * (len(methods) + ratios),
     ]
     for mutant in summary["mutants"]:
         cells = []
@@ -118,12 +129,19 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
                 continue
             cells.append(f"{_fmt(p['median_s'], budget)} ({_fmt(p['worst_s'], budget)}) [{p['found']}/{p['runs']}]"
                          f"<br>{int(p['median_executions']):,} execs")
+        if ratios:
+            r = summary["per"].get(f"{mutant}/pyfuzz", {}).get("best_other_ratio")
+            cells.append(f"{r:.2g}x" if r is not None else "")
         lines.append(f"| `{mutant}` | " + " | ".join(cells) + " |")
     o = summary["overall"]
     lines.append("| **median of medians** | " + " | ".join(
-        f"**{_fmt(o[m]['median_of_medians_s'], budget)}**" if m in o else "" for m in methods) + " |")
+        f"**{_fmt(o[m]['median_of_medians_s'], budget)}**" if m in o else "" for m in methods) + " |" + " |" * ratios)
     lines.append("| **ratio to pyfuzz** | " + " | ".join(
-        f"{o[m]['ratio_to_pyfuzz']:.2g}x" if m in o and o[m].get("ratio_to_pyfuzz") else "" for m in methods) + " |")
+        f"{o[m]['ratio_to_pyfuzz']:.2g}x" if m in o and o[m].get("ratio_to_pyfuzz") else "" for m in methods) + " |" + " |" * ratios)
+    if "median_startup_s" in o.get("pyfuzz", {}):
+        lines += ["", f"pyfuzz's times count from the start of its campaign; its start-up (the harness process, "
+                      f"libFuzzer, loading the instrumented core) took a median {o['pyfuzz']['median_startup_s']:.3f} s "
+                      "of them. The other methods run in the benchmark's own process, already started."]
     if summary["false_alarms"]:
         lines += ["", "False-alarm check (pyfuzz, no mutant, configurations the specification calls safe):", "",
                   "| configuration | runs | reports |", "|---|---|---|"]

@@ -38,6 +38,7 @@ class Finding:
     path: Path
     verdict: Verdict
     seconds: float  # from the campaign's start to the violation
+    startup: float  # of those, the start-up: the harness process, libFuzzer, the instrumented core
     executions: int  # executions up to and including the violating one
 
 
@@ -199,5 +200,6 @@ def _finalize(
     save(small, path, header_comment=header)
     save(original, path.with_suffix(".orig.txt"), header_comment=f"unminimized input of {path.name}")
     return Finding(
-        kind, final.violation.message, small, original, path, final, raw["found_at"] - started_wall, raw["executions"]
+        kind, final.violation.message, small, original, path, final, raw["found_at"] - started_wall,
+        raw["first_input_at"] - started_wall, raw["executions"]
     )

@@ -81,7 +81,8 @@ def main(argv: list[str]) -> None:
     def report(data: bytes, walk: dict | None, kind: str, message: str, digest: int) -> None:
         with open(finding_path, "w") as f:
             json.dump({"data": data.hex(), "walk": walk, "kind": kind, "message": message,
-                       "digest": digest, "found_at": time.time(), "executions": stats["executions"]}, f)
+                       "digest": digest, "found_at": time.time(), "first_input_at": stats["first_input_at"],
+                       "executions": stats["executions"]}, f)
         write_stats()
         sys.stdout.flush()
         os._exit(FINDING_EXIT)
@@ -106,6 +107,7 @@ def main(argv: list[str]) -> None:
         nonlocal engine
         if engine is None:
             engine = _make_engine(config, mutant)
+            stats["first_input_at"] = time.time()
         stats["executions"] += 1
         if stats["executions"] & 1023 == 0 and time.monotonic() > next_stats[0]:
             next_stats[0] = time.monotonic() + 1.0

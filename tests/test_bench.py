@@ -37,6 +37,17 @@ def test_summary_counts_a_miss_as_the_budget():
     assert s["per"]["m/random"]["found"] == 1
 
 
+def test_summary_compares_pyfuzz_with_the_fastest_other_method_per_mutant():
+    attempts = [
+        Attempt("pyfuzz", "m", "cfg", 0, True, 2.0, 10, "x", startup=0.1),
+        Attempt("random", "m", "cfg", 0, True, 4.0, 10, "x"),
+        Attempt("pct", "m", "cfg", 0, True, 1.0, 10, "x"),
+    ]
+    s = summarize(attempts, 60.0, ["pyfuzz", "random", "pct"])
+    assert s["per"]["m/pyfuzz"]["best_other_ratio"] == 0.5
+    assert s["overall"]["pyfuzz"]["median_startup_s"] == 0.1
+
+
 def test_bench_speed_reports_every_layer(tmp_path):
     result = run("bench", "speed", "--inputs", "300", "--repeats", "1", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
