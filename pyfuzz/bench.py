@@ -23,6 +23,7 @@ from rich.progress import Progress
 from . import _core
 from .baselines import METHODS, Attempt, config_label, run_method
 from .check import judge
+from .harness import WALK_DEPTH
 from .model import DistinctHistories
 from .program import ProgramError
 
@@ -247,7 +248,7 @@ def bench_speed(args, console: Console) -> int:
     """Executions per second of the loop's layers, on one core, same inputs for every row."""
     config = MUTANT_CONFIG
     rng = random.Random(2024)
-    inputs = [rng.randbytes(rng.randrange(8, 256)) for _ in range(args.inputs)]
+    inputs = [rng.randbytes(rng.randrange(8, 256)) for _ in range(args.inputs or 20_000)]
     engine = _core.Engine(config)
 
     def engine_only(data):
@@ -293,5 +294,53 @@ def bench_speed(args, console: Console) -> int:
     return 0
 
 
+# The mutants whose races need a preemption inside a window a step or two wide.
+WALK_MUTANTS = ("get_ignores_dead", "put_no_cmpxchg", "put_no_preempt", "put_reread", "rmap_no_recheck")
+WALKS = {"own schedule (slices)": None, "uniform walk": ("random", 0), "PCT depth 3": ("pct", 3),
+         f"PCT depth {WALK_DEPTH} (the harness's walk)": ("pct", WALK_DEPTH)}
+
+
+def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> int:
+    """How many of `inputs` random programs (the same ones for every walk) end in a violation."""
+    programs, seeds = random.Random(2024), random.Random(2025)
+    engine = _core.Engine(MUTANT_CONFIG, mutant)
+    histories = DistinctHistories(MUTANT_CONFIG)
+    found = 0
+    for _ in range(inputs):
+        data = programs.randbytes(programs.randrange(8, 256))
+        seed = seeds.getrandbits(64)
+        outcome = engine.run_bytes(data) if walk is None else engine.run_bytes_with(data, walk[0], seed, walk[1])
+        found += histories.judge(outcome) is not None
+    return found
+
+
+def bench_walks(args, console: Console) -> int:
+    """Which interleavings find the narrow races: the schedule the bytes spell, a uniform walk,
+    and PCT, on the same random programs, counting violating runs (no feedback, no time limit)."""
+    mutants = args.mutant or list(WALK_MUTANTS)
+    inputs = args.inputs or 100_000
+    cells = [(mutant, name) for mutant in mutants for name in WALKS]
+    counts = {}
+    with Progress(console=console) as progress, ProcessPoolExecutor(args.jobs) as pool:
+        task = progress.add_task("bench walks", total=len(cells))
+        futures = {pool.submit(count_violations, mutant, WALKS[name], inputs): (mutant, name) for mutant, name in cells}
+        for future in as_completed(futures):
+            counts[futures[future]] = future.result()
+            progress.advance(task)
+    md = [f"Command: `pyfuzz bench walks {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
+          f"Violating runs among the same {inputs:,} random programs (8-256 random bytes each) per mutant, under "
+          f"`{config_label(MUTANT_CONFIG)}`.", "",
+          "| mutant | " + " | ".join(WALKS) + " |", "|---|" + "---|" * len(WALKS)]
+    for mutant in mutants:
+        md.append(f"| `{mutant}` | " + " | ".join(f"{counts[mutant, name]:,}" for name in WALKS) + " |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "walks.json").write_text(json.dumps(
+        {"machine": machine(), "inputs": inputs, "config": MUTANT_CONFIG,
+         "counts": [{"mutant": m, "walk": w, "violations": c} for (m, w), c in sorted(counts.items())]}, indent=1))
+    (args.out / "walks.md").write_text("\n".join(md) + "\n")
+    console.print("\n".join(md), markup=False)
+    return 0
+
+
 def run_bench(args, console: Console) -> int:
-    return bench_bugs(args, console) if args.what == "bugs" else bench_speed(args, console)
+    return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks}[args.what](args, console)

@@ -76,15 +76,18 @@ def build_parser() -> Parser:
     sub.add_parser("mutants", help="list the mutants")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed"], help="bugs: time-to-bug per mutant and method; speed: executions per second")
+    b.add_argument("what", choices=["bugs", "speed", "walks"],
+                   help="bugs: time-to-bug per mutant and method; speed: executions per second; "
+                        "walks: violations per scheduler on the same random programs")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
-    b.add_argument("--mutant", action="append", default=[], metavar="NAME", help="only these mutants (repeatable)")
+    b.add_argument("--mutant", action="append", default=[], metavar="NAME", help="bugs, walks: only these mutants (repeatable)")
     b.add_argument("--method", action="append", default=[], metavar="NAME", help="only these methods (repeatable)")
     b.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory (default ./bench-results)")
     b.add_argument("--jobs", type=_positive_int, default=2, help="runs in parallel, one core each (default 2)")
     b.add_argument("--no-false-alarm-check", action="store_true", help="bugs: skip the safe-configuration runs")
-    b.add_argument("--inputs", type=_positive_int, default=20000, help="speed: inputs per pass (default 20000)")
+    b.add_argument("--inputs", type=_positive_int, help="speed: inputs per pass (default 20000); "
+                                                            "walks: random programs per cell (default 100000)")
     b.add_argument("--repeats", type=_positive_int, default=3, help="speed: passes, the median is reported (default 3)")
     return p
 

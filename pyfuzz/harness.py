@@ -21,13 +21,12 @@ import sys
 import time
 
 FINDING_EXIT = 3
-# Measured on random programs (the bench's exploration): PCT's guarantee for a bug of depth d
-# falls with d, but the protocol's races need a thread held off for a whole op and then a
-# second one-step preemption, and many change points place both far more often than 2 or 3
-# do (with d = 3, 12 and 20, one bug came 700, 1204 and 1304 times in 175k runs), and more
-# often than a uniformly random walk (69 times). A PCT run switches threads only at its change
-# points and when the running thread blocks or ends, so its steps always fit in a program's
-# schedule (LIMITS["schedule"] slices) and a finding replays as program text.
+# `pyfuzz bench walks` (BENCHMARKS.md) counts violations per walk on the same random programs.
+# PCT's guarantee for a bug of depth d falls with d, but the protocol's races need a thread held
+# off for a whole op and a second preemption a step wide, and many change points place both far
+# more often than 3 do, and far more often than a uniformly random walk. A PCT run switches
+# threads only at its change points and when the running thread blocks or ends, so its steps
+# fit in a program's schedule (LIMITS["schedule"] slices) and a finding replays as program text.
 WALK_DEPTH = 16
 
 

@@ -48,6 +48,18 @@ def test_summary_compares_pyfuzz_with_the_fastest_other_method_per_mutant():
     assert s["overall"]["pyfuzz"]["median_startup_s"] == 0.1
 
 
+def test_bench_walks_counts_violations_on_the_same_programs_per_walk(tmp_path):
+    result = run("bench", "walks", "--mutant", "get_ignores_dead", "--mutant", "put_relaxed", "--inputs", "300",
+                 "--jobs", "1", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    counts = json.loads((tmp_path / "walks.json").read_text())["counts"]
+    assert len(counts) == 2 * 4
+    assert all(0 <= c["violations"] <= 300 for c in counts)
+    # put_relaxed breaks on almost any program that frees a VMA, whatever the interleaving.
+    assert all(c["violations"] > 0 for c in counts if c["mutant"] == "put_relaxed")
+    assert "| `get_ignores_dead` |" in (tmp_path / "walks.md").read_text()
+
+
 def test_bench_speed_reports_every_layer(tmp_path):
     result = run("bench", "speed", "--inputs", "300", "--repeats", "1", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
