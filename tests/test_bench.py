@@ -48,6 +48,13 @@ def test_summary_compares_pyfuzz_with_the_fastest_other_method_per_mutant():
     assert s["overall"]["pyfuzz"]["median_startup_s"] == 0.1
 
 
+def test_the_seed_race_row_stays_out_of_the_catalog_median():
+    attempts = [Attempt("pyfuzz", "m", "cfg", 0, True, 2.0, 10, "x"), Attempt("pyfuzz", "seed", "cfg", 0, True, 50.0, 9, "x")]
+    s = summarize(attempts, 60.0, ["pyfuzz"])
+    assert s["mutants"] == ["m", "seed"]
+    assert s["overall"]["pyfuzz"]["median_of_medians_s"] == 2.0
+
+
 def test_bench_walks_counts_violations_on_the_same_programs_per_walk(tmp_path):
     result = run("bench", "walks", "--mutant", "get_ignores_dead", "--mutant", "put_relaxed", "--inputs", "300",
                  "--jobs", "1", "--out", tmp_path)
