@@ -209,27 +209,27 @@ def bench_bugs(args, console: Console) -> int:
     for name in methods:
         if name not in METHODS:
             raise ProgramError(f"unknown method {name!r} (choose from {', '.join(METHODS)})")
-    jobs = [(method, DEFAULT_CONFIG, "none", args.budget, seed) if mutant == SEED_ROW else
-            (method, MUTANT_CONFIG, mutant, args.budget, seed)
+    # Each job is (the row it reports under, run_method's arguments).
+    jobs = [(mutant, (method, DEFAULT_CONFIG, "none", args.budget, seed) if mutant == SEED_ROW else
+             (method, MUTANT_CONFIG, mutant, args.budget, seed))
             for mutant in mutants for method in methods for seed in range(args.seeds)]
     if not args.no_false_alarm_check:
-        jobs += [("pyfuzz", config, "none", args.budget, seed) for config in SAFE_CONFIGS for seed in range(args.seeds)]
+        jobs += [("none", ("pyfuzz", config, "none", args.budget, seed))
+                 for config in SAFE_CONFIGS for seed in range(args.seeds)]
     args.out.mkdir(parents=True, exist_ok=True)
     attempts: list[Attempt] = []
     # Each attempt is appended as it completes, so an interrupted run keeps what it measured.
     partial = (args.out / "bugs.partial.jsonl").open("w")
     with Progress(console=console) as progress, ProcessPoolExecutor(args.jobs, max_tasks_per_child=1) as pool:
         task = progress.add_task("bench bugs", total=len(jobs))
-        futures = {pool.submit(run_method, *job): job for job in jobs}
+        futures = {pool.submit(run_method, *job): (row, job) for row, job in jobs}
         for future in as_completed(futures):
-            method, config, mutant, _, seed = futures[future]
+            row, (method, _, _, _, seed) = futures[future]
             try:
-                attempt = future.result()
+                attempt = replace(future.result(), mutant=row)
             except Exception as e:  # one broken run must not cost the whole benchmark
-                console.print(f"run failed: {method} {mutant} seed {seed}: {type(e).__name__}: {e}", markup=False)
+                console.print(f"run failed: {method} {row} seed {seed}: {type(e).__name__}: {e}", markup=False)
                 continue
-            if mutant == "none" and config == DEFAULT_CONFIG:
-                attempt = replace(attempt, mutant=SEED_ROW)
             attempts.append(attempt)
             partial.write(json.dumps(attempt.as_dict()) + "\n")
             partial.flush()
