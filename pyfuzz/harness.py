@@ -113,7 +113,7 @@ def main(argv: list[str]) -> None:
             write_stats()
         outcome = run(data, None)
         judge(outcome, data, None)
-        walk = {"scheduler": "pct", "seed": outcome.digest, "depth": WALK_DEPTH}
+        walk = {"scheduler": "pct", "seed": outcome.digest, "depth": WALK_DEPTH, "steps": outcome.steps}
         judge(run(data, walk), data, walk)
 
     atheris.Setup(argv, test_one_input)

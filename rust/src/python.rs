@@ -272,21 +272,37 @@ impl PyEngine {
 
     /// Decode `data` for the program but interleave it with another scheduler:
     /// `"random"` (uniform choice at each step) or `"pct"` (priorities with `depth - 1`
-    /// change points); `seed` makes the choice reproducible.
-    #[pyo3(signature = (data, scheduler, seed, depth=3))]
-    fn run_bytes_with(&self, data: &Bound<'_, PyBytes>, scheduler: &str, seed: u64, depth: u32) -> PyResult<PyOutcome> {
+    /// change points); `seed` makes the choice reproducible. PCT spreads its change points over
+    /// `steps`, the length of the program's run under its own schedule: a caller that has just
+    /// run it (`run_bytes(data).steps`) passes it, otherwise it is measured here.
+    #[pyo3(signature = (data, scheduler, seed, depth=3, steps=None))]
+    fn run_bytes_with(
+        &self,
+        data: &Bound<'_, PyBytes>,
+        scheduler: &str,
+        seed: u64,
+        depth: u32,
+        steps: Option<u32>,
+    ) -> PyResult<PyOutcome> {
         let program = Program::decode(data.as_bytes());
-        let mut walk = self.walk(&program, scheduler, seed, depth)?;
+        let mut walk = self.walk(&program, scheduler, seed, depth, steps)?;
         Ok(wrap(engine::run(&program, self.config, walk.as_mut())))
     }
 
     /// The thread that took each step of `run_bytes_with(data, ...)`, also when the run ends in
     /// a panic: the walk's schedule, to spell out as program text so that a finding replays
     /// without its bytes.
-    #[pyo3(signature = (data, scheduler, seed, depth=3))]
-    fn walk_steps(&self, data: &Bound<'_, PyBytes>, scheduler: &str, seed: u64, depth: u32) -> PyResult<Vec<u8>> {
+    #[pyo3(signature = (data, scheduler, seed, depth=3, steps=None))]
+    fn walk_steps(
+        &self,
+        data: &Bound<'_, PyBytes>,
+        scheduler: &str,
+        seed: u64,
+        depth: u32,
+        steps: Option<u32>,
+    ) -> PyResult<Vec<u8>> {
         let program = Program::decode(data.as_bytes());
-        let mut recorder = Recorder { inner: self.walk(&program, scheduler, seed, depth)?, picks: Vec::new() };
+        let mut recorder = Recorder { inner: self.walk(&program, scheduler, seed, depth, steps)?, picks: Vec::new() };
         let run = std::panic::AssertUnwindSafe(|| engine::run(&program, self.config, &mut recorder));
         let _ = std::panic::catch_unwind(run);
         Ok(recorder.picks)
@@ -294,13 +310,20 @@ impl PyEngine {
 }
 
 impl PyEngine {
-    fn walk(&self, program: &Program, scheduler: &str, seed: u64, depth: u32) -> PyResult<Box<dyn Scheduler>> {
+    fn walk(
+        &self,
+        program: &Program,
+        scheduler: &str,
+        seed: u64,
+        depth: u32,
+        steps: Option<u32>,
+    ) -> PyResult<Box<dyn Scheduler>> {
         Ok(match scheduler {
             "random" => Box::new(RandomWalk(SplitMix(seed))),
             "pct" => {
                 // PCT's change points must fall inside the run; how long the program runs under
                 // its own schedule is a close estimate (only lock waits change the count).
-                let expected = engine::run_program(program, self.config).steps;
+                let expected = steps.unwrap_or_else(|| engine::run_program(program, self.config).steps);
                 Box::new(Pct::new(program.threads.len(), depth, expected, seed))
             }
             other => return Err(bad(format!("unknown scheduler {other:?}"))),
