@@ -2,7 +2,8 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::intern;
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use crate::engine::{self, Outcome};
 use crate::event::{AtomicOp, Event, Field, LockMode, Order, RefFn, Warning};
@@ -60,98 +61,98 @@ fn program_to_tuple(p: &Program) -> ProgramTuple {
     )
 }
 
-fn name_of_fn(f: RefFn) -> &'static str {
+fn name_of_fn<'py>(py: Python<'py>, f: RefFn) -> &'py Bound<'py, PyString> {
     match f {
-        RefFn::Get => "get",
-        RefFn::Put => "put",
-        RefFn::Init => "init",
+        RefFn::Get => intern!(py, "get"),
+        RefFn::Put => intern!(py, "put"),
+        RefFn::Init => intern!(py, "init"),
     }
 }
 
-fn name_of_op(op: AtomicOp) -> &'static str {
+fn name_of_op<'py>(py: Python<'py>, op: AtomicOp) -> &'py Bound<'py, PyString> {
     match op {
-        AtomicOp::Add => "add",
-        AtomicOp::Sub => "sub",
-        AtomicOp::Load => "load",
-        AtomicOp::Store => "store",
-        AtomicOp::CasOk => "cas_ok",
-        AtomicOp::CasFail => "cas_fail",
+        AtomicOp::Add => intern!(py, "add"),
+        AtomicOp::Sub => intern!(py, "sub"),
+        AtomicOp::Load => intern!(py, "load"),
+        AtomicOp::Store => intern!(py, "store"),
+        AtomicOp::CasOk => intern!(py, "cas_ok"),
+        AtomicOp::CasFail => intern!(py, "cas_fail"),
     }
 }
 
-fn name_of_order(o: Order) -> &'static str {
+fn name_of_order<'py>(py: Python<'py>, o: Order) -> &'py Bound<'py, PyString> {
     match o {
-        Order::Relaxed => "relaxed",
-        Order::Release => "release",
-        Order::Acquire => "acquire",
-        Order::Plain => "plain",
+        Order::Relaxed => intern!(py, "relaxed"),
+        Order::Release => intern!(py, "release"),
+        Order::Acquire => intern!(py, "acquire"),
+        Order::Plain => intern!(py, "plain"),
     }
 }
 
-fn name_of_warning(w: Warning) -> &'static str {
+fn name_of_warning<'py>(py: Python<'py>, w: Warning) -> &'py Bound<'py, PyString> {
     match w {
-        Warning::Saturated => "saturated",
-        Warning::ImbalancedPut => "imbalanced_put",
-        Warning::VmaGetDisabled => "vma_get_disabled",
+        Warning::Saturated => intern!(py, "saturated"),
+        Warning::ImbalancedPut => intern!(py, "imbalanced_put"),
+        Warning::VmaGetDisabled => intern!(py, "vma_get_disabled"),
     }
 }
 
-fn name_of_field(f: Field) -> &'static str {
+fn name_of_field<'py>(py: Python<'py>, f: Field) -> &'py Bound<'py, PyString> {
     match f {
-        Field::Start => "vm_start",
-        Field::End => "vm_end",
-        Field::Pgoff => "vm_pgoff",
-        Field::File => "vm_file",
-        Field::Policy => "vm_policy",
+        Field::Start => intern!(py, "vm_start"),
+        Field::End => intern!(py, "vm_end"),
+        Field::Pgoff => intern!(py, "vm_pgoff"),
+        Field::File => intern!(py, "vm_file"),
+        Field::Policy => intern!(py, "vm_policy"),
     }
 }
 
-fn name_of_mode(m: LockMode) -> &'static str {
+fn name_of_mode<'py>(py: Python<'py>, m: LockMode) -> &'py Bound<'py, PyString> {
     match m {
-        LockMode::Read => "read",
-        LockMode::Write => "write",
+        LockMode::Read => intern!(py, "read"),
+        LockMode::Write => intern!(py, "write"),
     }
 }
 
 fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>> {
     use Event::*;
     let any = match e {
-        OpBegin { t, op } => ("op_begin", t, op).into_pyobject(py)?,
-        OpEnd { t, op, outcome } => ("op_end", t, op, outcome).into_pyobject(py)?,
-        Lookup { t, mm, slot } => ("lookup", t, mm, slot).into_pyobject(py)?,
-        RefCall { t, slot, f } => ("ref_call", t, slot, name_of_fn(*f)).into_pyobject(py)?,
-        RefRet { t, slot, f, result } => ("ref_ret", t, slot, name_of_fn(*f), result).into_pyobject(py)?,
+        OpBegin { t, op } => (intern!(py, "op_begin"), t, op).into_pyobject(py)?,
+        OpEnd { t, op, outcome } => (intern!(py, "op_end"), t, op, outcome).into_pyobject(py)?,
+        Lookup { t, mm, slot } => (intern!(py, "lookup"), t, mm, slot).into_pyobject(py)?,
+        RefCall { t, slot, f } => (intern!(py, "ref_call"), t, slot, name_of_fn(py, *f)).into_pyobject(py)?,
+        RefRet { t, slot, f, result } => (intern!(py, "ref_ret"), t, slot, name_of_fn(py, *f), result).into_pyobject(py)?,
         Atomic { t, slot, op, order, old, new } => {
-            ("atomic", t, slot, name_of_op(*op), name_of_order(*order), old, new).into_pyobject(py)?
+            (intern!(py, "atomic"), t, slot, name_of_op(py, *op), name_of_order(py, *order), old, new).into_pyobject(py)?
         }
-        Fence { t } => ("fence", t, "acquire").into_pyobject(py)?,
-        Warn { t, slot, what } => ("warn", t, slot, name_of_warning(*what)).into_pyobject(py)?,
-        Alloc { t, slot, gen } => ("alloc", t, slot, gen).into_pyobject(py)?,
-        Free { t, slot, gen } => ("free", t, slot, gen).into_pyobject(py)?,
-        Reclaim { slot, gen } => ("reclaim", crate::event::RCU_CALLBACK, slot, gen).into_pyobject(py)?,
-        Read { t, slot, field, value } => ("read", t, slot, name_of_field(*field), value).into_pyobject(py)?,
-        Write { t, slot, field, value } => ("write", t, slot, name_of_field(*field), value).into_pyobject(py)?,
-        Use { t, slot, page } => ("use", t, slot, page).into_pyobject(py)?,
-        RcuLock { t } => ("rcu_lock", t).into_pyobject(py)?,
-        RcuUnlock { t } => ("rcu_unlock", t).into_pyobject(py)?,
-        PreemptOff { t } => ("preempt_off", t).into_pyobject(py)?,
-        PreemptOn { t } => ("preempt_on", t).into_pyobject(py)?,
-        Lock { t, mode } => ("lock", t, name_of_mode(*mode)).into_pyobject(py)?,
-        Unlock { t, mode } => ("unlock", t, name_of_mode(*mode)).into_pyobject(py)?,
+        Fence { t } => (intern!(py, "fence"), t, intern!(py, "acquire")).into_pyobject(py)?,
+        Warn { t, slot, what } => (intern!(py, "warn"), t, slot, name_of_warning(py, *what)).into_pyobject(py)?,
+        Alloc { t, slot, gen } => (intern!(py, "alloc"), t, slot, gen).into_pyobject(py)?,
+        Free { t, slot, gen } => (intern!(py, "free"), t, slot, gen).into_pyobject(py)?,
+        Reclaim { slot, gen } => (intern!(py, "reclaim"), crate::event::RCU_CALLBACK, slot, gen).into_pyobject(py)?,
+        Read { t, slot, field, value } => (intern!(py, "read"), t, slot, name_of_field(py, *field), value).into_pyobject(py)?,
+        Write { t, slot, field, value } => (intern!(py, "write"), t, slot, name_of_field(py, *field), value).into_pyobject(py)?,
+        Use { t, slot, page } => (intern!(py, "use"), t, slot, page).into_pyobject(py)?,
+        RcuLock { t } => (intern!(py, "rcu_lock"), t).into_pyobject(py)?,
+        RcuUnlock { t } => (intern!(py, "rcu_unlock"), t).into_pyobject(py)?,
+        PreemptOff { t } => (intern!(py, "preempt_off"), t).into_pyobject(py)?,
+        PreemptOn { t } => (intern!(py, "preempt_on"), t).into_pyobject(py)?,
+        Lock { t, mode } => (intern!(py, "lock"), t, name_of_mode(py, *mode)).into_pyobject(py)?,
+        Unlock { t, mode } => (intern!(py, "unlock"), t, name_of_mode(py, *mode)).into_pyobject(py)?,
         TreeInsert { t, mm, slot, start, end, pgoff } => {
-            ("tree_insert", t, mm, slot, start, end, pgoff).into_pyobject(py)?
+            (intern!(py, "tree_insert"), t, mm, slot, start, end, pgoff).into_pyobject(py)?
         }
         TreeUpdate { t, mm, slot, start, end, pgoff } => {
-            ("tree_update", t, mm, slot, start, end, pgoff).into_pyobject(py)?
+            (intern!(py, "tree_update"), t, mm, slot, start, end, pgoff).into_pyobject(py)?
         }
-        TreeRemove { t, mm, slot } => ("tree_remove", t, mm, slot).into_pyobject(py)?,
+        TreeRemove { t, mm, slot } => (intern!(py, "tree_remove"), t, mm, slot).into_pyobject(py)?,
         MappingLoad { t, page, slot } => {
-            ("mapping_load", t, page, slot.map(|s| s as i32).unwrap_or(-1)).into_pyobject(py)?
+            (intern!(py, "mapping_load"), t, page, slot.map(|s| s as i32).unwrap_or(-1)).into_pyobject(py)?
         }
-        MappingStore { t, page, slot } => ("mapping_store", t, page, slot).into_pyobject(py)?,
-        FolioMap { t, page, mapped } => ("folio_map", t, page, mapped).into_pyobject(py)?,
-        MappedLoad { t, page, mapped } => ("mapped_load", t, page, mapped).into_pyobject(py)?,
-        Panic { t, message } => ("panic", t, message).into_pyobject(py)?,
+        MappingStore { t, page, slot } => (intern!(py, "mapping_store"), t, page, slot).into_pyobject(py)?,
+        FolioMap { t, page, mapped } => (intern!(py, "folio_map"), t, page, mapped).into_pyobject(py)?,
+        MappedLoad { t, page, mapped } => (intern!(py, "mapped_load"), t, page, mapped).into_pyobject(py)?,
+        Panic { t, message } => (intern!(py, "panic"), t, message).into_pyobject(py)?,
     };
     Ok(any)
 }
