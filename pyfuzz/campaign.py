@@ -80,6 +80,9 @@ def _harness_args(seconds: int, seed: int, corpus: Path, work: Path) -> list[str
         f"-max_total_time={seconds}",
         "-use_value_profile=1",
         "-print_final_stats=1",
+        # libFuzzer re-reads the corpus directory every second by default, and what that re-read
+        # adds depends on wall-clock timing; without it a seed decides the whole campaign.
+        "-reload=0",
         f"-max_len={MAX_LEN}",
         "-len_control=0",
         "-timeout=20",

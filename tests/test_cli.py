@@ -104,6 +104,21 @@ def test_a_campaign_starts_from_random_inputs_its_seed_decides(tmp_path):
     assert first != inputs("c", 8)
 
 
+def test_a_campaign_replays_from_its_seed(tmp_path):
+    """Two campaigns with the same seed run the same inputs: the same finding after the same
+    number of executions. The mutant's race takes thousands of executions, long enough for
+    libFuzzer's periodic corpus re-read (off in pyfuzz) to have changed the order of inputs."""
+    from pyfuzz.bench import MUTANT_CONFIG
+    from pyfuzz.campaign import run_campaign
+
+    runs = [run_campaign(dict(MUTANT_CONFIG), "put_no_preempt", 120, None, tmp_path / str(i), 1,
+                         minimize_finding=False) for i in range(2)]
+    first, second = (r.finding for r in runs)
+    assert first is not None and second is not None
+    assert first.executions > 1000
+    assert (first.executions, first.kind, first.original) == (second.executions, second.kind, second.original)
+
+
 def test_fuzz_finds_a_planted_rcuref_bug_and_the_finding_replays(tmp_path):
     """End to end: an empty corpus, libFuzzer with the instrumented core, the oracle, the
     minimizer, the program file, and replay of that file. Nothing here tells the fuzzer where
