@@ -46,6 +46,9 @@ _W_IMB = frozenset(("imbalanced_put",))
 _W_DIS = frozenset(("vma_get_disabled",))
 _FIELD = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
 _RMW = ("add", "sub", "cas_ok")
+_ACCESS = frozenset(("read", "write", "use"))
+# Facts the verdicts do not depend on (kept in the history for reports and the minimizer).
+_UNJUDGED = frozenset(("op_begin", "folio_map", "mapped_load"))
 _REL = ("release", "acq_rel", "seq_cst")
 _ACQ = ("acquire", "acq_rel", "seq_cst")
 _FN = {"get": "vma_get", "put": "vma_put", "init": "vma_rcuref_init"}
@@ -396,7 +399,73 @@ class _Checker:
                     dirty = False
             C = clocks[ti]
 
-            if k == "atomic":
+            if k in _ACCESS:
+                slot = ev[2]
+                aid = ptr[ti].get(slot)
+                if aid is None:
+                    aid = slot_cur.get(slot)
+                if aid is None:
+                    continue
+                fi = a_free[aid]
+                if fi >= 0:
+                    s = since[ti]
+                    if s < 0 or s > fi:
+                        what = f"{k} of {ev[3]} of" if k != "use" else f"use of page {ev[3]} through"
+                        raise self.uaf(aid, t, idx, what, s)
+                if t >= 0:
+                    a_acc[aid][ti] = (idx, C[ti])
+                if k == "write":
+                    f = _FIELD.get(ev[3])
+                    if f is not None:
+                        a_fields[aid][f] = ev[4]
+                        self.a_ranges[aid].append((idx, *a_fields[aid]))
+                        dirty = True
+                elif k == "use":
+                    self.check_use(aid, t, ev[3], idx)
+
+            elif k in _UNJUDGED:
+                continue
+            elif k == "ref_call":
+                opn[ti] = [idx, ev[2], ev[3], None, None]
+
+            elif k == "ref_ret":
+                cur = opn[ti]
+                opn[ti] = None
+                if cur is None:
+                    continue
+                fn = cur[2]
+                slot = cur[1]
+                result = ev[4]
+                warns = frozenset(cur[4]) if cur[4] else _NOW
+                if fn == "init":
+                    if cur[3] is None and t != -1 and on:
+                        aid = ptr[ti].get(slot)
+                        if aid is None:
+                            aid = slot_cur.get(slot)
+                        if aid is not None:
+                            slot_owner[slot] = aid
+                            self.a_init[aid] = 1
+                            self.a_initidx[aid] = idx
+                    continue
+                if not on:
+                    self.check_off_op(t, slot, fn, result, warns, cur[0], idx, ptr[ti].get(slot))
+                    continue
+                aid = cur[3]
+                if aid is None:
+                    aid = slot_owner.get(slot)
+                    if aid is None:
+                        continue
+                    if fn == "put":
+                        self.drop_ref(aid, t)
+                result = bool(result)
+                a_ops[aid].append((cur[0], idx, t, fn, result, warns))
+                if fn == "get":
+                    if result:
+                        a_hold[aid].setdefault(t, []).append((idx, "get"))
+                elif fn == "put":
+                    lastput[(aid, t)] = (result, idx)
+
+            elif k == "atomic":
                 slot = ev[2]
                 op = ev[3]
                 order = ev[4]
@@ -457,69 +526,25 @@ class _Checker:
                 if rel:
                     C[ti] += 1
 
-            elif k == "read" or k == "write" or k == "use":
-                slot = ev[2]
-                aid = ptr[ti].get(slot)
-                if aid is None:
-                    aid = slot_cur.get(slot)
-                if aid is None:
-                    continue
-                fi = a_free[aid]
-                if fi >= 0:
-                    s = since[ti]
-                    if s < 0 or s > fi:
-                        what = f"{k} of {ev[3]} of" if k != "use" else f"use of page {ev[3]} through"
-                        raise self.uaf(aid, t, idx, what, s)
-                if t >= 0:
-                    a_acc[aid][ti] = (idx, C[ti])
-                if k == "write":
-                    f = _FIELD.get(ev[3])
-                    if f is not None:
-                        a_fields[aid][f] = ev[4]
-                        self.a_ranges[aid].append((idx, *a_fields[aid]))
-                        dirty = True
-                elif k == "use":
-                    self.check_use(aid, t, ev[3], idx)
+            elif k == "op_end":
+                if dirty and wlock == 0:
+                    self.invariants(idx, f"after {_tn(t)}'s op {ev[2]}")
+                    dirty = False
 
-            elif k == "ref_call":
-                opn[ti] = [idx, ev[2], ev[3], None, None]
+            elif k == "lock":
+                if lockclk is not None:
+                    C[:] = map(max, C, lockclk)
+                if ev[2] == "write":
+                    wlock += 1
 
-            elif k == "ref_ret":
-                cur = opn[ti]
-                opn[ti] = None
-                if cur is None:
-                    continue
-                fn = cur[2]
-                slot = cur[1]
-                result = ev[4]
-                warns = frozenset(cur[4]) if cur[4] else _NOW
-                if fn == "init":
-                    if cur[3] is None and t != -1 and on:
-                        aid = ptr[ti].get(slot)
-                        if aid is None:
-                            aid = slot_cur.get(slot)
-                        if aid is not None:
-                            slot_owner[slot] = aid
-                            self.a_init[aid] = 1
-                            self.a_initidx[aid] = idx
-                    continue
-                if not on:
-                    self.check_off_op(t, slot, fn, result, warns, cur[0], idx, ptr[ti].get(slot))
-                    continue
-                aid = cur[3]
-                if aid is None:
-                    aid = slot_owner.get(slot)
-                    if aid is None:
-                        continue
-                    if fn == "put":
-                        self.drop_ref(aid, t)
-                result = bool(result)
-                a_ops[aid].append((cur[0], idx, t, fn, result, warns))
-                if fn == "get":
-                    if result:
-                        a_hold[aid].setdefault(t, []).append((idx, "get"))
-                elif fn == "put":
-                    lastput[(aid, t)] = (result, idx)
+            elif k == "unlock":
+                if lockclk is None:
+                    lockclk = C[:]
+                else:
+                    lockclk[:] = map(max, lockclk, C)
+                C[ti] += 1
+                if ev[2] == "write" and wlock > 0:
+                    wlock -= 1
 
             elif k == "rcu_lock" or k == "preempt_off":
                 if since[ti] < 0:
@@ -540,30 +565,6 @@ class _Checker:
                     secend[ti] = C[:]
                     C[ti] += 1
 
-            elif k == "op_end":
-                if dirty and wlock == 0:
-                    self.invariants(idx, f"after {_tn(t)}'s op {ev[2]}")
-                    dirty = False
-
-            elif k == "lookup":
-                slot = ev[3]
-                aid = trees.get(ev[2], {}).get(slot)
-                if aid is None:
-                    aid = slot_cur.get(slot)
-                if aid is not None:
-                    ptr[ti][slot] = aid
-
-            elif k == "mapping_load":
-                page = ev[2]
-                slot = ev[3]
-                mc = mapclk.get(page)
-                if mc is not None:
-                    C[:] = map(max, C, mc)
-                if slot is not None and slot >= 0:
-                    aid = slot_cur.get(slot)
-                    if aid is not None:
-                        ptr[ti][slot] = aid
-
             elif k == "mapping_store":
                 page = ev[2]
                 slot = ev[3]
@@ -578,62 +579,27 @@ class _Checker:
                     self.mapping[page] = (aid, idx) if aid is not None else None
                 dirty = True
 
-            elif k == "lock":
-                if lockclk is not None:
-                    C[:] = map(max, C, lockclk)
-                if ev[2] == "write":
-                    wlock += 1
-
-            elif k == "unlock":
-                if lockclk is None:
-                    lockclk = C[:]
-                else:
-                    lockclk[:] = map(max, lockclk, C)
-                C[ti] += 1
-                if ev[2] == "write" and wlock > 0:
-                    wlock -= 1
-
-            elif k == "fence":
-                pa = pendacq[ti]
-                if pa is not None:
-                    C[:] = map(max, C, pa)
-                    pendacq[ti] = None
-
-            elif k == "warn":
-                what = ev[3]
-                cur = opn[ti]
-                if what == "vma_get_disabled":
-                    if on or not self.debug:
-                        why = ("CONFIG_VMA_REF=y" if on else "CONFIG_DEBUG_VM is off")
-                        raise viol("unexpected-warning",
-                                   f"{_tn(t)} hit the vma_get 'not allowed' warning on VMA slot {ev[2]} "
-                                   f"although {why}.", idx)
-                    if cur is not None:
-                        if cur[4] is None:
-                            cur[4] = [what]
-                        else:
-                            cur[4].append(what)
-                elif on and cur is not None and cur[2] in ("get", "put"):
-                    if cur[4] is None:
-                        cur[4] = [what]
-                    else:
-                        cur[4].append(what)
-                else:
-                    where = "outside any rcuref operation" if on else "with CONFIG_VMA_REF=n"
-                    raise viol("unexpected-warning",
-                               f"{_tn(t)} raised warning '{what}' on VMA slot {ev[2]} {where}; "
-                               "the rcuref specification predicts no warning there.", idx)
+            elif k == "mapping_load":
+                page = ev[2]
+                slot = ev[3]
+                mc = mapclk.get(page)
+                if mc is not None:
+                    C[:] = map(max, C, mc)
+                if slot is not None and slot >= 0:
+                    aid = slot_cur.get(slot)
+                    if aid is not None:
+                        ptr[ti][slot] = aid
 
             elif k == "alloc":
                 self.do_alloc(t, ev[2], ev[3], idx, ptr[ti], C, slabclk)
 
-            elif k == "free":
-                self.do_free(t, ev[2], ev[3], idx, ptr[ti], C, since, slabclk)
-                C[ti] += 1
-
-            elif k == "reclaim":
-                self.do_reclaim(ev[2], ev[3], idx, since, secend, C, slabclk)
-                C[ti] += 1
+            elif k == "lookup":
+                slot = ev[3]
+                aid = trees.get(ev[2], {}).get(slot)
+                if aid is None:
+                    aid = slot_cur.get(slot)
+                if aid is not None:
+                    ptr[ti][slot] = aid
 
             elif k == "tree_insert" or k == "tree_update":
                 mm = ev[2]
@@ -663,6 +629,16 @@ class _Checker:
                 self.a_ranges[aid].append((idx, ev[4], ev[5], ev[6]))
                 dirty = True
 
+            elif k == "free":
+                self.do_free(t, ev[2], ev[3], idx, ptr[ti], C, since, slabclk)
+                C[ti] += 1
+
+            elif k == "fence":
+                pa = pendacq[ti]
+                if pa is not None:
+                    C[:] = map(max, C, pa)
+                    pendacq[ti] = None
+
             elif k == "tree_remove":
                 mm = ev[2]
                 tr = trees.setdefault(mm, {})
@@ -671,6 +647,35 @@ class _Checker:
                     self.a_trees[aid] &= ~(1 << mm)
                     a_hold[aid].setdefault(t, []).append((idx, "detach"))
                 dirty = True
+
+            elif k == "warn":
+                what = ev[3]
+                cur = opn[ti]
+                if what == "vma_get_disabled":
+                    if on or not self.debug:
+                        why = ("CONFIG_VMA_REF=y" if on else "CONFIG_DEBUG_VM is off")
+                        raise viol("unexpected-warning",
+                                   f"{_tn(t)} hit the vma_get 'not allowed' warning on VMA slot {ev[2]} "
+                                   f"although {why}.", idx)
+                    if cur is not None:
+                        if cur[4] is None:
+                            cur[4] = [what]
+                        else:
+                            cur[4].append(what)
+                elif on and cur is not None and cur[2] in ("get", "put"):
+                    if cur[4] is None:
+                        cur[4] = [what]
+                    else:
+                        cur[4].append(what)
+                else:
+                    where = "outside any rcuref operation" if on else "with CONFIG_VMA_REF=n"
+                    raise viol("unexpected-warning",
+                               f"{_tn(t)} raised warning '{what}' on VMA slot {ev[2]} {where}; "
+                               "the rcuref specification predicts no warning there.", idx)
+
+            elif k == "reclaim":
+                self.do_reclaim(ev[2], ev[3], idx, since, secend, C, slabclk)
+                C[ti] += 1
 
             elif k == "panic":
                 raise viol("panic", f"the Rust core hit an internal assertion in {_tn(t)}: {ev[2]}", idx)
