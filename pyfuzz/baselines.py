@@ -7,6 +7,8 @@ are chosen:
 * ``pyfuzz``: the libFuzzer campaign (coverage from the instrumented core, value profile).
 * ``random``: uniformly random program bytes, uniformly random thread choice at every step.
 * ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
+* ``pct-walk``: the same, at the depth of the PCT walks the pyfuzz harness runs on every input:
+  the harness's own walk without libFuzzer, so the gap to ``pyfuzz`` is what the feedback buys.
 * ``hypothesis``: a Hypothesis stateful machine that grows a program rule by rule (setup, ops,
   schedule slices) and runs it on the core after every rule.
 """
@@ -21,9 +23,13 @@ from pathlib import Path
 
 from . import _core
 from .check import judge
+from .harness import WALK_DEPTH
 from .model import DistinctHistories
+from .program import random_input
 
-METHODS = ("pyfuzz", "random", "pct", "hypothesis")
+# The blind methods: the scheduler each walks its random programs with, and the PCT depth.
+BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DEPTH)}
+METHODS = ("pyfuzz", *BLIND, "hypothesis")
 
 
 @dataclass
@@ -52,15 +58,16 @@ def _attempt(method, mutant, config, seed, found, seconds, executions, kind, sta
 
 
 def blind_search(method: str, config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
-    """`random` and `pct`: no feedback, every distinct history checked."""
+    """The `BLIND` methods: no feedback, every distinct history checked."""
+    scheduler, depth = BLIND[method]
     rng = random.Random(seed)
     engine = _core.Engine(config, mutant)
     histories = DistinctHistories(config)
     executions = 0
     start = time.monotonic()
     while (elapsed := time.monotonic() - start) < budget:
-        data = rng.randbytes(rng.randrange(8, 256))
-        outcome = engine.run_bytes_with(data, method, rng.getrandbits(64))
+        data = random_input(rng)
+        outcome = engine.run_bytes_with(data, scheduler, rng.getrandbits(64), depth)
         executions += 1
         violation = histories.judge(outcome)
         if violation is not None:

@@ -26,7 +26,7 @@ from .baselines import METHODS, Attempt, config_label, run_method
 from .check import judge
 from .harness import WALK_DEPTH
 from .model import DistinctHistories
-from .program import DEFAULT_CONFIG, ProgramError
+from .program import DEFAULT_CONFIG, ProgramError, random_input
 
 # The mutants run under the configuration the specification calls safe, so that every violation
 # found is the mutant's and not the seed configuration's own (see corpus/typesafe-reinit-*).
@@ -174,7 +174,7 @@ def plot(summary: dict, attempts: list[Attempt], budget: float, methods: list[st
     mutants = summary["mutants"]
     fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(mutants)), 5))
     width = 0.8 / max(1, len(methods))
-    markers = {"pyfuzz": "o", "random": "s", "pct": "^", "hypothesis": "D"}
+    markers = {"pyfuzz": "o", "random": "s", "pct": "^", "pct-walk": "v", "hypothesis": "D"}
     for k, method in enumerate(methods):
         xs, ys, hollow_x, hollow_y = [], [], [], []
         for i, mutant in enumerate(mutants):
@@ -264,7 +264,7 @@ def bench_speed(args, console: Console) -> int:
     """Executions per second of the loop's layers, on one core, same inputs for every row."""
     config = MUTANT_CONFIG
     rng = random.Random(2024)
-    inputs = [rng.randbytes(rng.randrange(8, 256)) for _ in range(args.inputs or 20_000)]
+    inputs = [random_input(rng) for _ in range(args.inputs or 20_000)]
     engine = _core.Engine(config)
 
     def engine_only(data):
@@ -313,7 +313,7 @@ def bench_speed(args, console: Console) -> int:
 # The mutants whose races need a preemption inside a window a step or two wide.
 WALK_MUTANTS = ("get_ignores_dead", "put_no_cmpxchg", "put_no_preempt", "put_reread", "rmap_no_recheck")
 WALKS = {"own schedule (slices)": None, "uniform walk": ("random", 0), "PCT depth 3": ("pct", 3),
-         f"PCT depth {WALK_DEPTH} (the harness's walk)": ("pct", WALK_DEPTH)}
+         "PCT depth 16": ("pct", 16), f"PCT depth {WALK_DEPTH} (the harness's walk)": ("pct", WALK_DEPTH)}
 
 
 def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> int:
@@ -323,7 +323,7 @@ def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> 
     histories = DistinctHistories(MUTANT_CONFIG)
     found = 0
     for _ in range(inputs):
-        data = programs.randbytes(programs.randrange(8, 256))
+        data = random_input(programs)
         seed = seeds.getrandbits(64)
         outcome = engine.run_bytes(data) if walk is None else engine.run_bytes_with(data, walk[0], seed, walk[1])
         found += histories.judge(outcome) is not None

@@ -18,7 +18,7 @@ from . import build
 from .check import Verdict, decode, execute
 from .harness import FINDING_EXIT
 from .minimize import minimize
-from .program import Program, save
+from .program import INPUT_LEN, Program, random_input, save
 
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
 FINAL = re.compile(r"^stat::(number_of_executed_units|average_exec_per_sec):\s+(\d+)")
@@ -64,14 +64,13 @@ class CampaignResult:
 # every campaign also reads this many random inputs, drawn from the campaign's seed, from a
 # directory libFuzzer only reads (new inputs still go to the corpus).
 RANDOM_INPUTS = 64
-MAX_LEN = 256
 
 
 def _write_random_inputs(directory: Path, seed: int) -> None:
     directory.mkdir()
     rng = random.Random(seed)
     for i in range(RANDOM_INPUTS):
-        (directory / f"random-{i:02d}").write_bytes(rng.randbytes(rng.randrange(8, MAX_LEN + 1)))
+        (directory / f"random-{i:02d}").write_bytes(random_input(rng))
 
 
 def _harness_args(seconds: int, seed: int, corpus: Path, work: Path) -> list[str]:
@@ -80,10 +79,10 @@ def _harness_args(seconds: int, seed: int, corpus: Path, work: Path) -> list[str
         f"-max_total_time={seconds}",
         "-use_value_profile=1",
         "-print_final_stats=1",
-        # libFuzzer re-reads the corpus directory every second by default, and what that re-read
-        # adds depends on wall-clock timing; without it a seed decides the whole campaign.
+        # libFuzzer re-reads the corpus directory every second by default; what that re-read adds
+        # depends on wall-clock timing, and it made campaigns with the same seed diverge.
         "-reload=0",
-        f"-max_len={MAX_LEN}",
+        f"-max_len={INPUT_LEN[1]}",
         "-len_control=0",
         "-timeout=20",
         "-rss_limit_mb=8192",

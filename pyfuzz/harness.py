@@ -1,12 +1,13 @@
 """The libFuzzer harness, run by `pyfuzz fuzz` in a child process (`python -m pyfuzz.harness`).
 
 Per input: the Rust core decodes the bytes into a program and runs it under the deterministic
-engine, twice: once under the schedule the bytes spell, and once under a PCT walk (random thread
-priorities and WALK_DEPTH - 1 change points spread over the run) seeded from the first run's
-digest. The program's slices line threads up at points the bytes choose; the walk tries other
-alignments of the same program. Both runs feed the same coverage, so libFuzzer keeps programs
-whose threads meet in new ways. The Python oracle checks each history unless an identical one
-(same digest) was already checked in this process. A violation is written to $PYFUZZ_FINDING as
+engine: once under the schedule the bytes spell, then under WALKS_PER_INPUT PCT walks (random
+thread priorities and WALK_DEPTH - 1 change points spread over the run), each seeded from the
+first run's digest and its own index. The program's slices line threads up at points the bytes
+choose; the walks try other alignments of the same program. Every run feeds the same coverage,
+so libFuzzer keeps programs whose threads meet in new ways. Half of libFuzzer's mutations are
+replaced by a fresh random program (FRESH_PROGRAMS). The Python oracle checks each history unless
+an identical one (same digest) was already checked in this process. A violation is written to $PYFUZZ_FINDING as
 JSON (with the walk's parameters when the walk found it) and the process exits with
 FINDING_EXIT; the parent turns it into a program with an explicit schedule, minimizes and
 reports it.
@@ -17,17 +18,32 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import sys
 import time
+
+from pyfuzz.program import random_input
 
 FINDING_EXIT = 3
 # `pyfuzz bench walks` (BENCHMARKS.md) counts violations per walk on the same random programs.
 # PCT's guarantee for a bug of depth d falls with d, but the protocol's races need a thread held
 # off for a whole op and a second preemption a step wide, and many change points place both far
-# more often than 3 do, and far more often than a uniformly random walk. A PCT run switches
-# threads only at its change points and when the running thread blocks or ends, so its steps
-# fit in a program's schedule (LIMITS["schedule"] slices) and a finding replays as program text.
-WALK_DEPTH = 16
+# more often than 3 do, and far more often than a uniformly random walk; 32 beat 16 on every
+# narrow race, and 48 was no better than 32. A PCT run switches threads only at its change
+# points and when the running thread blocks or ends, so its steps fit in a program's schedule
+# (LIMITS["schedule"] slices) and a finding replays as program text.
+WALK_DEPTH = 32
+# libFuzzer's work per input (mutation, coverage, the run under the bytes' own schedule) is paid
+# once and shared by every walk, and the narrow races are found by walks far more often than by
+# own schedules. With 30 seeds per setting (BENCHMARKS.md), 16 walks per input found the narrow
+# races and the seed's race sooner than 1, 4 or 8.
+WALKS_PER_INPUT = 16
+# libFuzzer's mutations keep a campaign near the programs already in its corpus, but a narrow race
+# needs the right ops and the right alignment together, and among random programs with walks it
+# turns up 2-3 times as often per input as among mutated ones. Replacing half of the mutations
+# with fresh programs (drawn like the campaign's first inputs) keeps both; coverage from a fresh
+# program still lands it in the corpus, where libFuzzer mutates it further.
+FRESH_PROGRAMS = 0.5
 
 
 def _load_instrumented_core(path: str) -> None:
@@ -113,10 +129,17 @@ def main(argv: list[str]) -> None:
             write_stats()
         outcome = run(data, None)
         judge(outcome, data, None)
-        walk = {"scheduler": "pct", "seed": outcome.digest, "depth": WALK_DEPTH, "steps": outcome.steps}
-        judge(run(data, walk), data, walk)
+        for i in range(WALKS_PER_INPUT):
+            walk = {"scheduler": "pct", "seed": outcome.digest ^ i, "depth": WALK_DEPTH, "steps": outcome.steps}
+            judge(run(data, walk), data, walk)
 
-    atheris.Setup(argv, test_one_input)
+    def mutate(data: bytes, max_size: int, seed: int) -> bytes:
+        rng = random.Random(seed)
+        if rng.random() < FRESH_PROGRAMS:
+            return random_input(rng)[:max_size]
+        return atheris.Mutate(data, max_size)
+
+    atheris.Setup(argv, test_one_input, custom_mutator=mutate)
     atheris.Fuzz()
 
 

@@ -9,6 +9,7 @@ A `Program` validates itself on construction: holding one means holding a runnab
 from __future__ import annotations
 
 import os
+import random
 import re
 import tempfile
 from dataclasses import dataclass, replace
@@ -23,6 +24,9 @@ CONFIG_VALUES = {
     "debug_vm": ("on", "off"),
 }
 LIMITS = {"threads": (2, 4), "ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 256}
+# Lengths of the byte strings the core decodes into programs: libFuzzer's -max_len is the upper
+# bound, and random inputs are drawn uniformly from the whole range.
+INPUT_LEN = (8, 256)
 # Steps in one schedule entry (the core's MAX_SLICE).
 STEPS_MAX = 10_000
 # A preset counter must leave the VMA alive: below RELEASED, the start of rcuref's dead zone.
@@ -48,6 +52,12 @@ _TOKEN_SHOWN_MAX = 40
 # Longer than any valid value in any notation; also keeps int() clear of its 4300-digit limit.
 _NUMBER_TOKEN_MAX = 20
 
+
+
+def random_input(rng: random.Random) -> bytes:
+    """Random bytes for the core's decoder: the one program distribution that a campaign's first
+    inputs, its fresh programs and the blind baselines all draw from."""
+    return rng.randbytes(rng.randint(*INPUT_LEN))
 
 class ProgramError(ValueError):
     """A program (text, tuple or file) is not valid. The message is always a single line."""

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from pyfuzz.baselines import Attempt
-from pyfuzz.bench import summarize
+from pyfuzz.bench import WALKS, summarize
 
 
 def run(*args):
@@ -60,7 +60,7 @@ def test_bench_walks_counts_violations_on_the_same_programs_per_walk(tmp_path):
                  "--jobs", "1", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     counts = json.loads((tmp_path / "walks.json").read_text())["counts"]
-    assert len(counts) == 2 * 4
+    assert len(counts) == 2 * len(WALKS)
     assert all(0 <= c["violations"] <= 300 for c in counts)
     # put_relaxed breaks on almost any program that frees a VMA, whatever the interleaving.
     assert all(c["violations"] > 0 for c in counts if c["mutant"] == "put_relaxed")
