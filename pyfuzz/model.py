@@ -250,6 +250,14 @@ def linearize_ops(ops, init):
 
 # --------------------------------------------------------------------------- the checker
 
+def _join(clock: list, other: list) -> None:
+    """clock := the pointwise maximum of clock and other (vector-clock join, in place). Most
+    joins find the clock already ahead, so comparing before storing is the fast path."""
+    for j, c in enumerate(other):
+        if c > clock[j]:
+            clock[j] = c
+
+
 class _Checker:
     def __init__(self, events, config):
         self.events = events
@@ -393,7 +401,7 @@ class _Checker:
                 sc = clocks[1]
                 for j in rng:
                     if j != 1:
-                        clocks[j][:] = map(max, clocks[j], sc)
+                        _join(clocks[j], sc)
                 if dirty and wlock == 0:
                     self.invariants(idx, "after setup")
                     dirty = False
@@ -511,18 +519,18 @@ class _Checker:
                     lc = loc.get(slot)
                     if lc is not None:
                         if order in _ACQ:
-                            C[:] = map(max, C, lc)
+                            _join(C, lc)
                         else:
                             pa = pendacq[ti]
                             if pa is None:
                                 pendacq[ti] = lc[:]
                             else:
-                                pa[:] = map(max, pa, lc)
+                                _join(pa, lc)
                     if rel and op in _RMW:
                         if lc is None:
                             loc[slot] = C[:]
                         else:
-                            lc[:] = map(max, lc, C)
+                            _join(lc, C)
                 if rel:
                     C[ti] += 1
 
@@ -533,7 +541,7 @@ class _Checker:
 
             elif k == "lock":
                 if lockclk is not None:
-                    C[:] = map(max, C, lockclk)
+                    _join(C, lockclk)
                 if ev[2] == "write":
                     wlock += 1
 
@@ -541,7 +549,7 @@ class _Checker:
                 if lockclk is None:
                     lockclk = C[:]
                 else:
-                    lockclk[:] = map(max, lockclk, C)
+                    _join(lockclk, C)
                 C[ti] += 1
                 if ev[2] == "write" and wlock > 0:
                     wlock -= 1
@@ -584,7 +592,7 @@ class _Checker:
                 slot = ev[3]
                 mc = mapclk.get(page)
                 if mc is not None:
-                    C[:] = map(max, C, mc)
+                    _join(C, mc)
                 if slot is not None and slot >= 0:
                     aid = slot_cur.get(slot)
                     if aid is not None:
@@ -636,7 +644,7 @@ class _Checker:
             elif k == "fence":
                 pa = pendacq[ti]
                 if pa is not None:
-                    C[:] = map(max, C, pa)
+                    _join(C, pa)
                     pendacq[ti] = None
 
             elif k == "tree_remove":
@@ -776,7 +784,7 @@ class _Checker:
         self.a_allocer[aid] = t
         sc = slabclk.get(slot)
         if sc is not None:
-            C[:] = map(max, C, sc)
+            _join(C, sc)
 
     def do_free(self, t, slot, gen, idx, tptr, C, since, slabclk):
         aid = self.by_key.get((slot, gen))
@@ -873,10 +881,10 @@ class _Checker:
         self.a_reclaim[aid] = idx
         fc = self.a_fclk[aid]
         if fc is not None:
-            C[:] = map(max, C, fc)
+            _join(C, fc)
         for j in self.a_wait[aid]:
             if secend[j] is not None:
-                C[:] = map(max, C, secend[j])
+                _join(C, secend[j])
         slabclk[slot] = C[:]
         if self.unreclaimed.get(slot) == aid:
             del self.unreclaimed[slot]
