@@ -4,7 +4,7 @@ Every method runs the mutant under the same configuration with the same time bud
 at the first violation the oracle reports. They differ only in how programs and interleavings
 are chosen:
 
-* ``pyfuzz``: the libFuzzer campaign (coverage from the instrumented core, value profile).
+* ``pyfuzz``: the libFuzzer campaign (coverage from the instrumented core and interleavings).
 * ``random``: uniformly random program bytes, uniformly random thread choice at every step.
 * ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
 * ``pct-walk``: the same, at the depth of the PCT walks the pyfuzz harness runs on every input:
