@@ -28,19 +28,21 @@ FINDING_EXIT = 3
 # `pyfuzz bench walks` (BENCHMARKS.md) counts violations per walk on the same random programs.
 # PCT's guarantee for a bug of depth d falls with d, but the protocol's races need a thread held
 # off for a whole op and a second preemption a step wide, and many change points place both far
-# more often than 3 do, and far more often than a uniformly random walk; 32 beat 16 on every
-# narrow race, and 48 was no better than 32. A PCT run switches threads only at its change
-# points and when the running thread blocks or ends, so its steps fit in a program's schedule
-# (LIMITS["schedule"] slices) and a finding replays as program text.
+# more often than 3 do, and far more often than a uniformly random walk. Between 16 and 32 those
+# counts are too small to choose (two samples of 100,000 programs disagreed); 30 campaigns per
+# setting, and the blind walk alone, found every narrow race sooner with 32
+# (bench-results/tuning). A PCT run switches threads only at its change points and when the
+# running thread blocks or ends, so its steps fit in a program's schedule (LIMITS["schedule"]
+# slices) and a finding replays as program text.
 WALK_DEPTH = 32
 # libFuzzer's work per input (mutation, coverage, the run under the bytes' own schedule) is paid
 # once and shared by every walk, and the narrow races are found by walks far more often than by
-# own schedules. With 30 seeds per setting (BENCHMARKS.md), 16 walks per input found the narrow
-# races and the seed's race sooner than 1, 4 or 8.
+# own schedules. With 30 seeds per setting (bench-results/tuning), 1 and 4 walks per input were
+# slower on every race than 8; 16 found the narrow races as soon as 8 and the seed's race sooner.
 WALKS_PER_INPUT = 16
 # libFuzzer's mutations keep a campaign near the programs already in its corpus, but a narrow race
 # needs the right ops and the right alignment together, and among random programs with walks it
-# turns up 2-3 times as often per input as among mutated ones. Replacing half of the mutations
+# turned up about twice as often per input as among mutated ones. Replacing half of the mutations
 # with fresh programs (drawn like the campaign's first inputs) keeps both; coverage from a fresh
 # program still lands it in the corpus, where libFuzzer mutates it further.
 FRESH_PROGRAMS = 0.5
