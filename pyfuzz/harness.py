@@ -6,11 +6,11 @@ thread priorities and WALK_DEPTH - 1 change points spread over the run), each se
 first run's digest and its own index. The program's slices line threads up at points the bytes
 choose; the walks try other alignments of the same program. Every run feeds the same coverage,
 so libFuzzer keeps programs whose threads meet in new ways. Half of libFuzzer's mutations are
-replaced by a fresh random program (FRESH_PROGRAMS). The Python oracle checks each history unless
-an identical one (same digest) was already checked in this process. A violation is written to $PYFUZZ_FINDING as
-JSON (with the walk's parameters when the walk found it) and the process exits with
-FINDING_EXIT; the parent turns it into a program with an explicit schedule, minimizes and
-reports it.
+replaced by a fresh random program (FRESH_PROGRAMS). The Python oracle checks each history
+unless an identical one (same digest) was already checked in this process. A violation is
+written to $PYFUZZ_FINDING as JSON (with the walk's parameters when a walk found it) and the
+process exits with FINDING_EXIT; the parent turns it into a program with an explicit schedule,
+minimizes and reports it.
 """
 
 from __future__ import annotations
