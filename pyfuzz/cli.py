@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .harness import WALKS_PER_INPUT
 from .program import DEFAULT_CONFIG, ProgramError, load, parse_config_overrides
 
 OK, VIOLATION, BAD_INPUT = 0, 1, 2
@@ -205,7 +206,7 @@ def cmd_fuzz(args, console: Console) -> int:
     with console.status("starting libFuzzer...") as status:
         def progress(r) -> None:
             status.update(
-                f"{r.seconds:5.0f}s  {r.executions:>10,} execs  {r.exec_per_second:>7,}/s  "
+                f"{r.seconds:5.0f}s  {r.executions:>10,} inputs  {r.exec_per_second:>7,}/s  "
                 f"cov {r.coverage}  ft {r.features}  corpus {r.corpus_entries}"
             )
 
@@ -216,8 +217,9 @@ def cmd_fuzz(args, console: Console) -> int:
     table.add_column(overflow="fold")  # a path must survive a narrow terminal whole
     table.add_row("configuration", label)
     table.add_row("time", f"{result.seconds:.1f} s")
-    table.add_row("executions", f"{result.executions:,}")
-    table.add_row("exec/s (libFuzzer)", f"{result.exec_per_second:,}")
+    runs = 1 + WALKS_PER_INPUT
+    table.add_row("inputs", f"{result.executions:,} (each run {runs} times: its own schedule and {runs - 1} PCT walks)")
+    table.add_row("inputs/s (libFuzzer)", f"{result.exec_per_second:,}")
     table.add_row("distinct histories checked", f"{result.checked:,}")
     table.add_row("coverage", f"cov {result.coverage}, features {result.features}, corpus {result.corpus_entries}"
                   + ("" if result.instrumented else " (Rust core not instrumented: Python coverage only)"))
