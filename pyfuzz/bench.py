@@ -26,7 +26,7 @@ from .baselines import METHODS, Attempt, config_label, run_method
 from .check import judge
 from .harness import WALK_DEPTH
 from .model import DistinctHistories
-from .program import DEFAULT_CONFIG, ProgramError, random_input
+from .program import DEFAULT_CONFIG, INPUT_LEN, ProgramError, random_input
 
 # The mutants run under the configuration the specification calls safe, so that every violation
 # found is the mutant's and not the seed configuration's own (see corpus/typesafe-reinit-*).
@@ -344,7 +344,8 @@ def bench_walks(args, console: Console) -> int:
             counts[futures[future]] = future.result()
             progress.advance(task)
     md = [f"Command: `pyfuzz bench walks {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
-          f"Violating runs among the same {inputs:,} random programs (8-256 random bytes each) per mutant, under "
+          f"Violating runs among the same {inputs:,} random programs ({INPUT_LEN[0]}-{INPUT_LEN[1]} random bytes each) "
+          f"per mutant, under "
           f"`{config_label(MUTANT_CONFIG)}`.", "",
           "| mutant | " + " | ".join(WALKS) + " |", "|---|" + "---|" * len(WALKS)]
     for mutant in mutants:

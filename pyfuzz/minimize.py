@@ -8,9 +8,9 @@ are skipped without spending budget; every candidate is tried at most once.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
-from .program import LIMITS, Op, Program, ProgramError, SetupVma, merged_slices, run_lengths
+from .program import Op, Program, ProgramError, SetupVma, merged_slices, run_lengths
 
 Item = TypeVar("Item")
 
@@ -168,8 +168,6 @@ def _with_schedule_entry(program: Program, index: int, entry: tuple[int, int]) -
     schedule = list(program.schedule)
     schedule[index] = entry
     return replace(program, schedule=tuple(schedule))
-
-
 
 
 def minimize(

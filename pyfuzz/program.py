@@ -53,11 +53,11 @@ _TOKEN_SHOWN_MAX = 40
 _NUMBER_TOKEN_MAX = 20
 
 
-
 def random_input(rng: random.Random) -> bytes:
     """Random bytes for the core's decoder: the one program distribution that a campaign's first
     inputs, its fresh programs and the blind baselines all draw from."""
     return rng.randbytes(rng.randint(*INPUT_LEN))
+
 
 class ProgramError(ValueError):
     """A program (text, tuple or file) is not valid. The message is always a single line."""
