@@ -405,6 +405,8 @@ struct Node {
 pub struct Found {
     pub schedule: Vec<u8>,
     pub preemptions: u32,
+    /// The equivalence class's digest (0 for a panicked run).
+    pub class: u64,
     pub outcome: Option<Outcome>,
     pub panic: Option<String>,
 }
@@ -486,19 +488,20 @@ impl Explorer {
         let schedule: Vec<u8> = run.steps.iter().map(|s| s.thread).collect();
         let preemptions = preemptions(&run.steps);
         let Some(outcome) = run.outcome else {
-            return Some(Found { schedule, preemptions, outcome: None, panic: run.panic });
+            return Some(Found { schedule, preemptions, class: 0, outcome: None, panic: run.panic });
         };
         // Whatever the engine appended after the last step (a deadlock report) belongs to no step.
         let observed = self.setup_events + run.steps.iter().map(|s| s.events as usize).sum::<usize>();
         let vc = clocks(&run.steps);
-        if self.classes.insert(class_digest(&run.steps, &vc, &outcome.events[observed..])) {
+        let class = class_digest(&run.steps, &vc, &outcome.events[observed..]);
+        if self.classes.insert(class) {
             self.stats.classes += 1;
         }
         if !self.seen.insert(outcome.digest) {
             return None;
         }
         self.stats.histories += 1;
-        Some(Found { schedule, preemptions, outcome: Some(outcome), panic: None })
+        Some(Found { schedule, preemptions, class, outcome: Some(outcome), panic: None })
     }
 
     // -- DFS and iterative context bounding --

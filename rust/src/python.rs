@@ -375,15 +375,16 @@ impl PyExplorer {
         Ok(PyExplorer { inner: crate::explore::Explorer::new(program, config, mode) })
     }
 
-    /// Up to `histories` histories not seen before, each `(schedule, preemptions, outcome, panic)`
-    /// (`outcome` None and `panic` the message when the model panicked); stops early after
+    /// Up to `histories` histories not seen before, each `(schedule, preemptions, class, outcome,
+    /// panic)` (`class` the digest of its equivalence class;
+    /// `outcome` None and `panic` the message when the model panicked); stops early after
     /// `seconds`. An empty list with `done` false only means the time ran out.
     #[pyo3(signature = (histories=64, seconds=0.25))]
-    fn explore(&mut self, py: Python<'_>, histories: usize, seconds: f64) -> Vec<(Vec<u8>, u32, Option<PyOutcome>, Option<String>)> {
+    fn explore(&mut self, py: Python<'_>, histories: usize, seconds: f64) -> Vec<(Vec<u8>, u32, u64, Option<PyOutcome>, Option<String>)> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds.max(0.0));
         let inner = &mut self.inner;
         let found = py.detach(|| inner.explore(histories, Some(deadline)));
-        found.into_iter().map(|f| (f.schedule, f.preemptions, f.outcome.map(wrap), f.panic)).collect()
+        found.into_iter().map(|f| (f.schedule, f.preemptions, f.class, f.outcome.map(wrap), f.panic)).collect()
     }
 
     #[getter]
