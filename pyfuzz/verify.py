@@ -519,7 +519,8 @@ def run_cli(args, console) -> int:
                           highlight=False)
             continue
         failed += 1
-        console.print(f"[red]FAIL[/] {path}: {result.violation} ({result.mode}: {result.figures()})", highlight=False)
+        console.print(f"[red]FAIL[/] {path}: {result.violation} ({result.mode}, up to the first violation: "
+                      f"{result.figures()})", highlight=False)
         _report_violation(console, result, args.out, str(path))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
