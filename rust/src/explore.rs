@@ -401,7 +401,7 @@ struct Node {
     sleep: Sleep,
 }
 
-/// A history not seen before, for the oracle.
+/// An execution whose history or class was not seen before, for the oracle.
 pub struct Found {
     pub schedule: Vec<u8>,
     pub preemptions: u32,
@@ -494,13 +494,13 @@ impl Explorer {
         let observed = self.setup_events + run.steps.iter().map(|s| s.events as usize).sum::<usize>();
         let vc = clocks(&run.steps);
         let class = class_digest(&run.steps, &vc, &outcome.events[observed..]);
-        if self.classes.insert(class) {
-            self.stats.classes += 1;
-        }
-        if !self.seen.insert(outcome.digest) {
+        let new_class = self.classes.insert(class);
+        let new_history = self.seen.insert(outcome.digest);
+        self.stats.classes += new_class as u64;
+        self.stats.histories += new_history as u64;
+        if !new_class && !new_history {
             return None;
         }
-        self.stats.histories += 1;
         Some(Found { schedule, preemptions, class, outcome: Some(outcome), panic: None })
     }
 
