@@ -90,9 +90,10 @@ def build_parser() -> Parser:
     sub.add_parser("mutants", help="list the mutants")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "verify"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
-                        "walks: violations per scheduler on the same random programs")
+                        "walks: violations per scheduler on the same random programs; "
+                        "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
