@@ -366,13 +366,18 @@ VERIFY_PROGRAMS = {  # small enough for a plain DFS to finish
     "merge-vs-get": "vma 0-2\nvma 2-4\nthread 0\n  merge 0\nthread 1\n  get 2\n  put\n",
     "munmap-vs-rmap": "vma 0-2\nthread 0\n  munmap 0\nthread 1\n  rmap 1\n",
 }
-VERIFY_BOUNDS = (  # increasing; the benchmark reports the largest one finished in the budget
+VERIFY_BOUNDS = (  # growing; the benchmark stops at the first one not finished in the budget
     "threads=2,ops=1,setup=1",
     "threads=2,ops=1,setup=1..2",
+    "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap",
+    "threads=3,ops=1,setup=1,ops-set=get,put,rmap,munmap",
     "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap,mmap",
     "threads=2,ops=1..2,setup=1",
-    "threads=3,ops=1,setup=1",
-    "threads=2,ops=1..2,setup=1..2",
+)
+
+VERIFY_MUTANT_BOUNDS = (
+    "threads=2,ops=1..2,setup=1",
+    "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap,mmap-fail,split-fail,fork-fail",
 )
 
 
@@ -400,7 +405,7 @@ def bench_verify(args, console: Console) -> int:
             dpor, dfs = _explore_only(program, "dpor", 60), _explore_only(program, "dfs", 60)
             ratio_rows.append({"program": name, "config": label, "dpor": dpor, "dfs": dfs,
                                "ratio": round(dfs["schedules"] / dpor["schedules"], 1)})
-            console.print(f"{name} [{label}]: DPOR {dpor['schedules']:,} schedules in {dpor['seconds']} s, "
+            console.print(f"{name} ({label}): DPOR {dpor['schedules']:,} schedules in {dpor['seconds']} s, "
                           f"DFS {dfs['schedules']:,}{'' if dfs['finished'] else ' (cut at 60 s)'} in "
                           f"{dfs['seconds']} s", highlight=False)
     corpus_rows = []
@@ -412,7 +417,7 @@ def bench_verify(args, console: Console) -> int:
                                 "schedules": r.schedules, "histories": r.histories, "classes": r.classes,
                                 "seconds": round(r.seconds, 3), "witness_preemptions": r.witness_preemptions,
                                 "witness_schedule": " ".join(f"{t}:{n}" for t, n in r.witness.schedule) if r.witness else None})
-            console.print(f"{path.name} [{label}]: {corpus_rows[-1]['verdict']}, {r.figures()}", highlight=False)
+            console.print(f"{path.name} ({label}): {corpus_rows[-1]['verdict']}, {r.figures()}", highlight=False)
     bound_rows = []
     for label, config in configs.items():
         deadline = time.perf_counter() + args.budget
@@ -423,12 +428,25 @@ def bench_verify(args, console: Console) -> int:
                    "seconds": round(r.seconds, 1), "schedules_per_s": round(r.schedules / r.seconds) if r.seconds else 0,
                    "violation": r.violation and {k: r.violation[k] for k in ("kind", "preemptions", "program")}}
             bound_rows.append(row)
-            console.print(f"[{label}] {spec}: {'violation ' + r.violation['kind'] if r.violation else ('complete' if r.complete else 'out of time')}, "
+            console.print(f"({label}) {spec}: {'violation ' + r.violation['kind'] if r.violation else ('complete' if r.complete else 'out of time')}, "
                           f"{r.programs_done}/{r.programs_total} programs, {r.schedules:,} schedules, {r.seconds:.1f} s", highlight=False)
             if not r.complete:
                 break
+    mutant_rows = []
+    for name, _, _ in _core.MUTANTS[1:]:
+        for spec in VERIFY_MUTANT_BOUNDS:
+            r = verify_bound(parse_bound(spec), MUTANT_CONFIG, name, deadline=time.perf_counter() + 60)
+            if r.violation is not None or spec == VERIFY_MUTANT_BOUNDS[-1]:
+                break
+        v = r.violation
+        mutant_rows.append({"mutant": name, "bound": spec, "found": v is not None, "complete": r.complete,
+                            "kind": v and v["kind"], "program_index": v and v["program_index"],
+                            "preemptions": v and v["preemptions"], "program": v and v["program"],
+                            "programs": r.programs_done, "schedules": r.schedules, "seconds": round(r.seconds, 1)})
+        console.print(f"{name}: {'found ' + v['kind'] if v else ('clean' if r.complete else 'not found in 60 s')} "
+                      f"within {spec}", highlight=False)
     results = {"machine": machine(), "budget_seconds": args.budget, "reduction": ratio_rows,
-               "corpus": corpus_rows, "bounds": bound_rows}
+               "corpus": corpus_rows, "bounds": bound_rows, "mutants": mutant_rows}
     (args.out / "verify.json").write_text(json.dumps(results, indent=1) + "\n")
     md = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {machine()} (`pyfuzz bench verify --budget {args.budget}`).", "",
           "DPOR (source sets + sleep sets) against a plain DFS of every schedule, exploration only (no oracle):", "",
@@ -452,6 +470,13 @@ def bench_verify(args, console: Console) -> int:
         res = f"violation {r['violation']['kind']}" if r["violation"] else ("complete" if r["complete"] else "out of time")
         md.append(f"| {r['config']} | `{r['bound']}` | {res} | {r['programs']:,}/{r['of']:,} | {r['schedules']:,} | "
                   f"{r['classes']:,} | {r['seconds']} | {r['schedules_per_s']:,} |")
+    md += ["", f"Catalog mutants under `{config_label(MUTANT_CONFIG)}` by `verify --programs` (first violating "
+           "program of the bound, 60 s per bound; the error-path bound only when the first finds nothing):", "",
+           "| mutant | bound | result | program # | witness preemptions | schedules | s |", "|---|---|---|---:|---:|---:|---:|"]
+    for r in mutant_rows:
+        res = r["kind"] if r["found"] else ("no violation in the bound" if r["complete"] else "not found in 60 s")
+        md.append(f"| {r['mutant']} | `{r['bound']}` | {res} | {r['program_index'] if r['found'] else ''} | "
+                  f"{r['preemptions'] if r['found'] else ''} | {r['schedules']:,} | {r['seconds']} |")
     (args.out / "verify.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0
