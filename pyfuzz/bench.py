@@ -435,7 +435,7 @@ def bench_verify(args, console: Console) -> int:
     mutant_rows = []
     for name, _, _ in _core.MUTANTS[1:]:
         for spec in VERIFY_MUTANT_BOUNDS:
-            r = verify_bound(parse_bound(spec), MUTANT_CONFIG, name, deadline=time.perf_counter() + 60)
+            r = verify_bound(parse_bound(spec), MUTANT_CONFIG, name, deadline=time.perf_counter() + 30)
             if r.violation is not None or spec == VERIFY_MUTANT_BOUNDS[-1]:
                 break
         v = r.violation
@@ -443,7 +443,7 @@ def bench_verify(args, console: Console) -> int:
                             "kind": v and v["kind"], "program_index": v and v["program_index"],
                             "preemptions": v and v["preemptions"], "program": v and v["program"],
                             "programs": r.programs_done, "schedules": r.schedules, "seconds": round(r.seconds, 1)})
-        console.print(f"{name}: {'found ' + v['kind'] if v else ('clean' if r.complete else 'not found in 60 s')} "
+        console.print(f"{name}: {'found ' + v['kind'] if v else ('clean' if r.complete else 'not found in 30 s')} "
                       f"within {spec}", highlight=False)
     results = {"machine": machine(), "budget_seconds": args.budget, "reduction": ratio_rows,
                "corpus": corpus_rows, "bounds": bound_rows, "mutants": mutant_rows}
@@ -471,10 +471,10 @@ def bench_verify(args, console: Console) -> int:
         md.append(f"| {r['config']} | `{r['bound']}` | {res} | {r['programs']:,}/{r['of']:,} | {r['schedules']:,} | "
                   f"{r['classes']:,} | {r['seconds']} | {r['schedules_per_s']:,} |")
     md += ["", f"Catalog mutants under `{config_label(MUTANT_CONFIG)}` by `verify --programs` (first violating "
-           "program of the bound, 60 s per bound; the error-path bound only when the first finds nothing):", "",
+           "program of the bound, 30 s per bound; the error-path bound only when the first finds nothing):", "",
            "| mutant | bound | result | program # | witness preemptions | schedules | s |", "|---|---|---|---:|---:|---:|---:|"]
     for r in mutant_rows:
-        res = r["kind"] if r["found"] else ("no violation in the bound" if r["complete"] else "not found in 60 s")
+        res = r["kind"] if r["found"] else ("no violation in the bound" if r["complete"] else "not found in 30 s")
         md.append(f"| {r['mutant']} | `{r['bound']}` | {res} | {r['program_index'] if r['found'] else ''} | "
                   f"{r['preemptions'] if r['found'] else ''} | {r['schedules']:,} | {r['seconds']} |")
     (args.out / "verify.md").write_text("\n".join(md) + "\n")
