@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .harness import WALKS_PER_INPUT
-from .program import DEFAULT_CONFIG, ProgramError, load, parse_config_overrides
+from .program import CONFIG_VALUES, DEFAULT_CONFIG, ProgramError, load, parse_config_overrides
 
 OK, VIOLATION, BAD_INPUT = 0, 1, 2
 
@@ -53,7 +53,8 @@ def build_parser() -> Parser:
         q.add_argument("--mutant", metavar="NAME", help="run under this mutant (see 'pyfuzz mutants')")
         q.add_argument(
             "--config", metavar="KEY=VALUE", action="append", default=[],
-            help="override a configuration key: vma_ref=on|off slab=typesafe|deferred put=preempt|rcusafe debug_vm=on|off",
+            help="override a configuration key: "
+            + " ".join(f"{key}={'|'.join(values)}" for key, values in CONFIG_VALUES.items()),
         )
 
     f = sub.add_parser("fuzz", help="run a coverage-guided campaign")

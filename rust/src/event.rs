@@ -32,6 +32,8 @@ pub enum Order {
     Relaxed,
     Release,
     Acquire,
+    /// A fully ordered RMW (`atomic_long_add_negative`).
+    SeqCst,
     Plain,
 }
 

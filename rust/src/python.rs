@@ -85,6 +85,7 @@ fn name_of_order<'py>(py: Python<'py>, o: Order) -> &'py Bound<'py, PyString> {
         Order::Relaxed => intern!(py, "relaxed"),
         Order::Release => intern!(py, "release"),
         Order::Acquire => intern!(py, "acquire"),
+        Order::SeqCst => intern!(py, "seq_cst"),
         Order::Plain => intern!(py, "plain"),
     }
 }

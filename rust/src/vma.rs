@@ -59,11 +59,13 @@ async fn vma_rcuref_init<E: Env>(env: &E, slot: u8) {
     }
 }
 
-/// `vm_area_alloc`: `vma_init` zeroes the whole object (the counter included) and, with the
-/// seed, ends with `vma_rcuref_init`.
+/// `vm_area_alloc`: `vma_init` zeroes the whole object (the counter included, unless
+/// `init=keep_counter` leaves it out of the zeroing) and, with the seed, ends with
+/// `vma_rcuref_init`. Zeroing the counter is a plain store of ONEREF: for a moment the recycled
+/// object looks alive with one reference to any stale reader.
 pub async fn vm_area_alloc<E: Env>(env: &E) -> Option<u8> {
     let slot = env.world().slab.alloc(env).await?;
-    if env.config().vma_ref {
+    if env.config().vma_ref && !env.config().init_keeps_counter {
         rcuref::counter_store(env, slot, 0, Order::Plain).await;
     }
     vma_rcuref_init(env, slot).await;
