@@ -289,6 +289,10 @@ class _Checker:
         self.debug = config.get("debug_vm", "on") == "on"
         self.get_algo = config.get("get", "rcuref")
         self.step = SPEC_STEPS[self.get_algo]
+        # An inc-not-zero get takes effect at its last access (the compare-exchange that succeeds,
+        # or the load that finds no reference to take): a slot recycled between its load and its
+        # compare-exchange makes it a get on the slot's new object.
+        self.cas_get = self.get_algo == "inc_not_zero"
         # allocation tables, indexed by allocation id
         self.a_slot = []
         self.a_gen = []
@@ -522,8 +526,8 @@ class _Checker:
                             self.a_init[aid] = 1
                             self.a_initidx[aid] = idx
                             cur[3] = aid
-                    elif cur[3] is None and on:
-                        if aid is not None and self.a_init[aid] is None and fi < 0 \
+                    elif on and (cur[3] is None or (fn == "get" and self.cas_get)):
+                        if cur[3] is None and aid is not None and self.a_init[aid] is None and fi < 0 \
                                 and self.a_allocer[aid] == t:
                             raise self.uninit(aid, t, idx, f"{_FN[fn]} (called at event {cur[0]}) runs on")
                         o = slot_owner.get(slot)

@@ -3,8 +3,8 @@
 //! the same program and schedule give the same history, bit for bit.
 //!
 //! Each poll of a thread grants it exactly one access: `step()` completes once per grant and
-//! suspends otherwise. Purely thread-local work (entering an RCU section, bookkeeping) runs in
-//! the poll around that access, i.e. as early as it legally could.
+//! suspends otherwise. Purely thread-local bookkeeping runs in the poll around that access, i.e.
+//! as early as it legally could; RCU and preemption state changes are steps of their own.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

@@ -207,7 +207,7 @@ pub async fn put<E: Env>(env: &E, slot: u8, preempt: bool) -> bool {
     let t = env.tid();
     let preempt = preempt && env.mutant() != Mutant::PutNoPreempt;
     if preempt {
-        env.world().rcu.preempt_disable(env);
+        env.world().rcu.preempt_disable(env).await;
     }
     env.emit(Event::RefCall { t, slot, f: RefFn::Put });
     let order = if env.mutant() == Mutant::PutRelaxed { Order::Relaxed } else { Order::Release };
@@ -215,7 +215,7 @@ pub async fn put<E: Env>(env: &E, slot: u8, preempt: bool) -> bool {
     let released = negative(remaining) && put_slowpath(env, slot, remaining).await;
     env.emit(Event::RefRet { t, slot, f: RefFn::Put, result: Some(released) });
     if preempt {
-        env.world().rcu.preempt_enable(env);
+        env.world().rcu.preempt_enable(env).await;
     }
     released
 }

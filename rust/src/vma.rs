@@ -420,9 +420,9 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
             if op.a >= PAGES {
                 return "noop";
             }
-            env.world().rcu.read_lock(env);
+            env.world().rcu.read_lock(env).await;
             let outcome = rmap(env, op.a).await;
-            env.world().rcu.read_unlock(env);
+            env.world().rcu.read_unlock(env).await;
             outcome
         }
         kind => {
