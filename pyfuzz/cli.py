@@ -76,6 +76,20 @@ def build_parser() -> Parser:
 
     sub.add_parser("mutants", help="list the mutants")
 
+    mn = sub.add_parser("minimize", help="shrink a failing program, keeping its violation's signature")
+    mn.add_argument("file", metavar="FILE", help="a failing program file")
+    mn.add_argument("-o", "--output", metavar="OUT", type=Path,
+                    help="write the minimized program here (default: print it)")
+    mn.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
+    sh = sub.add_parser("show", help="a program's steps as a table (folded to what the verdict depends on)")
+    add_config_flags(sh)
+    sh.add_argument("file", metavar="FILE", help="a program file, passing or failing")
+    sh.add_argument("--format", choices=["text", "md"], default="text", help="text (80 columns) or md (Markdown)")
+    sh.add_argument("--all", action="store_true", help="every step, not only those the verdict depends on")
+    sh.add_argument("--html", metavar="OUT.html", type=Path, help="also write the HTML timeline here")
+    sh.add_argument("--force", action="store_true", help="overwrite the --html file if it exists")
+
     b = sub.add_parser("bench", help="benchmarks")
     b.add_argument("what", choices=["bugs", "speed", "walks"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
@@ -260,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_fuzz(args, console)
         if args.command == "stress":
             return cmd_stress(args, console)
+        if args.command in ("minimize", "show"):
+            from . import explain
+
+            return explain.COMMANDS[args.command](args)
         return cmd_bench(args, console)
     except (UsageError, ProgramError) as e:
         error(e)
