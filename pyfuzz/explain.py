@@ -83,4 +83,76 @@ def cmd_show(args) -> int:
     return OK if verdict.ok else VIOLATION
 
 
-COMMANDS = {"minimize": cmd_minimize, "show": cmd_show}
+_EXPORTED_TEST = '''"""Regression test exported by `pyfuzz export` from {source}.
+
+{signature}
+Replays the program deterministically and checks every expected verdict; a mismatch prints the
+`pyfuzz show` step table. Needs only `pip install pyfuzz`.
+"""
+
+import pytest
+
+from pyfuzz.corpus import expectations_in
+from pyfuzz.program import parse
+from pyfuzz.pytest_plugin import check_expectation
+
+PROGRAM = {text!r}
+
+EXPECTATIONS = expectations_in(PROGRAM, {source!r})
+
+
+@pytest.mark.parametrize("expectation", EXPECTATIONS, ids=[e.describe() for e in EXPECTATIONS])
+def test_replays_as_expected(expectation):
+    check_expectation(parse(PROGRAM), expectation)
+'''
+
+
+def cmd_export(args) -> int:
+    from .check import execute
+    from .corpus import expectations_in, verdict_word
+    from .signature import signature
+
+    program = _load(args.file)
+    text = Path(args.file).read_text(encoding="utf-8-sig")
+    _writable(args.pytest, args.force, "--pytest")
+    if not args.pytest.name.endswith(".py"):
+        raise ProgramError(f"--pytest {args.pytest}: a test module's name must end in .py")
+    verdict = execute(program)
+    if not expectations_in(text, args.file):
+        # Without stated expectations the test pins the verdict the program gets today.
+        text = f"# expect: => {verdict_word(verdict)}\n" + text
+    name = "It holds." if verdict.ok else f"Signature as exported: {signature(verdict)}."
+    _write_text(args.pytest, _EXPORTED_TEST.format(source=args.file, signature=name, text=text))
+    print(f"wrote {args.pytest}", file=sys.stderr)
+    return OK
+
+
+def _write_text(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_corpus_add(args) -> int:
+    from .corpus import add_finding
+
+    program = _load(args.finding)
+    if not args.corpus.is_dir():
+        raise ProgramError(f"--corpus {args.corpus}: no such directory")
+    text = Path(args.finding).read_text(encoding="utf-8-sig")
+    path, lines = add_finding(program, text, args.corpus, args.force)
+    print(f"wrote {path}", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    return OK
+
+
+COMMANDS = {"minimize": cmd_minimize, "show": cmd_show, "export": cmd_export, "corpus-add": cmd_corpus_add}

@@ -71,7 +71,7 @@ def render_timeline(program: Program, table: StepTable, signature: str | None, e
     rows = [row for row in table.shown(everything) if row.lane != -1]
     lanes = lane_order(table)
     lane_y = {lane: TOP_PX + i * LANE_PX + LANE_PX // 2 for i, lane in enumerate(lanes)}
-    tracks_top = TOP_PX + len(lanes) * LANE_PX + 10
+    tracks_top = TOP_PX + len(lanes) * LANE_PX + 24
     width = LEFT_PX + max(1, len(rows)) * STEP_PX + 20
     height = tracks_top + len(table.contested) * (TRACK_PX + 20) + 10
     svg: list[str] = []
@@ -79,7 +79,7 @@ def render_timeline(program: Program, table: StepTable, signature: str | None, e
     for i, row in enumerate(rows):  # the highlight first, so that everything else is drawn over it
         if row.index == table.violation_index:
             add(f'<rect id="violation" x="{step_x(i) - STEP_PX // 2}" y="0" width="{STEP_PX}" '
-                f'height="{height}" fill="{VIOLATION_COLOUR}" opacity="0.9"/>')
+                f'height="{height}" fill="{VIOLATION_COLOUR}"/>')
     for lane in lanes:
         y = lane_y[lane]
         name = "RCU" if lane == -2 else f"T{lane}"
@@ -88,14 +88,16 @@ def render_timeline(program: Program, table: StepTable, signature: str | None, e
     for t, slot in enumerate(table.contested):
         top = tracks_top + t * (TRACK_PX + 20)
         band = TRACK_PX / len(ZONE_BANDS)
-        add(f'<text x="8" y="{top + 12}" class="lane">slot {slot}</text>')
+        add(f'<text x="8" y="{top - 6}" class="lane">slot {slot}</text>')
         for b, zone in enumerate(ZONE_BANDS):
             add(f'<rect x="{LEFT_PX}" y="{top + b * band:.1f}" width="{width - LEFT_PX - 10}" '
                 f'height="{band:.1f}" class="band band-{zone}"/>')
             add(f'<text x="8" y="{top + b * band + band / 2 + 4:.1f}" class="zone">{zone}</text>')
         points = []
+        last = None
         for i, row in enumerate(rows):
-            if row.slot == slot and row.counter is not None:
+            if row.slot == slot and row.counter is not None and row.counter != last:
+                last = row.counter
                 y = _counter_y(row.counter, top)
                 if points:
                     points.append(f"{step_x(i) - STEP_PX / 2:.1f},{points[-1].split(',')[1]}")
@@ -157,7 +159,7 @@ pre {{ margin: 4px 0; }}
 .value {{ font: 9px monospace; fill: #1f2328; }}
 .mark {{ font: 10px monospace; }}
 .lane-line {{ stroke: #d0d7de; stroke-width: 1; }}
-.band {{ fill: #f6f8fa; stroke: #d0d7de; stroke-width: 0.5; }}
+.band {{ fill: #f6f8fa; fill-opacity: 0.55; stroke: #d0d7de; stroke-width: 0.5; }}
 .band-dead, .band-noref {{ fill: #fff1f0; }}
 .band-saturation {{ fill: #fff8e5; }}
 .counter {{ fill: none; stroke: #1f6feb; stroke-width: 2; }}
