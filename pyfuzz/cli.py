@@ -77,6 +77,32 @@ def build_parser() -> Parser:
 
     sub.add_parser("mutants", help="list the mutants")
 
+    mn = sub.add_parser("minimize", help="shrink a failing program, keeping its violation's signature")
+    mn.add_argument("file", metavar="FILE", help="a failing program file")
+    mn.add_argument("-o", "--output", metavar="OUT", type=Path,
+                    help="write the minimized program here (default: print it)")
+    mn.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
+    sh = sub.add_parser("show", help="a program's steps as a table (folded to what the verdict depends on)")
+    add_config_flags(sh)
+    sh.add_argument("file", metavar="FILE", help="a program file, passing or failing")
+    sh.add_argument("--format", choices=["text", "md"], default="text", help="text (80 columns) or md (Markdown)")
+    sh.add_argument("--all", action="store_true", help="every step, not only those the verdict depends on")
+    sh.add_argument("--html", metavar="OUT.html", type=Path, help="also write the HTML timeline here")
+    sh.add_argument("--force", action="store_true", help="overwrite the --html file if it exists")
+
+    ex = sub.add_parser("export", help="write a program as a standalone regression test")
+    ex.add_argument("file", metavar="FILE", help="a program file")
+    ex.add_argument("--pytest", metavar="OUT.py", type=Path, required=True, help="the pytest module to write")
+    ex.add_argument("--force", action="store_true", help="overwrite OUT.py if it exists")
+
+    co = sub.add_parser("corpus", help="look after a regression corpus")
+    corpus_sub = co.add_subparsers(dest="corpus_command", required=True, parser_class=Parser)
+    ca = corpus_sub.add_parser("add", help="add a finding with '# expect:' lines computed under every configuration")
+    ca.add_argument("finding", metavar="FINDING", help="a failing program file")
+    ca.add_argument("--corpus", metavar="DIR", type=Path, default=Path("corpus"), help="the corpus (default ./corpus)")
+    ca.add_argument("--force", action="store_true", help="add it even if a corpus program has the same signature")
+
     b = sub.add_parser("bench", help="benchmarks")
     b.add_argument("what", choices=["bugs", "speed", "walks"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
@@ -261,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_fuzz(args, console)
         if args.command == "stress":
             return cmd_stress(args, console)
+        if args.command in ("minimize", "show", "export") or getattr(args, "corpus_command", None) == "add":
+            from . import explain
+
+            return explain.COMMANDS["corpus-add" if args.command == "corpus" else args.command](args)
         return cmd_bench(args, console)
     except (UsageError, ProgramError) as e:
         error(e)
