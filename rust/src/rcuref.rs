@@ -214,7 +214,8 @@ pub async fn put<E: Env>(env: &E, slot: u8, preempt: bool) -> bool {
     let remaining = counter_add(env, slot, 1u32.wrapping_neg(), AtomicOp::Sub, order).await;
     let released = negative(remaining) && put_slowpath(env, slot, remaining).await;
     env.emit(Event::RefRet { t, slot, f: RefFn::Put, result: Some(released) });
-    if preempt {
+    let fast_path = !negative(remaining);
+    if preempt && !(fast_path && env.mutant() == Mutant::PutLeaksPreempt) {
         env.world().rcu.preempt_enable(env).await;
     }
     released

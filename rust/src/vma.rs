@@ -338,6 +338,11 @@ async fn merge<E: Env>(env: &E, addr: u32) -> &'static str {
     write_field(env, v.slot, Field::End, next.end).await;
     tree_update(env, PARENT_MM, v.slot, Range { start: v.start, end: next.end, pgoff }).await;
     repoint_folios(env, next.start..next.end, next.slot, v.slot).await;
+    if env.mutant() == Mutant::MergePutAttached {
+        vma_put(env, next.slot).await;
+        tree_remove(env, PARENT_MM, next.slot).await;
+        return "ok";
+    }
     tree_remove(env, PARENT_MM, next.slot).await;
     read_field(env, next.slot, Field::Policy).await;
     vma_put(env, next.slot).await;
@@ -382,6 +387,10 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
     if !vma_get(env, slot).await {
         return if env.config().vma_ref { "dead" } else { "noref" };
     }
+    if env.mutant() == Mutant::RmapLocksMm {
+        mmap_lock(env, LockMode::Read).await;
+        mmap_unlock(env, LockMode::Read).await;
+    }
     if env.mutant() != Mutant::RmapNoRecheck {
         // The same three facts as before the get, now with the VMA pinned: still recorded, still
         // mapped (else the slot may hold a recycled VMA that merely looks right), and covering
@@ -422,7 +431,9 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
             }
             env.world().rcu.read_lock(env).await;
             let outcome = rmap(env, op.a).await;
-            env.world().rcu.read_unlock(env).await;
+            if !(outcome == "stale" && env.mutant() == Mutant::RmapLeaksRcu) {
+                env.world().rcu.read_unlock(env).await;
+            }
             outcome
         }
         kind => {

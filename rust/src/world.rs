@@ -65,6 +65,9 @@ pub struct Config {
     /// stays in the dead zone until `vma_rcuref_init` makes it live with one release store.
     pub init_keeps_counter: bool,
     pub mapping: MappingPolicy,
+    /// `lockdep=on`: the kernel's lock and RCU debugging is built in. It changes nothing in the
+    /// execution; the oracle's debug rules read it (pyfuzz/oracle/debugchecks.py).
+    pub lockdep: bool,
     pub mutant: Mutant,
 }
 
@@ -77,6 +80,7 @@ impl Config {
         get: GetAlgo::Rcuref,
         init_keeps_counter: false,
         mapping: MappingPolicy::Repoint,
+        lockdep: false,
         mutant: Mutant::None,
     };
 
@@ -89,6 +93,7 @@ impl Config {
         ("get", &["rcuref", "add_result", "inc_not_zero"]),
         ("init", &["memset", "keep_counter"]),
         ("mapping", &["repoint", "root"]),
+        ("lockdep", &["off", "on"]),
     ];
 
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -100,6 +105,7 @@ impl Config {
         match key {
             "vma_ref" => self.vma_ref = on(value)?,
             "debug_vm" => self.debug_vm = on(value)?,
+            "lockdep" => self.lockdep = on(value)?,
             "slab" => {
                 self.slab = match value {
                     "typesafe" => SlabMode::TypesafeByRcu,
