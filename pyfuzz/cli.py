@@ -75,6 +75,19 @@ def build_parser() -> Parser:
     st.add_argument("files", metavar="FILE", nargs="+", help="program files or directories of *.txt programs")
     st.add_argument("--iterations", type=_positive_int, default=10000, help="runs per program (default 10000)")
 
+    v = sub.add_parser("verify", help="explore every interleaving of programs, or of every program within a bound")
+    add_config_flags(v)
+    v.add_argument("files", metavar="FILE", nargs="*", help="program files or directories of *.txt programs (their schedules are ignored)")
+    v.add_argument("--programs", metavar="SPEC",
+                   help="every program within a bound, e.g. threads=2..3,ops=1..2,setup=1..2,ops-set=get,put,rmap,munmap")
+    v.add_argument("--preemptions", metavar="K", type=_non_negative_int,
+                   help="only interleavings with at most K preemptions (iterative context bounding)")
+    v.add_argument("--mode", choices=["dpor", "dfs"], default="dpor", help="dpor (default) or dfs: every schedule, no reduction")
+    v.add_argument("--shard", metavar="I/N", help="--programs: explore part I of N disjoint parts of the bound")
+    v.add_argument("--json", metavar="OUT", type=Path, help="write the result as JSON (shards merge with pyfuzz.verify.merge_results)")
+    v.add_argument("-o", "--out", metavar="DIR", type=Path, default=Path("artifacts"),
+                   help="where a violating interleaving is written as a program file (default ./artifacts)")
+
     sub.add_parser("mutants", help="list the mutants")
 
     mn = sub.add_parser("minimize", help="shrink a failing program, keeping its violation's signature")
@@ -291,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import explain
 
             return explain.COMMANDS["corpus-add" if args.command == "corpus" else args.command](args)
+        if args.command == "verify":
+            from .verify import run_cli
+
+            return run_cli(args, console)
         return cmd_bench(args, console)
     except (UsageError, ProgramError) as e:
         error(e)

@@ -210,7 +210,11 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
         }
         let log = log.borrow();
         log[seen..].iter().for_each(|e| interleavings.see(e));
+        let go_on = scheduler.observe(&log[seen..]);
         seen = log.len();
+        if !go_on {
+            break;
+        }
     }
     drop(threads);
     let events = log.into_inner();
