@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import random
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
+
+from .files import write_atomically
 
 CONFIG_KEYS = ("vma_ref", "slab", "put", "debug_vm")
 DEFAULT_CONFIG = {"vma_ref": "on", "slab": "typesafe", "put": "preempt", "debug_vm": "on"}
@@ -498,39 +499,4 @@ def save(program: Program, path: str | os.PathLike, header_comment: str | None =
     if header_comment is not None:
         header = "".join(f"# {line}".rstrip() + "\n" for line in header_comment.splitlines())
         text = header + text
-    path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    # A name no corpus glob matches, in case a crash leaves it behind.
-    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp_path, mode)
-        os.replace(temp_path, path)
-    except BaseException:
-        try:
-            os.unlink(temp_path)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename itself durable; some filesystems refuse to open directories.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomically(path, text.encode("utf-8"))
