@@ -325,6 +325,8 @@ class _Campaign:
         # Live, the sum of the running workers' rates; at the end, of each worker's average.
         running = [w.status for w in self.live] or statuses
         r.exec_per_second = sum(s.exec_per_second for s in running)
+        if r.exec_per_second == 0 and r.seconds > 0:  # no worker lived to report a rate
+            r.exec_per_second = int(r.executions / r.seconds)
         r.coverage = max(s.coverage for s in statuses)
         r.features = max(s.features for s in statuses)
         r.interleavings = len(frozenset().union(*(s.interleavings for s in statuses)))

@@ -10,8 +10,11 @@ replaced by a fresh random program (FRESH_PROGRAMS). The Python oracle checks ea
 unless an identical one (same digest) was already checked in this process. A violation is
 written to $PYFUZZ_FINDING as JSON (with the walk's parameters when a walk found it) and the
 process exits with FINDING_EXIT; the parent turns it into a program with an explicit schedule,
-minimizes and reports it. Without $PYFUZZ_FINDING (`pyfuzz corpus merge|minimize`, which run
-libFuzzer's -merge=1 on this harness) the oracle is skipped: only the coverage counts.
+minimizes and reports it. With PYFUZZ_ORACLE=off (`pyfuzz corpus merge|minimize`, which run
+libFuzzer's -merge=1 on this harness) the oracle is skipped: only the coverage counts. Without
+$PYFUZZ_FINDING (a plain libFuzzer or ClusterFuzzLite run, fuzzers/) a violation is raised as an
+exception, which libFuzzer reports as a crash with the input saved; configuration and mutant then
+default to $PYFUZZ_CONFIG / $PYFUZZ_MUTANT or the seed's.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import sys
 import time
 
 from pyfuzz.files import write_atomically
-from pyfuzz.program import random_input
+from pyfuzz.program import DEFAULT_CONFIG, parse_config_overrides, random_input
 
 FINDING_EXIT = 3
 # `pyfuzz bench walks` (BENCHMARKS.md) counts violations per walk on the same random programs.
@@ -97,9 +100,11 @@ def main(argv: list[str]) -> None:
     from pyfuzz import model
     from pyfuzz.model import is_core_panic, panic_violation
 
-    config = dict(item.split("=", 1) for item in os.environ["PYFUZZ_CONFIG"].split(","))
+    overrides = os.environ.get("PYFUZZ_CONFIG", "")
+    config = {**DEFAULT_CONFIG, **parse_config_overrides(overrides.split(",") if overrides else [])}
     mutant = os.environ.get("PYFUZZ_MUTANT", "none")
     finding_path = os.environ.get("PYFUZZ_FINDING")
+    oracle = os.environ.get("PYFUZZ_ORACLE", "on") != "off"
     stats_path = os.environ.get("PYFUZZ_STATS")
     histories = model.DistinctHistories(config)
     stats = {"executions": 0, "checked": 0, "started": time.time(), "interleavings": []}
@@ -112,6 +117,7 @@ def main(argv: list[str]) -> None:
             write_atomically(stats_path, json.dumps(stats).encode())
 
     def report(data: bytes, walk: dict | None, kind: str, message: str, digest: int) -> None:
+        assert finding_path is not None
         finding = {"data": data.hex(), "walk": walk, "kind": kind, "message": message,
                    "digest": digest, "found_at": time.time(), "first_input_at": stats["first_input_at"],
                    "executions": stats["executions"]}
@@ -121,11 +127,13 @@ def main(argv: list[str]) -> None:
         os._exit(FINDING_EXIT)
 
     def judge(outcome, data: bytes, walk: dict | None) -> None:
-        if finding_path is None:
+        if not oracle:
             return
         violation = histories.judge(outcome)
         stats["checked"] = histories.checked
         if violation is not None:
+            if finding_path is None:
+                raise violation
             report(data, walk, violation.kind, violation.message, outcome.digest)
 
     engine = None
@@ -135,7 +143,7 @@ def main(argv: list[str]) -> None:
             return engine.run_bytes(data) if walk is None else engine.run_bytes_with(data, **walk)
         except BaseException as e:
             if not is_core_panic(e) or finding_path is None:
-                raise
+                raise  # a crash to libFuzzer
             report(data, walk, "panic", str(panic_violation(e)), 0)
 
     def test_one_input(data: bytes) -> None:
