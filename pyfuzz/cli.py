@@ -95,9 +95,13 @@ def build_parser() -> Parser:
     ck.add_argument("dirs", metavar="DIR", nargs="+", help="program files or directories of *.txt programs")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
-                        "walks: violations per scheduler on the same random programs")
+                        "walks: violations per scheduler on the same random programs; "
+                        "jobs: inputs/s of --jobs 2 beside --jobs 1 (--budget s, --repeats pairs); "
+                        "parser: the program reader under fuzzed inputs (--inputs, default 1,000,000); "
+                        "kill: --repeats campaigns SIGKILLed at random moments, their files checked; "
+                        "soak: resident memory of one --budget s campaign")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
@@ -293,6 +297,9 @@ def cmd_corpus(args, console: Console) -> int:
                           highlight=False)
         bad = sum(c.problem is not None for c in checked)
         console.print(f"{len(checked) - bad} of {len(checked)} program files hold", highlight=False)
+        unreadable = sum(not c.parses for c in checked)
+        if unreadable:
+            raise ProgramError(f"{unreadable} of {len(checked)} program files do not parse (FAIL lines above)")
         return VIOLATION if bad else OK
     overrides, mutant = _config_and_mutant(args)
     config, mutant = {**DEFAULT_CONFIG, **overrides}, mutant or "none"

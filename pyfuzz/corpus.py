@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import build
-from .program import CONFIG_VALUES, INPUT_LEN, Program, ProgramError, parse_config_overrides
+from .program import CONFIG_VALUES, INPUT_LEN, Program, ProgramError, decode_text, parse_config_overrides
 
 EXPECT = re.compile(r"^#\s*expect:\s*(?P<config>.*?)\s*=>\s*(?P<verdict>[a-z-]+)\s*$")
 
@@ -45,8 +45,20 @@ class Expectation:
 
 
 def expectations(path: Path) -> list[Expectation]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ProgramError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        text = decode_text(data)
+    except ProgramError as e:
+        raise ProgramError(f"{path}: {e}") from None
+    return expectations_in(text, str(path))
+
+
+def expectations_in(text: str, path: str) -> list[Expectation]:
     found = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.lstrip().startswith("#") or "expect:" not in line:
             continue
         m = EXPECT.match(line.strip())
@@ -100,6 +112,7 @@ def replays(path: Path, program: Program, known_mutants: list[str]):
 class CheckedFile:
     path: Path
     problem: str | None  # None: the file parses and every expectation holds
+    parses: bool = True
 
 
 def check_corpus(paths: list[str], known_mutants: list[str]) -> list[CheckedFile]:
@@ -112,6 +125,10 @@ def check_corpus(paths: list[str], known_mutants: list[str]) -> list[CheckedFile
     for path in program_files(paths):
         try:
             program = load(path, known_mutants)
+        except ProgramError as e:
+            checked.append(CheckedFile(path, str(e), parses=False))
+            continue
+        try:
             failures = []
             for expectation, variant, verdict in replays(path, program, known_mutants):
                 got = "ok" if verdict.ok else verdict.violation.kind
@@ -121,8 +138,9 @@ def check_corpus(paths: list[str], known_mutants: list[str]) -> list[CheckedFile
                         failures.append("two replays gave different histories")
                 elif got != expectation.verdict:
                     failures.append(f"{expectation.describe()}, got {got}")
-        except ProgramError as e:
-            failures = [str(e)]
+        except ProgramError as e:  # a malformed '# expect:' line
+            checked.append(CheckedFile(path, str(e), parses=False))
+            continue
         checked.append(CheckedFile(path, "; ".join(failures) or None))
     return checked
 

@@ -481,16 +481,24 @@ def load(path: str | os.PathLike, known_mutants: Iterable | None = None) -> Prog
             data = f.read()
     except OSError as e:
         raise ProgramError(f"{path}: cannot read: {e.strerror or e}") from None
-    if b"\0" in data:
-        raise ProgramError(f"{path}: binary file (NUL byte), not a program text")
+    return parse_bytes(data, known_mutants, str(path))
+
+
+def parse_bytes(data: bytes, known_mutants: Iterable | None = None, name: str = "<input>") -> Program:
+    """A program file's bytes: UTF-8 text (a byte-order mark allowed), never binary."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ProgramError(f"{path}: not UTF-8 (bad byte at offset {e.start})") from None
-    try:
-        return Program.parse(text, known_mutants)
+        return Program.parse(decode_text(data), known_mutants)
     except ProgramError as e:
-        raise ProgramError(f"{path}: {e}") from None
+        raise ProgramError(f"{name}: {e}") from None
+
+
+def decode_text(data: bytes) -> str:
+    if b"\0" in data:
+        raise ProgramError("binary file (NUL byte), not a program text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ProgramError(f"not UTF-8 (bad byte at offset {e.start})") from None
 
 
 def save(program: Program, path: str | os.PathLike, header_comment: str | None = None) -> None:
