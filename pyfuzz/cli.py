@@ -82,7 +82,7 @@ def build_parser() -> Parser:
 
     sub.add_parser("mutants", help="list the mutants (one name a line when not on a terminal)")
 
-    c = sub.add_parser("corpus", help="corpus care: merge, minimize, check")
+    c = sub.add_parser("corpus", help="corpus care: add, merge, minimize, check")
     corpus = c.add_subparsers(dest="corpus_command", metavar="COMMAND", required=True, parser_class=Parser)
     cm = corpus.add_parser("merge", help="add to OUT the inputs of DIRs that bring new code or interleaving features")
     add_config_flags(cm)
@@ -93,6 +93,29 @@ def build_parser() -> Parser:
     cz.add_argument("dir", metavar="DIR", type=Path, help="libFuzzer corpus directory (files are removed from it)")
     ck = corpus.add_parser("check", help="every program file parses and gets the verdicts of its '# expect:' lines")
     ck.add_argument("dirs", metavar="DIR", nargs="+", help="program files or directories of *.txt programs")
+    ca = corpus.add_parser("add", help="add a finding with '# expect:' lines computed under every configuration")
+    ca.add_argument("finding", metavar="FINDING", help="a failing program file")
+    ca.add_argument("--corpus", metavar="DIR", type=Path, default=Path("corpus"), help="the corpus (default ./corpus)")
+    ca.add_argument("--force", action="store_true", help="add it even if a corpus program has the same signature")
+
+    mn = sub.add_parser("minimize", help="shrink a failing program, keeping its violation's signature")
+    mn.add_argument("file", metavar="FILE", help="a failing program file")
+    mn.add_argument("-o", "--output", metavar="OUT", type=Path,
+                    help="write the minimized program here (default: print it)")
+    mn.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
+    sh = sub.add_parser("show", help="a program's steps as a table (folded to what the verdict depends on)")
+    add_config_flags(sh)
+    sh.add_argument("file", metavar="FILE", help="a program file, passing or failing")
+    sh.add_argument("--format", choices=["text", "md"], default="text", help="text (80 columns) or md (Markdown)")
+    sh.add_argument("--all", action="store_true", help="every step, not only those the verdict depends on")
+    sh.add_argument("--html", metavar="OUT.html", type=Path, help="also write the HTML timeline here")
+    sh.add_argument("--force", action="store_true", help="overwrite the --html file if it exists")
+
+    ex = sub.add_parser("export", help="write a program as a standalone regression test")
+    ex.add_argument("file", metavar="FILE", help="a program file")
+    ex.add_argument("--pytest", metavar="OUT.py", type=Path, required=True, help="the pytest module to write")
+    ex.add_argument("--force", action="store_true", help="overwrite OUT.py if it exists")
 
     b = sub.add_parser("bench", help="benchmarks")
     b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak"],
@@ -132,7 +155,7 @@ def _config_and_mutant(args) -> tuple[dict[str, str], str | None]:
 
 def cmd_replay(args, console: Console) -> int:
     from .check import execute
-    from .corpus import replays
+    from .corpus import replays, verdict_word
     from .report import render_finding
 
     known = _known_mutants()
@@ -140,7 +163,7 @@ def cmd_replay(args, console: Console) -> int:
     for path, program in _programs(args):
         runs = replays(path, program, known) if args.expect else [(None, program, execute(program))]
         for expectation, variant, verdict in runs:
-            got = "ok" if verdict.ok else verdict.violation.kind
+            got = verdict_word(verdict)
             want = expectation.verdict if expectation is not None else "ok"
             what = f"{path}: {expectation.describe()}" if expectation is not None else f"{path}  ({len(verdict.events)} events)"
             if got == want:
@@ -347,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_fuzz(args, console)
         if args.command == "stress":
             return cmd_stress(args, console)
+        if args.command in ("minimize", "show", "export") or getattr(args, "corpus_command", None) == "add":
+            from . import explain
+
+            return explain.COMMANDS["corpus-add" if args.command == "corpus" else args.command](args)
         if args.command == "corpus":
             return cmd_corpus(args, console)
         return cmd_bench(args, console)

@@ -57,6 +57,7 @@ def expectations(path: Path) -> list[Expectation]:
 
 
 def expectations_in(text: str, path: str) -> list[Expectation]:
+    """The `# expect:` lines of a program text; `path` names it in error messages."""
     found = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.lstrip().startswith("#") or "expect:" not in line:
@@ -131,10 +132,10 @@ def check_corpus(paths: list[str], known_mutants: list[str]) -> list[CheckedFile
         try:
             failures = []
             for expectation, variant, verdict in replays(path, program, known_mutants):
-                got = "ok" if verdict.ok else verdict.violation.kind
+                got = verdict_word(verdict)
                 if expectation is None:
                     again = execute(variant)
-                    if [verdict.events, got] != [again.events, "ok" if again.ok else again.violation.kind]:
+                    if [verdict.events, got] != [again.events, verdict_word(again)]:
                         failures.append("two replays gave different histories")
                 elif got != expectation.verdict:
                     failures.append(f"{expectation.describe()}, got {got}")
@@ -236,3 +237,106 @@ def minimize(directory: Path, config: dict[str, str], mutant: str) -> MergeResul
             p.unlink()
             result.removed += 1
     return result
+
+
+def verdict_word(verdict) -> str:
+    """What an expectation compares: "ok" or the violation's kind."""
+    return "ok" if verdict.ok else verdict.violation.kind
+
+
+def looks_like_program(text: str) -> bool:
+    """A text with a `config` line (comments aside) is meant to be a program: the pytest plugin
+    collects it, and a mistake in it is an error, not a reason to skip it."""
+    return any(line.split("#", 1)[0].split()[:1] == ["config"] for line in text.splitlines())
+
+
+# Configurations `corpus add` replays a finding under before it narrows the keys down; past this
+# it varies one key at a time (every key still gets looked at).
+CROSS_PRODUCT_MAX = 4096
+
+
+def _configurations(base: dict[str, str]) -> list[dict[str, str]]:
+    from itertools import product
+
+    from . import _core
+
+    keys = list(_core.CONFIG)
+    size = 1
+    for key in keys:
+        size *= len(_core.CONFIG[key])
+    if size <= CROSS_PRODUCT_MAX:
+        return [dict(zip(keys, values)) for values in product(*(_core.CONFIG[k] for k in keys))]
+    return [base] + [{**base, key: value} for key in keys for value in _core.CONFIG[key] if value != base[key]]
+
+
+def expectation_lines(program: Program) -> list[str]:
+    """`# expect:` lines for `program`: its verdict under every configuration, written over the
+    keys that change it (a key matters if flipping it alone changes some verdict), one line per
+    combination of those keys' values, with the program's own values for the rest."""
+    from itertools import product
+
+    from . import _core
+    from .check import execute
+
+    base = program.config_dict
+    verdicts = {}
+    for config in _configurations(base):
+        verdicts[tuple(sorted(config.items()))] = verdict_word(execute(program.with_config(**config)))
+    matters = []
+    for key in _core.CONFIG:
+        for config, got in verdicts.items():
+            values = dict(config)
+            flipped = [verdicts.get(tuple(sorted({**values, key: v}.items()))) for v in _core.CONFIG[key]]
+            if any(f is not None and f != got for f in flipped):
+                matters.append(key)
+                break
+    lines = []
+    for values in product(*(_core.CONFIG[k] for k in matters)):
+        config = {**base, **dict(zip(matters, values))}
+        got = verdicts.get(tuple(sorted(config.items())))
+        if got is None:
+            got = verdict_word(execute(program.with_config(**config)))
+        overrides = " ".join(f"{k}={v}" for k, v in config.items() if v != base.get(k))
+        lines.append(f"# expect: {overrides} => {got}".replace(":  =>", ": =>"))
+    return lines
+
+
+def add_finding(program: Program, text: str, corpus: Path, force: bool) -> tuple[Path, list[str]]:
+    """Write a finding into `corpus` with computed expectations; refuse one whose signature (and
+    mutant) a corpus program already has, unless `force`. Returns the new file and its lines."""
+    from .check import execute
+    from .program import load, save
+    from .signature import signature, slug
+
+    verdict = execute(program)
+    if verdict.ok:
+        raise ProgramError("the finding does not fail under its own configuration: nothing to add")
+    wanted = signature(verdict)
+    if not force:
+        for path in sorted(corpus.rglob("*.txt")):
+            try:
+                other = load(path)
+            except ProgramError:
+                continue
+            if other.mutant != program.mutant:
+                continue
+            seen = execute(other)
+            if not seen.ok and signature(seen) == wanted:
+                raise ProgramError(f"{path} already reproduces '{wanted}' (use --force to add it anyway)")
+    lines = expectation_lines(program)
+    # Comments before the program are the finding's own explanation: they travel with it.
+    head = []
+    for line in text.splitlines():
+        if not line.lstrip().startswith("#") and line.strip():
+            break
+        if "expect:" not in line:
+            head.append(line.lstrip("# ").rstrip() if line.strip() else "")
+    name = slug(verdict) + ("" if program.mutant == "none" else f".{program.mutant}")
+    path = corpus / f"{name}.txt"
+    number = 2
+    while path.exists():
+        path = corpus / f"{name}-{number}.txt"
+        number += 1
+    header = "\n".join([f"signature: {wanted}", *head, *(line[2:] for line in lines)])
+    save(program, path, header_comment=header)
+    return path, lines
