@@ -33,6 +33,7 @@ from .files import write_atomically
 from .harness import FINDING_EXIT
 from .minimize import minimize
 from .program import INPUT_LEN, Program, ProgramError, load, random_input, save
+from .signature import signature
 
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
 FINAL = re.compile(r"^stat::(number_of_executed_units|average_exec_per_sec):\s+(\d+)")
@@ -238,7 +239,7 @@ class _Campaign:
             verdict = execute(program)
             if verdict.violation is not None:
                 v = verdict.violation
-                saved.setdefault(_signature(verdict), Finding(v.kind, v.message, program, program, path,
+                saved.setdefault(signature(verdict), Finding(v.kind, v.message, program, program, path,
                                                               verdict, 0.0, 0.0, 0))
         return saved
 
@@ -388,7 +389,7 @@ class _Campaign:
                 f"finding did not replay on the normal build (harness said {kind}): "
                 "the engine is not deterministic, which is a pyfuzz bug"
             )
-        sig = _signature(verdict)
+        sig = signature(verdict)
         if sig in self.signatures:
             earlier = self.signatures[sig]
             earlier.duplicates += 1
@@ -399,14 +400,6 @@ class _Campaign:
         finding.signature = sig
         self.signatures[sig] = finding
         self.result.findings.append(finding)
-
-
-def _signature(verdict: Verdict) -> str:
-    try:
-        from .signature import signature
-    except ImportError:  # pyfuzz/signature.py (issue 10) is not on this branch yet: by kind
-        return verdict.violation.kind
-    return signature(verdict)
 
 
 def run_campaign(
