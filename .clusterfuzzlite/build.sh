@@ -19,5 +19,5 @@ for fuzzer in fuzzers/*_fuzzer.py; do
   name=$(basename -s .py "$fuzzer")
   # The instrumented core is data to PyInstaller: only the harness loads it, by path.
   compile_python_fuzzer "$fuzzer" --add-data "$site/_core-sancov.so:pyfuzz"
-  (cd corpus && zip -q -j "$OUT/${name}_seed_corpus.zip" ./*.txt)
+  python3 -m zipfile -c "$OUT/${name}_seed_corpus.zip" corpus/*.txt
 done
