@@ -360,4 +360,7 @@ def bench_walks(args, console: Console) -> int:
 
 
 def run_bench(args, console: Console) -> int:
-    return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks}[args.what](args, console)
+    from .campaign_bench import bench_jobs, bench_kill, bench_parser, bench_soak
+
+    return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks, "jobs": bench_jobs,
+            "parser": bench_parser, "kill": bench_kill, "soak": bench_soak}[args.what](args, console)

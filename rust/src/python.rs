@@ -408,6 +408,13 @@ impl PyExplorer {
     }
 }
 
+/// The interleaving-coverage pairs this process has met (feedback.rs); empty unless this is the
+/// fuzz build.
+#[pyfunction]
+fn interleavings_seen() -> Vec<u16> {
+    crate::feedback::seen()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -429,6 +436,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(stress, m)?)?;
+    m.add_function(wrap_pyfunction!(interleavings_seen, m)?)?;
     m.add_class::<PyOutcome>()?;
     m.add_class::<PyEngine>()?;
     m.add_class::<PyExplorer>()?;
