@@ -360,4 +360,7 @@ def bench_walks(args, console: Console) -> int:
 
 
 def run_bench(args, console: Console) -> int:
-    return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks}[args.what](args, console)
+    from .bench_minimize import bench_minimize
+
+    benches = {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks, "minimize": bench_minimize}
+    return benches[args.what](args, console)

@@ -103,9 +103,10 @@ def build_parser() -> Parser:
     ca.add_argument("--force", action="store_true", help="add it even if a corpus program has the same signature")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "minimize"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
-                        "walks: violations per scheduler on the same random programs")
+                        "walks: violations per scheduler on the same random programs; "
+                        "minimize: minimization time of failing programs of the largest size")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",

@@ -136,9 +136,22 @@ class _Shrinker:
     # Each pass below rebuilds from self.best at the time of the try, so passes compose.
 
     def drop_threads(self) -> bool:
+        """ddmin over the threads: with the schedule as written, and, with the interleaving
+        known, with the steps the others took (as drop_ops does for ops)."""
         # The indices ddmin juggles refer to the threads as they are now, not to later bests.
         start = self.best
-        return self.ddmin(range(len(start.threads)), lambda kept: _with_threads(start, kept))
+        progressed = self.ddmin(range(len(start.threads)), lambda kept: _with_threads(start, kept))
+        if self.interleaving is None:
+            return progressed
+        start = self.best
+        taken = tuple(self.interleaving(start))
+
+        def rebuild(kept: tuple[int, ...]) -> Program:
+            renumbered = {old: new for new, old in enumerate(kept)}
+            schedule = run_lengths(renumbered[t] for t, _ in taken if t in renumbered)
+            return replace(start, threads=tuple(start.threads[t] for t in kept), schedule=schedule)
+
+        return self.ddmin(range(len(start.threads)), rebuild) or progressed
 
     def drop_ops(self) -> bool:
         """ddmin over each thread's ops. With the interleaving known, the schedule is rewritten to
