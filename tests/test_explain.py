@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pyfuzz.bench_minimize import failing_padded_races
 from pyfuzz.check import execute
 from pyfuzz.corpus import expectations
 from pyfuzz.minimize import context_switches, reduce
@@ -15,26 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 SEED_RACE = REPO / "corpus" / "typesafe-reinit-swallows-get.txt"
 PASSING = REPO / "corpus" / "rcuref-get-after-last-put.txt"
 
-# The seed race padded with ops, a thread and a setup VMA that have nothing to do with it, and
-# run step by step; the minimizer must find its way back to the race.
-BLOATED_RACE = """\
-vma 1-5
-vma 9-12
-thread 0
-  get 10
-  munmap 2
-  put
-  mmap 7 1
-  split 10
-thread 1
-  rmap 9
-  rmap 1
-  rmap 11
-thread 2
-  merge 9
-  munmap 11
-schedule 1:18 0:20 2:30 1:2 0:11 1:1
-"""
+# The seed race padded with random ops before and after it in every thread (the benchmark's
+# generator, pyfuzz/bench_minimize.py): the minimizer must find its way back to the race.
+BLOATED_RACE = failing_padded_races(seed=3, count=1, threads=3, ops_per_thread=4)[0].to_text()
 
 
 def pyfuzz(*args, cwd=None):
@@ -43,7 +27,9 @@ def pyfuzz(*args, cwd=None):
 
 
 def pytest_run(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *map(str, args)],
+    # Without hypothesis's plugin: importing it costs more than the runs themselves.
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                           *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
@@ -115,9 +101,9 @@ def test_minimize_recovers_the_race_from_a_bloated_program(tmp_path):
     assert result.signature == signature(before)
     after = execute(result.program)
     assert signature(after) == result.signature
-    assert result.after.threads <= 2 and result.after.ops <= 3 and result.after.setup == 1
+    assert result.after.threads <= 3 and result.after.ops <= 3 and result.after.setup == 1
     assert result.after.switches == context_switches(after.taken) <= 4
-    assert result.before.ops == 10 and result.before.threads == 3
+    assert result.before.ops == 12 and result.before.threads == 3
     assert reduce(bloated).program == result.program, "the minimizer is not deterministic"
 
 
@@ -127,7 +113,7 @@ def test_minimize_command_writes_and_refuses(tmp_path):
     out = tmp_path / "small.txt"
     result = pyfuzz("minimize", source, "-o", out)
     assert result.returncode == 1, result.stderr
-    assert "before: 3 threads, 10 ops" in result.stderr and "after:" in result.stderr
+    assert "before: 3 threads, 12 ops" in result.stderr and "after:" in result.stderr
     small = load(out)
     assert signature(execute(small)) == signature(execute(parse(BLOATED_RACE)))
     # An existing output is never overwritten without --force, nor the input itself.
@@ -157,18 +143,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 
 
 def test_exported_test_passes_and_fails_with_the_table(tmp_path):
-    test = tmp_path / "test_seed_race.py"
-    assert pyfuzz("export", SEED_RACE, "--pytest", test).returncode == 0
-    run = pytest_run("-q", test, cwd=tmp_path)
-    assert run.returncode == 0, run.stdout
-    assert f"{len(expectations(SEED_RACE))} passed" in run.stdout
-    # The same test against a wrong expectation fails and shows the steps.
+    assert pyfuzz("export", SEED_RACE, "--pytest", tmp_path / "test_seed_race.py").returncode == 0
+    # The same program against a wrong expectation: its test must fail and show the steps.
     wrong = tmp_path / "wrong.txt"
     wrong.write_text(SEED_RACE.read_text().replace("# expect: slab=deferred => ok",
                                                    "# expect: slab=deferred => use-after-free"))
     assert pyfuzz("export", wrong, "--pytest", tmp_path / "test_wrong.py").returncode == 0
-    run = pytest_run("-q", tmp_path / "test_wrong.py", cwd=tmp_path)
+    run = pytest_run("-q", tmp_path / "test_seed_race.py", tmp_path / "test_wrong.py", cwd=tmp_path)
     assert run.returncode == 1
+    assert f"1 failed, {2 * len(expectations(SEED_RACE)) - 1} passed" in run.stdout, run.stdout
+    assert "test_wrong.py::test_replays_as_expected[slab=deferred => use-after-free]" in run.stdout
     assert "expected slab=deferred => use-after-free, got ok" in run.stdout
     assert "op: sub-step" in run.stdout and "verdict: ok" in run.stdout
 
@@ -178,17 +162,18 @@ def test_plugin_collects_programs_only(tmp_path):
     (tmp_path / "holds.txt").write_text(PASSING.read_text())
     (tmp_path / "notes.txt").write_text("thread safety notes: munmap 0 then rmap 1\n")
     (tmp_path / "requirements.txt").write_text("pyfuzz\n")
-    run = pytest_run("-v", tmp_path, cwd=tmp_path)
-    assert run.returncode == 0, run.stdout
-    collected = [line for line in run.stdout.splitlines() if "PASSED" in line]
-    assert len(collected) == len(expectations(SEED_RACE)) + len(expectations(tmp_path / "holds.txt"))
-    assert not any("notes.txt" in line or "requirements.txt" in line for line in collected)
     # A failing item prints the step table.
-    (tmp_path / "race.txt").write_text(SEED_RACE.read_text().replace("=> not-linearizable", "=> ok", 1))
-    run = pytest_run("-q", tmp_path / "race.txt", cwd=tmp_path)
-    assert run.returncode == 1
+    (tmp_path / "wrong.txt").write_text(SEED_RACE.read_text().replace("=> not-linearizable", "=> ok", 1))
+    run = pytest_run("-v", tmp_path, cwd=tmp_path)
+    assert run.returncode == 1, run.stdout
+    passed = [line for line in run.stdout.splitlines() if "PASSED" in line]
+    failed = [line for line in run.stdout.splitlines() if line.endswith("FAILED") or " FAILED " in line]
+    programs = len(expectations(SEED_RACE)) * 2 + len(expectations(tmp_path / "holds.txt"))
+    assert len(passed) + len(failed) == programs
+    assert len(failed) == 1 and "wrong.txt" in failed[0]
+    assert not any("notes.txt" in line or "requirements.txt" in line for line in run.stdout.splitlines())
     assert "expected (as written) => ok, got not-linearizable" in run.stdout
-    assert "=>57" in run.stdout or "VIOLATION" in run.stdout
+    assert "VIOLATION" in run.stdout and "op: sub-step" in run.stdout
 
 
 def test_corpus_add_computes_expectations_and_refuses_duplicates(tmp_path):
