@@ -17,7 +17,7 @@ from pathlib import Path
 from . import build
 from .check import Verdict, decode, execute
 from .harness import FINDING_EXIT
-from .minimize import minimize
+from .minimize import reduce
 from .program import INPUT_LEN, Program, random_input, save
 
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
@@ -185,14 +185,10 @@ def _finalize(
             "the engine is not deterministic, which is a pyfuzz bug"
         )
     kind = raw["kind"]
-
-    def still_fails(candidate: Program) -> bool:
-        v = execute(candidate).violation
-        return v is not None and v.kind == kind
-
     if shrink:
-        small = minimize(original, still_fails, interleaving=lambda p: execute(p).taken)
-        final = execute(small)
+        # The same minimizer as `pyfuzz minimize`: it keeps the signature, and replays its result.
+        reduction = reduce(original)
+        small, final = reduction.program, reduction.verdict
     else:
         small, final = original, verdict
     artifacts.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .program import Program
+from .signature import ALLOCATION_NAME, slot_of
 
 LINE_MAX = 119
 SETUP_THREAD = -1
@@ -470,14 +471,12 @@ def _substep(event: Sequence, history: _History) -> str:
 
 
 def _contested_slots(events: Sequence[Sequence], violation, index: int | None) -> tuple[int, ...]:
-    from .signature import _ALLOCATION_NAME, _slot_of
-
     if violation is not None:
         if index is not None and 0 <= index < len(events):
-            slot = _slot_of(events[index])
+            slot = slot_of(events[index])
             if slot is not None:
                 return (slot,)
-        match = _ALLOCATION_NAME.search(getattr(violation, "message", "") or "")
+        match = ALLOCATION_NAME.search(getattr(violation, "message", "") or "")
         if match:
             return (int(match[1] if match[1] else match[3]),)
     # A passing program: the counters more than one thread touched, else any a thread touched.
@@ -511,7 +510,7 @@ def step_table(program: Program, events: Sequence[Sequence], violation=None) -> 
         if kind == "op_begin":
             history.op_label[thread] = history.op_name(thread, event[2])
         note = ""
-        slot = _row_slot(event)
+        slot = slot_of(event)
         if kind == "atomic":
             what = _substep(event, history)
         else:
@@ -563,14 +562,8 @@ def step_table(program: Program, events: Sequence[Sequence], violation=None) -> 
     return StepTable(rows, contested, index, verdict_text)
 
 
-def _row_slot(event: Sequence) -> int | None:
-    from .signature import _slot_of
-
-    return _slot_of(event)
-
-
 def _slot_in(event: Sequence, slots: tuple[int, ...]) -> bool:
-    return _row_slot(event) in slots
+    return slot_of(event) in slots
 
 
 def _matters(event: Sequence, contested: tuple[int, ...], toucher: set[int], history: _History) -> bool:

@@ -33,7 +33,7 @@ _FOUND = {
     "alloc": ("it allocated", "own"),
 }
 # The oracle names allocations "VMA slot S gen G"; the report names them "vma#S.G".
-_ALLOCATION_NAME = re.compile(r"slot (\d+) gen (\d+)|vma#(\d+)\.(\d+)")
+ALLOCATION_NAME = re.compile(r"slot (\d+) gen (\d+)|vma#(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class _Walk:
     def at(self, kind: str, event: Sequence) -> Signature:
         thread = event[1]
         operation, step = self.op_name(thread), self.step(event)
-        slot = _slot_of(event)
+        slot = slot_of(event)
         if slot is None:
             return Signature(kind, operation, step, ("in no particular slot", "any"), ("", ""))
         gen, how = self.pointer.get((thread, slot), (self.generation.get(slot, 0), ""))
@@ -172,7 +172,7 @@ class _Walk:
         return Signature(kind, operation, step, found, self.fate(slot, gen))
 
     def at_end(self, kind: str, message: str) -> Signature:
-        match = _ALLOCATION_NAME.search(message or "")
+        match = ALLOCATION_NAME.search(message or "")
         if match is None:
             return Signature(kind, "end", "end", ("left at the end", "end"), ("", ""))
         slot, gen = (int(g) for g in (match.groups()[:2] if match[1] else match.groups()[2:]))
@@ -180,7 +180,7 @@ class _Walk:
         return Signature(kind, "end", "end", (f"made by {by}", f"from-{by}"), self.fate(slot, gen))
 
 
-def _slot_of(event: Sequence) -> int | None:
+def slot_of(event: Sequence) -> int | None:
     kind = event[0]
     if kind in _SLOT_AT_2 and len(event) > 2:
         slot = event[2]
