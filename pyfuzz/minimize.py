@@ -28,6 +28,8 @@ Interleaving = Callable[[Program], Sequence[tuple[int, int]]]
 
 # How many times `reduce` replays its result; each must give the same signature and history.
 VALIDATION_RUNS = 5
+# Programs of up to this many ops also get pairs of ops from two threads removed together.
+PAIRS_MAX_OPS = 12
 
 
 def context_switches(taken: Sequence[tuple[int, int]]) -> int:
@@ -163,15 +165,25 @@ class _Shrinker:
             taken = tuple(self.interleaving(base)) if self.interleaving else None
 
             def rebuild(kept: tuple[int, ...], t=thread, base=base, taken=taken) -> Program:
-                candidate = _with_ops(base, t, tuple(base.threads[t][i] for i in kept))
-                if taken is None:
-                    return candidate
-                keep = set(kept)
-                steps = [th for th, op in taken if th != t or op in keep]
-                return replace(candidate, schedule=run_lengths(steps))
+                dropped = {(t, i) for i in range(len(base.threads[t])) if i not in kept}
+                return _without_ops(base, dropped, taken)
 
             progressed |= self.ddmin(range(len(base.threads[thread])), rebuild)
         return progressed
+
+    def drop_op_pairs(self) -> bool:
+        """Two ops of two threads at once: a reference one thread takes and another drops, say,
+        goes only as a pair. Tried once the program is small (the pairs grow as its square)."""
+        if self.interleaving is None or sum(map(len, self.best.threads)) > PAIRS_MAX_OPS:
+            return False
+        base = self.best
+        taken = tuple(self.interleaving(base))
+        ops = [(t, i) for t, thread_ops in enumerate(base.threads) for i in range(len(thread_ops))]
+        for a, first in enumerate(ops):
+            for second in ops[a + 1 :]:
+                if first[0] != second[0] and self.accept(lambda: _without_ops(base, {first, second}, taken)):
+                    return True
+        return False
 
     def drop_setup(self) -> bool:
         progressed = self.ddmin(self.best.setup, lambda setup: replace(self.best, setup=setup))
@@ -249,6 +261,18 @@ def _explicit(program: Program, runs: list[tuple[int, int]]) -> Program:
     return replace(program, schedule=tuple(runs))
 
 
+def _without_ops(program: Program, dropped: set[tuple[int, int]], taken: Sequence[tuple[int, int]] | None) -> Program:
+    """The program less the ops `dropped` ((thread, op index) pairs); with the interleaving
+    `taken` known, the schedule is those steps less the dropped ops' own."""
+    threads = tuple(
+        tuple(op for i, op in enumerate(ops) if (t, i) not in dropped) for t, ops in enumerate(program.threads)
+    )
+    candidate = replace(program, threads=threads)
+    if taken is None:
+        return candidate
+    return replace(candidate, schedule=run_lengths(t for t, i in taken if (t, i) not in dropped))
+
+
 def _with_threads(program: Program, kept: tuple[int, ...]) -> Program:
     """Only the threads `kept` (indices into program.threads), renumbered 0.., schedule too."""
     renumbered = {old: new for new, old in enumerate(kept)}
@@ -299,6 +323,7 @@ def minimize(
     passes = (
         shrinker.drop_threads,
         shrinker.drop_ops,
+        shrinker.drop_op_pairs,
         shrinker.drop_setup,
         shrinker.fewer_switches,
         shrinker.shrink_schedule,
