@@ -617,7 +617,11 @@ def render_steps_text(program: Program, table: StepTable, verdict_signature: str
     lines = [*(textwrap.wrap(line, width, subsequent_indent="  ") for line in
                _table_header(program, table, verdict_signature, everything))]
     out = [part for wrapped in lines for part in wrapped]
-    out += ["", "program:", *(f"  {text}" for text in program.to_text().splitlines()), ""]
+    listing = [wrapped for text in program.to_text().splitlines()
+               for wrapped in textwrap.wrap(text, width - 2, subsequent_indent="    ", drop_whitespace=True)]
+    folded = len(listing) > len(program.to_text().splitlines())
+    out += ["", "program (long lines wrapped: replay the file itself):" if folded else "program:",
+            *(f"  {text}" for text in listing), ""]
     grid = Table(box=_ascii_rule(), show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), expand=True)
     grid.add_column("step", justify="right", no_wrap=True)
     grid.add_column("thr", no_wrap=True)

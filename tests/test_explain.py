@@ -74,6 +74,15 @@ def test_show_folds_to_the_race_and_fits_an_email():
     assert len(_folded_steps(everything)) == len(verdict.events)
 
 
+def test_show_of_a_64_op_program_still_fits_80_columns():
+    program = failing_padded_races(seed=2, count=1, threads=4, ops_per_thread=16)[0]
+    verdict = execute(program)
+    table = step_table(program, verdict.events, verdict.violation)
+    for everything in (False, True):
+        text = render_steps_text(program, table, signature(verdict), everything=everything)
+        assert max(map(len, text.splitlines())) <= 80
+
+
 def test_show_markdown_is_a_pipe_table():
     program = load(SEED_RACE)
     verdict = execute(program)
