@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .program import Program
-from .signature import ALLOCATION_NAME, slot_of
+from .signature import named_allocation, slot_of
 
 LINE_MAX = 119
 SETUP_THREAD = -1
@@ -476,9 +476,9 @@ def _contested_slots(events: Sequence[Sequence], violation, index: int | None) -
             slot = slot_of(events[index])
             if slot is not None:
                 return (slot,)
-        match = ALLOCATION_NAME.search(getattr(violation, "message", "") or "")
-        if match:
-            return (int(match[1] if match[1] else match[3]),)
+        allocation = named_allocation(getattr(violation, "message", ""))
+        if allocation is not None:
+            return (allocation[0],)
     # A passing program: the counters more than one thread touched, else any a thread touched.
     touched: dict[int, set[int]] = {}
     for event in events:
