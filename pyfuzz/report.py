@@ -494,7 +494,7 @@ def step_table(program: Program, events: Sequence[Sequence], violation=None) -> 
     and reclaim, how threads found them, the read-side sections of the threads that touched
     them (and, with deferred freeing, the preemption-off sections that hold grace periods off),
     stale accesses, warnings and the violating step."""
-    from .model import spec_step, state_from_counter
+    from .oracle.spec import spec_step, state_from_counter
 
     index = getattr(violation, "event_index", None) if violation is not None else None
     contested = _contested_slots(events, violation, index)
