@@ -72,28 +72,82 @@ def failing_padded_races(seed: int, count: int, threads: int, ops_per_thread: in
     return found
 
 
-def bench_minimize(args, console) -> int:
+def _timing_rows(seed: int, inputs: int, console) -> list[str]:
     from .minimize import reduce
 
     threads, ops = LIMITS["threads"][1], LIMITS["ops"]
-    programs = failing_padded_races(args.seeds, args.inputs or 10, threads, ops)
     rows = []
-    for program in programs:
+    for program in failing_padded_races(seed, inputs, threads, ops):
         started = time.monotonic()
         result = reduce(program)
         rows.append((time.monotonic() - started, result))
+        console.print(f"{rows[-1][0]:6.2f} s  {result.before.describe()}  ->  {result.after.describe()}",
+                      highlight=False)
     seconds = [s for s, _ in rows]
-    lines = [
-        f"| inputs | ops each | threads | median s | max s | tries (median) | after: threads / ops / switches (max) |",
+    return [
+        "| inputs | ops each | threads | median s | max s | programs run (median) | after: threads / ops / switches (max) |",
         "|---:|---:|---:|---:|---:|---:|---|",
         f"| {len(rows)} | {threads * ops} | {threads} | {statistics.median(seconds):.2f} | {max(seconds):.2f} | "
         f"{statistics.median(r.tries for _, r in rows):.0f} | "
         f"{max(r.after.threads for _, r in rows)} / {max(r.after.ops for _, r in rows)} / "
         f"{max(r.after.switches for _, r in rows)} |",
     ]
-    for s, r in rows:
-        console.print(f"{s:6.2f} s  {r.before.describe()}  ->  {r.after.describe()}  [{r.signature}]",
-                      highlight=False)
+
+
+def _shape(program: Program) -> str:
+    """threads / ops / context switches / folded `show` rows of a program's run."""
+    from .check import execute
+    from .minimize import Size
+    from .report import step_table
+
+    verdict = execute(program)
+    size = Size.of(program, verdict.taken)
+    rows = len(step_table(program, verdict.events, verdict.violation).shown(False))
+    return f"{size.threads} / {size.ops} / {size.switches} / {rows}"
+
+
+def _catalog_rows(names: list[str], budget: int, seeds: int, console) -> list[str]:
+    """One campaign per mutant (under slab=deferred) and `seeds` on the seed's configuration:
+    the finding as libFuzzer's walk gave it beside the minimized reproducer."""
+    import tempfile
+
+    from .bench import MUTANT_CONFIG, SEED_ROW
+    from .campaign import run_campaign
+    from .program import DEFAULT_CONFIG
+    from .signature import signature
+
+    lines = [
+        "| finding | signature | raw: threads / ops / switches / show rows | minimized | campaign s |",
+        "|---|---|---|---|---:|",
+    ]
+    jobs = [(name, seed) for name in names for seed in (range(1, seeds + 1) if name == SEED_ROW else (1,))]
+    for name, seed in jobs:
+        config, mutant = (DEFAULT_CONFIG, "none") if name == SEED_ROW else (MUTANT_CONFIG, name)
+        with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-") as tmp:
+            result = run_campaign(dict(config), mutant, budget, None, Path(tmp), seed)
+        label = f"{name} (seed {seed})"
+        finding = result.finding
+        if finding is None:
+            lines.append(f"| {label} | none in {budget} s | | | {result.seconds:.1f} |")
+        else:
+            lines.append(f"| {label} | {signature(finding.verdict)} | {_shape(finding.original)} | "
+                         f"{_shape(finding.program)} | {finding.seconds:.1f} |")
+        console.print(lines[-1], highlight=False)
+    return lines
+
+
+def bench_minimize(args, console) -> int:
+    """The minimizer's time on --inputs (default 10) failing programs of the largest size drawn
+    with seed --seeds, and, for each --mutant (or 'seed', then --seeds campaigns), a campaign's
+    finding before and after minimization."""
+    lines = _timing_rows(args.seeds, args.inputs or 10, console)
+    if args.mutant:
+        from . import _core
+        from .bench import SEED_ROW
+
+        names = [m for m, _, _ in _core.MUTANTS if m != "none"] if args.mutant == ["all"] else args.mutant
+        lines += [""] + _catalog_rows([*names, SEED_ROW] if args.mutant == ["all"] else names,
+                                      args.budget, args.seeds, console)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "minimize.md").write_text("\n".join(lines) + "\n")

@@ -87,7 +87,7 @@ def build_parser() -> Parser:
     sh.add_argument("file", metavar="FILE", help="a program file, passing or failing")
     sh.add_argument("--format", choices=["text", "md"], default="text", help="text (80 columns) or md (Markdown)")
     sh.add_argument("--all", action="store_true", help="every step, not only those the verdict depends on")
-    sh.add_argument("--html", metavar="OUT.html", type=Path, help="also write the HTML timeline here")
+    sh.add_argument("--html", metavar="OUT.html", type=Path, help="also write the HTML timeline here (folded like the table unless --all)")
     sh.add_argument("--force", action="store_true", help="overwrite the --html file if it exists")
 
     ex = sub.add_parser("export", help="write a program as a standalone regression test")
