@@ -123,7 +123,7 @@ def build_parser() -> Parser:
     sh.add_argument("file", metavar="FILE", help="a program file, passing or failing")
     sh.add_argument("--format", choices=["text", "md"], default="text", help="text (80 columns) or md (Markdown)")
     sh.add_argument("--all", action="store_true", help="every step, not only those the verdict depends on")
-    sh.add_argument("--html", metavar="OUT.html", type=Path, help="also write the HTML timeline here")
+    sh.add_argument("--html", metavar="OUT.html", type=Path, help="also write the HTML timeline here (folded like the table unless --all)")
     sh.add_argument("--force", action="store_true", help="overwrite the --html file if it exists")
 
     ex = sub.add_parser("export", help="write a program as a standalone regression test")
@@ -132,13 +132,14 @@ def build_parser() -> Parser:
     ex.add_argument("--force", action="store_true", help="overwrite OUT.py if it exists")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
                         "walks: violations per scheduler on the same random programs; "
                         "jobs: inputs/s of --jobs 2 beside --jobs 1 (--budget s, --repeats pairs); "
                         "parser: the program reader under fuzzed inputs (--inputs, default 1,000,000); "
                         "kill: --repeats campaigns SIGKILLed at random moments, their files checked; "
-                        "soak: resident memory of one --budget s campaign")
+                        "soak: resident memory of one --budget s campaign; "
+                        "minimize: minimization time of failing programs of the largest size")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
