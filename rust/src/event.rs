@@ -149,7 +149,7 @@ impl Event {
 /// The multiply-rotate step of rustc's FxHasher. The digest only has to tell histories apart
 /// within one campaign, so cryptographic strength buys nothing; two mixes per event (its packed
 /// words) instead of one per field keep it a small share of a run.
-fn mix(state: u64, word: u64) -> u64 {
+pub fn mix(state: u64, word: u64) -> u64 {
     (state.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
 }
 
