@@ -19,10 +19,9 @@
 //! the accesses that emit no event.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 
 use crate::engine::{self, Outcome};
-use crate::event::{AtomicOp, Digest, Event};
+use crate::event::{digest, mix, AtomicOp, Event};
 use crate::program::Program;
 use crate::sched::Scheduler;
 use crate::world::{Config, SlabMode, MAX_THREADS, MMS, PAGES, SLOTS};
@@ -144,6 +143,8 @@ fn footprint(events: &[Event], ctx: &mut Context) -> Footprint {
                 f.read(LIFE + slot as u32);
             }
             Event::RcuLock { t } | Event::RcuUnlock { t } | Event::PreemptOff { t } | Event::PreemptOn { t } => {
+                // Each section change is its own scheduling point (`rcu.rs`).
+                accessed = true;
                 f.write(READER + t as u32);
                 // Leaving a section can end a grace period, and which step ends it decides where
                 // the reclaim lands.
@@ -280,11 +281,9 @@ impl Scheduler for Guide<'_> {
             return false;
         }
         let fp = footprint(events, &mut self.ctx);
-        let mut h = Digest::default();
-        events.hash(&mut h);
         let step = self.steps.last_mut().expect("observe follows next");
         step.fp = fp;
-        step.digest = h.finish();
+        step.digest = digest(events);
         step.events = events.len() as u32;
         if self.extend == Extend::Sleepy && self.steps.len() >= self.prefix.len() {
             let from = if self.steps.len() == self.prefix.len() { &self.branch_sleep } else { &self.sleep };
@@ -366,7 +365,7 @@ fn class_digest(steps: &[Step], vc: &[[u16; MAX_THREADS]], tail: &[Event]) -> u6
     let mut per_thread: Vec<Vec<usize>> = vec![Vec::new(); MAX_THREADS];
     steps.iter().enumerate().for_each(|(j, s)| per_thread[s.thread as usize].push(j));
     let mut done = [0u16; MAX_THREADS];
-    let mut h = Digest::default();
+    let mut h = 0;
     for _ in 0..steps.len() {
         let t = (0..MAX_THREADS)
             .find(|&t| {
@@ -374,11 +373,10 @@ fn class_digest(steps: &[Step], vc: &[[u16; MAX_THREADS]], tail: &[Event]) -> u6
             })
             .expect("a happens-before order has a minimal step");
         let j = per_thread[t][done[t] as usize];
-        (t as u8, steps[j].digest).hash(&mut h);
+        h = mix(mix(h, t as u64), steps[j].digest);
         done[t] += 1;
     }
-    tail.hash(&mut h);
-    h.finish()
+    mix(h, digest(tail))
 }
 
 // ---- the explorer ----

@@ -85,6 +85,7 @@ fn name_of_order<'py>(py: Python<'py>, o: Order) -> &'py Bound<'py, PyString> {
         Order::Relaxed => intern!(py, "relaxed"),
         Order::Release => intern!(py, "release"),
         Order::Acquire => intern!(py, "acquire"),
+        Order::SeqCst => intern!(py, "seq_cst"),
         Order::Plain => intern!(py, "plain"),
     }
 }
@@ -407,6 +408,13 @@ impl PyExplorer {
     }
 }
 
+/// The interleaving-coverage pairs this process has met (feedback.rs); empty unless this is the
+/// fuzz build.
+#[pyfunction]
+fn interleavings_seen() -> Vec<u16> {
+    crate::feedback::seen()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -428,6 +436,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(stress, m)?)?;
+    m.add_function(wrap_pyfunction!(interleavings_seen, m)?)?;
     m.add_class::<PyOutcome>()?;
     m.add_class::<PyEngine>()?;
     m.add_class::<PyExplorer>()?;

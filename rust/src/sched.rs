@@ -13,8 +13,11 @@ pub trait Scheduler {
 }
 
 fn first_runnable_from(runnable: &[bool], from: usize) -> usize {
-    let n = runnable.len();
-    (0..n).map(|k| (from + k) % n).find(|&i| runnable[i]).expect("scheduler called with no runnable thread")
+    let from = from % runnable.len();
+    (from..runnable.len())
+        .chain(0..from)
+        .find(|&i| runnable[i])
+        .expect("scheduler called with no runnable thread")
 }
 
 /// The schedule a program carries: "thread T runs N steps", in order. A chosen thread that is
