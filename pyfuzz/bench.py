@@ -519,6 +519,8 @@ def bench_verify(args, console: Console) -> int:
         deadline = time.perf_counter() + args.budget
         for spec in VERIFY_BOUNDS:
             r = verify_bound(parse_bound(spec), config, "none", deadline=deadline)
+            if r.interrupted:
+                raise KeyboardInterrupt
             row = {"config": label, "bound": spec, "complete": r.complete, "programs": r.programs_done,
                    "of": r.programs_total, "schedules": r.schedules, "classes": r.classes,
                    "seconds": round(r.seconds, 1), "schedules_per_s": round(r.schedules / r.seconds) if r.seconds else 0,
@@ -532,6 +534,8 @@ def bench_verify(args, console: Console) -> int:
     for name, _, _ in _core.MUTANTS[1:]:
         for spec in VERIFY_MUTANT_BOUNDS:
             r = verify_bound(parse_bound(spec), MUTANT_CONFIG, name, deadline=time.perf_counter() + 30)
+            if r.interrupted:
+                raise KeyboardInterrupt
             if r.violation is not None or spec == VERIFY_MUTANT_BOUNDS[-1]:
                 break
         v = r.violation
