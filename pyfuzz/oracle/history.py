@@ -35,7 +35,7 @@ class Allocation:
     """One object: a (slot, generation) the slab handed out."""
 
     __slots__ = ("aid", "slot", "gen", "alloc_idx", "allocer", "free", "freer", "reclaim",
-                 "fields", "ranges", "trees", "init", "preset")
+                 "fields", "ranges", "trees", "init", "preset", "root")
 
     def __init__(self, aid, slot, gen, idx, t):
         self.aid = aid
@@ -51,6 +51,7 @@ class Allocation:
         self.trees = 0            # bitmask of the mms whose tree holds it
         self.init = None          # initial spec state (None: never initialised)
         self.preset = 0           # external holders preset by setup (-1: unknown, saturated)
+        self.root = None          # mapping=root: the allocation of its root (None: itself)
 
 
 class History:
@@ -59,6 +60,7 @@ class History:
         self.on = config.get("vma_ref", "on") == "on"
         self.deferred = config.get("slab", "typesafe") == "deferred"
         self.debug = config.get("debug_vm", "on") == "on"
+        self.root_policy = config.get("mapping", "repoint") == "root"
         self.spec = spec_for(config)
         self.get_algo = config.get("get", "rcuref")
         # An inc-not-zero get takes effect at its last access (the compare-exchange that succeeds,
@@ -90,6 +92,18 @@ class History:
 
     def viol(self, kind, msg, idx) -> Violation:
         return Violation(kind, msg, idx, self.events)
+
+    def root_field(self, k, a, t, value, idx) -> None:
+        """`mapping=root`: a VMA's root and the reference it holds on it.  Writing a root into a
+        VMA turns the writer's reference on the root into the VMA's own (the split's pin); the
+        thread that reads the root of a VMA it has released inherits that pin, to drop it."""
+        root = self.slot_cur.get(value - 1) if value else None
+        if k == "write":
+            a.root = root
+            if root is not None:
+                self.life.pinned(root, a.aid, t, idx)
+        elif root is not None and self.life.released_by(a.aid, t):
+            self.life.unpinned(root, a.aid, t, idx)
 
     def pointer(self, ti, slot):
         aid = self.ptr[ti].get(slot)
@@ -132,7 +146,10 @@ class History:
                     rcu.check_access(a, t, ti, idx, what)
                 if t >= 0:
                     hb.accessed(aid, ti, idx)
-                if k == "write":
+                if ev[3] == "vm_root":
+                    self.root_field(k, a, t, ev[4], idx)
+                    dirty = True
+                elif k == "write":
                     f = _FIELD.get(ev[3])
                     if f is not None:
                         a.fields[f] = ev[4]

@@ -3,7 +3,8 @@ changed a tree, a VMA's range or a folio mapping, and at the end).
 
 Each tree is sorted and non-overlapping with start < end and start == pgoff (anonymous VMAs keep
 vm_start - vm_pgoff * PAGE_SIZE == 0), and every folio whose mapping names an allocation that is
-still in mm 0's tree lies inside that VMA.  A stale mapping to a freed or reused slot is legal:
+still in mm 0's tree lies inside that VMA (with `mapping=root` instead: the root of every VMA in
+mm 0's tree, which its folios name, has not been freed).  A stale mapping to a freed or reused slot is legal:
 munmap never clears it, and that is what the reverse-map reader races against.
 """
 
@@ -40,6 +41,16 @@ def check_vmas(h, idx, when) -> None:
                              f"{h.an(a[2])} = [{a[0]}, {a[1]}) and {h.an(b[2])} = [{b[0]}, {b[1]}).",
                              idx)
     tr0 = h.trees.get(0, {})
+    if h.root_policy:
+        # The folios keep naming the root: it must outlive every VMA that covers them.
+        for slot, aid in sorted(tr0.items()):
+            root = allocs[aid].root
+            if root is not None and allocs[root].free >= 0:
+                raise h.viol("vma-invariant",
+                             f"{when} (event {idx}), mm 0's tree holds {h.an(aid)}, whose root "
+                             f"{h.an(root)} was freed at event {allocs[root].free}: the folios they share "
+                             "name freed memory.", idx)
+        return
     for page, m in sorted(h.mapping.items()):
         if m is None:
             continue

@@ -105,6 +105,7 @@ fn name_of_field<'py>(py: Python<'py>, f: Field) -> &'py Bound<'py, PyString> {
         Field::Pgoff => intern!(py, "vm_pgoff"),
         Field::File => intern!(py, "vm_file"),
         Field::Policy => intern!(py, "vm_policy"),
+        Field::Root => intern!(py, "vm_root"),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::event::{Event, Field, LockMode, Order};
 use crate::mutant::Mutant;
 use crate::program::{Op, OpKind};
 use crate::rcuref;
-use crate::world::{TreeEntry, PAGES, WRITER};
+use crate::world::{MappingPolicy, TreeEntry, PAGES, WRITER};
 
 pub const PARENT_MM: u8 = 0;
 pub const CHILD_MM: u8 = 1;
@@ -23,6 +23,7 @@ fn field_cell<E: Env>(env: &E, slot: u8, field: Field) -> &std::sync::atomic::At
         Field::Pgoff => &s.pgoff,
         Field::File => &s.file,
         Field::Policy => &s.policy,
+        Field::Root => &s.root,
     }
 }
 
@@ -68,8 +69,23 @@ pub async fn vm_area_alloc<E: Env>(env: &E) -> Option<u8> {
     if env.config().vma_ref && !env.config().init_keeps_counter {
         rcuref::counter_store(env, slot, 0, Order::Plain).await;
     }
+    if root_policy(env) {
+        write_field(env, slot, Field::Root, 0).await;
+    }
     vma_rcuref_init(env, slot).await;
     Some(slot)
+}
+
+fn root_policy<E: Env>(env: &E) -> bool {
+    env.config().mapping == MappingPolicy::Root
+}
+
+/// `mapping=root`: the root VMA of `slot` (itself, or the VMA it was cut from).
+async fn root_of<E: Env>(env: &E, slot: u8) -> u8 {
+    match read_field(env, slot, Field::Root).await {
+        0 => slot,
+        r => (r - 1) as u8,
+    }
 }
 
 /// `vm_area_dup`: no memset; the fields are copied and the rcuref re-initialised (the seed's
@@ -82,13 +98,26 @@ async fn vm_area_dup<E: Env>(env: &E, orig: u8) -> Option<(u8, Range)> {
         pgoff: read_field(env, orig, Field::Pgoff).await,
     };
     set_range(env, new, r).await;
+    if root_policy(env) {
+        // A copy starts as its own root; a split then makes it share the original's.
+        write_field(env, new, Field::Root, 0).await;
+    }
     if env.mutant() != Mutant::DupNoReinit {
         vma_rcuref_init(env, new).await;
     }
     Some((new, r))
 }
 
+/// `vm_area_free`. With `mapping=root` a VMA cut from a root drops the reference that kept the
+/// root alive for the folios they share (as an anon_vma drops its root's reference in
+/// `__put_anon_vma`); the last one frees a root that is no longer in any tree.
 pub async fn vm_area_free<E: Env>(env: &E, slot: u8) {
+    if root_policy(env) && env.config().vma_ref {
+        let root = root_of(env, slot).await;
+        if root != slot && rcuref::put(env, root, env.config().put_preempt).await {
+            env.world().slab.free(env, root).await;
+        }
+    }
     env.world().slab.free(env, slot).await;
 }
 
@@ -318,8 +347,25 @@ async fn split<E: Env>(env: &E, addr: u32, fail: bool) -> &'static str {
     write_field(env, v.slot, Field::End, addr).await;
     tree_update(env, PARENT_MM, v.slot, Range { end: addr, ..r }).await;
     tree_insert(env, PARENT_MM, new, upper).await;
-    repoint_folios(env, addr..r.end, v.slot, new).await;
+    share_folios(env, addr..r.end, v.slot, new).await;
     "ok"
+}
+
+/// After a split, `new` covers folios that `orig` covered. `mapping=repoint` points them at
+/// `new`; `mapping=root` leaves them naming the root and has `new` pin that root (the
+/// original pins it already, or is it): the reader's way from a folio to its VMA then goes
+/// through the root, which must outlive every VMA covering its folios.
+async fn share_folios<E: Env>(env: &E, pages: std::ops::Range<u32>, orig: u8, new: u8) {
+    if !root_policy(env) {
+        return repoint_folios(env, pages, orig, new).await;
+    }
+    let root = root_of(env, orig).await;
+    // Without CONFIG_VMA_REF nothing can pin the root: it is recorded all the same, and the
+    // oracle's VMA invariant sees it freed under the pieces.
+    if env.config().vma_ref {
+        vma_get(env, root).await;
+    }
+    write_field(env, new, Field::Root, root as u32 + 1).await;
 }
 
 /// Expand the VMA at `addr` over its adjacent successor, then `vma_complete` drops the successor.
@@ -335,9 +381,16 @@ async fn merge<E: Env>(env: &E, addr: u32) -> &'static str {
     if next_pgoff != pgoff + (v.end - v.start) {
         return "noop";
     }
+    // As merging needs compatible anon_vmas, under `mapping=root` it needs the same root:
+    // one VMA cannot stand for folios that name two roots.
+    if root_policy(env) && root_of(env, v.slot).await != root_of(env, next.slot).await {
+        return "noop";
+    }
     write_field(env, v.slot, Field::End, next.end).await;
     tree_update(env, PARENT_MM, v.slot, Range { start: v.start, end: next.end, pgoff }).await;
-    repoint_folios(env, next.start..next.end, next.slot, v.slot).await;
+    if !root_policy(env) {
+        repoint_folios(env, next.start..next.end, next.slot, v.slot).await;
+    }
     if env.mutant() == Mutant::MergePutAttached {
         vma_put(env, next.slot).await;
         tree_remove(env, PARENT_MM, next.slot).await;
@@ -394,25 +447,67 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
     if env.mutant() != Mutant::RmapNoRecheck {
         // The same three facts as before the get, now with the VMA pinned: still recorded, still
         // mapped (else the slot may hold a recycled VMA that merely looks right), and covering
-        // the folio's index.
+        // the folio's index (a root need not cover it: the VMA that does is looked up below).
         let again = mapping_load(env, page).await;
         let still_mapped = folio_mapped(env, page).await;
-        let start = read_field(env, slot, Field::Start).await;
-        let end = read_field(env, slot, Field::End).await;
-        let pgoff = read_field(env, slot, Field::Pgoff).await;
-        let maps = again == Some(slot)
-            && still_mapped
-            && pgoff <= page
-            && page - pgoff < end.saturating_sub(start);
-        if !maps {
+        let in_range = root_policy(env) || covers(env, slot, page).await;
+        if !(again == Some(slot) && still_mapped && in_range) {
             vma_put(env, slot).await;
             return "stale";
         }
     }
-    env.step().await;
-    env.emit(Event::Use { t: env.tid(), slot, page: page as u8 });
+    if root_policy(env) {
+        let outcome = walk_from_root(env, page, slot).await;
+        vma_put(env, slot).await;
+        return outcome;
+    }
+    use_folio(env, slot, page).await;
     vma_put(env, slot).await;
     "walked"
+}
+
+/// Whether `slot`'s range covers the folio at `page` (read field by field, as a racing writer
+/// may be changing them).
+async fn covers<E: Env>(env: &E, slot: u8, page: u32) -> bool {
+    let start = read_field(env, slot, Field::Start).await;
+    let end = read_field(env, slot, Field::End).await;
+    let pgoff = read_field(env, slot, Field::Pgoff).await;
+    pgoff <= page && page - pgoff < end.saturating_sub(start)
+}
+
+async fn use_folio<E: Env>(env: &E, slot: u8, page: u32) {
+    env.step().await;
+    env.emit(Event::Use { t: env.tid(), slot, page: page as u8 });
+}
+
+/// `mapping=root`, with the root pinned: find the VMA that covers the folio now. This is an
+/// inference about patch 09 (not recovered): the folio's address follows from its index since
+/// `vm_start - vm_pgoff * PAGE_SIZE` is fixed across split and merge, and the root's mm is
+/// walked under RCU as `lock_vma_under_rcu` walks the maple tree. The VMA found is only
+/// type-stable, so it is pinned and then checked to share the root and cover the folio.
+async fn walk_from_root<E: Env>(env: &E, page: u32, root: u8) -> &'static str {
+    let Some(v) = lookup(env, PARENT_MM, page).await else { return "stale" };
+    if v.slot == root {
+        if !covers(env, root, page).await {
+            return "stale";
+        }
+        use_folio(env, root, page).await;
+        return "walked";
+    }
+    if !vma_get(env, v.slot).await {
+        return "stale";
+    }
+    let same_root = root_of(env, v.slot).await == root;
+    let valid = covers(env, v.slot, page).await && same_root;
+    if valid {
+        use_folio(env, v.slot, page).await;
+    }
+    vma_put(env, v.slot).await;
+    if valid {
+        "walked"
+    } else {
+        "stale"
+    }
 }
 
 /// One operation of a program thread. `held` is the stack of references the thread owns.
