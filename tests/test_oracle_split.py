@@ -10,6 +10,7 @@ import pytest
 
 from pyfuzz import _core
 from pyfuzz import model as new
+from pyfuzz.oracle.debugchecks import KINDS as DEBUG_KINDS
 from pyfuzz.program import random_input
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,7 +31,9 @@ def test_same_verdicts_as_before_the_split(seed):
     mutants = [m[0] for m in _core.MUTANTS]
     violations = 0
     for _ in range(150):
-        config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
+        # The old oracle knows only the seed's keys; the candidate fixes keep their defaults.
+        config = {k: rng.choice(v) if k in ("vma_ref", "slab", "put", "debug_vm") else v[0]
+                  for k, v in _core.CONFIG.items()}
         engine = _core.Engine(config, rng.choice(mutants))
         data = random_input(rng)
         try:
@@ -41,6 +44,9 @@ def test_same_verdicts_as_before_the_split(seed):
             continue
         for o in outcomes:
             before = _verdict(old, o, config)
-            assert _verdict(new, o, config) == before
+            after = _verdict(new, o, config)
+            if after is not None and after[0] in DEBUG_KINDS:
+                continue  # the kernel's debug checks came after the split (oracle/debugchecks.py)
+            assert after == before
             violations += before is not None
     assert violations > 0  # the comparison covered violating histories too

@@ -329,8 +329,9 @@ async fn munmap<E: Env>(env: &E, addr: u32) -> &'static str {
     "ok"
 }
 
-/// `__split_vma` with the new VMA above `addr`.
-async fn split<E: Env>(env: &E, addr: u32, fail: bool) -> &'static str {
+/// `__split_vma`: the new VMA takes the part above `addr`, or with `new_below` the part below
+/// it, and then the original's `vm_start` and `vm_pgoff` move up under anyone holding it.
+async fn split<E: Env>(env: &E, addr: u32, new_below: bool, fail: bool) -> &'static str {
     let Some(v) = lookup(env, PARENT_MM, addr).await else { return "noop" };
     if addr == v.start {
         return "noop";
@@ -341,6 +342,15 @@ async fn split<E: Env>(env: &E, addr: u32, fail: bool) -> &'static str {
         return "enomem";
     }
     let moved_pgoff = if env.mutant() == Mutant::SplitNoPgoff { r.pgoff } else { r.pgoff + (addr - r.start) };
+    if new_below {
+        write_field(env, new, Field::End, addr).await;
+        write_field(env, v.slot, Field::Start, addr).await;
+        write_field(env, v.slot, Field::Pgoff, moved_pgoff).await;
+        tree_update(env, PARENT_MM, v.slot, Range { start: addr, end: r.end, pgoff: moved_pgoff }).await;
+        tree_insert(env, PARENT_MM, new, Range { end: addr, ..r }).await;
+        share_folios(env, r.start..addr, v.slot, new).await;
+        return "ok";
+    }
     let upper = Range { start: addr, end: r.end, pgoff: moved_pgoff };
     write_field(env, new, Field::Start, addr).await;
     write_field(env, new, Field::Pgoff, moved_pgoff).await;
@@ -368,37 +378,82 @@ async fn share_folios<E: Env>(env: &E, pages: std::ops::Range<u32>, orig: u8, ne
     write_field(env, new, Field::Root, root as u32 + 1).await;
 }
 
-/// Expand the VMA at `addr` over its adjacent successor, then `vma_complete` drops the successor.
-async fn merge<E: Env>(env: &E, addr: u32) -> &'static str {
+/// How a merge joins the VMA at its address with what follows it (`vma_merge_existing_range`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MergeKind {
+    /// It expands over its successor, which is removed.
+    AbsorbNext,
+    /// Its successor expands down over it (the successor's `vm_start` and `vm_pgoff` move),
+    /// and it is removed.
+    IntoNext,
+    /// It expands over the next two, and `vma_complete` removes both (`remove`, `remove2`).
+    AbsorbBoth,
+}
+
+/// Join the VMA at `addr` with its adjacent successor(s), then `vma_complete` drops each VMA
+/// that the merge removed.
+async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
     let Some(v) = lookup(env, PARENT_MM, addr).await else { return "noop" };
-    let Some(next) = env.world().next_vma(PARENT_MM, v.slot) else { return "noop" };
-    if next.start != v.end {
-        return "noop";
+    let mut chain = vec![v];
+    let len = if kind == MergeKind::AbsorbBoth { 3 } else { 2 };
+    while chain.len() < len {
+        let last = chain[chain.len() - 1];
+        let Some(next) = env.world().next_vma(PARENT_MM, last.slot) else { return "noop" };
+        if next.start != last.end {
+            return "noop";
+        }
+        let Some(next) = lookup(env, PARENT_MM, next.start).await else { return "noop" };
+        chain.push(next);
     }
-    let Some(next) = lookup(env, PARENT_MM, next.start).await else { return "noop" };
-    let pgoff = read_field(env, v.slot, Field::Pgoff).await;
-    let next_pgoff = read_field(env, next.slot, Field::Pgoff).await;
-    if next_pgoff != pgoff + (v.end - v.start) {
+    let mut pgoffs = Vec::with_capacity(len);
+    for w in &chain {
+        pgoffs.push(read_field(env, w.slot, Field::Pgoff).await);
+    }
+    if (1..len).any(|i| pgoffs[i] != pgoffs[i - 1] + (chain[i - 1].end - chain[i - 1].start)) {
         return "noop";
     }
     // As merging needs compatible anon_vmas, under `mapping=root` it needs the same root:
     // one VMA cannot stand for folios that name two roots.
-    if root_policy(env) && root_of(env, v.slot).await != root_of(env, next.slot).await {
-        return "noop";
+    if root_policy(env) {
+        let mut roots = Vec::with_capacity(len);
+        for w in &chain {
+            roots.push(root_of(env, w.slot).await);
+        }
+        if roots.iter().any(|&r| r != roots[0]) {
+            return "noop";
+        }
     }
-    write_field(env, v.slot, Field::End, next.end).await;
-    tree_update(env, PARENT_MM, v.slot, Range { start: v.start, end: next.end, pgoff }).await;
+    let whole = Range { start: chain[0].start, end: chain[len - 1].end, pgoff: pgoffs[0] };
+    let (survivor, removed) = match kind {
+        MergeKind::IntoNext => (chain[1], vec![chain[0]]),
+        _ => (chain[0], chain[1..].to_vec()),
+    };
+    if kind == MergeKind::IntoNext {
+        write_field(env, survivor.slot, Field::Start, whole.start).await;
+        write_field(env, survivor.slot, Field::Pgoff, whole.pgoff).await;
+    } else {
+        write_field(env, survivor.slot, Field::End, whole.end).await;
+    }
+    tree_update(env, PARENT_MM, survivor.slot, whole).await;
     if !root_policy(env) {
-        repoint_folios(env, next.start..next.end, next.slot, v.slot).await;
+        for gone in &removed {
+            repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
+        }
     }
     if env.mutant() == Mutant::MergePutAttached {
-        vma_put(env, next.slot).await;
-        tree_remove(env, PARENT_MM, next.slot).await;
+        for gone in &removed {
+            vma_put(env, gone.slot).await;
+            tree_remove(env, PARENT_MM, gone.slot).await;
+        }
         return "ok";
     }
-    tree_remove(env, PARENT_MM, next.slot).await;
-    read_field(env, next.slot, Field::Policy).await;
-    vma_put(env, next.slot).await;
+    for gone in &removed {
+        tree_remove(env, PARENT_MM, gone.slot).await;
+    }
+    for gone in &removed {
+        read_field(env, gone.slot, Field::Policy).await;
+        vma_put(env, gone.slot).await;
+    }
     "ok"
 }
 
@@ -537,8 +592,11 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
             let outcome = match kind {
                 OpKind::Mmap => mmap(env, op.a, op.b, op.fail).await,
                 OpKind::Munmap => munmap(env, op.a).await,
-                OpKind::Split => split(env, op.a, op.fail).await,
-                OpKind::Merge => merge(env, op.a).await,
+                OpKind::Split => split(env, op.a, op.b == 1, op.fail).await,
+                OpKind::Merge => {
+                    let kind = [MergeKind::AbsorbNext, MergeKind::IntoNext, MergeKind::AbsorbBoth][op.b as usize];
+                    merge(env, op.a, kind).await
+                }
                 OpKind::Fork => fork(env, op.a, op.fail).await,
                 OpKind::Get => get_ref(env, op.a, held).await,
                 OpKind::Put | OpKind::Rmap => unreachable!("handled above"),
