@@ -96,8 +96,12 @@ class History:
     def root_field(self, k, a, t, value, idx) -> None:
         """`mapping=root`: a VMA's root and the reference it holds on it.  Writing a root into a
         VMA turns the writer's reference on the root into the VMA's own (the split's pin); the
-        thread that reads the root of a VMA it has released inherits that pin, to drop it."""
+        thread that reads the root of a VMA it has released inherits that pin, to drop it.  Reading
+        a root is how a thread comes by the root's pointer."""
         root = self.slot_cur.get(value - 1) if value else None
+        if root is not None:
+            # the root's pointer: the pin keeps the slot's current object the root
+            self.ptr[t + 2][value - 1] = root
         if k == "write":
             a.root = root
             if root is not None:

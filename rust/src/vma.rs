@@ -337,10 +337,12 @@ async fn split<E: Env>(env: &E, addr: u32, new_below: bool, fail: bool) -> &'sta
         return "noop";
     }
     let Some((new, r)) = vm_area_dup(env, v.slot).await else { return "enomem" };
-    if fail {
+    let root = if fail { None } else { pin_root(env, v.slot).await };
+    if fail || root == Some(None) {
         error_path_release(env, new).await;
         return "enomem";
     }
+    let root = root.flatten();
     let moved_pgoff = if env.mutant() == Mutant::SplitNoPgoff { r.pgoff } else { r.pgoff + (addr - r.start) };
     if new_below {
         write_field(env, new, Field::End, addr).await;
@@ -348,7 +350,7 @@ async fn split<E: Env>(env: &E, addr: u32, new_below: bool, fail: bool) -> &'sta
         write_field(env, v.slot, Field::Pgoff, moved_pgoff).await;
         tree_update(env, PARENT_MM, v.slot, Range { start: addr, end: r.end, pgoff: moved_pgoff }).await;
         tree_insert(env, PARENT_MM, new, Range { end: addr, ..r }).await;
-        share_folios(env, r.start..addr, v.slot, new).await;
+        share_folios(env, r.start..addr, v.slot, new, root).await;
         return "ok";
     }
     let upper = Range { start: addr, end: r.end, pgoff: moved_pgoff };
@@ -357,25 +359,35 @@ async fn split<E: Env>(env: &E, addr: u32, new_below: bool, fail: bool) -> &'sta
     write_field(env, v.slot, Field::End, addr).await;
     tree_update(env, PARENT_MM, v.slot, Range { end: addr, ..r }).await;
     tree_insert(env, PARENT_MM, new, upper).await;
-    share_folios(env, addr..r.end, v.slot, new).await;
+    share_folios(env, addr..r.end, v.slot, new, root).await;
     "ok"
 }
 
-/// After a split, `new` covers folios that `orig` covered. `mapping=repoint` points them at
-/// `new`; `mapping=root` leaves them naming the root and has `new` pin that root (the
-/// original pins it already, or is it): the reader's way from a folio to its VMA then goes
-/// through the root, which must outlive every VMA covering its folios.
-async fn share_folios<E: Env>(env: &E, pages: std::ops::Range<u32>, orig: u8, new: u8) {
+/// `mapping=root`: the split piece's reference on the root of `orig` (the original pins it
+/// already, or is it, so under the write lock it is alive). `None`: no root policy; `Some(None)`:
+/// the root cannot take another reference (an inc-not-zero get at its limit), so the split fails
+/// like an allocation would. Without CONFIG_VMA_REF nothing can pin the root: it is recorded all
+/// the same, and the oracle's VMA invariant sees it freed under the pieces.
+async fn pin_root<E: Env>(env: &E, orig: u8) -> Option<Option<u8>> {
     if !root_policy(env) {
-        return repoint_folios(env, pages, orig, new).await;
+        return None;
     }
     let root = root_of(env, orig).await;
-    // Without CONFIG_VMA_REF nothing can pin the root: it is recorded all the same, and the
-    // oracle's VMA invariant sees it freed under the pieces.
-    if env.config().vma_ref {
-        vma_get(env, root).await;
+    if env.config().vma_ref && !vma_get(env, root).await {
+        return Some(None);
     }
-    write_field(env, new, Field::Root, root as u32 + 1).await;
+    Some(Some(root))
+}
+
+/// After a split, `new` covers folios that `orig` covered. `mapping=repoint` points them at
+/// `new`; `mapping=root` leaves them naming the root, which `new` now pins: the reader's way
+/// from a folio to its VMA then goes through the root, which must outlive every VMA covering
+/// its folios.
+async fn share_folios<E: Env>(env: &E, pages: std::ops::Range<u32>, orig: u8, new: u8, root: Option<u8>) {
+    match root {
+        None => repoint_folios(env, pages, orig, new).await,
+        Some(root) => write_field(env, new, Field::Root, root as u32 + 1).await,
+    }
 }
 
 /// How a merge joins the VMA at its address with what follows it (`vma_merge_existing_range`).
