@@ -55,13 +55,22 @@ def _search(ops, inits, step=spec_step):
         seen.add(key)
         if mask & need == need:
             finals.add(state)
+        # The candidates are the operations called before the first pending return.  Calls are
+        # sorted and every return follows its call, so past the first operation called after the
+        # smallest return seen so far, none can be a candidate or lower that return: the scans
+        # stop there (each thread has at most one operation in flight, so that is a few steps).
+        lo = ((mask + 1) & ~mask).bit_length() - 1
         minret = _INF
-        for i in range(n):
+        for i in range(lo, n):
+            if calls[i] > minret:
+                break
             if not (mask >> i) & 1 and rets[i] < minret:
                 minret = rets[i]
         failed = None
-        for i in range(n):
-            if (mask >> i) & 1 or calls[i] > minret:
+        for i in range(lo, n):
+            if calls[i] > minret:
+                break
+            if (mask >> i) & 1:
                 continue
             ns, r, w = step(state, fns[i])
             if not pend[i] and (r != obs[i][0] or w != obs[i][1]):
