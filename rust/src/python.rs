@@ -377,7 +377,7 @@ impl PyExplorer {
         Ok(PyExplorer { inner: crate::explore::Explorer::new(program, config, mode) })
     }
 
-    /// Up to `histories` histories not seen before, each `(schedule, preemptions, class, outcome,
+    /// Up to `histories` executions whose history or class is new, each `(schedule, preemptions, class, outcome,
     /// panic)` (`class` the digest of its equivalence class;
     /// `outcome` None and `panic` the message when the model panicked); stops early after
     /// `seconds`. An empty list with `done` false only means the time ran out.
