@@ -455,4 +455,9 @@ def bench_walks(args, console: Console) -> int:
 
 
 def run_bench(args, console: Console) -> int:
-    return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks}[args.what](args, console)
+    from .bench_minimize import bench_minimize
+    from .campaign_bench import bench_jobs, bench_kill, bench_parser, bench_soak
+
+    return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks, "jobs": bench_jobs,
+            "parser": bench_parser, "kill": bench_kill, "soak": bench_soak,
+            "minimize": bench_minimize}[args.what](args, console)

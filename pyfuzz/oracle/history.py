@@ -24,7 +24,7 @@ from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
 from .rcu import ReadSideSections
-from .spec import KERNEL_NAME, NO_WARNING, SAT, state_from_counter
+from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
 _FIELD = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
@@ -61,6 +61,12 @@ class History:
         self.on = config.get("vma_ref", "on") == "on"
         self.deferred = config.get("slab", "typesafe") == "deferred"
         self.debug = config.get("debug_vm", "on") == "on"
+        self.spec = spec_for(config)
+        self.get_algo = config.get("get", "rcuref")
+        # An inc-not-zero get takes effect at its last access (the compare-exchange that succeeds,
+        # or the load that finds no reference to take): a slot recycled between its load and its
+        # compare-exchange makes it a get on the slot's new object.
+        self.cas_get = self.get_algo == "inc_not_zero"
         # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
         # slot's next allocation, an access to freed memory); without a free in the history their
         # clocks and read-side sections are never consulted, so they are not kept.
@@ -202,9 +208,10 @@ class History:
                             slot_owner[slot] = aid
                             a.init = 1
                             cur[3] = aid
-                    elif cur[3] is None and on:
+                    elif on and (cur[3] is None or (fn == "get" and self.cas_get)):
                         # the operation's first atomic: it acts on the slot counter's owner
-                        if a is not None and a.init is None and a.free < 0 and a.allocer == t:
+                        if cur[3] is None and a is not None and a.init is None and a.free < 0 \
+                                and a.allocer == t:
                             raise lin.uninitialised(a, t, idx, f"{KERNEL_NAME[fn]} (called at event {cur[0]}) runs on")
                         o = slot_owner.get(slot)
                         cur[3] = o
