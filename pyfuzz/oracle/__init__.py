@@ -44,6 +44,13 @@ __all__ = ["MAXREF", "RELEASED", "SAT_LO", "DistinctHistories", "Violation", "ch
 def check(events: list, config: dict, final_counters: list | None = None) -> None:
     """Judge one history.  Raises Violation on the first violation found; returns None if correct."""
     h = History(events, config)
+    try:
+        _judge(h, events, config, final_counters)
+    finally:
+        h.close()
+
+
+def _judge(h, events, config, final_counters) -> None:
     first = None
     try:
         h.run()
