@@ -205,6 +205,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
         // The thread is suspended inside the op whose access this step performs.
         taken.push((t as u8, states[t].op.get()));
         states[t].granted.set(true);
+        let before = log.borrow().len();
         // SAFETY: the futures never move: they stay in the pinned array until it is dropped,
         // and a finished one is only marked, never taken out.
         let thread = unsafe { threads.as_mut().map_unchecked_mut(|a| &mut a[t]) };
@@ -213,6 +214,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
             live[t] = false;
         }
         steps += 1;
+        scheduler.observe(t, &log.borrow()[before..]);
         if world.slab.has_deferred() {
             log.borrow_mut().extend(world.slab.reclaim_ready(&world.rcu));
         }
