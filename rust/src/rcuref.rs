@@ -109,8 +109,8 @@ pub async fn counter_store<E: Env>(env: &E, slot: u8, value: u32, order: Order) 
     env.emit(Event::Atomic { t: env.tid(), slot, op: AtomicOp::Store, order, old, new: value });
 }
 
-/// `atomic_cmpxchg_release(counter, expected, new)`; true when it swapped.
-async fn counter_cmpxchg<E: Env>(env: &E, slot: u8, expected: u32, new: u32) -> bool {
+/// `atomic_try_cmpxchg_release(counter, &expected, new)`: Err carries the value it found.
+async fn counter_cmpxchg<E: Env>(env: &E, slot: u8, expected: u32, new: u32) -> Result<u32, u32> {
     env.step().await;
     let r = env.world().counter(slot).compare_exchange(expected, new, O::Release, O::Relaxed);
     let t = env.tid();
@@ -119,7 +119,7 @@ async fn counter_cmpxchg<E: Env>(env: &E, slot: u8, expected: u32, new: u32) -> 
         Err(old) => Event::Atomic { t, slot, op: AtomicOp::CasFail, order: Order::Release, old, new: old },
     };
     env.emit(event);
-    r.is_ok()
+    r
 }
 
 fn warn<E: Env>(env: &E, slot: u8, what: Warning) {
@@ -163,7 +163,8 @@ pub async fn get<E: Env>(env: &E, slot: u8) -> bool {
 async fn get_slowpath<E: Env>(env: &E, slot: u8) -> bool {
     let counter = counter_load(env, slot).await;
     if counter >= RELEASED && env.mutant() != Mutant::GetIgnoresDead {
-        counter_store(env, slot, DEAD, Order::Relaxed).await;
+        let recentre = if env.mutant() == Mutant::GetDeadStoresNoref { NOREF } else { DEAD };
+        counter_store(env, slot, recentre, Order::Relaxed).await;
         return false;
     }
     if counter > MAXREF && env.mutant() != Mutant::NoSaturation {
@@ -200,8 +201,10 @@ async fn put_slowpath<E: Env>(env: &E, slot: u8, mut counter: u32) -> bool {
     if counter == NOREF {
         if env.mutant() == Mutant::PutNoCmpxchg {
             counter_store(env, slot, DEAD, Order::Release).await;
-        } else if !counter_cmpxchg(env, slot, NOREF, DEAD).await {
-            return false;
+        } else if let Err(found) = counter_cmpxchg(env, slot, NOREF, DEAD).await {
+            if !(env.mutant() == Mutant::PutCasFailFreesDead && found == DEAD) {
+                return false;
+            }
         }
         if env.mutant() != Mutant::PutNoAcquire {
             std::sync::atomic::fence(O::Acquire);
