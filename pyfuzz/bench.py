@@ -407,8 +407,11 @@ def bench_speed(args, console: Console) -> int:
 
 # The mutants whose races need a preemption inside a window a step or two wide.
 WALK_MUTANTS = ("get_ignores_dead", "put_no_cmpxchg", "put_no_preempt", "put_reread", "rmap_no_recheck")
+# Every sampler behind the core's Scheduler trait (sched.rs), with its depth parameter.
 WALKS = {"own schedule (slices)": None, "uniform walk": ("random", 0), "PCT depth 3": ("pct", 3),
-         "PCT depth 16": ("pct", 16), f"PCT depth {WALK_DEPTH} (the harness's walk)": ("pct", WALK_DEPTH)}
+         "PCT depth 8": ("pct", 8), "PCT depth 16": ("pct", 16),
+         f"PCT depth {WALK_DEPTH} (the harness's walk)": ("pct", WALK_DEPTH), "POS": ("pos", 0),
+         "SURW (weighted by remaining steps)": ("surw", 0), "delay bounding (3 delays)": ("delay", 3)}
 
 
 def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> int:

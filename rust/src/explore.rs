@@ -275,7 +275,7 @@ impl Scheduler for Guide<'_> {
         thread as usize
     }
 
-    fn observe(&mut self, events: &[Event]) -> bool {
+    fn observe(&mut self, _thread: usize, events: &[Event]) -> bool {
         if self.blocked {
             self.steps.pop();
             return false;
