@@ -85,9 +85,13 @@ def verdict_word(verdict) -> str:
 
 
 def looks_like_program(text: str) -> bool:
-    """A text with a `config` line (comments aside) is meant to be a program: the pytest plugin
-    collects it, and a mistake in it is an error, not a reason to skip it."""
-    return any(line.split("#", 1)[0].split()[:1] == ["config"] for line in text.splitlines())
+    """A text with a `config KEY=VALUE...` line (comments aside) is meant to be a program: the
+    pytest plugin collects it, and a mistake in it is an error, not a reason to skip it."""
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words[:1] == ["config"] and all("=" in word for word in words[1:]):
+            return True
+    return False
 
 
 # Configurations `corpus add` replays a finding under before it narrows the keys down; past this

@@ -169,7 +169,7 @@ def test_exported_test_passes_and_fails_with_the_table(tmp_path):
 def test_plugin_collects_programs_only(tmp_path):
     (tmp_path / "race.txt").write_text(SEED_RACE.read_text())
     (tmp_path / "holds.txt").write_text(PASSING.read_text())
-    (tmp_path / "notes.txt").write_text("thread safety notes: munmap 0 then rmap 1\n")
+    (tmp_path / "notes.txt").write_text("config files are read at start-up\nthread 0\n  munmap 0 then rmap 1\n")
     (tmp_path / "requirements.txt").write_text("pyfuzz\n")
     # A failing item prints the step table.
     (tmp_path / "wrong.txt").write_text(SEED_RACE.read_text().replace("=> not-linearizable", "=> ok", 1))
