@@ -174,7 +174,8 @@ def add_finding(program: Program, text: str, corpus: Path, force: bool) -> tuple
         if not line.lstrip().startswith("#") and line.strip():
             break
         if "expect:" not in line:
-            head.append(line.lstrip("# ").rstrip() if line.strip() else "")
+            comment = line.lstrip()[1:].rstrip()
+            head.append(comment[1:] if comment.startswith(" ") else comment)
     name = slug(verdict) + ("" if program.mutant == "none" else f".{program.mutant}")
     path = corpus / f"{name}.txt"
     number = 2
