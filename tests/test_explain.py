@@ -206,3 +206,14 @@ def test_corpus_add_computes_expectations_and_refuses_duplicates(tmp_path):
     assert "already reproduces" in again.stderr
     assert pyfuzz("corpus", "add", finding, "--corpus", corpus, "--force").returncode == 0
     assert len(list(corpus.iterdir())) == 2 and path.read_text() == first
+
+
+def test_export_without_expectations_pins_todays_verdict(tmp_path):
+    bare = tmp_path / "bare.txt"
+    bare.write_text(load(SEED_RACE).to_text())
+    test = tmp_path / "test_bare.py"
+    assert pyfuzz("export", bare, "--pytest", test).returncode == 0
+    namespace = {}
+    exec(compile(test.read_text(), str(test), "exec"), namespace)
+    assert [e.describe() for e in namespace["EXPECTATIONS"]] == ["(as written) => not-linearizable"]
+    namespace["test_replays_as_expected"](namespace["EXPECTATIONS"][0])  # passes: no exception
