@@ -19,6 +19,8 @@ const ZONES: usize = 5;
 const ATOMIC_CLASSES: usize = 6 * ZONES;
 const CLASSES: usize = ATOMIC_CLASSES + 7;
 pub const PAIRS: usize = CLASSES * CLASSES;
+/// Whether anyone reads the counters: the engine skips tracking entirely in other builds.
+pub const ENABLED: bool = cfg!(feature = "sancov");
 
 fn zone(counter: u32) -> usize {
     match counter {
@@ -82,7 +84,7 @@ impl Tracker {
 #[cfg(feature = "sancov")]
 mod counters {
     use super::PAIRS;
-    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
     use std::sync::Once;
 
     extern "C" {
@@ -91,6 +93,9 @@ mod counters {
     }
 
     static COUNTERS: [AtomicU8; PAIRS] = [const { AtomicU8::new(0) }; PAIRS];
+    /// Which pairs any execution of this process has met: libFuzzer clears COUNTERS between
+    /// executions, and the campaign's status line counts interleaving features apart from code.
+    static SEEN: [AtomicBool; PAIRS] = [const { AtomicBool::new(false) }; PAIRS];
     /// libFuzzer wants one (pc, flags) entry per counter; the counters' own addresses serve as
     /// the "pcs", which keeps them distinct from every real pc.
     static PCS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
@@ -112,6 +117,14 @@ mod counters {
     pub fn hit(pair: usize) {
         let c = &COUNTERS[pair];
         c.store(c.load(Relaxed).saturating_add(1), Relaxed);
+        if !SEEN[pair].load(Relaxed) {
+            SEEN[pair].store(true, Relaxed);
+        }
+    }
+
+    /// The pairs met so far by this process, for the status line.
+    pub fn seen() -> Vec<u16> {
+        (0..PAIRS).filter(|&p| SEEN[p].load(Relaxed)).map(|p| p as u16).collect()
     }
 }
 
@@ -119,6 +132,9 @@ mod counters {
 mod counters {
     pub fn register() {}
     pub fn hit(_pair: usize) {}
+    pub fn seen() -> Vec<u16> {
+        Vec::new()
+    }
 }
 
-pub use counters::register;
+pub use counters::{register, seen};
