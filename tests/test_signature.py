@@ -21,7 +21,7 @@ thread 0
 thread 1
   munmap 10
   mmap 3 2
-schedule 0:2 1:11 0:1 1:50
+schedule 0:3 1:13 0:1 1:50
 """)
     verdict = execute(moved)
     assert not verdict.ok
