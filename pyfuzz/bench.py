@@ -24,7 +24,7 @@ from rich.progress import Progress
 from . import _core
 from .baselines import METHODS, Attempt, config_label, run_method
 from .check import judge
-from .harness import WALK_DEPTH
+from .harness import WALK_DEPTH, WALKS_PER_INPUT
 from .model import DistinctHistories
 from .program import DEFAULT_CONFIG, INPUT_LEN, ProgramError, random_input
 
@@ -250,61 +250,156 @@ def bench_bugs(args, console: Console) -> int:
     return 0
 
 
-def _rate(fn, inputs, repeats: int) -> float:
-    rates = []
+# The core's decoder (rust/src/program.rs): which byte value picks which thread count, op count
+# and op, so that `spell_input` can write a program of a chosen shape as fuzzer bytes.
+_THREAD_BYTE = {2: 0, 3: 5, 4: 7}
+_OPS_BYTE = {1: 0, 2: 5, 3: 9, 4: 11, 6: 12, 8: 13, 12: 14, 16: 15}
+_OP_BYTE = {"rmap": 0, "get": 10, "put": 11}
+SPEED_THREADS = (2, 3, 4)
+SPEED_OPS = (8, 16, 32)
+
+
+def spell_input(threads: list, schedule: list) -> bytes:
+    """The bytes the core decodes as `threads` (lists of (op, page)) on one setup VMA [0, 4)
+    under `schedule` ((thread, steps) slices of 1-32 steps)."""
+    data = [_THREAD_BYTE[len(threads)], 0, 3]
+    for ops in threads:
+        data.append(_OPS_BYTE[len(ops)])
+        for name, page in ops:
+            # an address byte below 192 names a page of the setup VMA; above, page byte % 16
+            data += [_OP_BYTE[name], page if page < 4 else 192 + page]
+    for t, steps in schedule:
+        data += [t, steps - 1]
+    return bytes(data)
+
+
+def _shaped_program(rng: random.Random, threads: int, ops: int, kinds: tuple[str, ...]):
+    prog = [[(k, rng.randrange(4) if k != "put" else 0) for k in (rng.choice(kinds) for _ in range(ops))]
+            for _ in range(threads)]
+    return prog, [(rng.randrange(threads), rng.randint(1, 32)) for _ in range(rng.randint(1, 8))]
+
+
+def checked_loop(run_own, run_walk, judge, inputs) -> int:
+    """The harness's loop (pyfuzz/harness.py): each input under its own schedule, then under
+    WALKS_PER_INPUT PCT walks seeded from the first run's digest, every history to `judge`."""
+    runs = 0
+    for x in inputs:
+        first = run_own(x)
+        judge(first)
+        for i in range(WALKS_PER_INPUT):
+            judge(run_walk(x, first.digest ^ i, first.steps))
+        runs += 1 + WALKS_PER_INPUT
+    return runs
+
+
+def _ignore(outcome) -> None:
+    pass
+
+
+def _measure(run_own, run_walk, inputs, repeats: int, check: bool = True) -> dict:
+    """Median runs/s over `repeats` passes (each with a fresh set of judged histories), and what
+    the oracle saw in the last pass."""
+    rates, seen = [], {}
     for _ in range(repeats):
+        histories = DistinctHistories(MUTANT_CONFIG)
         start = time.perf_counter()
-        for data in inputs:
-            fn(data)
-        rates.append(len(inputs) / (time.perf_counter() - start))
-    return statistics.median(rates)
+        runs = checked_loop(run_own, run_walk, histories.judge if check else _ignore, inputs)
+        rates.append(runs / (time.perf_counter() - start))
+        seen = {"runs": runs, "distinct": histories.checked}
+    return {"runs_per_s": statistics.median(rates), "all_s": [round(r) for r in rates], **seen}
+
+
+def _oracle_cost(run_own, run_walk, inputs) -> dict:
+    """Mean events and oracle time per distinct history (a separate pass: the loop rows above
+    are timed with nothing else in them)."""
+    outcomes, digests = [], set()
+
+    def keep(outcome):
+        if outcome.digest not in digests:
+            digests.add(outcome.digest)
+            outcomes.append(outcome)
+    checked_loop(run_own, run_walk, keep, inputs)
+    start = time.perf_counter()
+    for o in outcomes:
+        judge(o, MUTANT_CONFIG)
+    per = (time.perf_counter() - start) / max(len(outcomes), 1)
+    return {"events": statistics.mean(len(o.events) for o in outcomes), "oracle_us": per * 1e6}
 
 
 def bench_speed(args, console: Console) -> int:
-    """Executions per second of the loop's layers, on one core, same inputs for every row."""
-    config = MUTANT_CONFIG
+    """Checked runs per second on one core: the default campaign's loop, programs of 2-4
+    threads x 8-32 operations, and the pure-Python baseline beside the Rust core on the same
+    get/put programs under the same schedules, all in one run."""
+    from . import pyrcuref
+
+    repeats = args.repeats
+    n = args.inputs or 300
+    engine = _core.Engine(MUTANT_CONFIG)
+    own = engine.run_bytes
+
+    def walk(data, seed, steps):
+        return engine.run_bytes_with(data, "pct", seed, WALK_DEPTH, steps)
+
+    rows = []
+
+    def row(what, run_own, run_walk, inputs, **extra):
+        r = _measure(run_own, run_walk, inputs, repeats)
+        r.update(_oracle_cost(run_own, run_walk, inputs), what=what, **extra)
+        r["engine_only_runs_per_s"] = _measure(run_own, run_walk, inputs, repeats, check=False)["runs_per_s"]
+        rows.append(r)
+        console.print(f"{what}: {r['runs_per_s']:,.0f} checked runs/s", markup=False)
+        return r
+
     rng = random.Random(2024)
-    inputs = [random_input(rng) for _ in range(args.inputs or 20_000)]
-    engine = _core.Engine(config)
+    row("default campaign loop (random inputs)", own, walk, [random_input(rng) for _ in range(n)], shape="campaign")
+    grid_n = max(n // 4, 1)
+    for threads in SPEED_THREADS:
+        for ops in SPEED_OPS:
+            if ops > _core.LIMITS["ops"]:
+                rows.append({"what": f"{threads} threads x {ops} get/put/rmap ops", "shape": f"{threads}x{ops}",
+                             "skipped": f"programs have at most LIMITS ops={_core.LIMITS['ops']} per thread"})
+                continue
+            inputs = [spell_input(*_shaped_program(rng, threads, ops, ("get", "put", "rmap"))) for _ in range(grid_n)]
+            row(f"{threads} threads x {ops} get/put/rmap ops", own, walk, inputs, shape=f"{threads}x{ops}")
 
-    def engine_only(data):
-        engine.run_bytes(data)
+    # The acceleration: the same get/put programs, the same loop and oracle, two executors.
+    for threads in SPEED_THREADS:
+        programs = [_shaped_program(rng, threads, 8, ("get", "put")) for _ in range(grid_n)]
+        rust = row(f"get/put, {threads} threads x 8 ops: Rust core", own, walk,
+                   [spell_input(*p) for p in programs], shape=f"getput{threads}x8")
 
-    def check_every_execution(data):
-        judge(engine.run_bytes(data), config)
+        def py_own(p):
+            return pyrcuref.run((0, 4), p[0], pyrcuref.ListSchedule(p[1]))
 
-    histories = DistinctHistories(config)
+        def py_walk(p, seed, steps):
+            return pyrcuref.run((0, 4), p[0], pyrcuref.Pct(len(p[0]), WALK_DEPTH, steps, seed))
 
-    def check_distinct_histories(data):
-        histories.judge(engine.run_bytes(data))
+        py = row(f"get/put, {threads} threads x 8 ops: pure-Python executor", py_own, py_walk, programs,
+                 shape=f"getput{threads}x8-python")
+        rust["ratio_to_python"] = rust["runs_per_s"] / py["runs_per_s"]
+        rust["engine_ratio_to_python"] = rust["engine_only_runs_per_s"] / py["engine_only_runs_per_s"]
 
-    def mutated_stream():
-        # What libFuzzer feeds: small mutations of earlier inputs, so many repeat a history.
-        stream, r = [], random.Random(7)
-        for data in inputs:
-            base = bytearray(r.choice(stream) if stream and r.random() < 0.9 else data)
-            if base:
-                base[r.randrange(len(base))] = r.randrange(256)
-            stream.append(bytes(base))
-        return stream
-
-    rows = [("engine only (decode + run, no check)", _rate(engine_only, inputs, args.repeats)),
-            ("baseline: oracle on every execution", _rate(check_every_execution, inputs, args.repeats))]
-    rows.append(("pyfuzz loop: oracle on distinct histories (random inputs)",
-                 _rate(check_distinct_histories, inputs, 1)))
-    histories = DistinctHistories(config)
-    stream = mutated_stream()
-    rows.append(("pyfuzz loop: oracle on distinct histories (mutated stream)",
-                 _rate(check_distinct_histories, stream, 1)))
-    result = {"machine": machine(), "inputs": len(inputs), "repeats": args.repeats, "config": config,
-              "rows": [{"what": w, "exec_per_s": round(r)} for w, r in rows]}
+    command = "pyfuzz bench speed " + " ".join(args.raw_argv)
+    result = {"machine": machine(), "command": command, "repeats": repeats, "inputs": n,
+              "walks_per_input": WALKS_PER_INPUT, "walk_depth": WALK_DEPTH, "config": MUTANT_CONFIG,
+              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speed.json").write_text(json.dumps(result, indent=1))
-    md = [f"Machine: {machine()}  ", f"{len(inputs)} inputs, median of {args.repeats} passes where repeated", "",
-          "| loop | exec/s | vs baseline |", "|---|---|---|"]
-    base = rows[1][1]
-    for what, rate in rows:
-        md.append(f"| {what} | {rate:,.0f} | {rate / base:.1f}x |")
+    md = [f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {result['date']}  ",
+          f"One core. A run is one execution of a program; each input runs under its own schedule and "
+          f"{WALKS_PER_INPUT} PCT walks (depth {WALK_DEPTH}) and every distinct history is judged by the "
+          f"Python oracle, as in the harness. Median of {repeats} passes; `{config_label(MUTANT_CONFIG)}`; "
+          f"{n} random inputs for the campaign row, {grid_n} programs per other row.", "",
+          "| loop | checked runs/s | engine only, runs/s | distinct histories | events per history | "
+          "oracle us per history | Rust / pure Python |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "skipped" in r:
+            md.append(f"| {r['what']} | not run: {r['skipped']} | | | | | |")
+            continue
+        ratio = f"{r['ratio_to_python']:.1f}x (engine only {r['engine_ratio_to_python']:.0f}x)" \
+            if "ratio_to_python" in r else ""
+        md.append(f"| {r['what']} | {r['runs_per_s']:,.0f} | {r['engine_only_runs_per_s']:,.0f} | "
+                  f"{r['distinct']:,} of {r['runs']:,} | {r['events']:.0f} | {r['oracle_us']:.0f} | {ratio} |")
     (args.out / "speed.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0
@@ -360,7 +455,9 @@ def bench_walks(args, console: Console) -> int:
 
 
 def run_bench(args, console: Console) -> int:
+    from .bench_minimize import bench_minimize
     from .campaign_bench import bench_jobs, bench_kill, bench_parser, bench_soak
 
     return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks, "jobs": bench_jobs,
-            "parser": bench_parser, "kill": bench_kill, "soak": bench_soak}[args.what](args, console)
+            "parser": bench_parser, "kill": bench_kill, "soak": bench_soak,
+            "minimize": bench_minimize}[args.what](args, console)

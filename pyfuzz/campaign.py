@@ -31,7 +31,7 @@ from . import build
 from .check import Verdict, decode, execute
 from .files import write_atomically
 from .harness import FINDING_EXIT
-from .minimize import minimize
+from .minimize import reduce
 from .program import INPUT_LEN, Program, ProgramError, load, random_input, save
 from .signature import signature
 
@@ -431,19 +431,15 @@ def _save_finding(raw: dict, original: Program, verdict: Verdict, artifacts: Pat
                   started_wall: float) -> Finding:
     """Minimize a finding and save it as a program file, its unminimized input beside it."""
     kind = raw["kind"]
-
-    def still_fails(candidate: Program) -> bool:
-        v = execute(candidate).violation
-        return v is not None and v.kind == kind
-
     artifacts.mkdir(parents=True, exist_ok=True)
     path = artifacts / f"{kind}-{raw['digest'] & 0xFFFFFFFF:08x}.txt"
     save(original, path.with_suffix(".orig.txt"), header_comment=f"unminimized input of {path.name}")
     small, final = original, verdict
     if shrink:
+        # The same minimizer as `pyfuzz minimize`: it keeps the signature, and replays its result.
         try:
-            small = minimize(original, still_fails, interleaving=lambda p: execute(p).taken)
-            final = execute(small)
+            reduction = reduce(original)
+            small, final = reduction.program, reduction.verdict
         except KeyboardInterrupt:  # Ctrl-C while minimizing: keep the unminimized program
             small, final = original, verdict
     header = (

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .harness import WALKS_PER_INPUT
-from .program import DEFAULT_CONFIG, ProgramError, load, parse_config_overrides
+from .program import CONFIG_VALUES, DEFAULT_CONFIG, ProgramError, load, parse_config_overrides
 
 OK, VIOLATION, BAD_INPUT = 0, 1, 2
 
@@ -55,7 +55,8 @@ def build_parser() -> Parser:
         q.add_argument("--mutant", metavar="NAME", help="run under this mutant (see 'pyfuzz mutants')")
         q.add_argument(
             "--config", metavar="KEY=VALUE", action="append", default=[],
-            help="override a configuration key: vma_ref=on|off slab=typesafe|deferred put=preempt|rcusafe debug_vm=on|off",
+            help="override a configuration key: "
+            + " ".join(f"{key}={'|'.join(values)}" for key, values in CONFIG_VALUES.items()),
         )
 
     f = sub.add_parser("fuzz", help="run a coverage-guided campaign")
@@ -79,6 +80,19 @@ def build_parser() -> Parser:
     add_config_flags(st)
     st.add_argument("files", metavar="FILE", nargs="+", help="program files or directories of *.txt programs")
     st.add_argument("--iterations", type=_positive_int, default=10000, help="runs per program (default 10000)")
+
+    v = sub.add_parser("verify", help="explore every interleaving of programs, or of every program within a bound")
+    add_config_flags(v)
+    v.add_argument("files", metavar="FILE", nargs="*", help="program files or directories of *.txt programs (their schedules are ignored)")
+    v.add_argument("--programs", metavar="SPEC",
+                   help="every program within a bound, e.g. threads=2..3,ops=1..2,setup=1..2,ops-set=get,put,rmap,munmap")
+    v.add_argument("--preemptions", metavar="K", type=_non_negative_int,
+                   help="only interleavings with at most K preemptions (iterative context bounding)")
+    v.add_argument("--mode", choices=["dpor", "dfs"], default="dpor", help="dpor (default) or dfs: every schedule, no reduction")
+    v.add_argument("--shard", metavar="I/N", help="--programs: explore part I of N disjoint parts of the bound")
+    v.add_argument("--json", metavar="OUT", type=Path, help="write the result as JSON (shards merge with pyfuzz.verify.merge_results)")
+    v.add_argument("-o", "--out", metavar="DIR", type=Path, default=Path("artifacts"),
+                   help="where a violating interleaving is written as a program file (default ./artifacts)")
 
     sub.add_parser("mutants", help="list the mutants (one name a line when not on a terminal)")
 
@@ -109,7 +123,7 @@ def build_parser() -> Parser:
     sh.add_argument("file", metavar="FILE", help="a program file, passing or failing")
     sh.add_argument("--format", choices=["text", "md"], default="text", help="text (80 columns) or md (Markdown)")
     sh.add_argument("--all", action="store_true", help="every step, not only those the verdict depends on")
-    sh.add_argument("--html", metavar="OUT.html", type=Path, help="also write the HTML timeline here")
+    sh.add_argument("--html", metavar="OUT.html", type=Path, help="also write the HTML timeline here (folded like the table unless --all)")
     sh.add_argument("--force", action="store_true", help="overwrite the --html file if it exists")
 
     ex = sub.add_parser("export", help="write a program as a standalone regression test")
@@ -118,13 +132,14 @@ def build_parser() -> Parser:
     ex.add_argument("--force", action="store_true", help="overwrite OUT.py if it exists")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
                         "walks: violations per scheduler on the same random programs; "
                         "jobs: inputs/s of --jobs 2 beside --jobs 1 (--budget s, --repeats pairs); "
                         "parser: the program reader under fuzzed inputs (--inputs, default 1,000,000); "
                         "kill: --repeats campaigns SIGKILLed at random moments, their files checked; "
-                        "soak: resident memory of one --budget s campaign")
+                        "soak: resident memory of one --budget s campaign; "
+                        "minimize: minimization time of failing programs of the largest size")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
@@ -374,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import explain
 
             return explain.COMMANDS["corpus-add" if args.command == "corpus" else args.command](args)
+        if args.command == "verify":
+            from .verify import run_cli
+
+            return run_cli(args, console)
         if args.command == "corpus":
             return cmd_corpus(args, console)
         return cmd_bench(args, console)

@@ -76,9 +76,9 @@ def cmd_show(args) -> int:
     render = render_steps_markdown if args.format == "md" else render_steps_text
     sys.stdout.write(render(program, table, name, everything=args.all))
     if args.html is not None:
-        from .timeline import write_timeline
+        from .timeline import render_timeline
 
-        write_timeline(args.html, program, table, name)
+        _write_text(args.html, render_timeline(program, table, name, everything=args.all))
         print(f"wrote {args.html}", file=sys.stderr)
     return OK if verdict.ok else VIOLATION
 
@@ -131,10 +131,15 @@ def _write_text(path: Path, text: str) -> None:
     import os
     import tempfile
 
+    # The mode a plain open() would give a new file; an overwritten one keeps its own.
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~umask
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

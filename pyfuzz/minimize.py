@@ -28,6 +28,8 @@ Interleaving = Callable[[Program], Sequence[tuple[int, int]]]
 
 # How many times `reduce` replays its result; each must give the same signature and history.
 VALIDATION_RUNS = 5
+# Programs of up to this many ops also get pairs of ops from two threads removed together.
+PAIRS_MAX_OPS = 12
 
 
 def context_switches(taken: Sequence[tuple[int, int]]) -> int:
@@ -136,9 +138,22 @@ class _Shrinker:
     # Each pass below rebuilds from self.best at the time of the try, so passes compose.
 
     def drop_threads(self) -> bool:
+        """ddmin over the threads: with the schedule as written, and, with the interleaving
+        known, with the steps the others took (as drop_ops does for ops)."""
         # The indices ddmin juggles refer to the threads as they are now, not to later bests.
         start = self.best
-        return self.ddmin(range(len(start.threads)), lambda kept: _with_threads(start, kept))
+        progressed = self.ddmin(range(len(start.threads)), lambda kept: _with_threads(start, kept))
+        if self.interleaving is None:
+            return progressed
+        start = self.best
+        taken = tuple(self.interleaving(start))
+
+        def rebuild(kept: tuple[int, ...]) -> Program:
+            renumbered = {old: new for new, old in enumerate(kept)}
+            schedule = run_lengths(renumbered[t] for t, _ in taken if t in renumbered)
+            return replace(start, threads=tuple(start.threads[t] for t in kept), schedule=schedule)
+
+        return self.ddmin(range(len(start.threads)), rebuild) or progressed
 
     def drop_ops(self) -> bool:
         """ddmin over each thread's ops. With the interleaving known, the schedule is rewritten to
@@ -150,15 +165,25 @@ class _Shrinker:
             taken = tuple(self.interleaving(base)) if self.interleaving else None
 
             def rebuild(kept: tuple[int, ...], t=thread, base=base, taken=taken) -> Program:
-                candidate = _with_ops(base, t, tuple(base.threads[t][i] for i in kept))
-                if taken is None:
-                    return candidate
-                keep = set(kept)
-                steps = [th for th, op in taken if th != t or op in keep]
-                return replace(candidate, schedule=run_lengths(steps))
+                dropped = {(t, i) for i in range(len(base.threads[t])) if i not in kept}
+                return _without_ops(base, dropped, taken)
 
             progressed |= self.ddmin(range(len(base.threads[thread])), rebuild)
         return progressed
+
+    def drop_op_pairs(self) -> bool:
+        """Two ops of two threads at once: a reference one thread takes and another drops, say,
+        goes only as a pair. Tried once the program is small (the pairs grow as its square)."""
+        if self.interleaving is None or sum(map(len, self.best.threads)) > PAIRS_MAX_OPS:
+            return False
+        base = self.best
+        taken = tuple(self.interleaving(base))
+        ops = [(t, i) for t, thread_ops in enumerate(base.threads) for i in range(len(thread_ops))]
+        for a, first in enumerate(ops):
+            for second in ops[a + 1 :]:
+                if first[0] != second[0] and self.accept(lambda: _without_ops(base, {first, second}, taken)):
+                    return True
+        return False
 
     def drop_setup(self) -> bool:
         progressed = self.ddmin(self.best.setup, lambda setup: replace(self.best, setup=setup))
@@ -236,6 +261,18 @@ def _explicit(program: Program, runs: list[tuple[int, int]]) -> Program:
     return replace(program, schedule=tuple(runs))
 
 
+def _without_ops(program: Program, dropped: set[tuple[int, int]], taken: Sequence[tuple[int, int]] | None) -> Program:
+    """The program less the ops `dropped` ((thread, op index) pairs); with the interleaving
+    `taken` known, the schedule is those steps less the dropped ops' own."""
+    threads = tuple(
+        tuple(op for i, op in enumerate(ops) if (t, i) not in dropped) for t, ops in enumerate(program.threads)
+    )
+    candidate = replace(program, threads=threads)
+    if taken is None:
+        return candidate
+    return replace(candidate, schedule=run_lengths(t for t, i in taken if (t, i) not in dropped))
+
+
 def _with_threads(program: Program, kept: tuple[int, ...]) -> Program:
     """Only the threads `kept` (indices into program.threads), renumbered 0.., schedule too."""
     renumbered = {old: new for new, old in enumerate(kept)}
@@ -286,6 +323,7 @@ def minimize(
     passes = (
         shrinker.drop_threads,
         shrinker.drop_ops,
+        shrinker.drop_op_pairs,
         shrinker.drop_setup,
         shrinker.fewer_switches,
         shrinker.shrink_schedule,

@@ -2,6 +2,7 @@
 
 from .oracle import (MAXREF, RELEASED, SAT_LO, DistinctHistories, Violation, check, is_core_panic,
                      panic_violation)
+from .oracle.spec import DEAD, SAT, spec_step, state_from_counter
 
-__all__ = ["MAXREF", "RELEASED", "SAT_LO", "DistinctHistories", "Violation", "check", "is_core_panic",
-           "panic_violation"]
+__all__ = ["DEAD", "MAXREF", "RELEASED", "SAT", "SAT_LO", "DistinctHistories", "Violation", "check",
+           "is_core_panic", "panic_violation", "spec_step", "state_from_counter"]

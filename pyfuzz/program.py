@@ -14,16 +14,16 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
+from . import _core
 from .files import write_atomically
 
-CONFIG_KEYS = ("vma_ref", "slab", "put", "debug_vm")
-DEFAULT_CONFIG = {"vma_ref": "on", "slab": "typesafe", "put": "preempt", "debug_vm": "on"}
-CONFIG_VALUES = {
-    "vma_ref": ("on", "off"),
-    "slab": ("typesafe", "deferred"),
-    "put": ("preempt", "rcusafe"),
-    "debug_vm": ("on", "off"),
-}
+# The configuration keys live in the Rust core (world.rs, Config::KEYS), default value first.
+CONFIG_VALUES = {key: tuple(values) for key, values in _core.CONFIG.items()}
+CONFIG_KEYS = tuple(CONFIG_VALUES)
+DEFAULT_CONFIG = {key: values[0] for key, values in CONFIG_VALUES.items()}
+# The text form always spells out the seed's own four keys; the candidate fixes and policies
+# added since appear only when they differ from the seed, so older program files stay canonical.
+_SEED_KEYS = CONFIG_KEYS[:4]
 LIMITS = {"threads": (2, 4), "ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 256}
 # Lengths of the byte strings the core decodes into programs: libFuzzer's -max_len is the upper
 # bound, and random inputs are drawn uniformly from the whole range.
@@ -291,7 +291,8 @@ class Program:
 
     def to_text(self) -> str:
         config = self.config_dict
-        lines = ["config " + " ".join(f"{key}={config[key]}" for key in CONFIG_KEYS)]
+        shown = [key for key in CONFIG_KEYS if key in _SEED_KEYS or config[key] != DEFAULT_CONFIG[key]]
+        lines = ["config " + " ".join(f"{key}={config[key]}" for key in shown)]
         lines.append(f"mutant {self.mutant}")
         lines.extend(str(vma) for vma in self.setup)
         for t, ops in enumerate(self.threads):

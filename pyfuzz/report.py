@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .program import Program
+from .signature import named_allocation, slot_of
 
 LINE_MAX = 119
 SETUP_THREAD = -1
@@ -470,16 +471,14 @@ def _substep(event: Sequence, history: _History) -> str:
 
 
 def _contested_slots(events: Sequence[Sequence], violation, index: int | None) -> tuple[int, ...]:
-    from .signature import _ALLOCATION_NAME, _slot_of
-
     if violation is not None:
         if index is not None and 0 <= index < len(events):
-            slot = _slot_of(events[index])
+            slot = slot_of(events[index])
             if slot is not None:
                 return (slot,)
-        match = _ALLOCATION_NAME.search(getattr(violation, "message", "") or "")
-        if match:
-            return (int(match[1] if match[1] else match[3]),)
+        allocation = named_allocation(getattr(violation, "message", ""))
+        if allocation is not None:
+            return (allocation[0],)
     # A passing program: the counters more than one thread touched, else any a thread touched.
     touched: dict[int, set[int]] = {}
     for event in events:
@@ -495,7 +494,7 @@ def step_table(program: Program, events: Sequence[Sequence], violation=None) -> 
     and reclaim, how threads found them, the read-side sections of the threads that touched
     them (and, with deferred freeing, the preemption-off sections that hold grace periods off),
     stale accesses, warnings and the violating step."""
-    from .model import spec_step, state_from_counter
+    from .oracle.spec import spec_step, state_from_counter
 
     index = getattr(violation, "event_index", None) if violation is not None else None
     contested = _contested_slots(events, violation, index)
@@ -511,7 +510,7 @@ def step_table(program: Program, events: Sequence[Sequence], violation=None) -> 
         if kind == "op_begin":
             history.op_label[thread] = history.op_name(thread, event[2])
         note = ""
-        slot = _row_slot(event)
+        slot = slot_of(event)
         if kind == "atomic":
             what = _substep(event, history)
         else:
@@ -563,14 +562,8 @@ def step_table(program: Program, events: Sequence[Sequence], violation=None) -> 
     return StepTable(rows, contested, index, verdict_text)
 
 
-def _row_slot(event: Sequence) -> int | None:
-    from .signature import _slot_of
-
-    return _slot_of(event)
-
-
 def _slot_in(event: Sequence, slots: tuple[int, ...]) -> bool:
-    return _row_slot(event) in slots
+    return slot_of(event) in slots
 
 
 def _matters(event: Sequence, contested: tuple[int, ...], toucher: set[int], history: _History) -> bool:
@@ -624,7 +617,11 @@ def render_steps_text(program: Program, table: StepTable, verdict_signature: str
     lines = [*(textwrap.wrap(line, width, subsequent_indent="  ") for line in
                _table_header(program, table, verdict_signature, everything))]
     out = [part for wrapped in lines for part in wrapped]
-    out += ["", "program:", *(f"  {text}" for text in program.to_text().splitlines()), ""]
+    listing = [wrapped for text in program.to_text().splitlines()
+               for wrapped in textwrap.wrap(text, width - 2, subsequent_indent="    ", drop_whitespace=True)]
+    folded = len(listing) > len(program.to_text().splitlines())
+    out += ["", "program (long lines wrapped: replay the file itself):" if folded else "program:",
+            *(f"  {text}" for text in listing), ""]
     grid = Table(box=_ascii_rule(), show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), expand=True)
     grid.add_column("step", justify="right", no_wrap=True)
     grid.add_column("thr", no_wrap=True)

@@ -33,7 +33,7 @@ _FOUND = {
     "alloc": ("it allocated", "own"),
 }
 # The oracle names allocations "VMA slot S gen G"; the report names them "vma#S.G".
-_ALLOCATION_NAME = re.compile(r"slot (\d+) gen (\d+)|vma#(\d+)\.(\d+)")
+ALLOCATION_NAME = re.compile(r"slot (\d+) gen (\d+)|vma#(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def analyze(verdict) -> Signature:
     for event in events[:index] if inside else events:
         walk.advance(event)
     if inside:
-        return walk.at(violation.kind, events[index])
+        return walk.at(violation.kind, events[index], getattr(violation, "message", ""))
     # End-state verdicts point past the last event: name the allocation the message does.
     return walk.at_end(violation.kind, getattr(violation, "message", ""))
 
@@ -156,12 +156,17 @@ class _Walk:
             return f"freed by {by}", f"freed-by-{by}"
         return "", ""
 
-    def at(self, kind: str, event: Sequence) -> Signature:
+    def at(self, kind: str, event: Sequence, message: str) -> Signature:
         thread = event[1]
         operation, step = self.op_name(thread), self.step(event)
-        slot = _slot_of(event)
+        slot = slot_of(event)
         if slot is None:
-            return Signature(kind, operation, step, ("in no particular slot", "any"), ("", ""))
+            # A step on no slot (an op's end, where the tree is checked): the object is the one
+            # the message names.
+            allocation = named_allocation(message)
+            if allocation is None:
+                return Signature(kind, operation, step, ("in no particular slot", "any"), ("", ""))
+            slot = allocation[0]
         gen, how = self.pointer.get((thread, slot), (self.generation.get(slot, 0), ""))
         if how:
             found = _FOUND[how]
@@ -172,15 +177,24 @@ class _Walk:
         return Signature(kind, operation, step, found, self.fate(slot, gen))
 
     def at_end(self, kind: str, message: str) -> Signature:
-        match = _ALLOCATION_NAME.search(message or "")
-        if match is None:
+        allocation = named_allocation(message)
+        if allocation is None:
             return Signature(kind, "end", "end", ("left at the end", "end"), ("", ""))
-        slot, gen = (int(g) for g in (match.groups()[:2] if match[1] else match.groups()[2:]))
+        slot, gen = allocation
         by = self.allocated_by.get((slot, gen), "setup")
         return Signature(kind, "end", "end", (f"made by {by}", f"from-{by}"), self.fate(slot, gen))
 
 
-def _slot_of(event: Sequence) -> int | None:
+def named_allocation(message: str) -> tuple[int, int] | None:
+    """The first allocation a violation's message names, as (slot, generation)."""
+    match = ALLOCATION_NAME.search(message or "")
+    if match is None:
+        return None
+    slot, gen = match.groups()[:2] if match[1] else match.groups()[2:]
+    return int(slot), int(gen)
+
+
+def slot_of(event: Sequence) -> int | None:
     kind = event[0]
     if kind in _SLOT_AT_2 and len(event) > 2:
         slot = event[2]

@@ -7,7 +7,6 @@ table (SVG <title>, which every browser shows as a tooltip)."""
 from __future__ import annotations
 
 import html
-import os
 from .program import Program
 from .report import StepRow, StepTable, counter_symbol, counter_zone
 
@@ -135,14 +134,6 @@ def render_timeline(program: Program, table: StepTable, signature: str | None, e
         svg="\n".join(svg),
         violation=VIOLATION_COLOUR,
     )
-
-
-def write_timeline(path: str | os.PathLike, program: Program, table: StepTable, signature: str | None) -> None:
-    text = render_timeline(program, table, signature)
-    temp = f"{os.fspath(path)}.tmp"
-    with open(temp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temp, path)
 
 
 _PAGE = """<!DOCTYPE html>

@@ -13,6 +13,8 @@ One module per rule family, in the order of DESIGN.md section 5:
 * `ordering`: rule 4, happens-before at the free (vector clocks);
 * `endstate`: rule 6, leaks, raw counters and holders at the end;
 * `invariants`: rule 7, the VMA trees and folio mappings;
+* `debugchecks`: the kernel's own debug checks (vma_assert_detached, and with `lockdep=on`
+  RCU_LOCKDEP_WARN in __rcuref_put, might_sleep, sections left open), in a pass of their own;
 * `history`: the one pass that replays the shared facts (allocations, pointers, trees,
   mappings, operations in flight) and hands each event to the rules above; rule 8 (stray
   warnings) is there too, as it is a fact about the operation in flight.
@@ -29,6 +31,7 @@ DESIGN.md section 5.
 
 from __future__ import annotations
 
+from .debugchecks import first_debug_violation
 from .endstate import check_end
 from .history import History
 from .spec import MAXREF, RELEASED, SAT_LO
@@ -49,7 +52,10 @@ def check(events: list, config: dict, final_counters: list | None = None) -> Non
     stop = first.event_index if first is not None else len(events) + 1
     lv = h.lin.finish(stop)
     if lv is not None and (first is None or lv.event_index <= first.event_index):
-        raise lv
+        first = lv
+    dv = first_debug_violation(events, config)
+    if dv is not None and (first is None or dv.event_index <= first.event_index):
+        raise dv
     if first is not None:
         raise first
     check_end(h, h.lin, h.life, final_counters)

@@ -17,12 +17,14 @@ reported against that dead allocation.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from .invariants import check_vmas
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
 from .rcu import ReadSideSections
-from .spec import KERNEL_NAME, NO_WARNING, SAT, state_from_counter
+from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
 _FIELD = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
@@ -59,11 +61,18 @@ class History:
         self.on = config.get("vma_ref", "on") == "on"
         self.deferred = config.get("slab", "typesafe") == "deferred"
         self.debug = config.get("debug_vm", "on") == "on"
-        maxt = 3
-        for ev in events:
-            if ev[1] > maxt:
-                maxt = ev[1]
-        nthreads = maxt + 3   # thread index = thread + 2: setup is 1, the RCU callback 0
+        self.spec = spec_for(config)
+        self.get_algo = config.get("get", "rcuref")
+        # An inc-not-zero get takes effect at its last access (the compare-exchange that succeeds,
+        # or the load that finds no reference to take): a slot recycled between its load and its
+        # compare-exchange makes it a get on the slot's new object.
+        self.cas_get = self.get_algo == "inc_not_zero"
+        # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
+        # slot's next allocation, an access to freed memory); without a free in the history their
+        # clocks and read-side sections are never consulted, so they are not kept.
+        self.frees = "free" in set(map(itemgetter(0), events))
+        # thread index = thread + 2: setup is 1, the RCU callback 0
+        nthreads = max(3, max(map(itemgetter(1), events), default=3)) + 3
         self.allocs = []
         self.by_key = {}      # (slot, gen) -> Allocation
         self.ptr = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
@@ -101,6 +110,7 @@ class History:
         trees = self.trees
         lin, life, rcu, hb = self.lin, self.life, self.rcu, self.hb
         viol = self.viol
+        frees = self.frees
         wlock = 0
         dirty = True   # something the VMA invariants read changed since they were last checked
         started = False
@@ -111,20 +121,23 @@ class History:
             ti = t + 2
             if not started and t != -1:
                 started = True
-                hb.setup_done()
+                if frees:
+                    hb.setup_done()
                 if dirty and wlock == 0:
                     check_vmas(self, idx, "after setup")
                     dirty = False
 
             if k in _ACCESS:
-                aid = self.pointer(ti, ev[2])
+                aid = ptr[ti].get(ev[2])
                 if aid is None:
-                    continue
+                    aid = slot_cur.get(ev[2])
+                    if aid is None:
+                        continue
                 a = allocs[aid]
                 if a.free >= 0:
                     what = f"{k} of {ev[3]} of" if k != "use" else f"use of page {ev[3]} through"
                     rcu.check_access(a, t, ti, idx, what)
-                if t >= 0:
+                if t >= 0 and frees:
                     hb.accessed(aid, ti, idx)
                 if k == "write":
                     f = _FIELD.get(ev[3])
@@ -178,7 +191,9 @@ class History:
             elif k == "atomic":
                 slot = ev[2]
                 op = ev[3]
-                aid = self.pointer(ti, slot)
+                aid = ptr[ti].get(slot)
+                if aid is None:
+                    aid = slot_cur.get(slot)
                 a = None
                 if aid is not None:
                     a = allocs[aid]
@@ -193,9 +208,10 @@ class History:
                             slot_owner[slot] = aid
                             a.init = 1
                             cur[3] = aid
-                    elif cur[3] is None and on:
+                    elif on and (cur[3] is None or (fn == "get" and self.cas_get)):
                         # the operation's first atomic: it acts on the slot counter's owner
-                        if a is not None and a.init is None and a.free < 0 and a.allocer == t:
+                        if cur[3] is None and a is not None and a.init is None and a.free < 0 \
+                                and a.allocer == t:
                             raise lin.uninitialised(a, t, idx, f"{KERNEL_NAME[fn]} (called at event {cur[0]}) runs on")
                         o = slot_owner.get(slot)
                         cur[3] = o
@@ -206,7 +222,8 @@ class History:
                     slot_owner[slot] = aid
                     a.init = st
                     a.preset = -1 if st == SAT else (st - 1 if st > 0 else 0)
-                hb.atomic(ti, slot, op, ev[4])
+                if frees:
+                    hb.atomic(ti, slot, op, ev[4])
 
             elif k == "op_end":
                 if dirty and wlock == 0:
@@ -214,26 +231,30 @@ class History:
                     dirty = False
 
             elif k == "lock":
-                hb.locked(ti)
+                if frees:
+                    hb.locked(ti)
                 if ev[2] == "write":
                     wlock += 1
 
             elif k == "unlock":
-                hb.unlocked(ti)
+                if frees:
+                    hb.unlocked(ti)
                 if ev[2] == "write" and wlock > 0:
                     wlock -= 1
 
             elif k == "rcu_lock" or k == "preempt_off":
-                rcu.enter(ti, idx, k == "rcu_lock")
+                if frees:
+                    rcu.enter(ti, idx, k == "rcu_lock")
 
             elif k == "rcu_unlock" or k == "preempt_on":
-                if rcu.leave(ti, k == "rcu_unlock"):
+                if frees and rcu.leave(ti, k == "rcu_unlock"):
                     hb.section_ended(ti)
 
             elif k == "mapping_store":
                 page = ev[2]
                 slot = ev[3]
-                hb.mapping_stored(ti, page)
+                if frees:
+                    hb.mapping_stored(ti, page)
                 if slot is None or slot < 0:
                     self.mapping[page] = None
                 else:
@@ -242,7 +263,8 @@ class History:
                 dirty = True
 
             elif k == "mapping_load":
-                hb.mapping_loaded(ti, ev[2])
+                if frees:
+                    hb.mapping_loaded(ti, ev[2])
                 slot = ev[3]
                 if slot is not None and slot >= 0:
                     aid = slot_cur.get(slot)
@@ -296,7 +318,8 @@ class History:
                 hb.freed(a, ti)
 
             elif k == "fence":
-                hb.fence(ti)
+                if frees:
+                    hb.fence(ti)
 
             elif k == "tree_remove":
                 mm = ev[2]
@@ -333,7 +356,8 @@ class History:
             rule.allocated(a)
         self.slot_cur[slot] = a.aid
         self.ptr[ti][slot] = a.aid
-        self.hb.allocating(ti, slot)
+        if self.frees:
+            self.hb.allocating(ti, slot)
 
     def warning(self, t, ti, slot, what, idx) -> None:
         """Rule 8: a warning is legal only where the specification predicts it; an rcuref

@@ -26,7 +26,7 @@ def _opshort(op) -> str:
     return f"T{t} {fn}@{call}..{ret}->{result_text(r, w)}"
 
 
-def _search(ops, inits):
+def _search(ops, inits, step=spec_step):
     """Wing & Gong search with memoization on (done set, spec state) over one cluster of
     operations (sorted by call index), from every state in `inits`.
 
@@ -55,15 +55,24 @@ def _search(ops, inits):
         seen.add(key)
         if mask & need == need:
             finals.add(state)
+        # The candidates are the operations called before the first pending return.  Calls are
+        # sorted and every return follows its call, so past the first operation called after the
+        # smallest return seen so far, none can be a candidate or lower that return: the scans
+        # stop there (each thread has at most one operation in flight, so that is a few steps).
+        lo = ((mask + 1) & ~mask).bit_length() - 1
         minret = _INF
-        for i in range(n):
+        for i in range(lo, n):
+            if calls[i] > minret:
+                break
             if not (mask >> i) & 1 and rets[i] < minret:
                 minret = rets[i]
         failed = None
-        for i in range(n):
-            if (mask >> i) & 1 or calls[i] > minret:
+        for i in range(lo, n):
+            if calls[i] > minret:
+                break
+            if (mask >> i) & 1:
                 continue
-            ns, r, w = spec_step(state, fns[i])
+            ns, r, w = step(state, fns[i])
             if not pend[i] and (r != obs[i][0] or w != obs[i][1]):
                 if failed is None or rets[i] > rets[failed]:
                     failed = i
@@ -85,7 +94,7 @@ def _search(ops, inits):
     return False, best[1]
 
 
-def linearize_ops(ops, init):
+def linearize_ops(ops, init, step=spec_step):
     """Check one allocation's operations (sorted by call index) from spec state `init`.
 
     Returns (True, set of possible final states) or (False, (failing index, state, path of
@@ -109,7 +118,7 @@ def linearize_ops(ops, init):
             op = ops[i]
             nxt = set()
             for s in states:
-                ns, r, w = spec_step(s, op[3])
+                ns, r, w = step(s, op[3])
                 if op[1] is None:
                     nxt.add(s)
                     nxt.add(ns)
@@ -119,7 +128,7 @@ def linearize_ops(ops, init):
                 return False, (i, min(states), list(range(i)))
             states = nxt
         else:
-            ok, out = _search(ops[i:j], states)
+            ok, out = _search(ops[i:j], states, step)
             if not ok:
                 if out is None:
                     return False, (i, min(states), list(range(i)))
@@ -193,7 +202,7 @@ class Linearizability:
                 self.final[aid] = {a.init}
                 continue
             ops.sort()
-            ok, out = linearize_ops(ops, a.init)
+            ok, out = linearize_ops(ops, a.init, h.spec)
             if ok:
                 self.final[aid] = out
                 continue
@@ -206,7 +215,7 @@ class Linearizability:
         h = self.h
         i, state, path = diag
         call, ret, t, fn, r, w = ops[i]
-        ns, er, ew = spec_step(state, fn)
+        ns, er, ew = h.spec(state, fn)
         an = h.an(a.aid)
         who = f"{thread_name(t)}'s {KERNEL_NAME[fn]} on {an} (events {call}..{ret})"
         # who made it dead, in the deepest linearization

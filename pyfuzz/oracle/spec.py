@@ -39,6 +39,38 @@ def spec_step(state: int, fn: str):
     return state - 1, False, NO_WARNING
 
 
+def _get_add_result(state: int, fn: str):
+    """`get=add_result` (file_ref_get, `!atomic_long_add_negative(1)`): the add's own sign
+    decides.  A get that would take MAXREF + 1 references into the saturation zone fails without
+    a warning, and its stray increment is never undone: the object leaks like a saturated one."""
+    if fn != "get":
+        return spec_step(state, fn)
+    if state == DEAD:
+        return DEAD, False, NO_WARNING
+    if state == SAT or state - 1 == MAXREF:
+        return SAT, False, NO_WARNING
+    return state + 1, True, NO_WARNING
+
+
+def _get_inc_not_zero(state: int, fn: str):
+    """`get=inc_not_zero` (vm_refcnt's `__refcount_inc_not_zero_limited_acquire`): no reference
+    from zero references, none past the limit, and a failed get leaves the count as it was."""
+    if fn != "get":
+        return spec_step(state, fn)
+    if state == DEAD or state == SAT or state - 1 == MAXREF:
+        return state, False, NO_WARNING
+    return state + 1, True, NO_WARNING
+
+
+# The `get=` configuration key: which algorithm vma_get uses, and so which specification holds.
+GET_SPECS = {"rcuref": spec_step, "add_result": _get_add_result, "inc_not_zero": _get_inc_not_zero}
+
+
+def spec_for(config: dict):
+    """The sequential specification of a configuration's rcuref operations."""
+    return GET_SPECS[config.get("get", "rcuref")]
+
+
 def state_from_counter(c: int) -> int:
     """Spec state of a raw counter value (setup presets)."""
     c &= 0xFFFFFFFF

@@ -3,8 +3,8 @@
 //! the same program and schedule give the same history, bit for bit.
 //!
 //! Each poll of a thread grants it exactly one access: `step()` completes once per grant and
-//! suspends otherwise. Purely thread-local work (entering an RCU section, bookkeeping) runs in
-//! the poll around that access, i.e. as early as it legally could.
+//! suspends otherwise. Purely thread-local bookkeeping runs in the poll around that access, i.e.
+//! as early as it legally could; RCU and preemption state changes are steps of their own.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -209,8 +209,15 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
             log.borrow_mut().extend(world.slab.reclaim_ready(&world.rcu));
         }
         let log = log.borrow();
-        log[seen..].iter().for_each(|e| interleavings.see(e));
+        let step_events = &log[seen..];
+        if crate::feedback::ENABLED {
+            step_events.iter().for_each(|e| interleavings.see(e));
+        }
+        let go_on = scheduler.observe(step_events);
         seen = log.len();
+        if !go_on {
+            break;
+        }
     }
     drop(threads);
     let events = log.into_inner();
@@ -309,5 +316,32 @@ mod tests {
             }
         }
         assert!(!out.events.iter().any(|e| matches!(e, Event::Panic { .. })));
+    }
+}
+
+/// `cargo test --release -p pyfuzz-core engine_throughput -- --ignored --nocapture`: steps per
+/// second of the engine alone on random programs, for profiling without Python in the way.
+#[cfg(test)]
+mod throughput {
+    use super::*;
+    use crate::sched::SplitMix;
+
+    #[test]
+    #[ignore]
+    fn engine_throughput() {
+        let mut rng = SplitMix(2024);
+        let count = std::env::var("THROUGHPUT_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+        let inputs: Vec<Vec<u8>> = (0..count)
+            .map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect())
+            .collect();
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            let steps: u64 = inputs
+                .iter()
+                .map(|data| run_program(&Program::decode(data), Config { slab: crate::world::SlabMode::Deferred, ..Config::SEED }).steps as u64)
+                .sum();
+            let s = start.elapsed().as_secs_f64();
+            println!("{:.0} runs/s, {:.2}M steps/s", inputs.len() as f64 / s, steps as f64 / s / 1e6);
+        }
     }
 }

@@ -1,8 +1,6 @@
 //! The history an execution leaves behind: facts only, no verdicts. The Python oracle judges them
 //! (docs/DESIGN.md, section 4, is the contract for their Python form).
 
-use std::hash::{Hash, Hasher};
-
 /// Thread id of the setup code that builds the initial world.
 pub const SETUP: i8 = -1;
 /// Thread id of the RCU callback context that reclaims deferred frees.
@@ -32,6 +30,8 @@ pub enum Order {
     Relaxed,
     Release,
     Acquire,
+    /// A fully ordered RMW (`atomic_long_add_negative`).
+    SeqCst,
     Plain,
 }
 
@@ -57,7 +57,7 @@ pub enum LockMode {
     Write,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     OpBegin { t: i8, op: u8 },
     OpEnd { t: i8, op: u8, outcome: &'static str },
@@ -91,40 +91,76 @@ pub enum Event {
     Panic { t: i8, message: String },
 }
 
-/// A small, fast, stable hasher (the multiply-rotate scheme of rustc's FxHasher). The digest only
-/// has to tell histories apart within one campaign, so cryptographic strength buys nothing and
-/// SipHash would cost a noticeable share of an execution.
-#[derive(Default)]
-pub struct Digest(u64);
-
-impl Hasher for Digest {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
+impl Event {
+    /// The event packed into two words for the digest: a tag, the thread and up to six small
+    /// fields in the first, the 32-bit values in the second. Distinct events of one history give
+    /// distinct words (the panic message is hashed apart).
+    fn words(&self) -> (u64, u64) {
+        use Event::*;
+        let w = |tag: u64, t: i8, a: u64, b: u64, c: u64, d: u64| {
+            tag | (t as u8 as u64) << 8 | a << 16 | b << 24 | c << 32 | d << 40
+        };
+        let pair = |x: u32, y: u32| x as u64 | (y as u64) << 32;
+        match *self {
+            OpBegin { t, op } => (w(0, t, op as u64, 0, 0, 0), 0),
+            // Outcomes are short distinct literals: their length and first bytes tell them apart.
+            OpEnd { t, op, outcome } => {
+                let mut head = [0u8; 8];
+                let n = outcome.len().min(8);
+                head[..n].copy_from_slice(&outcome.as_bytes()[..n]);
+                (w(1, t, op as u64, outcome.len() as u64, 0, 0), u64::from_le_bytes(head))
+            }
+            Lookup { t, mm, slot } => (w(2, t, mm as u64, slot as u64, 0, 0), 0),
+            RefCall { t, slot, f } => (w(3, t, slot as u64, f as u64, 0, 0), 0),
+            RefRet { t, slot, f, result } => (w(4, t, slot as u64, f as u64, result.map_or(2, |r| r as u64), 0), 0),
+            Atomic { t, slot, op, order, old, new } => {
+                (w(5, t, slot as u64, op as u64, order as u64, 0), pair(old, new))
+            }
+            Fence { t } => (w(6, t, 0, 0, 0, 0), 0),
+            Warn { t, slot, what } => (w(7, t, slot as u64, what as u64, 0, 0), 0),
+            Alloc { t, slot, gen } => (w(8, t, slot as u64, 0, 0, 0), gen as u64),
+            Free { t, slot, gen } => (w(9, t, slot as u64, 0, 0, 0), gen as u64),
+            Reclaim { slot, gen } => (w(10, 0, slot as u64, 0, 0, 0), gen as u64),
+            Read { t, slot, field, value } => (w(11, t, slot as u64, field as u64, 0, 0), value as u64),
+            Write { t, slot, field, value } => (w(12, t, slot as u64, field as u64, 0, 0), value as u64),
+            Use { t, slot, page } => (w(13, t, slot as u64, page as u64, 0, 0), 0),
+            RcuLock { t } => (w(14, t, 0, 0, 0, 0), 0),
+            RcuUnlock { t } => (w(15, t, 0, 0, 0, 0), 0),
+            PreemptOff { t } => (w(16, t, 0, 0, 0, 0), 0),
+            PreemptOn { t } => (w(17, t, 0, 0, 0, 0), 0),
+            Lock { t, mode } => (w(18, t, mode as u64, 0, 0, 0), 0),
+            Unlock { t, mode } => (w(19, t, mode as u64, 0, 0, 0), 0),
+            TreeInsert { t, mm, slot, start, end, pgoff } => {
+                (w(20, t, mm as u64, slot as u64, 0, 0) | (pgoff as u64) << 32, pair(start, end))
+            }
+            TreeUpdate { t, mm, slot, start, end, pgoff } => {
+                (w(21, t, mm as u64, slot as u64, 0, 0) | (pgoff as u64) << 32, pair(start, end))
+            }
+            TreeRemove { t, mm, slot } => (w(22, t, mm as u64, slot as u64, 0, 0), 0),
+            MappingLoad { t, page, slot } => (w(23, t, page as u64, slot.map_or(0xFF, |s| s as u64), 0, 0), 0),
+            MappingStore { t, page, slot } => (w(24, t, page as u64, slot as u64, 0, 0), 0),
+            FolioMap { t, page, mapped } => (w(25, t, page as u64, mapped as u64, 0, 0), 0),
+            MappedLoad { t, page, mapped } => (w(26, t, page as u64, mapped as u64, 0, 0), 0),
+            Panic { t, ref message } => (w(27, t, 0, 0, 0, 0), message.len() as u64),
         }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(i as u64)
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(i as u64)
-    }
-    fn write_i8(&mut self, i: i8) {
-        self.write_u64(i as u8 as u64)
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64)
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 
+/// The multiply-rotate step of rustc's FxHasher. The digest only has to tell histories apart
+/// within one campaign, so cryptographic strength buys nothing; two mixes per event (its packed
+/// words) instead of one per field keep it a small share of a run.
+pub fn mix(state: u64, word: u64) -> u64 {
+    (state.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+}
+
 pub fn digest(events: &[Event]) -> u64 {
-    let mut h = Digest::default();
-    events.hash(&mut h);
-    h.finish()
+    let mut h = mix(0, events.len() as u64);
+    for e in events {
+        let (a, b) = e.words();
+        h = mix(mix(h, a), b);
+        if let Event::Panic { message, .. } = e {
+            h = message.bytes().fold(h, |h, byte| mix(h, byte as u64));
+        }
+    }
+    h
 }

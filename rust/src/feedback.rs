@@ -19,6 +19,8 @@ const ZONES: usize = 5;
 const ATOMIC_CLASSES: usize = 6 * ZONES;
 const CLASSES: usize = ATOMIC_CLASSES + 7;
 pub const PAIRS: usize = CLASSES * CLASSES;
+/// Whether anyone reads the counters: the engine skips tracking entirely in other builds.
+pub const ENABLED: bool = cfg!(feature = "sancov");
 
 fn zone(counter: u32) -> usize {
     match counter {

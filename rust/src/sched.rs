@@ -5,11 +5,19 @@
 pub trait Scheduler {
     /// Pick the thread that takes the next step; `runnable` has at least one true entry.
     fn next(&mut self, runnable: &[bool]) -> usize;
+    /// The events the step just taken emitted (with any reclaims it let happen); false ends the
+    /// run there. The explorer (`explore.rs`) derives each step's footprint from them.
+    fn observe(&mut self, _step: &[crate::event::Event]) -> bool {
+        true
+    }
 }
 
 fn first_runnable_from(runnable: &[bool], from: usize) -> usize {
-    let n = runnable.len();
-    (0..n).map(|k| (from + k) % n).find(|&i| runnable[i]).expect("scheduler called with no runnable thread")
+    let from = from % runnable.len();
+    (from..runnable.len())
+        .chain(0..from)
+        .find(|&i| runnable[i])
+        .expect("scheduler called with no runnable thread")
 }
 
 /// The schedule a program carries: "thread T runs N steps", in order. A chosen thread that is

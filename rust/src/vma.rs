@@ -59,11 +59,13 @@ async fn vma_rcuref_init<E: Env>(env: &E, slot: u8) {
     }
 }
 
-/// `vm_area_alloc`: `vma_init` zeroes the whole object (the counter included) and, with the
-/// seed, ends with `vma_rcuref_init`.
+/// `vm_area_alloc`: `vma_init` zeroes the whole object (the counter included, unless
+/// `init=keep_counter` leaves it out of the zeroing) and, with the seed, ends with
+/// `vma_rcuref_init`. Zeroing the counter is a plain store of ONEREF: for a moment the recycled
+/// object looks alive with one reference to any stale reader.
 pub async fn vm_area_alloc<E: Env>(env: &E) -> Option<u8> {
     let slot = env.world().slab.alloc(env).await?;
-    if env.config().vma_ref {
+    if env.config().vma_ref && !env.config().init_keeps_counter {
         rcuref::counter_store(env, slot, 0, Order::Plain).await;
     }
     vma_rcuref_init(env, slot).await;
@@ -336,6 +338,11 @@ async fn merge<E: Env>(env: &E, addr: u32) -> &'static str {
     write_field(env, v.slot, Field::End, next.end).await;
     tree_update(env, PARENT_MM, v.slot, Range { start: v.start, end: next.end, pgoff }).await;
     repoint_folios(env, next.start..next.end, next.slot, v.slot).await;
+    if env.mutant() == Mutant::MergePutAttached {
+        vma_put(env, next.slot).await;
+        tree_remove(env, PARENT_MM, next.slot).await;
+        return "ok";
+    }
     tree_remove(env, PARENT_MM, next.slot).await;
     read_field(env, next.slot, Field::Policy).await;
     vma_put(env, next.slot).await;
@@ -380,6 +387,10 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
     if !vma_get(env, slot).await {
         return if env.config().vma_ref { "dead" } else { "noref" };
     }
+    if env.mutant() == Mutant::RmapLocksMm {
+        mmap_lock(env, LockMode::Read).await;
+        mmap_unlock(env, LockMode::Read).await;
+    }
     if env.mutant() != Mutant::RmapNoRecheck {
         // The same three facts as before the get, now with the VMA pinned: still recorded, still
         // mapped (else the slot may hold a recycled VMA that merely looks right), and covering
@@ -418,9 +429,11 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
             if op.a >= PAGES {
                 return "noop";
             }
-            env.world().rcu.read_lock(env);
+            env.world().rcu.read_lock(env).await;
             let outcome = rmap(env, op.a).await;
-            env.world().rcu.read_unlock(env);
+            if !(outcome == "stale" && env.mutant() == Mutant::RmapLeaksRcu) {
+                env.world().rcu.read_unlock(env).await;
+            }
             outcome
         }
         kind => {
