@@ -37,7 +37,8 @@ def test_same_schedule_different_reuser_is_a_different_signature():
 def test_end_state_and_panic_verdicts_have_signatures():
     program = parse("thread 0\nthread 1\n")
     leak = Verdict(program, execute(program).outcome, Violation("leak", "VMA slot 3 gen 1 is dead", 99, []))
-    assert signature(leak) == "leak in end on a VMA made by setup"
+    assert signature(leak) == "leak at the end on a VMA made by setup"
+    assert slug(leak) == "leak.end.from-setup"
     panic = Verdict(program, None, Violation("panic", "the Rust core panicked: index 7 out of range", -1, []))
     assert slug(panic) == "panic.core.index-N-out-of-range.core"
 

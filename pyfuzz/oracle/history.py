@@ -27,6 +27,8 @@ from .rcu import ReadSideSections
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
+# Thread index = thread + 2: the RCU callback is 0, setup 1, program threads (at most 4) 2..5.
+THREAD_INDICES = 6
 _FIELD = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
 _ACCESS = frozenset(("read", "write", "use"))
 # Facts the verdicts do not depend on (kept in the history for reports and the minimizer).
@@ -72,9 +74,8 @@ class History:
         # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
         # slot's next allocation, an access to freed memory); without a free in the history their
         # clocks and read-side sections are never consulted, so they are not kept.
-        self.frees = "free" in set(map(itemgetter(0), events))
-        # thread index = thread + 2: setup is 1, the RCU callback 0
-        nthreads = max(3, max(map(itemgetter(1), events), default=3)) + 3
+        self.frees = "free" in map(itemgetter(0), events)
+        nthreads = THREAD_INDICES
         self.allocs = []
         self.by_key = {}      # (slot, gen) -> Allocation
         self.ptr = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
@@ -88,6 +89,12 @@ class History:
         self.life = Lifetime(self)
         self.rcu = ReadSideSections(self, nthreads)
         self.hb = HappensBefore(self, nthreads)
+
+    def close(self) -> None:
+        """Drop the rules' references back to the history: without the cycle, a judged history's
+        state is freed at once instead of waiting for (and feeding) the cyclic garbage collector."""
+        for rule in (self.lin, self.life, self.rcu, self.hb):
+            rule.h = None
 
     def an(self, aid) -> str:
         a = self.allocs[aid]

@@ -40,9 +40,9 @@ def check_vmas(h, idx, when) -> None:
                              f"{when} (event {idx}), mm {mm}'s tree has overlapping VMAs "
                              f"{h.an(a[2])} = [{a[0]}, {a[1]}) and {h.an(b[2])} = [{b[0]}, {b[1]}).",
                              idx)
-    tr0 = h.trees.get(0, {})
     if h.root_policy:
         # The folios keep naming the root: it must outlive every VMA that covers them.
+        tr0 = h.trees.get(0, {})
         for slot, aid in sorted(tr0.items()):
             root = allocs[aid].root
             if root is not None and allocs[root].free >= 0:
@@ -51,7 +51,22 @@ def check_vmas(h, idx, when) -> None:
                              f"{h.an(root)} was freed at event {allocs[root].free}: the folios they share "
                              "name freed memory.", idx)
         return
-    for page, m in sorted(h.mapping.items()):
+    # Most checks find nothing; only then is it worth sorting, to report the lowest such page.
+    if _misplaced_folio(h, h.mapping.items()) is not None:
+        page, m = _misplaced_folio(h, sorted(h.mapping.items()))
+        aid = m[0]
+        s, e, p = allocs[aid].fields
+        raise h.viol("vma-invariant",
+                     f"{when} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
+                     f"{h.an(aid)}, which is in mm 0's tree but covers [{s}, {e}): the folio was "
+                     "not re-pointed.", idx)
+
+
+def _misplaced_folio(h, mappings):
+    """The first (page, mapping) whose mapping names a VMA in mm 0's tree not covering it."""
+    allocs = h.allocs
+    tr0 = h.trees.get(0, {})
+    for page, m in mappings:
         if m is None:
             continue
         aid = m[0]
@@ -61,7 +76,5 @@ def check_vmas(h, idx, when) -> None:
         if s is None or e is None:
             continue
         if not (s <= page < e):
-            raise h.viol("vma-invariant",
-                         f"{when} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
-                         f"{h.an(aid)}, which is in mm 0's tree but covers [{s}, {e}): the folio was "
-                         "not re-pointed.", idx)
+            return page, m
+    return None

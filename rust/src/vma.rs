@@ -504,14 +504,27 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
     if !folio_mapped(env, page).await {
         return "unmapped";
     }
-    if !vma_get(env, slot).await {
+    let unlocked = env.mutant() == Mutant::RmapUnlockBeforeGet;
+    if unlocked {
+        env.world().rcu.read_unlock(env).await;
+    }
+    let got = vma_get(env, slot).await;
+    if unlocked {
+        env.world().rcu.read_lock(env).await;
+    }
+    if !got {
         return if env.config().vma_ref { "dead" } else { "noref" };
     }
     if env.mutant() == Mutant::RmapLocksMm {
         mmap_lock(env, LockMode::Read).await;
         mmap_unlock(env, LockMode::Read).await;
     }
-    if env.mutant() != Mutant::RmapNoRecheck {
+    if env.mutant() == Mutant::RmapRecheckMappingOnly {
+        if mapping_load(env, page).await != Some(slot) {
+            vma_put(env, slot).await;
+            return "stale";
+        }
+    } else if env.mutant() != Mutant::RmapNoRecheck {
         // The same three facts as before the get, now with the VMA pinned: still recorded, still
         // mapped (else the slot may hold a recycled VMA that merely looks right), and covering
         // the folio's index (a root need not cover it: the VMA that does is looked up below).
@@ -598,6 +611,7 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
             }
             outcome
         }
+        OpKind::Get if env.mutant() == Mutant::GetUnlockedLookup => get_ref(env, op.a, held).await,
         kind => {
             let mode = if kind == OpKind::Get { LockMode::Read } else { LockMode::Write };
             mmap_lock(env, mode).await;
