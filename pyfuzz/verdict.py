@@ -159,6 +159,7 @@ def _keep_reproducer(cell: Cell, all_cells: list[Cell], corpus: Path) -> None:
     cell.replays = not replay.ok and replay.violation.kind == cell.kind
     if not cell.replays:
         return
+    cell.message = replay.violation.message
     from .signature import slug
 
     path = corpus / f"verdict-{slug(replay)}.txt"
@@ -201,8 +202,10 @@ def run(bound_spec: str, cell_seconds: float, campaign_seconds: float, jobs: int
     table = cells()
     work = [(c, bound_spec, cell_seconds, campaign_seconds, seed) for c in table]
     if jobs > 1:
-        with Pool(jobs) as pool:
-            table = pool.map(_judge_cell, work)
+        pool = Pool(jobs)
+        table = pool.map(_judge_cell, work)
+        pool.close()
+        pool.join()
     else:
         table = [_judge_cell(w) for w in work]
     corpus.mkdir(parents=True, exist_ok=True)
