@@ -30,14 +30,20 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _non_negative_int(text: str) -> int:
+def _non_negative(text: str, convert):
     try:
-        value = int(text, 0)
+        value = convert(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    if value == float("inf") or value != value:
+        raise argparse.ArgumentTypeError(f"must be a finite number: {text}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    return _non_negative(text, lambda t: int(t, 0))
 
 
 def _positive_int(text: str) -> int:
@@ -48,13 +54,7 @@ def _positive_int(text: str) -> int:
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, not {text}")
-    return value
+    return _non_negative(text, float)
 
 
 def _positive_float(text: str) -> float:
