@@ -30,20 +30,37 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _non_negative_int(text: str) -> int:
+def _non_negative(text: str, convert):
     try:
-        value = int(text, 0)
+        value = convert(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    if value == float("inf") or value != value:
+        raise argparse.ArgumentTypeError(f"must be a finite number: {text}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    return _non_negative(text, lambda t: int(t, 0))
 
 
 def _positive_int(text: str) -> int:
     value = _non_negative_int(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    return _non_negative(text, float)
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
     return value
 
 
@@ -93,6 +110,20 @@ def build_parser() -> Parser:
     v.add_argument("--json", metavar="OUT", type=Path, help="write the result as JSON (shards merge with pyfuzz.verify.merge_results)")
     v.add_argument("-o", "--out", metavar="DIR", type=Path, default=Path("artifacts"),
                    help="where a violating interleaving is written as a program file (default ./artifacts)")
+
+    vd = sub.add_parser("verdict", help="the verdict table over every configuration and candidate fix")
+    vd.add_argument("--bound", metavar="SPEC", default=None,
+                    help="the programs each cell explores exhaustively (verify --programs syntax; default: "
+                         "threads=2,ops=1..2,setup=1,ops-set=rmap,munmap,mmap)")
+    vd.add_argument("--cell-time", metavar="SECONDS", type=_positive_float, default=30.0,
+                    help="time limit of each cell's exploration (default 30)")
+    vd.add_argument("--campaign", metavar="SECONDS", type=_non_negative_float, default=0.0,
+                    help="PCT walks over random programs for each cell still safe (default 0: none)")
+    vd.add_argument("--jobs", metavar="N", type=_positive_int, default=1, help="cells judged in parallel")
+    vd.add_argument("--corpus", metavar="DIR", type=Path, default=Path("corpus"),
+                    help="where unsafe cells' minimized reproducers go (existing files are kept)")
+    vd.add_argument("--markdown", metavar="OUT", type=Path, help="also write the table here")
+    vd.add_argument("--json", metavar="OUT", type=Path, help="write every cell's figures as JSON")
 
     sub.add_parser("mutants", help="list the mutants (one name a line when not on a terminal)")
 
@@ -394,6 +425,12 @@ def main(argv: list[str] | None = None) -> int:
             from .verify import run_cli
 
             return run_cli(args, console)
+        if args.command == "verdict":
+            from . import verdict
+
+            if args.bound is None:
+                args.bound = verdict.DEFAULT_BOUND
+            return verdict.run_cli(args, console)
         if args.command == "corpus":
             return cmd_corpus(args, console)
         return cmd_bench(args, console)

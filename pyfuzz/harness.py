@@ -69,6 +69,11 @@ def _load_instrumented_core(path: str) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules["pyfuzz._core"] = module
     spec.loader.exec_module(module)
+    # pyfuzz.program has imported the plain build already (it reads _core.CONFIG): the package
+    # attribute must name the instrumented one too, or `from pyfuzz import _core` finds the old.
+    import pyfuzz
+
+    pyfuzz._core = module
 
 
 def _make_engine(config: dict[str, str], mutant: str):
