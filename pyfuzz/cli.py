@@ -77,9 +77,10 @@ def build_parser() -> Parser:
     sub.add_parser("mutants", help="list the mutants")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "threads", "memory"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
-                        "walks: violations per scheduler on the same random programs")
+                        "walks: violations per scheduler on the same random programs; threads: get/put "
+                        "pairs per second on OS threads; memory: resident size over a million runs")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
@@ -90,7 +91,9 @@ def build_parser() -> Parser:
     b.add_argument("--jobs", type=_positive_int, default=2, help="runs in parallel, one core each (default 2)")
     b.add_argument("--no-false-alarm-check", action="store_true", help="bugs: skip the safe-configuration runs")
     b.add_argument("--inputs", type=_positive_int, help="speed: inputs per pass (default 20000); "
-                                                            "walks: random programs per cell (default 100000)")
+                                                            "walks: random programs per cell (default 100000); "
+                                                            "threads: pairs per thread (default 2000000); "
+                                                            "memory: runs (default 1000000)")
     b.add_argument("--repeats", type=_positive_int, default=3, help="speed: passes, the median is reported (default 3)")
     return p
 
