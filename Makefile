@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pyfuzz-deps
 TIME   ?= 60
 
-.PHONY: fuzz test bench build clean
+.PHONY: fuzz test bench build clean chromium
 
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "pyfuzz needs CPython 3.11 (atheris 3.0.0 ships no wheel for other versions)")'
@@ -23,8 +23,16 @@ build: $(STAMP)
 fuzz: build
 	$(BIN)/pyfuzz fuzz --time $(TIME) || [ $$? -eq 1 ]
 
+# The HTML timeline's test renders it in Debian's headless Chromium. Quick when installed; the
+# package lists are refreshed only if the install fails without it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+	  { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }
+
 # Every test: the Rust unit tests and the Python suite (oracle, programs, corpus replay, CLI).
-test: build
+test: build chromium
 	cargo test --locked --quiet
 	$(BIN)/python -m pytest -q
 

@@ -1,22 +1,29 @@
-"""The coverage build of the Rust core for the fuzz loop.
+"""The coverage build of the Rust core for the fuzz loop, and the package's build backend.
 
 libFuzzer only sees the Rust branches when the extension is compiled with sanitizer coverage.
 Those flags go to the top crate alone (`cargo rustc -- ...`): in RUSTFLAGS they would also
 instrument proc-macro crates, which then fail to load in the compiler. The instrumented module
-needs libFuzzer's symbols at load time, so it is kept apart from the normal build (its own target
-directory, a file named after the source hash) and loaded only by the harness.
+needs libFuzzer's symbols at load time, so it is kept apart from the normal build and loaded only
+by the harness. In a source checkout it is built on demand into target/fuzz/ (a file named after
+the source hash, so an edit rebuilds it); an installed package carries the copy its wheel was
+built with, pyfuzz/_core-sancov.so (not an importable module name: only the harness loads it,
+as pyfuzz._core). This module is also the PEP 517 backend (pyproject.toml): maturin's, with that
+file added to the wheel.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SHIPPED = Path(__file__).resolve().with_name("_core-sancov.so")
 SANCOV_FLAGS = [
     "-Cpasses=sancov-module",
     "-Cllvm-args=-sanitizer-coverage-level=4",
@@ -42,14 +49,23 @@ def _source_hash(crate: Path) -> str:
 
 
 def instrumented_core(quiet: bool = True) -> Path | None:
-    """Path of the sanitizer-coverage build of `_core`, building it if the sources changed.
-
-    None when this is not a source checkout (no rust/ beside the package): the fuzz loop then
-    runs with the normal module and Python-side coverage only.
-    """
+    """Path of the sanitizer-coverage build of `_core`: in a source checkout built from its
+    sources (again when they change), else the one installed with the package; None when there
+    is neither, and then a campaign sees Python coverage only (and says so)."""
     crate = REPO / "rust"
-    if not (crate / "Cargo.toml").exists() or shutil.which("cargo") is None:
-        return None
+    if (crate / "Cargo.toml").exists() and shutil.which("cargo") is not None:
+        return _build_from_checkout(crate, quiet)
+    return SHIPPED if SHIPPED.exists() else None
+
+
+def describe(core: Path | None) -> str:
+    if core is None:
+        return "NONE: no instrumented Rust core, libFuzzer sees Python coverage only"
+    where = "shipped with the package" if core == SHIPPED else "built from this checkout"
+    return f"Rust core with sanitizer coverage ({where})"
+
+
+def _build_from_checkout(crate: Path, quiet: bool) -> Path:
     target = REPO / "target" / "fuzz"
     built = target / f"_core-{_source_hash(crate)}.so"
     if built.exists():
@@ -69,3 +85,53 @@ def instrumented_core(quiet: bool = True) -> Path | None:
         stale.unlink()
     shutil.copy2(target / "release" / "lib_core.so", built)
     return built
+
+
+# PEP 517 hooks: maturin's, except that a wheel also carries the instrumented core, so that an
+# installed pyfuzz is the coverage-guided fuzzer without its sources.
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import maturin
+
+    name = maturin.build_wheel(wheel_directory, config_settings, metadata_directory)
+    core = _build_from_checkout(REPO / "rust", quiet=False)
+    _add_to_wheel(Path(wheel_directory) / name, core, f"pyfuzz/{SHIPPED.name}")
+    return name
+
+
+def _add_to_wheel(wheel: Path, file: Path, arcname: str) -> None:
+    """Add a file to a built wheel, with its line in the wheel's RECORD."""
+    data = file.read_bytes()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    temp = wheel.with_name(f".{wheel.name}.tmp")
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as dst:
+        items = src.infolist()
+        metadata = [i for i in items if ".dist-info/" in i.filename]
+        for item in [i for i in items if i not in metadata]:
+            dst.writestr(item, src.read(item))
+        entry = zipfile.ZipInfo(arcname, date_time=metadata[0].date_time)
+        entry.external_attr = 0o755 << 16
+        dst.writestr(entry, data, zipfile.ZIP_DEFLATED)
+        for item in metadata:
+            content = src.read(item)
+            if item.filename.endswith(".dist-info/RECORD"):
+                content = f"{arcname},sha256={digest},{len(data)}\n".encode() + content
+            dst.writestr(item, content)
+    os.replace(temp, wheel)
+
+
+# The other hooks are maturin's own; looked up on use, since maturin is a build requirement only.
+_MATURIN_HOOKS = frozenset({
+    "build_sdist", "build_editable", "get_requires_for_build_wheel", "get_requires_for_build_sdist",
+    "get_requires_for_build_editable", "prepare_metadata_for_build_wheel",
+    "prepare_metadata_for_build_editable",
+})
+
+
+def __getattr__(name: str):
+    if name in _MATURIN_HOOKS:
+        import maturin
+
+        return getattr(maturin, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,28 +1,50 @@
-"""A fuzz campaign: run the libFuzzer harness in a child process, follow its progress, and turn a
-finding into a minimized, replayable program file."""
+"""A fuzz campaign: libFuzzer harness workers in child processes, their progress followed and
+summed, their new inputs gathered into one corpus directory, and each finding turned into a
+minimized, replayable program file (one per signature).
+
+Every worker is `python -m pyfuzz.harness` writing new inputs into a private directory; the
+campaign copies each complete one (libFuzzer names an input by the SHA-1 of its bytes, so a file
+whose name is not its hash is still being written) into the corpus directory by write and
+rename, and with several workers into the other workers' directories too, which libFuzzer
+re-reads every second. A campaign killed at any moment therefore leaves a corpus of whole
+inputs, and the next one on the same directory starts from all of them.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import queue
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import build
 from .check import Verdict, decode, execute
+from .files import write_atomically
 from .harness import FINDING_EXIT
-from .minimize import minimize
-from .program import INPUT_LEN, Program, random_input, save
+from .minimize import reduce
+from .program import INPUT_LEN, Program, ProgramError, load, random_input, save
+from .signature import signature
 
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
 FINAL = re.compile(r"^stat::(number_of_executed_units|average_exec_per_sec):\s+(\d+)")
 SEED = re.compile(r"^INFO: Seed: (\d+)")
+LIBFUZZER_INPUT = re.compile(r"[0-9a-f]{40}")
+# How often the campaign copies new inputs into the corpus: what a SIGKILL can lose.
+SYNC_SECONDS = 1.0
+# A worker asked to stop (Ctrl-C, the end of a campaign) gets this long before SIGKILL.
+STOP_GRACE_SECONDS = 10.0
+# A finding leaves less than this of the campaign: not worth a new worker's start-up.
+RESTART_MIN_SECONDS = 3
 
 
 class CampaignError(RuntimeError):
@@ -39,30 +61,42 @@ class Finding:
     verdict: Verdict
     seconds: float  # from the campaign's start to the violation
     startup: float  # of those, the start-up: the harness process, libFuzzer, the instrumented core
-    executions: int  # executions up to and including the violating one
+    executions: int  # executions up to and including the violating one, in the finding worker
+    signature: str = ""
+    duplicates: int = 0  # later findings with the same signature, not saved again
 
 
 @dataclass
 class CampaignResult:
     config: dict[str, str]
     mutant: str
+    jobs: int = 1
     seconds: float = 0.0
     executions: int = 0
     exec_per_second: int = 0
     checked: int = 0
-    coverage: int = 0
-    features: int = 0
+    coverage: int = 0  # libFuzzer's cov (code edges and interleaving pairs), max over workers
+    features: int = 0  # libFuzzer's ft, max over workers
+    interleavings: int = 0  # distinct interleaving pairs met, union over workers
     corpus_entries: int = 0
+    loaded: int = 0  # inputs in the corpus directory when the campaign started
+    corpus_dir: Path | None = None
     seed: int | None = None
     instrumented: bool = False
-    finding: Finding | None = None
+    coverage_source: str = ""
+    interrupted: bool = False
+    findings: list[Finding] = field(default_factory=list)
     log_tail: list[str] = field(default_factory=list)
+
+    @property
+    def finding(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
 
 
 # From an empty corpus libFuzzer starts with the empty input and grows programs a few bytes at a
 # time, while most protocol mistakes break in the first handful of full-size random programs. So
-# every campaign also reads this many random inputs, drawn from the campaign's seed, from a
-# directory libFuzzer only reads (new inputs still go to the corpus).
+# every worker also reads this many random inputs, drawn from its seed, from a directory
+# libFuzzer only reads (new inputs go to the worker's own directory).
 RANDOM_INPUTS = 64
 
 
@@ -73,27 +107,299 @@ def _write_random_inputs(directory: Path, seed: int) -> None:
         (directory / f"random-{i:02d}").write_bytes(random_input(rng))
 
 
-def _harness_args(seconds: int, seed: int, corpus: Path, work: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "pyfuzz.harness",
+def libfuzzer_env(core: Path | None) -> dict[str, str]:
+    """The environment of a harness child: the very pyfuzz package this process runs, and the
+    instrumented core if there is one. `python -P` keeps the working directory off sys.path, so a
+    source checkout's uncompiled pyfuzz/ cannot shadow an installed package in the child. A fixed
+    hash seed: atheris feeds Python's own coverage to libFuzzer too, and code that walks a set or
+    dict of strings would otherwise take other branches in every process, and a campaign's seed
+    would no longer decide its inputs."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path, PYFUZZ_CORE=str(core or ""), PYTHONHASHSEED="0")
+
+
+def harness_command(*args: str) -> list[str]:
+    return [sys.executable, "-P", "-m", "pyfuzz.harness", *args]
+
+
+def _harness_args(seconds: int, seed: int, dirs: list[Path], work: Path, reload: bool) -> list[str]:
+    return harness_command(
         f"-max_total_time={seconds}",
         # Compare values as features fill the corpus with inputs that differ in how the decoder
         # read their bytes, not in how threads met; without them every narrow race and the seed's
         # race were found sooner (30 seeds each, BENCHMARKS.md).
         "-use_value_profile=0",
         "-print_final_stats=1",
-        # libFuzzer re-reads the corpus directory every second by default; what that re-read adds
-        # depends on wall-clock timing, and it made campaigns with the same seed diverge.
-        "-reload=0",
+        # libFuzzer re-reads its corpus directory every second when told to; what that re-read
+        # adds depends on wall-clock timing, so a single worker never does (the same seed runs
+        # the same inputs), while several workers do to pick up each other's inputs.
+        f"-reload={int(reload)}",
         f"-max_len={INPUT_LEN[1]}",
         "-len_control=0",
         "-timeout=20",
         "-rss_limit_mb=8192",
         f"-artifact_prefix={work}{os.sep}",
         f"-seed={seed}",
-        str(corpus),
-        str(work / "random-inputs"),
-    ]
+        *map(str, dirs),
+    )
+
+
+@dataclass
+class _Status:
+    executions: int = 0
+    exec_per_second: int = 0
+    coverage: int = 0
+    features: int = 0
+    checked: int = 0
+    interleavings: frozenset = frozenset()
+
+
+class _Worker:
+    def __init__(self, index: int, seed: int, seconds: int, work: Path, corpus: Path, env: dict,
+                 events: queue.Queue, reload: bool) -> None:
+        self.seed = seed
+        self.dir = work / f"worker-{index}"
+        self.out = self.dir / "out"
+        self.out.mkdir(parents=True)
+        _write_random_inputs(self.dir / "random-inputs", seed)
+        self.finding_file = self.dir / "finding.json"
+        self.stats_file = self.dir / "stats.json"
+        self.status = _Status()
+        self.stopping = False
+        env = dict(env, PYFUZZ_FINDING=str(self.finding_file), PYFUZZ_STATS=str(self.stats_file),
+                   PYFUZZ_PARENT=str(os.getpid()))
+        self.proc = subprocess.Popen(
+            _harness_args(seconds, seed, [self.out, corpus, self.dir / "random-inputs"], self.dir, reload),
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            # Ctrl-C reaches the campaign alone, which stops its workers in order.
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, args=(events,), daemon=True).start()
+
+    def _read(self, events: queue.Queue) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            events.put((self, line.rstrip("\n")))
+        events.put((self, None))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None and not self.stopping:
+            self.stopping = True
+            self.proc.send_signal(signal.SIGTERM)  # libFuzzer prints its final stats and exits
+
+    def read_stats(self) -> None:
+        try:
+            stats = json.loads(self.stats_file.read_text())
+        except (OSError, ValueError):
+            return
+        self.status.checked = stats["checked"]
+        self.status.executions = max(self.status.executions, stats["executions"])
+        self.status.interleavings = frozenset(stats.get("interleavings", ()))
+
+
+class _Campaign:
+    def __init__(self, config, mutant, seconds, corpus, artifacts, seed, jobs, progress, shrink,
+                 keep_going, work: Path) -> None:
+        self.config, self.mutant, self.artifacts = config, mutant, artifacts
+        self.shrink, self.keep_going, self.progress = shrink, keep_going, progress
+        self.work, self.jobs = work, jobs
+        self.corpus = corpus if corpus is not None else work / "corpus"
+        self.corpus.mkdir(parents=True, exist_ok=True)
+        self.known = {p.name for p in self.corpus.iterdir() if p.is_file()}
+        core = build.instrumented_core()
+        self.result = CampaignResult(
+            config=config, mutant=mutant, jobs=jobs, seed=seed, loaded=len(self.known),
+            corpus_dir=corpus, instrumented=core is not None, coverage_source=build.describe(core),
+        )
+        self.env = dict(libfuzzer_env(core), PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in config.items()),
+                        PYFUZZ_MUTANT=mutant)
+        self.seconds = seconds
+        self.events: queue.Queue = queue.Queue()
+        self.workers: list[_Worker] = []
+        self.live: set[_Worker] = set()
+        self.next_seed = seed
+        self.signatures: dict[str, Finding] = self._saved_signatures()
+        self.started = time.monotonic()
+        self.started_wall = time.time()
+
+    def _saved_signatures(self) -> dict[str, Finding]:
+        """Findings already in the artifacts directory, by signature, so that a campaign resumed
+        on it saves only new ones. Files that do not replay as findings are left alone."""
+        saved: dict[str, Finding] = {}
+        if not self.artifacts.is_dir():
+            return saved
+        for path in sorted(self.artifacts.glob("*.txt")):
+            if path.name.endswith(".orig.txt"):
+                continue
+            try:
+                program = load(path)
+            except ProgramError:
+                continue
+            verdict = execute(program)
+            if verdict.violation is not None:
+                v = verdict.violation
+                saved.setdefault(signature(verdict), Finding(v.kind, v.message, program, program, path,
+                                                              verdict, 0.0, 0.0, 0))
+        return saved
+
+    def _start_worker(self, seconds: int) -> None:
+        index = len(self.workers)
+        worker = _Worker(index, self.next_seed + index, seconds, self.work, self.corpus, self.env,
+                         self.events, reload=self.jobs > 1)
+        self.workers.append(worker)
+        self.live.add(worker)
+
+    def remaining(self) -> float:
+        return self.seconds - (time.monotonic() - self.started)
+
+    def run(self) -> CampaignResult:
+        for _ in range(self.jobs):
+            self._start_worker(self.seconds)
+        last_sync = time.monotonic()
+        try:
+            while self.live:
+                try:
+                    worker, line = self.events.get(timeout=0.25)
+                except queue.Empty:
+                    pass
+                else:
+                    if line is None:
+                        self._exited(worker)
+                    else:
+                        self._absorb(worker, line)
+                if time.monotonic() - last_sync >= SYNC_SECONDS:
+                    last_sync = time.monotonic()
+                    self._sync()
+                    for w in self.live:
+                        w.read_stats()
+                self._update()
+        except KeyboardInterrupt:
+            self.result.interrupted = True
+            self._stop_all()
+        finally:
+            self._stop_all()
+            self._sync()
+        self._update()
+        return self.result
+
+    def _stop_all(self) -> None:
+        """Stop the workers and wait for them (SIGKILL after the grace period); a finding written
+        meanwhile is still collected. A second Ctrl-C here only shortens the wait."""
+        for w in self.live:
+            w.stop()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while self.live:
+            try:
+                worker, line = self.events.get(timeout=max(0.05, deadline - time.monotonic()))
+            except queue.Empty:
+                for w in self.live:
+                    w.proc.kill()
+                deadline = time.monotonic() + STOP_GRACE_SECONDS
+                continue
+            except KeyboardInterrupt:
+                self.result.interrupted = True
+                for w in self.live:
+                    w.proc.kill()
+                continue
+            if line is None:
+                self._exited(worker, restart=False)
+            else:
+                self._absorb(worker, line)
+
+    def _absorb(self, worker: _Worker, line: str) -> None:
+        self.result.log_tail = (self.result.log_tail + [line])[-20:]
+        s = worker.status
+        if m := STATUS.match(line):
+            s.executions, s.coverage, s.features = int(m[1]), int(m[3]), int(m[4])
+            s.exec_per_second = int(m[6])
+        elif m := FINAL.match(line):
+            if m[1] == "number_of_executed_units":
+                s.executions = int(m[2])
+            else:
+                s.exec_per_second = int(m[2])
+        elif (m := SEED.match(line)) and worker is self.workers[0]:
+            self.result.seed = int(m[1])
+
+    def _update(self) -> None:
+        r, statuses = self.result, [w.status for w in self.workers]
+        r.seconds = time.monotonic() - self.started
+        r.executions = sum(s.executions for s in statuses)
+        r.checked = sum(s.checked for s in statuses)
+        # Live, the sum of the running workers' rates; at the end, of each worker's average.
+        running = [w.status for w in self.live] or statuses
+        r.exec_per_second = sum(s.exec_per_second for s in running)
+        if r.exec_per_second == 0 and r.seconds > 0:  # no worker lived to report a rate
+            r.exec_per_second = int(r.executions / r.seconds)
+        r.coverage = max(s.coverage for s in statuses)
+        r.features = max(s.features for s in statuses)
+        r.interleavings = len(frozenset().union(*(s.interleavings for s in statuses)))
+        r.corpus_entries = len(self.known)
+        if self.progress is not None:
+            self.progress(r)
+
+    def _sync(self) -> None:
+        for worker in self.workers:
+            try:
+                names = os.listdir(worker.out)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if name in self.known or not LIBFUZZER_INPUT.fullmatch(name):
+                    continue
+                try:
+                    data = (worker.out / name).read_bytes()
+                except FileNotFoundError:  # replaced by a smaller input meanwhile
+                    continue
+                if hashlib.sha1(data).hexdigest() != name:
+                    continue  # still being written
+                write_atomically(self.corpus / name, data)
+                self.known.add(name)
+                if self.jobs > 1:
+                    for other in self.live - {worker}:
+                        write_atomically(other.out / name, data)
+
+    def _exited(self, worker: _Worker, restart: bool = True) -> None:
+        code = worker.proc.wait()
+        self.live.discard(worker)
+        worker.read_stats()
+        if code == FINDING_EXIT and worker.finding_file.exists():
+            raw = json.loads(worker.finding_file.read_text())
+            self._collect(raw)
+            if restart and self.keep_going and self.remaining() >= RESTART_MIN_SECONDS:
+                self.next_seed += self.jobs  # a fresh seed: the same one would find the same input
+                self._start_worker(int(self.remaining()))
+            elif restart:
+                for w in self.live:
+                    w.stop()
+        elif code != 0 and not worker.stopping:
+            for w in self.live:
+                w.stop()
+            tail = " | ".join(self.result.log_tail[-4:])
+            raise CampaignError(f"the fuzz harness exited with status {code}: {tail}")
+
+    def _collect(self, raw: dict) -> None:
+        """Replay a worker's finding on the normal build; a new signature is minimized and saved,
+        a known one only counted."""
+        original = decode(bytes.fromhex(raw["data"]), self.config, self.mutant, raw["walk"])
+        verdict = execute(original)
+        kind = raw["kind"]
+        if verdict.violation is None or verdict.violation.kind != kind:
+            raise CampaignError(
+                f"finding did not replay on the normal build (harness said {kind}): "
+                "the engine is not deterministic, which is a pyfuzz bug"
+            )
+        sig = signature(verdict)
+        if sig in self.signatures:
+            earlier = self.signatures[sig]
+            earlier.duplicates += 1
+            if earlier not in self.result.findings:  # saved by an earlier campaign
+                self.result.findings.append(earlier)
+            return
+        finding = _save_finding(raw, original, verdict, self.artifacts, self.shrink, self.started_wall)
+        finding.signature = sig
+        self.signatures[sig] = finding
+        self.result.findings.append(finding)
 
 
 def run_campaign(
@@ -105,105 +411,43 @@ def run_campaign(
     seed: int | None,
     progress=None,
     minimize_finding: bool = True,
+    jobs: int = 1,
+    keep_going: bool = False,
 ) -> CampaignResult:
-    """Fuzz for `seconds`. `progress(result)` is called as libFuzzer reports."""
+    """Fuzz for `seconds` with `jobs` workers. `progress(result)` is called as they report.
+
+    The campaign ends at the first finding unless `keep_going`; then it runs its whole time, and
+    a worker that found something is replaced by one with a fresh seed. Ctrl-C (KeyboardInterrupt)
+    ends it early with everything found and gathered so far (`result.interrupted`)."""
     if seed is None:
-        seed = random.randrange(1, 2**31)
-    result = CampaignResult(config=config, mutant=mutant, seed=seed)
-    core = build.instrumented_core()
-    result.instrumented = core is not None
+        seed = random.randrange(1, 2**31 - jobs)
     with tempfile.TemporaryDirectory(prefix="pyfuzz-") as tmp:
-        work = Path(tmp)
-        corpus_dir = corpus if corpus is not None else work / "corpus"
-        corpus_dir.mkdir(parents=True, exist_ok=True)
-        _write_random_inputs(work / "random-inputs", seed)
-        finding_file = work / "finding.json"
-        stats_file = work / "stats.json"
-        env = dict(
-            os.environ,
-            PYFUZZ_CORE=str(core or ""),
-            PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in config.items()),
-            PYFUZZ_MUTANT=mutant,
-            PYFUZZ_FINDING=str(finding_file),
-            PYFUZZ_STATS=str(stats_file),
-        )
-        started = time.monotonic()
-        started_wall = time.time()
-        proc = subprocess.Popen(
-            _harness_args(seconds, seed, corpus_dir, work),
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            _absorb(result, line.rstrip("\n"))
-            if progress is not None:
-                result.seconds = time.monotonic() - started
-                progress(result)
-        code = proc.wait()
-        result.seconds = time.monotonic() - started
-        if stats_file.exists():
-            stats = json.loads(stats_file.read_text())
-            result.checked = stats["checked"]
-            result.executions = max(result.executions, stats["executions"])
-        if result.exec_per_second == 0 and result.seconds > 0:
-            result.exec_per_second = int(result.executions / result.seconds)
-        result.corpus_entries = sum(1 for _ in corpus_dir.iterdir())
-        if code == FINDING_EXIT and finding_file.exists():
-            raw = json.loads(finding_file.read_text())
-            result.finding = _finalize(raw, config, mutant, artifacts, minimize_finding, started_wall)
-        elif code != 0:
-            tail = " | ".join(result.log_tail[-4:])
-            raise CampaignError(f"the fuzz harness exited with status {code}: {tail}")
-    return result
+        campaign = _Campaign(config, mutant, seconds, corpus, artifacts, seed, jobs, progress,
+                             minimize_finding, keep_going, Path(tmp))
+        return campaign.run()
 
 
-def _absorb(result: CampaignResult, line: str) -> None:
-    result.log_tail = (result.log_tail + [line])[-20:]
-    if m := STATUS.match(line):
-        result.executions = int(m[1])
-        result.coverage, result.features, result.corpus_entries = int(m[3]), int(m[4]), int(m[5])
-        result.exec_per_second = int(m[6])
-    elif m := FINAL.match(line):
-        if m[1] == "number_of_executed_units":
-            result.executions = int(m[2])
-        else:
-            result.exec_per_second = int(m[2])
-    elif m := SEED.match(line):
-        result.seed = int(m[1])
-
-
-def _finalize(
-    raw: dict, config: dict[str, str], mutant: str, artifacts: Path, shrink: bool, started_wall: float
-) -> Finding:
-    """Replay the finding on the normal build, minimize it, and save it as a program file."""
-    data = bytes.fromhex(raw["data"])
-    original = decode(data, config, mutant, raw["walk"])
-    verdict = execute(original)
-    if verdict.violation is None or verdict.violation.kind != raw["kind"]:
-        raise CampaignError(
-            f"finding did not replay on the normal build (harness said {raw['kind']}): "
-            "the engine is not deterministic, which is a pyfuzz bug"
-        )
+def _save_finding(raw: dict, original: Program, verdict: Verdict, artifacts: Path, shrink: bool,
+                  started_wall: float) -> Finding:
+    """Minimize a finding and save it as a program file, its unminimized input beside it."""
     kind = raw["kind"]
-
-    def still_fails(candidate: Program) -> bool:
-        v = execute(candidate).violation
-        return v is not None and v.kind == kind
-
-    if shrink:
-        small = minimize(original, still_fails, interleaving=lambda p: execute(p).taken)
-        final = execute(small)
-    else:
-        small, final = original, verdict
     artifacts.mkdir(parents=True, exist_ok=True)
     path = artifacts / f"{kind}-{raw['digest'] & 0xFFFFFFFF:08x}.txt"
+    save(original, path.with_suffix(".orig.txt"), header_comment=f"unminimized input of {path.name}")
+    small, final = original, verdict
+    if shrink:
+        # The same minimizer as `pyfuzz minimize`: it keeps the signature, and replays its result.
+        try:
+            reduction = reduce(original)
+            small, final = reduction.program, reduction.verdict
+        except KeyboardInterrupt:  # Ctrl-C while minimizing: keep the unminimized program
+            small, final = original, verdict
     header = (
         f"pyfuzz finding: {kind}\n{final.violation.message}\n"
         f"replay: pyfuzz replay {path}\n"
         f"minimized from {sum(map(len, original.threads))} ops to {sum(map(len, small.threads))}"
     )
     save(small, path, header_comment=header)
-    save(original, path.with_suffix(".orig.txt"), header_comment=f"unminimized input of {path.name}")
     return Finding(
         kind, final.violation.message, small, original, path, final, raw["found_at"] - started_wall,
         raw["first_input_at"] - started_wall, raw["executions"]

@@ -13,11 +13,18 @@ also a plain program that `pyfuzz replay` runs as is.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .program import CONFIG_VALUES, Program, ProgramError, parse_config_overrides
+from . import build
+from .program import CONFIG_VALUES, INPUT_LEN, Program, ProgramError, decode_text, parse_config_overrides
 
 EXPECT = re.compile(r"^#\s*expect:\s*(?P<config>.*?)\s*=>\s*(?P<verdict>[a-z-]+)\s*$")
 
@@ -38,8 +45,21 @@ class Expectation:
 
 
 def expectations(path: Path) -> list[Expectation]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ProgramError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        text = decode_text(data)
+    except ProgramError as e:
+        raise ProgramError(f"{path}: {e}") from None
+    return expectations_in(text, str(path))
+
+
+def expectations_in(text: str, path: str) -> list[Expectation]:
+    """The `# expect:` lines of a program text; `path` names it in error messages."""
     found = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.lstrip().startswith("#") or "expect:" not in line:
             continue
         m = EXPECT.match(line.strip())
@@ -72,3 +92,251 @@ def program_files(paths: list[str]) -> list[Path]:
     if not files:
         raise ProgramError("no program files (*.txt) found in " + ", ".join(paths))
     return files
+
+
+def replays(path: Path, program: Program, known_mutants: list[str]):
+    """(expectation or None, program run, verdict) for each '# expect:' line of a file, or for the
+    file as written when it has none."""
+    from .check import execute
+
+    checks = expectations(path)
+    if not checks:
+        yield None, program, execute(program)
+    for expectation in checks:
+        if expectation.mutant is not None and expectation.mutant not in known_mutants:
+            raise ProgramError(f"{path}: expectation names unknown mutant {expectation.mutant!r}")
+        variant = expectation.apply(program)
+        yield expectation, variant, execute(variant)
+
+
+@dataclass
+class CheckedFile:
+    path: Path
+    problem: str | None  # None: the file parses and every expectation holds
+    parses: bool = True
+
+
+def check_corpus(paths: list[str], known_mutants: list[str]) -> list[CheckedFile]:
+    """Every program file parses and gets the verdict each of its '# expect:' lines states; one
+    without expectations must replay bit for bit (two runs, the same history)."""
+    from .check import execute
+    from .program import load
+
+    checked = []
+    for path in program_files(paths):
+        try:
+            program = load(path, known_mutants)
+        except ProgramError as e:
+            checked.append(CheckedFile(path, str(e), parses=False))
+            continue
+        try:
+            failures = []
+            for expectation, variant, verdict in replays(path, program, known_mutants):
+                got = verdict_word(verdict)
+                if expectation is None:
+                    again = execute(variant)
+                    if [verdict.events, got] != [again.events, verdict_word(again)]:
+                        failures.append("two replays gave different histories")
+                elif got != expectation.verdict:
+                    failures.append(f"{expectation.describe()}, got {got}")
+        except ProgramError as e:  # a malformed '# expect:' line
+            checked.append(CheckedFile(path, str(e), parses=False))
+            continue
+        checked.append(CheckedFile(path, "; ".join(failures) or None))
+    return checked
+
+
+# libFuzzer corpora (the --corpus directories of `pyfuzz fuzz`: raw inputs, named by their
+# SHA-1) are merged and minimized by libFuzzer's own -merge=1 run on the harness, so "the same
+# features" means exactly what a campaign counts: the instrumented core's code edges and its
+# interleaving pairs.
+
+MERGE_SUMMARY = re.compile(r"MERGE-OUTER: (\d+) new files with (\d+) new features added")
+
+
+class CorpusError(RuntimeError):
+    pass
+
+
+@dataclass
+class MergeResult:
+    added: int
+    features: int
+    kept: int = 0  # minimize: inputs left in the directory
+    removed: int = 0
+
+
+def _inputs(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _libfuzzer_merge(out: Path, dirs: list[Path], config: dict[str, str], mutant: str) -> MergeResult:
+    """Run libFuzzer's -merge=1 into `out` (a staging directory the caller owns)."""
+    from .campaign import harness_command, libfuzzer_env
+
+    core = build.instrumented_core()
+    if core is None:
+        raise CorpusError("corpus merge needs the coverage-instrumented core: " + build.describe(None))
+    with tempfile.TemporaryDirectory(prefix="pyfuzz-merge-") as tmp:
+        launcher = Path(tmp) / "harness"
+        launcher.write_text(f'#!/bin/sh\nexec {shlex.join(harness_command())} "$@"\n')
+        launcher.chmod(0o755)
+        env = dict(libfuzzer_env(core), PYFUZZ_ARGV0=str(launcher), PYFUZZ_ORACLE="off", PYFUZZ_MUTANT=mutant,
+                   PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in config.items()))
+        cmd = harness_command("-merge=1", f"-max_len={INPUT_LEN[1]}", "-use_value_profile=0",
+                              "-timeout=20", f"-artifact_prefix={tmp}{os.sep}", str(out), *map(str, dirs))
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, errors="replace")
+    found = [m for line in proc.stderr.splitlines() + proc.stdout.splitlines() if (m := MERGE_SUMMARY.search(line))]
+    if proc.returncode != 0 or not found:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise CorpusError(f"libFuzzer's merge failed (status {proc.returncode}): {tail}")
+    return MergeResult(int(found[-1][1]), int(found[-1][2]))
+
+
+def _staging(next_to: Path) -> Path:
+    """A directory beside `next_to`, on its filesystem, so that files move out of it by rename."""
+    return Path(tempfile.mkdtemp(prefix=f".{next_to.name}.merge-", dir=next_to.parent))
+
+
+def merge(out: Path, dirs: list[Path], config: dict[str, str], mutant: str) -> MergeResult:
+    """Add to `out` each input of `dirs` that brings a feature `out` lacks. `out`'s own files are
+    never changed; the new ones arrive by rename, only once libFuzzer's merge has succeeded."""
+    out.mkdir(exist_ok=True)
+    staging = _staging(out)
+    try:
+        existing = {p.name for p in _inputs(out)}
+        for p in _inputs(out):  # libFuzzer starts from the features of what is in its output
+            try:
+                os.link(p, staging / p.name)
+            except OSError:
+                shutil.copy2(p, staging / p.name)
+        result = _libfuzzer_merge(staging, dirs, config, mutant)
+        for p in _inputs(staging):
+            if p.name not in existing:
+                os.replace(p, out / p.name)
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def minimize(directory: Path, config: dict[str, str], mutant: str) -> MergeResult:
+    """Reduce a corpus directory to libFuzzer's smallest set of its inputs with all its features:
+    a file stays (under its own name) if its bytes are in that set, the rest are removed."""
+    staging = _staging(directory)
+    try:
+        result = _libfuzzer_merge(staging, [directory], config, mutant)
+        keep = {p.name for p in _inputs(staging)}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for p in _inputs(directory):
+        digest = hashlib.sha1(p.read_bytes()).hexdigest()
+        if digest in keep:
+            keep.discard(digest)  # a second file with the same bytes goes
+            result.kept += 1
+        else:
+            p.unlink()
+            result.removed += 1
+    return result
+
+
+def verdict_word(verdict) -> str:
+    """What an expectation compares: "ok" or the violation's kind."""
+    return "ok" if verdict.ok else verdict.violation.kind
+
+
+def looks_like_program(text: str) -> bool:
+    """A text with a `config` line (comments aside) is meant to be a program: the pytest plugin
+    collects it, and a mistake in it is an error, not a reason to skip it."""
+    return any(line.split("#", 1)[0].split()[:1] == ["config"] for line in text.splitlines())
+
+
+# Configurations `corpus add` replays a finding under before it narrows the keys down; past this
+# it varies one key at a time (every key still gets looked at).
+CROSS_PRODUCT_MAX = 4096
+
+
+def _configurations(base: dict[str, str]) -> list[dict[str, str]]:
+    from itertools import product
+
+    from . import _core
+
+    keys = list(_core.CONFIG)
+    size = 1
+    for key in keys:
+        size *= len(_core.CONFIG[key])
+    if size <= CROSS_PRODUCT_MAX:
+        return [dict(zip(keys, values)) for values in product(*(_core.CONFIG[k] for k in keys))]
+    return [base] + [{**base, key: value} for key in keys for value in _core.CONFIG[key] if value != base[key]]
+
+
+def expectation_lines(program: Program) -> list[str]:
+    """`# expect:` lines for `program`: its verdict under every configuration, written over the
+    keys that change it (a key matters if flipping it alone changes some verdict), one line per
+    combination of those keys' values, with the program's own values for the rest."""
+    from itertools import product
+
+    from . import _core
+    from .check import execute
+
+    base = program.config_dict
+    verdicts = {}
+    for config in _configurations(base):
+        verdicts[tuple(sorted(config.items()))] = verdict_word(execute(program.with_config(**config)))
+    matters = []
+    for key in _core.CONFIG:
+        for config, got in verdicts.items():
+            values = dict(config)
+            flipped = [verdicts.get(tuple(sorted({**values, key: v}.items()))) for v in _core.CONFIG[key]]
+            if any(f is not None and f != got for f in flipped):
+                matters.append(key)
+                break
+    lines = []
+    for values in product(*(_core.CONFIG[k] for k in matters)):
+        config = {**base, **dict(zip(matters, values))}
+        got = verdicts.get(tuple(sorted(config.items())))
+        if got is None:
+            got = verdict_word(execute(program.with_config(**config)))
+        overrides = " ".join(f"{k}={v}" for k, v in config.items() if v != base.get(k))
+        lines.append(f"# expect: {overrides} => {got}".replace(":  =>", ": =>"))
+    return lines
+
+
+def add_finding(program: Program, text: str, corpus: Path, force: bool) -> tuple[Path, list[str]]:
+    """Write a finding into `corpus` with computed expectations; refuse one whose signature (and
+    mutant) a corpus program already has, unless `force`. Returns the new file and its lines."""
+    from .check import execute
+    from .program import load, save
+    from .signature import signature, slug
+
+    verdict = execute(program)
+    if verdict.ok:
+        raise ProgramError("the finding does not fail under its own configuration: nothing to add")
+    wanted = signature(verdict)
+    if not force:
+        for path in sorted(corpus.rglob("*.txt")):
+            try:
+                other = load(path)
+            except ProgramError:
+                continue
+            if other.mutant != program.mutant:
+                continue
+            seen = execute(other)
+            if not seen.ok and signature(seen) == wanted:
+                raise ProgramError(f"{path} already reproduces '{wanted}' (use --force to add it anyway)")
+    lines = expectation_lines(program)
+    # Comments before the program are the finding's own explanation: they travel with it.
+    head = []
+    for line in text.splitlines():
+        if not line.lstrip().startswith("#") and line.strip():
+            break
+        if "expect:" not in line:
+            head.append(line.lstrip("# ").rstrip() if line.strip() else "")
+    name = slug(verdict) + ("" if program.mutant == "none" else f".{program.mutant}")
+    path = corpus / f"{name}.txt"
+    number = 2
+    while path.exists():
+        path = corpus / f"{name}-{number}.txt"
+        number += 1
+    header = "\n".join([f"signature: {wanted}", *head, *(line[2:] for line in lines)])
+    save(program, path, header_comment=header)
+    return path, lines

@@ -10,7 +10,11 @@ replaced by a fresh random program (FRESH_PROGRAMS). The Python oracle checks ea
 unless an identical one (same digest) was already checked in this process. A violation is
 written to $PYFUZZ_FINDING as JSON (with the walk's parameters when a walk found it) and the
 process exits with FINDING_EXIT; the parent turns it into a program with an explicit schedule,
-minimizes and reports it.
+minimizes and reports it. With PYFUZZ_ORACLE=off (`pyfuzz corpus merge|minimize`, which run
+libFuzzer's -merge=1 on this harness) the oracle is skipped: only the coverage counts. Without
+$PYFUZZ_FINDING (a plain libFuzzer or ClusterFuzzLite run, fuzzers/) a violation is raised as an
+exception, which libFuzzer reports as a crash with the input saved; configuration and mutant then
+default to $PYFUZZ_CONFIG / $PYFUZZ_MUTANT or the seed's.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import importlib.util
 import json
 import os
 import random
+import signal
 import sys
 import time
 
-from pyfuzz.program import random_input
+from pyfuzz.files import write_atomically
+from pyfuzz.program import DEFAULT_CONFIG, parse_config_overrides, random_input
 
 FINDING_EXIT = 3
 # `pyfuzz bench walks` (BENCHMARKS.md) counts violations per walk on the same random programs.
@@ -73,7 +79,21 @@ def _make_engine(config: dict[str, str], mutant: str):
     return _core.Engine(config, mutant)
 
 
+def _die_with_parent() -> None:
+    """A campaign killed by SIGKILL cannot stop its workers, so the kernel does (Linux): a worker
+    must not go on fuzzing into a directory nobody reads."""
+    parent = int(os.environ.get("PYFUZZ_PARENT", "0"))
+    if parent and sys.platform == "linux":
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the campaign died before the request took effect
+            os._exit(0)
+
+
 def main(argv: list[str]) -> None:
+    _die_with_parent()
     sys.setdlopenflags(os.RTLD_NOW | os.RTLD_GLOBAL)
     import atheris
 
@@ -82,34 +102,40 @@ def main(argv: list[str]) -> None:
     from pyfuzz import model
     from pyfuzz.model import is_core_panic, panic_violation
 
-    config = dict(item.split("=", 1) for item in os.environ["PYFUZZ_CONFIG"].split(","))
+    overrides = os.environ.get("PYFUZZ_CONFIG", "")
+    config = {**DEFAULT_CONFIG, **parse_config_overrides(overrides.split(",") if overrides else [])}
     mutant = os.environ.get("PYFUZZ_MUTANT", "none")
-    finding_path = os.environ["PYFUZZ_FINDING"]
+    finding_path = os.environ.get("PYFUZZ_FINDING")
+    oracle = os.environ.get("PYFUZZ_ORACLE", "on") != "off"
     stats_path = os.environ.get("PYFUZZ_STATS")
     histories = model.DistinctHistories(config)
-    stats = {"executions": 0, "checked": 0, "started": time.time()}
+    stats = {"executions": 0, "checked": 0, "started": time.time(), "interleavings": []}
     next_stats = [time.monotonic() + 1.0]
 
     def write_stats() -> None:
         if stats_path:
-            tmp = stats_path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(stats, f)
-            os.replace(tmp, stats_path)
+            if engine is not None:
+                stats["interleavings"] = sys.modules["pyfuzz._core"].interleavings_seen()
+            write_atomically(stats_path, json.dumps(stats).encode())
 
     def report(data: bytes, walk: dict | None, kind: str, message: str, digest: int) -> None:
-        with open(finding_path, "w") as f:
-            json.dump({"data": data.hex(), "walk": walk, "kind": kind, "message": message,
-                       "digest": digest, "found_at": time.time(), "first_input_at": stats["first_input_at"],
-                       "executions": stats["executions"]}, f)
+        assert finding_path is not None
+        finding = {"data": data.hex(), "walk": walk, "kind": kind, "message": message,
+                   "digest": digest, "found_at": time.time(), "first_input_at": stats["first_input_at"],
+                   "executions": stats["executions"]}
+        write_atomically(finding_path, json.dumps(finding).encode())
         write_stats()
         sys.stdout.flush()
         os._exit(FINDING_EXIT)
 
     def judge(outcome, data: bytes, walk: dict | None) -> None:
+        if not oracle:
+            return
         violation = histories.judge(outcome)
         stats["checked"] = histories.checked
         if violation is not None:
+            if finding_path is None:
+                raise violation
             report(data, walk, violation.kind, violation.message, outcome.digest)
 
     engine = None
@@ -118,8 +144,8 @@ def main(argv: list[str]) -> None:
         try:
             return engine.run_bytes(data) if walk is None else engine.run_bytes_with(data, **walk)
         except BaseException as e:
-            if not is_core_panic(e):
-                raise
+            if not is_core_panic(e) or finding_path is None:
+                raise  # a crash to libFuzzer
             report(data, walk, "panic", str(panic_violation(e)), 0)
 
     def test_one_input(data: bytes) -> None:
@@ -145,6 +171,9 @@ def main(argv: list[str]) -> None:
             return random_input(rng)[:max_size]
         return atheris.Mutate(data, max_size)
 
+    # libFuzzer's -merge=1 re-runs its own command line in child processes: argv[0] must then be
+    # something a shell can execute (pyfuzz/corpus.py writes a launcher), not harness.py.
+    argv = [os.environ.get("PYFUZZ_ARGV0", argv[0]), *argv[1:]]
     atheris.Setup(argv, test_one_input, custom_mutator=mutate)
     atheris.Fuzz()
 

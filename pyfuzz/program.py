@@ -11,18 +11,19 @@ from __future__ import annotations
 import os
 import random
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
-CONFIG_KEYS = ("vma_ref", "slab", "put", "debug_vm")
-DEFAULT_CONFIG = {"vma_ref": "on", "slab": "typesafe", "put": "preempt", "debug_vm": "on"}
-CONFIG_VALUES = {
-    "vma_ref": ("on", "off"),
-    "slab": ("typesafe", "deferred"),
-    "put": ("preempt", "rcusafe"),
-    "debug_vm": ("on", "off"),
-}
+from . import _core
+from .files import write_atomically
+
+# The configuration keys live in the Rust core (world.rs, Config::KEYS), default value first.
+CONFIG_VALUES = {key: tuple(values) for key, values in _core.CONFIG.items()}
+CONFIG_KEYS = tuple(CONFIG_VALUES)
+DEFAULT_CONFIG = {key: values[0] for key, values in CONFIG_VALUES.items()}
+# The text form always spells out the seed's own four keys; the candidate fixes and policies
+# added since appear only when they differ from the seed, so older program files stay canonical.
+_SEED_KEYS = CONFIG_KEYS[:4]
 LIMITS = {"threads": (2, 4), "ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 256}
 # Lengths of the byte strings the core decodes into programs: libFuzzer's -max_len is the upper
 # bound, and random inputs are drawn uniformly from the whole range.
@@ -44,6 +45,18 @@ OP_ARGS = {
     "get": ("ADDR",),
     "put": (),
     "rmap": ("PAGE",),
+}
+
+# Ops with variants: the variant's word follows the arguments and is stored in `b` (its index
+# here; the first, unnamed variant is the default and is not printed).
+OP_VARIANTS = {
+    # __split_vma's new_below: the new VMA takes the part below ADDR, the original's vm_start
+    # and vm_pgoff move up.
+    "split": (None, "below"),
+    # vma_merge_existing_range: the VMA at ADDR absorbs its successor; or the successor absorbs
+    # it (its vm_start and vm_pgoff move down); or it absorbs the next two (vma_complete's
+    # remove and remove2).
+    "merge": (None, "next", "both"),
 }
 
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
@@ -108,7 +121,9 @@ class Op:
             _check_range(self.a, 0, 0, f"{self.name}: unused argument a")
         else:
             _check_range(self.a, 0, pages - 1, f"{self.name}: {args[0]}")
-        if len(args) < 2:
+        if self.name in OP_VARIANTS:
+            _check_range(self.b, 0, len(OP_VARIANTS[self.name]) - 1, f"{self.name}: variant")
+        elif len(args) < 2:
             _check_range(self.b, 0, 0, f"{self.name}: unused argument b")
         else:
             _check_range(self.b, 1, pages, f"{self.name}: {args[1]}")
@@ -119,6 +134,8 @@ class Op:
 
     def __str__(self) -> str:
         words = [self.name, *(str(v) for v in (self.a, self.b)[: len(OP_ARGS[self.name])])]
+        if self.name in OP_VARIANTS and self.b:
+            words.append(OP_VARIANTS[self.name][self.b])
         if self.fail:
             words.append("fail")
         return " ".join(words)
@@ -132,10 +149,18 @@ class Op:
         if fail:
             rest = rest[:-1]
         args = OP_ARGS[name]
+        variants = OP_VARIANTS.get(name, (None,))
+        variant = 0
+        if len(rest) > len(args) and rest[-1] in variants[1:]:
+            variant = variants.index(rest[-1])
+            rest = rest[:-1]
         if len(rest) != len(args):
-            usage = " ".join([name, *args, *(["[fail]"] if name in FAILABLE_OPS else [])])
+            usage = " ".join([name, *args, *(f"[{'|'.join(variants[1:])}]" for _ in variants[1:2]),
+                              *(["[fail]"] if name in FAILABLE_OPS else [])])
             raise ProgramError(f"{name} takes {len(args)} argument(s): {usage}")
         values = [_parse_number(token, f"{name} {arg}") for token, arg in zip(rest, args)]
+        if name in OP_VARIANTS:
+            values.append(variant)
         return cls(name, *values, fail=fail)
 
 
@@ -290,7 +315,8 @@ class Program:
 
     def to_text(self) -> str:
         config = self.config_dict
-        lines = ["config " + " ".join(f"{key}={config[key]}" for key in CONFIG_KEYS)]
+        shown = [key for key in CONFIG_KEYS if key in _SEED_KEYS or config[key] != DEFAULT_CONFIG[key]]
+        lines = ["config " + " ".join(f"{key}={config[key]}" for key in shown)]
         lines.append(f"mutant {self.mutant}")
         lines.extend(str(vma) for vma in self.setup)
         for t, ops in enumerate(self.threads):
@@ -480,16 +506,24 @@ def load(path: str | os.PathLike, known_mutants: Iterable | None = None) -> Prog
             data = f.read()
     except OSError as e:
         raise ProgramError(f"{path}: cannot read: {e.strerror or e}") from None
-    if b"\0" in data:
-        raise ProgramError(f"{path}: binary file (NUL byte), not a program text")
+    return parse_bytes(data, known_mutants, str(path))
+
+
+def parse_bytes(data: bytes, known_mutants: Iterable | None = None, name: str = "<input>") -> Program:
+    """A program file's bytes: UTF-8 text (a byte-order mark allowed), never binary."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ProgramError(f"{path}: not UTF-8 (bad byte at offset {e.start})") from None
-    try:
-        return Program.parse(text, known_mutants)
+        return Program.parse(decode_text(data), known_mutants)
     except ProgramError as e:
-        raise ProgramError(f"{path}: {e}") from None
+        raise ProgramError(f"{name}: {e}") from None
+
+
+def decode_text(data: bytes) -> str:
+    if b"\0" in data:
+        raise ProgramError("binary file (NUL byte), not a program text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ProgramError(f"not UTF-8 (bad byte at offset {e.start})") from None
 
 
 def save(program: Program, path: str | os.PathLike, header_comment: str | None = None) -> None:
@@ -498,39 +532,4 @@ def save(program: Program, path: str | os.PathLike, header_comment: str | None =
     if header_comment is not None:
         header = "".join(f"# {line}".rstrip() + "\n" for line in header_comment.splitlines())
         text = header + text
-    path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    # A name no corpus glob matches, in case a crash leaves it behind.
-    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp_path, mode)
-        os.replace(temp_path, path)
-    except BaseException:
-        try:
-            os.unlink(temp_path)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename itself durable; some filesystems refuse to open directories.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomically(path, text.encode("utf-8"))

@@ -8,9 +8,11 @@ SLAB_TYPESAFE_BY_RCU the slot alone does not say which VMA a thread is really to
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from typing import Sequence
 
 from .program import Program
+from .signature import named_allocation, slot_of
 
 LINE_MAX = 119
 SETUP_THREAD = -1
@@ -70,6 +72,7 @@ class _History:
         # (thread, slot) -> generation the thread's pointer to that slot was taken at.
         self.pointer: dict[tuple[int, int], int] = {}
         self.ref_call_open: dict[int, int] = {}
+        self.ref_function: dict[int, str] = {}  # thread -> the rcuref call it is inside
         self.op_label: dict[int, str] = {}
         self.op_has_row: dict[int, bool] = {}
 
@@ -138,6 +141,7 @@ def _describe(history: _History, event: Sequence) -> tuple[str, bool]:
     if kind == "ref_call":
         _, _, slot, function = event
         history.ref_call_open[thread] = slot
+        history.ref_function[thread] = REF_FUNCTIONS.get(function, function)
         call = f"{REF_FUNCTIONS.get(function, function)}({history.name(thread, slot)})"
         return history.tagged(call, thread, slot), True
     if kind == "ref_ret":
@@ -388,3 +392,277 @@ def render_finding(
     lines.append("")
     lines.append("trace:")
     return "\n".join(lines) + "\n" + render_trace(events, program, highlight=index, verbose=verbose)
+
+
+# --------------------------------------------------------------------------- the step table
+# `pyfuzz show`: one row per step, folded by default to the steps the verdict depends on.
+
+TEXT_WIDTH = 80
+ZONES = (
+    # (lowest raw value, zone name): rcuref's counter zones, in increasing order.
+    (0x0000_0000, "valid"),
+    (0x8000_0000, "saturation"),
+    (0xC000_0000, "dead"),
+    (0xFFFF_FFFF, "noref"),
+)
+_SECTION_EVENTS = frozenset(("rcu_lock", "rcu_unlock", "preempt_off", "preempt_on"))
+
+
+def counter_zone(value: int) -> str:
+    """The rcuref zone a raw counter lies in: valid (ONEREF..MAXREF), saturation, dead
+    (RELEASED..DEAD and on up to NOREF-1), or noref (the last reference just went)."""
+    return [name for low, name in ZONES if value >= low][-1]
+
+
+@dataclass
+class StepRow:
+    index: int  # the event's index in the history
+    thread: str  # T0.., setup, RCU
+    what: str  # the op and its sub-step
+    counter: int | None  # the raw counter of the step's slot after it, when the step is on one
+    refs: str  # references the specification expects the slot's counter owner to have
+    events: str  # warning, free, slot reuse, grace period, the violation
+    kept: bool  # shown when the table is folded
+    kind: str  # the event kind (the timeline colours by it)
+    lane: int  # thread number, -1 setup, -2 RCU
+    slot: int | None
+
+    @property
+    def counter_text(self) -> str:
+        if self.counter is None:
+            return ""
+        return f"0x{self.counter:08x} {counter_zone(self.counter)}"
+
+
+@dataclass
+class StepTable:
+    rows: list[StepRow]
+    contested: tuple[int, ...]  # the slots whose counters the verdict is about
+    violation_index: int | None
+    verdict_text: str
+
+    def shown(self, everything: bool) -> list[StepRow]:
+        return [row for row in self.rows if everything or row.kept]
+
+
+def _refs_text(state) -> str:
+    if state is None:
+        return "-"
+    if state == 0:
+        return "0 dead"
+    if state < 0:
+        return "sat"
+    return str(state)
+
+
+def _substep(event: Sequence, history: _History) -> str:
+    """What a counter access is, in rcuref's words, without the value (it has its own column)."""
+    _, thread, slot, op, order, _, _ = event
+    suffix = "" if order in ("relaxed", "plain") else f"_{order}"
+    call = history.ref_call_open.get(thread)
+    inside = f"{history.ref_function.get(thread, '')}: " if call == slot else f"{history.name(thread, slot)}: "
+    if op in ("cas_ok", "cas_fail"):
+        text = f"cmpxchg{suffix} {'ok' if op == 'cas_ok' else 'failed'}"
+    elif order == "plain" and op == "store":
+        text = "plain store" if call == slot else "memset"
+    else:
+        text = f"{ATOMIC_NAMES.get(op, op)}{suffix}"
+    return inside + text
+
+
+def _contested_slots(events: Sequence[Sequence], violation, index: int | None) -> tuple[int, ...]:
+    if violation is not None:
+        if index is not None and 0 <= index < len(events):
+            slot = slot_of(events[index])
+            if slot is not None:
+                return (slot,)
+        allocation = named_allocation(getattr(violation, "message", ""))
+        if allocation is not None:
+            return (allocation[0],)
+    # A passing program: the counters more than one thread touched, else any a thread touched.
+    touched: dict[int, set[int]] = {}
+    for event in events:
+        if event[0] == "atomic" and event[1] >= 0:
+            touched.setdefault(event[2], set()).add(event[1])
+    shared = tuple(sorted(slot for slot, threads in touched.items() if len(threads) > 1))
+    return shared or tuple(sorted(touched))
+
+
+def step_table(program: Program, events: Sequence[Sequence], violation=None) -> StepTable:
+    """Every step of the history as a row; `kept` marks the ones the verdict depends on: the
+    counter's atomics and rcuref results on the contested slots, their allocation, free, reuse
+    and reclaim, how threads found them, the read-side sections of the threads that touched
+    them (and, with deferred freeing, the preemption-off sections that hold grace periods off),
+    stale accesses, warnings and the violating step."""
+    from .oracle.spec import spec_step, state_from_counter
+
+    index = getattr(violation, "event_index", None) if violation is not None else None
+    contested = _contested_slots(events, violation, index)
+    history = _History(program)
+    counter: dict[int, int] = {}
+    owner: dict[int, int] = {}  # slot -> generation whose counter the slot holds (after its init)
+    spec: dict[tuple[int, int], int | None] = {}
+    op_allocation: dict[int, tuple[int, int]] = {}  # thread -> allocation its open rcuref op hit
+    toucher = {event[1] for event in events if _slot_in(event, contested) and event[1] >= 0}
+    rows: list[StepRow] = []
+    for i, event in enumerate(events):
+        kind, thread = event[0], event[1]
+        if kind == "op_begin":
+            history.op_label[thread] = history.op_name(thread, event[2])
+        note = ""
+        slot = slot_of(event)
+        if kind == "atomic":
+            what = _substep(event, history)
+        else:
+            what, _ = _safe_describe(history, event)
+            what = what.strip()
+        if kind == "alloc":
+            spec[(event[2], event[3])] = None
+            if event[3] > 1:
+                note = "slot reuse"
+        elif kind == "atomic":
+            counter[slot] = event[6]
+            inside = history.ref_call_open.get(thread) == slot
+            if inside and history.ref_function.get(thread) == REF_FUNCTIONS["init"]:
+                # From its init store on, the counter in the slot is the new allocation's.
+                owner[slot] = history.generation.get(slot, 0)
+                spec[(slot, owner[slot])] = state_from_counter(event[6])
+            elif inside and thread not in op_allocation:
+                op_allocation[thread] = (slot, owner.get(slot, history.generation.get(slot, 0)))
+        elif kind == "ref_ret":
+            fn = event[3]
+            if fn != "init":
+                allocation = op_allocation.get(thread, (slot, owner.get(slot, 0)))
+                state = spec.get(allocation)
+                if state is not None:
+                    spec[allocation] = spec_step(state, fn)[0]
+            op_allocation.pop(thread, None)
+        elif kind == "warn":
+            note = WARNINGS.get(event[3], f"WARN: {event[3]}")
+        elif kind == "free":
+            note = "free (deferred)" if history.deferred else "free"
+        elif kind == "reclaim":
+            note = "grace period over"
+        if i == index:
+            note = (note + "; " if note else "") + "VIOLATION"
+        lane = thread
+        label = "setup" if thread == SETUP_THREAD else "RCU" if thread == RCU_THREAD else f"T{thread}"
+        if thread >= 0 and kind not in ("op_begin", "op_end"):
+            what = f"{history.op_label.get(thread, '')}: {what}"
+        on_counter = slot if kind in ("atomic", "ref_ret", "alloc", "free", "reclaim", "warn") else None
+        refs = ""
+        if on_counter is not None and (on_counter, owner.get(on_counter, -1)) in spec:
+            refs = _refs_text(spec[(on_counter, owner[on_counter])])
+        kept = i == index or _matters(event, contested, toucher, history)
+        rows.append(StepRow(
+            i, label, what, counter.get(on_counter) if on_counter is not None else None, refs, note, kept,
+            kind, lane, slot,
+        ))
+    verdict_text = "ok" if violation is None else f"{violation.kind}: {violation.message}"
+    return StepTable(rows, contested, index, verdict_text)
+
+
+def _slot_in(event: Sequence, slots: tuple[int, ...]) -> bool:
+    return slot_of(event) in slots
+
+
+def _matters(event: Sequence, contested: tuple[int, ...], toucher: set[int], history: _History) -> bool:
+    kind, thread = event[0], event[1]
+    if thread == SETUP_THREAD:
+        return kind in ("warn", "panic")
+    if kind in ("warn", "panic"):
+        return True
+    if kind in _SECTION_EVENTS:
+        if thread not in toucher:
+            return False
+        return kind.startswith("rcu") or history.deferred
+    if not _slot_in(event, contested):
+        return False
+    if kind in ("atomic", "alloc", "free", "reclaim", "lookup", "mapping_load", "tree_insert", "tree_remove", "use"):
+        return True
+    if kind == "ref_ret":
+        return event[3] != "init"
+    if kind in ("read", "write"):
+        return bool(history.note(thread, event[2]))
+    return False
+
+
+def _table_header(program: Program, table: StepTable, verdict_signature: str | None, everything: bool) -> list[str]:
+    shown = len(table.shown(everything))
+    lines = [f"verdict: {table.verdict_text}"]
+    if verdict_signature:
+        lines.append(f"signature: {verdict_signature}")
+    slots = ", ".join(f"slot {slot}" for slot in table.contested) or "none"
+    fold = "every step" if everything else f"{shown} of {len(table.rows)} steps (--all shows every step)"
+    lines.append(f"contested counter: {slots}; showing {fold}")
+    return lines
+
+
+def _ascii_rule():
+    """rich's SIMPLE box in ASCII: a rule under the header and no other lines."""
+    from rich import box
+
+    return box.Box("    \n    \n -- \n    \n    \n -- \n    \n    \n", ascii=True)
+
+
+def render_steps_text(program: Program, table: StepTable, verdict_signature: str | None = None,
+                      everything: bool = False, width: int = TEXT_WIDTH) -> str:
+    """The step table as plain text for an email: at most `width` columns, ASCII only."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    lines = [*(textwrap.wrap(line, width, subsequent_indent="  ") for line in
+               _table_header(program, table, verdict_signature, everything))]
+    out = [part for wrapped in lines for part in wrapped]
+    listing = [wrapped for text in program.to_text().splitlines()
+               for wrapped in textwrap.wrap(text, width - 2, subsequent_indent="    ", drop_whitespace=True)]
+    folded = len(listing) > len(program.to_text().splitlines())
+    out += ["", "program (long lines wrapped: replay the file itself):" if folded else "program:",
+            *(f"  {text}" for text in listing), ""]
+    grid = Table(box=_ascii_rule(), show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), expand=True)
+    grid.add_column("step", justify="right", no_wrap=True)
+    grid.add_column("thr", no_wrap=True)
+    grid.add_column("op: sub-step", overflow="fold", ratio=3)
+    grid.add_column("counter", no_wrap=True)
+    grid.add_column("refs", no_wrap=True)
+    grid.add_column("events", overflow="fold", ratio=1)
+    previous_op: dict[str, str] = {}
+    for row in table.shown(everything):
+        events = row.events
+        step = f"=>{row.index}" if row.index == table.violation_index else str(row.index)
+        # The op is named on a thread's first row for it; its later rows show only the sub-step.
+        op, _, substep = row.what.partition(": ")
+        what = row.what
+        if substep and previous_op.get(row.thread) == op:
+            what = "  " + substep
+        previous_op[row.thread] = op
+        grid.add_row(*(Text(cell) for cell in (step, row.thread, what, row.counter_text, row.refs, events)))
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, legacy_windows=False, emoji=False,
+            highlight=False).print(grid)
+    out += [line.rstrip() for line in buffer.getvalue().splitlines()]
+    return "\n".join(out) + "\n"
+
+
+def render_steps_markdown(program: Program, table: StepTable, verdict_signature: str | None = None,
+                          everything: bool = False) -> str:
+    """The step table as a Markdown pipe table, to paste into a code review."""
+
+    def cell(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`") or " "
+
+    out = [f"- {line}" for line in _table_header(program, table, verdict_signature, everything)]
+    out += ["", "```", program.to_text().rstrip("\n"), "```", ""]
+    out.append("| step | thr | op: sub-step | counter | refs | events |")
+    out.append("|---:|---|---|---|---|---|")
+    for row in table.shown(everything):
+        events = row.events
+        if row.index == table.violation_index:
+            events = f"**{events}**"
+        out.append("| " + " | ".join(
+            [str(row.index), row.thread, cell(row.what), cell(row.counter_text), cell(row.refs), events or " "]
+        ) + " |")
+    return "\n".join(out) + "\n"

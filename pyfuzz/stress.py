@@ -85,6 +85,21 @@ def _spec_get(counter: int) -> tuple[bool, bool]:
     return True, MAXREF <= counter < RELEASED
 
 
+def _spec_add_result(counter: int) -> tuple[bool, bool]:
+    """`get=add_result`: the sign of the value after its own add, never a warning."""
+    return ((counter + 1) & 0xFFFF_FFFF) <= MAXREF, False
+
+
+def _spec_inc_not_zero(counter: int) -> tuple[bool, bool]:
+    """`get=inc_not_zero`: the value its last access found must leave room for one more."""
+    return counter < MAXREF, False
+
+
+# The value a get decides on, per `get=` algorithm: rcuref's and file_ref's first access (the
+# add), inc-not-zero's last (the compare-exchange that succeeded, or the load that gave up).
+_GET_SPECS = {"rcuref": _spec_get, "add_result": _spec_add_result, "inc_not_zero": _spec_inc_not_zero}
+
+
 def _outcome_text(outcome: tuple[bool, bool]) -> str:
     result, saturated = outcome
     return f"{result}{' with a saturated warning' if saturated else ''}"
@@ -97,6 +112,7 @@ class _Run:
         self.vma_ref = config["vma_ref"] == "on"
         self.debug_vm = config["debug_vm"] == "on"
         self.deferred = config["slab"] == "deferred"
+        self.get_algo = config["get"]
         self.setup = run["setup"]
         self.threads = run["threads"]
         self.reclaims = run["reclaims"]
@@ -154,11 +170,13 @@ class _Run:
     def check_rcuref_ops(self) -> None:
         for t, thread in enumerate(self.threads):
             # The counter before the open operation's first atomic, and its slow path's re-read.
-            before = reread = None
+            before = reread = last = None
             saturated = False
             for position, e in enumerate(thread):
+                if e[0] == "atomic":
+                    last = e[5]
                 if e[0] == "ref_call":
-                    before = reread = None
+                    before = reread = last = None
                     saturated = False
                 elif e[0] == "atomic" and before is None:
                     before = e[5]
@@ -167,7 +185,10 @@ class _Run:
                 elif e[0] == "warn" and e[3] == "saturated":
                     saturated = True
                 elif e[0] == "ref_ret" and e[3] != "init":
-                    problem = self.rcuref_problem(e[3], before, reread, (e[4], saturated))
+                    if self.get_algo == "inc_not_zero" and e[3] == "get":
+                        before, reread = last, None
+                    problem = self.rcuref_problem(e[3], before, reread, (e[4], saturated),
+                                                  _GET_SPECS[self.get_algo])
                     if problem:
                         index = self.offsets[t] + position
                         raise self.violation(
@@ -175,13 +196,14 @@ class _Run:
                         )
 
     @staticmethod
-    def rcuref_problem(fn: str, before: int, reread: int | None, outcome: tuple[bool, bool]) -> str | None:
+    def rcuref_problem(fn: str, before: int, reread: int | None, outcome: tuple[bool, bool],
+                       spec_get=_spec_get) -> str | None:
         if fn == "put":
             if outcome[0] and before != 0:
                 return f"returned true, but the counter was {before:#010x}, not ONEREF"
             return None
         seen = [before] if reread is None else [before, (reread - 1) & 0xFFFF_FFFF]
-        if outcome in map(_spec_get, seen):
+        if outcome in map(spec_get, seen):
             return None
         described = " or ".join(f"{v:#010x}" for v in seen)
         return f"returned {_outcome_text(outcome)}, but the counter it saw was {described}"

@@ -17,7 +17,7 @@ thread 0
   munmap 0
 thread 1
   rmap 1
-schedule 1:2
+schedule 1:3
 """
 
 

@@ -3,8 +3,8 @@
 //! the same program and schedule give the same history, bit for bit.
 //!
 //! Each poll of a thread grants it exactly one access: `step()` completes once per grant and
-//! suspends otherwise. Purely thread-local work (entering an RCU section, bookkeeping) runs in
-//! the poll around that access, i.e. as early as it legally could.
+//! suspends otherwise. Purely thread-local bookkeeping runs in the poll around that access, i.e.
+//! as early as it legally could; RCU and preemption state changes are steps of their own.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -205,7 +205,6 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
         // The thread is suspended inside the op whose access this step performs.
         taken.push((t as u8, states[t].op.get()));
         states[t].granted.set(true);
-        let before = log.borrow().len();
         // SAFETY: the futures never move: they stay in the pinned array until it is dropped,
         // and a finished one is only marked, never taken out.
         let thread = unsafe { threads.as_mut().map_unchecked_mut(|a| &mut a[t]) };
@@ -214,14 +213,18 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
             live[t] = false;
         }
         steps += 1;
-        scheduler.observe(t, &log.borrow()[before..]);
         if world.slab.has_deferred() {
             log.borrow_mut().extend(world.slab.reclaim_ready(&world.rcu));
         }
+        let log = log.borrow();
+        let step_events = &log[seen..];
         if crate::feedback::ENABLED {
-            let log = log.borrow();
-            log[seen..].iter().for_each(|e| interleavings.see(e));
-            seen = log.len();
+            step_events.iter().for_each(|e| interleavings.see(e));
+        }
+        let go_on = scheduler.observe(step_events);
+        seen = log.len();
+        if !go_on {
+            break;
         }
     }
     let events = log.take();

@@ -217,7 +217,7 @@ impl<'a> Tracker<'a> {
 #[cfg(feature = "sancov")]
 mod counters {
     use super::FEATURES;
-    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
     use std::sync::Once;
 
     extern "C" {
@@ -226,6 +226,9 @@ mod counters {
     }
 
     static COUNTERS: [AtomicU8; FEATURES] = [const { AtomicU8::new(0) }; FEATURES];
+    /// Which features any execution of this process has met: libFuzzer clears COUNTERS between
+    /// executions, and the campaign's status line counts interleaving features apart from code.
+    static SEEN: [AtomicBool; FEATURES] = [const { AtomicBool::new(false) }; FEATURES];
     /// libFuzzer wants one (pc, flags) entry per counter; the counters' own addresses serve as
     /// the "pcs", which keeps them distinct from every real pc.
     static PCS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
@@ -247,6 +250,14 @@ mod counters {
     pub fn hit(pair: usize) {
         let c = &COUNTERS[pair];
         c.store(c.load(Relaxed).saturating_add(1), Relaxed);
+        if !SEEN[pair].load(Relaxed) {
+            SEEN[pair].store(true, Relaxed);
+        }
+    }
+
+    /// The interleaving features met so far by this process, for the status line.
+    pub fn seen() -> Vec<u16> {
+        (0..FEATURES).filter(|&p| SEEN[p].load(Relaxed)).map(|p| p as u16).collect()
     }
 }
 
@@ -254,9 +265,12 @@ mod counters {
 mod counters {
     pub fn register() {}
     pub fn hit(_pair: usize) {}
+    pub fn seen() -> Vec<u16> {
+        Vec::new()
+    }
 }
 
-pub use counters::register;
+pub use counters::{register, seen};
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod env;
 pub mod event;
+pub mod explore;
 pub mod feedback;
 pub mod mutant;
 pub mod program;

@@ -19,6 +19,10 @@ pub enum Mutant {
     RemoveDoublePut,
     RmapNoRecheck,
     SplitNoPgoff,
+    RmapLeaksRcu,
+    PutLeaksPreempt,
+    RmapLocksMm,
+    MergePutAttached,
     GetDeadStoresNoref,
     PutCasFailFreesDead,
     GpIgnoresPreempt,
@@ -118,6 +122,32 @@ pub const CATALOG: &[Entry] = &[
         name: "split_no_pgoff",
         kernel: "__split_vma(): the new VMA's vm_pgoff is not advanced with vm_start",
         expect: "vma-invariant (vm_start - vm_pgoff * PAGE_SIZE changes across the split)",
+    },
+    Entry {
+        mutant: Mutant::RmapLeaksRcu,
+        name: "rmap_leaks_rcu",
+        kernel: "the reverse-map walk returns early on a stale VMA without rcu_read_unlock()",
+        expect: "unbalanced-rcu with lockdep=on (the walk's op ends inside its read-side section)",
+    },
+    Entry {
+        mutant: Mutant::PutLeaksPreempt,
+        name: "put_leaks_preempt",
+        kernel: "rcuref_put() returns from its fast path without preempt_enable()",
+        expect: "unbalanced-rcu with lockdep=on (the op ends with preemption disabled)",
+    },
+    Entry {
+        mutant: Mutant::RmapLocksMm,
+        name: "rmap_locks_mm",
+        kernel: "the reverse-map walk takes mmap_read_lock() inside its RCU read-side section \
+                 to look the VMA up again",
+        expect: "might-sleep with lockdep=on (a sleeping lock inside an RCU read-side section)",
+    },
+    Entry {
+        mutant: Mutant::MergePutAttached,
+        name: "merge_put_attached",
+        kernel: "vma_complete() drops the removed VMA with vma_put() before detaching it from \
+                 the tree",
+        expect: "vma-not-detached (vm_area_free of a VMA still in the tree)",
     },
     // The hard tier: each needs three threads or two well-placed preemptions (BENCHMARKS.md).
     Entry {

@@ -86,6 +86,7 @@ fn name_of_order<'py>(py: Python<'py>, o: Order) -> &'py Bound<'py, PyString> {
         Order::Relaxed => intern!(py, "relaxed"),
         Order::Release => intern!(py, "release"),
         Order::Acquire => intern!(py, "acquire"),
+        Order::SeqCst => intern!(py, "seq_cst"),
         Order::Plain => intern!(py, "plain"),
     }
 }
@@ -105,6 +106,7 @@ fn name_of_field<'py>(py: Python<'py>, f: Field) -> &'py Bound<'py, PyString> {
         Field::Pgoff => intern!(py, "vm_pgoff"),
         Field::File => intern!(py, "vm_file"),
         Field::Policy => intern!(py, "vm_policy"),
+        Field::Root => intern!(py, "vm_root"),
     }
 }
 
@@ -364,7 +366,7 @@ impl PyEngine {
         Ok(match scheduler {
             "random" => Box::new(RandomWalk(SplitMix(seed))),
             "pct" => Box::new(Pct::new(threads, depth, expected(), seed)),
-            "pos" => Box::new(Pos::new(threads, seed)),
+            "pos" => Box::new(Pos::new(&self.config, threads, seed)),
             "delay" => Box::new(DelayBounded::new(depth, expected(), seed)),
             "surw" => {
                 let mut per_thread = vec![0; threads];
@@ -389,9 +391,78 @@ impl Scheduler for Recorder {
         self.picks.push(t as u8);
         t
     }
-    fn observe(&mut self, thread: usize, events: &[CoreEvent]) {
-        self.inner.observe(thread, events)
+    fn observe(&mut self, events: &[CoreEvent]) -> bool {
+        self.inner.observe(events)
     }
+}
+
+/// Systematic exploration of one program's interleavings (`explore.rs`): `mode` is `"dpor"`,
+/// `"dfs"` or `"bounded"` (every schedule with at most `preemptions` preemptions, fewest first).
+#[pyclass(name = "Explorer", module = "pyfuzz._core")]
+struct PyExplorer {
+    inner: crate::explore::Explorer,
+}
+
+#[pymethods]
+impl PyExplorer {
+    #[new]
+    #[pyo3(signature = (program, config=None, mutant="none", mode="dpor", preemptions=None))]
+    fn new(
+        program: ProgramTuple,
+        config: Option<&Bound<'_, PyDict>>,
+        mutant: &str,
+        mode: &str,
+        preemptions: Option<u32>,
+    ) -> PyResult<Self> {
+        use crate::explore::Mode;
+        let config = make_config(config, mutant)?;
+        let program = program_from_tuple(program)?;
+        let mode = match (mode, preemptions) {
+            ("dpor", None) => Mode::Dpor,
+            ("dfs", None) => Mode::Dfs,
+            ("bounded", k) => Mode::Bounded(k),
+            (other, _) => return Err(bad(format!("unknown exploration mode {other:?} (a bound needs mode \"bounded\")"))),
+        };
+        Ok(PyExplorer { inner: crate::explore::Explorer::new(program, config, mode) })
+    }
+
+    /// Up to `histories` executions whose history or class is new, each `(schedule, preemptions, class, outcome,
+    /// panic)` (`class` the digest of its equivalence class;
+    /// `outcome` None and `panic` the message when the model panicked); stops early after
+    /// `seconds`. An empty list with `done` false only means the time ran out.
+    #[pyo3(signature = (histories=64, seconds=0.25))]
+    fn explore(&mut self, py: Python<'_>, histories: usize, seconds: f64) -> Vec<(Vec<u8>, u32, u64, Option<PyOutcome>, Option<String>)> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds.max(0.0));
+        let inner = &mut self.inner;
+        let found = py.detach(|| inner.explore(histories, Some(deadline)));
+        found.into_iter().map(|f| (f.schedule, f.preemptions, f.class, f.outcome.map(wrap), f.panic)).collect()
+    }
+
+    #[getter]
+    fn done(&self) -> bool {
+        self.inner.finished()
+    }
+
+    /// `schedules` run (`blocked` of them stopped by sleep sets), distinct `histories`,
+    /// equivalence `classes`, and the preemption `level` reached (bounded mode).
+    #[getter]
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats;
+        let d = PyDict::new(py);
+        d.set_item("schedules", s.schedules)?;
+        d.set_item("blocked", s.blocked)?;
+        d.set_item("histories", s.histories)?;
+        d.set_item("classes", s.classes)?;
+        d.set_item("level", s.level)?;
+        Ok(d)
+    }
+}
+
+/// The interleaving-coverage pairs this process has met (feedback.rs); empty unless this is the
+/// fuzz build.
+#[pyfunction]
+fn interleavings_seen() -> Vec<u16> {
+    crate::feedback::seen()
 }
 
 #[pymodule]
@@ -417,7 +488,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stress, m)?)?;
     m.add_function(wrap_pyfunction!(refcount_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(set_interleaving_feedback, m)?)?;
+    m.add_function(wrap_pyfunction!(interleavings_seen, m)?)?;
     m.add_class::<PyOutcome>()?;
     m.add_class::<PyEngine>()?;
+    m.add_class::<PyExplorer>()?;
     Ok(())
 }

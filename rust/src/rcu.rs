@@ -1,8 +1,11 @@
 //! RCU as the protocol sees it: read-side sections (rcu_read_lock or disabled preemption) and
 //! grace periods that wait for every section that was running when they began.
 //!
-//! Entering or leaving a section only changes the thread's own state, so it is an event but not
-//! a scheduling point. A deferred free records which threads were inside a section at that moment
+//! Entering or leaving a section is a scheduling point like any shared-memory access: a grace
+//! period that starts just before `rcu_read_lock` does not wait for the section, and one that
+//! starts just after must, so other threads have to be able to run between a load and the
+//! section that should protect it (and between the end of a section and what follows it).
+//! A deferred free records which threads were inside a section at that moment
 //! and how many sections each had finished; the grace period is over once each of them has
 //! finished one more. Callbacks run as soon as that holds, the most hostile legal timing.
 
@@ -56,23 +59,27 @@ impl Rcu {
         }
     }
 
-    pub fn read_lock<E: Env>(&self, env: &E) {
+    pub async fn read_lock<E: Env>(&self, env: &E) {
+        env.step().await;
         self.reader(env).rcu_nesting.fetch_add(1, SeqCst);
         env.emit(Event::RcuLock { t: env.tid() });
     }
 
-    pub fn read_unlock<E: Env>(&self, env: &E) {
+    pub async fn read_unlock<E: Env>(&self, env: &E) {
+        env.step().await;
         self.reader(env).rcu_nesting.fetch_sub(1, SeqCst);
         env.emit(Event::RcuUnlock { t: env.tid() });
         self.leave(env);
     }
 
-    pub fn preempt_disable<E: Env>(&self, env: &E) {
+    pub async fn preempt_disable<E: Env>(&self, env: &E) {
+        env.step().await;
         self.reader(env).preempt_count.fetch_add(1, SeqCst);
         env.emit(Event::PreemptOff { t: env.tid() });
     }
 
-    pub fn preempt_enable<E: Env>(&self, env: &E) {
+    pub async fn preempt_enable<E: Env>(&self, env: &E) {
+        env.step().await;
         self.reader(env).preempt_count.fetch_sub(1, SeqCst);
         env.emit(Event::PreemptOn { t: env.tid() });
         self.leave(env);

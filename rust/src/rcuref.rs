@@ -66,6 +66,7 @@ use std::sync::atomic::Ordering as O;
 use crate::env::Env;
 use crate::event::{AtomicOp, Event, Order, RefFn, Warning};
 use crate::mutant::Mutant;
+use crate::world::GetAlgo;
 
 pub const ONEREF: u32 = 0x0000_0000;
 pub const MAXREF: u32 = 0x7FFF_FFFF;
@@ -83,6 +84,7 @@ fn rust_order(order: Order) -> O {
         Order::Relaxed | Order::Plain => O::Relaxed,
         Order::Release => O::Release,
         Order::Acquire => O::Acquire,
+        Order::SeqCst => O::SeqCst,
     }
 }
 
@@ -109,14 +111,15 @@ pub async fn counter_store<E: Env>(env: &E, slot: u8, value: u32, order: Order) 
     env.emit(Event::Atomic { t: env.tid(), slot, op: AtomicOp::Store, order, old, new: value });
 }
 
-/// `atomic_try_cmpxchg_release(counter, &expected, new)`: Err carries the value it found.
-async fn counter_cmpxchg<E: Env>(env: &E, slot: u8, expected: u32, new: u32) -> Result<u32, u32> {
+/// `atomic_cmpxchg(counter, expected, new)` with `order` on success: Ok when it swapped, else
+/// the value found.
+async fn counter_cmpxchg<E: Env>(env: &E, slot: u8, expected: u32, new: u32, order: Order) -> Result<u32, u32> {
     env.step().await;
-    let r = env.world().counter(slot).compare_exchange(expected, new, O::Release, O::Relaxed);
+    let r = env.world().counter(slot).compare_exchange(expected, new, rust_order(order), O::Relaxed);
     let t = env.tid();
     let event = match r {
-        Ok(old) => Event::Atomic { t, slot, op: AtomicOp::CasOk, order: Order::Release, old, new },
-        Err(old) => Event::Atomic { t, slot, op: AtomicOp::CasFail, order: Order::Release, old, new: old },
+        Ok(old) => Event::Atomic { t, slot, op: AtomicOp::CasOk, order, old, new },
+        Err(old) => Event::Atomic { t, slot, op: AtomicOp::CasFail, order, old, new: old },
     };
     env.emit(event);
     r
@@ -148,14 +151,39 @@ pub fn is_dead(counter: u32) -> bool {
     (RELEASED..NOREF).contains(&counter)
 }
 
-/// `rcuref_get`: true when a reference was acquired.
+/// `rcuref_get`, or the get the configuration puts in its place: true when a reference was
+/// acquired.
 pub async fn get<E: Env>(env: &E, slot: u8) -> bool {
     let t = env.tid();
     env.emit(Event::RefCall { t, slot, f: RefFn::Get });
-    let added = counter_add(env, slot, 1, AtomicOp::Add, Order::Relaxed).await;
-    let result = !negative(added) || get_slowpath(env, slot).await;
+    let result = match env.config().get {
+        GetAlgo::Rcuref => {
+            let added = counter_add(env, slot, 1, AtomicOp::Add, Order::Relaxed).await;
+            !negative(added) || get_slowpath(env, slot).await
+        }
+        // `!atomic_long_add_negative(1, ...)`, fully ordered. Nothing re-centres a dead or
+        // saturated counter: the zones are wide enough for the stray increments, and a store
+        // here could land on the slot's next object.
+        GetAlgo::AddResult => !negative(counter_add(env, slot, 1, AtomicOp::Add, Order::SeqCst).await),
+        GetAlgo::IncNotZero => inc_not_zero(env, slot).await,
+    };
     env.emit(Event::RefRet { t, slot, f: RefFn::Get, result: Some(result) });
     result
+}
+
+/// The inc-not-zero get in rcuref's encoding: a reference is taken only from a counter in the
+/// valid zone that stays there (the limit of `__refcount_inc_not_zero_limited_acquire`), with an
+/// acquire compare-exchange that is retried while other threads change the counter. A counter
+/// of no references (NOREF, the dead zone) or a saturated one is never written.
+async fn inc_not_zero<E: Env>(env: &E, slot: u8) -> bool {
+    let mut seen = counter_load(env, slot).await;
+    while seen < MAXREF {
+        match counter_cmpxchg(env, slot, seen, seen + 1, Order::Acquire).await {
+            Ok(_) => return true,
+            Err(now) => seen = now,
+        }
+    }
+    false
 }
 
 /// `rcuref_get_slowpath`: unlike the put slow path, it re-reads the counter, because it only
@@ -180,15 +208,16 @@ pub async fn put<E: Env>(env: &E, slot: u8, preempt: bool) -> bool {
     let t = env.tid();
     let preempt = preempt && env.mutant() != Mutant::PutNoPreempt;
     if preempt {
-        env.world().rcu.preempt_disable(env);
+        env.world().rcu.preempt_disable(env).await;
     }
     env.emit(Event::RefCall { t, slot, f: RefFn::Put });
     let order = if env.mutant() == Mutant::PutRelaxed { Order::Relaxed } else { Order::Release };
     let remaining = counter_add(env, slot, 1u32.wrapping_neg(), AtomicOp::Sub, order).await;
     let released = negative(remaining) && put_slowpath(env, slot, remaining).await;
     env.emit(Event::RefRet { t, slot, f: RefFn::Put, result: Some(released) });
-    if preempt {
-        env.world().rcu.preempt_enable(env);
+    let fast_path = !negative(remaining);
+    if preempt && !(fast_path && env.mutant() == Mutant::PutLeaksPreempt) {
+        env.world().rcu.preempt_enable(env).await;
     }
     released
 }
@@ -201,7 +230,7 @@ async fn put_slowpath<E: Env>(env: &E, slot: u8, mut counter: u32) -> bool {
     if counter == NOREF {
         if env.mutant() == Mutant::PutNoCmpxchg {
             counter_store(env, slot, DEAD, Order::Release).await;
-        } else if let Err(found) = counter_cmpxchg(env, slot, NOREF, DEAD).await {
+        } else if let Err(found) = counter_cmpxchg(env, slot, NOREF, DEAD, Order::Release).await {
             if !(env.mutant() == Mutant::PutCasFailFreesDead && found == DEAD) {
                 return false;
             }

@@ -28,6 +28,30 @@ pub enum SlabMode {
     Deferred,
 }
 
+/// How `vma_get` takes its reference (docs/DESIGN.md, "Candidate fixes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetAlgo {
+    /// `rcuref_get`: fetch-add, and a slow path that re-reads the counter and may store to it.
+    Rcuref,
+    /// `file_ref_get` since "don't accidently mark recycled files dead": the add's own result
+    /// decides, and a failed get never stores to the counter.
+    AddResult,
+    /// `__refcount_inc_not_zero_limited_acquire`, as `vma_start_read` takes `vm_refcnt`: a
+    /// compare-exchange loop that only ever moves a counter inside the valid zone.
+    IncNotZero,
+}
+
+/// The folio->mapping policy of ANON_VMA_LAZY (patch 09, not recovered): what a lazy folio's
+/// `mapping` names once its VMA is split or merged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MappingPolicy {
+    /// Folios are re-pointed to the VMA that covers them after every split and merge.
+    Repoint,
+    /// Folios keep naming their root VMA; each VMA cut from a root pins it with a reference,
+    /// and the reader looks the covering VMA up in the root's mm.
+    Root,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     pub vma_ref: bool,
@@ -35,6 +59,15 @@ pub struct Config {
     /// `vma_put` uses `rcuref_put` (preemption disabled) rather than `rcuref_put_rcusafe`.
     pub put_preempt: bool,
     pub debug_vm: bool,
+    pub get: GetAlgo,
+    /// `init=keep_counter`: the allocation's zeroing skips the counter (as `struct file` and
+    /// Jann Horn's review of "fs: port files to file_ref" require), so a recycled VMA's counter
+    /// stays in the dead zone until `vma_rcuref_init` makes it live with one release store.
+    pub init_keeps_counter: bool,
+    pub mapping: MappingPolicy,
+    /// `lockdep=on`: the kernel's lock and RCU debugging is built in. It changes nothing in the
+    /// execution; the oracle's debug rules read it (pyfuzz/oracle/debugchecks.py).
+    pub lockdep: bool,
     pub mutant: Mutant,
 }
 
@@ -44,6 +77,10 @@ impl Config {
         slab: SlabMode::TypesafeByRcu,
         put_preempt: true,
         debug_vm: true,
+        get: GetAlgo::Rcuref,
+        init_keeps_counter: false,
+        mapping: MappingPolicy::Repoint,
+        lockdep: false,
         mutant: Mutant::None,
     };
 
@@ -53,6 +90,10 @@ impl Config {
         ("slab", &["typesafe", "deferred"]),
         ("put", &["preempt", "rcusafe"]),
         ("debug_vm", &["on", "off"]),
+        ("get", &["rcuref", "add_result", "inc_not_zero"]),
+        ("init", &["memset", "keep_counter"]),
+        ("mapping", &["repoint", "root"]),
+        ("lockdep", &["off", "on"]),
     ];
 
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -64,6 +105,7 @@ impl Config {
         match key {
             "vma_ref" => self.vma_ref = on(value)?,
             "debug_vm" => self.debug_vm = on(value)?,
+            "lockdep" => self.lockdep = on(value)?,
             "slab" => {
                 self.slab = match value {
                     "typesafe" => SlabMode::TypesafeByRcu,
@@ -76,6 +118,28 @@ impl Config {
                     "preempt" => true,
                     "rcusafe" => false,
                     _ => return Err(format!("config put: expected preempt or rcusafe, got {value:?}")),
+                }
+            }
+            "get" => {
+                self.get = match value {
+                    "rcuref" => GetAlgo::Rcuref,
+                    "add_result" => GetAlgo::AddResult,
+                    "inc_not_zero" => GetAlgo::IncNotZero,
+                    _ => return Err(format!("config get: expected rcuref, add_result or inc_not_zero, got {value:?}")),
+                }
+            }
+            "init" => {
+                self.init_keeps_counter = match value {
+                    "memset" => false,
+                    "keep_counter" => true,
+                    _ => return Err(format!("config init: expected memset or keep_counter, got {value:?}")),
+                }
+            }
+            "mapping" => {
+                self.mapping = match value {
+                    "repoint" => MappingPolicy::Repoint,
+                    "root" => MappingPolicy::Root,
+                    _ => return Err(format!("config mapping: expected repoint or root, got {value:?}")),
                 }
             }
             _ => return Err(format!("unknown config key {key:?}")),
@@ -93,6 +157,7 @@ pub struct Slot {
     pub pgoff: AtomicU32,
     pub file: AtomicU32,
     pub policy: AtomicU32,
+    pub root: AtomicU32,
 }
 
 /// A VMA's place in an mm, as the tree (maple tree) knows it.

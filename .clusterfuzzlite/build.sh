@@ -1,0 +1,23 @@
+#!/bin/bash -eu
+# Builds pyfuzz's fuzz targets into $OUT, as ClusterFuzzLite/OSS-Fuzz run this script: from
+# $SRC/pyfuzz, with compile_python_fuzzer (PyInstaller) on the PATH.
+#
+#   program_text_fuzzer  the program-file reader (pyfuzz/parser_fuzz.py's contract), seeded
+#                        with corpus/*.txt
+#   engine_fuzzer        the campaign's harness: bytes -> program -> the core's deterministic
+#                        engine (own schedule + 16 PCT walks) -> the oracle; a violation is a
+#                        crash. Seeded with corpus/*.txt too (any bytes decode to a program).
+
+# The wheel build compiles the core twice: normally, and with sanitizer coverage
+# (pyfuzz/_core-sancov.so, pyfuzz/build.py), which engine_fuzzer loads so that libFuzzer sees
+# the Rust branches and the interleaving pairs.
+pip3 install .
+site=$(python3 -c 'import pathlib, pyfuzz; print(pathlib.Path(pyfuzz.__file__).parent)')
+test -f "$site/_core-sancov.so" || { echo "build.sh: the wheel has no instrumented core" >&2; exit 1; }
+
+for fuzzer in fuzzers/*_fuzzer.py; do
+  name=$(basename -s .py "$fuzzer")
+  # The instrumented core is data to PyInstaller: only the harness loads it, by path.
+  compile_python_fuzzer "$fuzzer" --add-data "$site/_core-sancov.so:pyfuzz"
+  python3 -m zipfile -c "$OUT/${name}_seed_corpus.zip" corpus/*.txt
+done

@@ -1,0 +1,238 @@
+"""`pyfuzz bench jobs|parser|kill|soak`: campaign operations measured, never asserted.
+
+jobs:   inputs per second of --jobs 2 beside --jobs 1, same configuration, alternating runs.
+parser: the program-file reader under a million fuzzed inputs (pyfuzz/parser_fuzz.py).
+kill:   campaigns killed with SIGKILL at random moments; the corpus and artifacts checked after each.
+soak:   the resident memory of a campaign (its process and its workers) sampled over a long run.
+Each writes bench-results/<name>.json and <name>.md for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+
+from .bench import machine
+from .files import write_atomically
+from .program import DEFAULT_CONFIG, ProgramError, load
+
+# No mutant and the configuration the specification calls safe: nothing to find, so a campaign
+# runs its whole time (jobs, soak).
+SAFE = dict(DEFAULT_CONFIG, slab="deferred")
+
+
+def _header(command: str) -> list[str]:
+    load1, load5, _ = os.getloadavg()
+    return [f"Command: `{command}`  ", f"Machine: {machine()}  ",
+            f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; load average at the start "
+            f"{load1:.1f} (1 min), {load5:.1f} (5 min): the machine was shared  ", ""]
+
+
+def _write(out: Path, name: str, result: dict, md: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / f"{name}.json", json.dumps(result, indent=1).encode())
+    write_atomically(out / f"{name}.md", ("\n".join(md) + "\n").encode())
+
+
+def bench_jobs(args, console: Console) -> int:
+    from .campaign import run_campaign
+
+    budget, repeats = args.budget, args.repeats
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for r in range(repeats):
+        for jobs in ((1, 2) if r % 2 == 0 else (2, 1)):  # alternate, so drift in load hits both
+            with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-jobs-") as tmp:
+                res = run_campaign(SAFE, "none", budget, Path(tmp) / "corpus", Path(tmp) / "artifacts",
+                                   seed=1000 + r, jobs=jobs)
+            row = {"repeat": r, "jobs": jobs, "inputs": res.executions, "seconds": round(res.seconds, 2),
+                   "inputs_per_s": round(res.executions / res.seconds, 1), "libfuzzer_rate": res.exec_per_second,
+                   "corpus": res.corpus_entries, "load1": round(os.getloadavg()[0], 1)}
+            runs[jobs].append(row)
+            console.print(f"jobs {jobs}, repeat {r}: {row['inputs']:,} inputs in {row['seconds']} s "
+                          f"({row['inputs_per_s']}/s, load {row['load1']})", highlight=False)
+    med = {j: statistics.median(x["inputs_per_s"] for x in rows) for j, rows in runs.items()}
+    pairs = [b["inputs_per_s"] / a["inputs_per_s"] for a, b in zip(runs[1], runs[2])]
+    result = {"budget_s": budget, "repeats": repeats, "runs": runs[1] + runs[2],
+              "median_inputs_per_s": med, "ratio_of_medians": round(med[2] / med[1], 2),
+              "median_pair_ratio": round(statistics.median(pairs), 2)}
+    md = _header(f"pyfuzz bench jobs --budget {budget} --repeats {repeats}") + [
+        f"Campaigns of {budget} s on `{' '.join(f'{k}={v}' for k, v in SAFE.items())}` (nothing to find), "
+        "fresh corpus each, `--jobs 1` and `--jobs 2` alternating. Inputs/s = all workers' inputs over "
+        "the campaign's wall time (start-up included).", "",
+        "| repeat | jobs 1 inputs/s | jobs 2 inputs/s | ratio | load (1 min) after |", "|---|---|---|---|---|",
+        *(f"| {a['repeat']} | {a['inputs_per_s']} | {b['inputs_per_s']} | {b['inputs_per_s'] / a['inputs_per_s']:.2f} | "
+          f"{a['load1']} / {b['load1']} |" for a, b in zip(runs[1], runs[2])),
+        f"| **median** | **{med[1]}** | **{med[2]}** | **{med[2] / med[1]:.2f}** (ratio of medians) | |",
+    ]
+    _write(args.out, "jobs", result, md)
+    console.print(f"--jobs 2 / --jobs 1: {med[2] / med[1]:.2f}x (medians {med[2]} and {med[1]} inputs/s)",
+                  highlight=False)
+    return 0
+
+
+def bench_parser(args, console: Console) -> int:
+    from .parser_fuzz import fuzz_parser
+
+    inputs = args.inputs or 1_000_000
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    seeds = [p.read_bytes() for p in sorted(corpus.glob("*.txt"))] if corpus.is_dir() else []
+    started = time.monotonic()
+    counts = fuzz_parser(inputs, seed=args.seeds, seeds=seeds, progress=lambda n, c: console.print(
+        f"{n:,} inputs: {c['parsed']:,} programs, {c['rejected']:,} rejected with ProgramError", highlight=False)
+        if n % 100_000 == 0 else None)
+    seconds = time.monotonic() - started
+    result = {"inputs": inputs, "seed": args.seeds, "seed_files": len(seeds), "parsed": counts["parsed"],
+              "rejected": counts["rejected"], "other_exceptions": 0, "seconds": round(seconds, 1)}
+    md = _header(f"pyfuzz bench parser --inputs {inputs} --seeds {args.seeds}") + [
+        f"{inputs:,} inputs (structured mutations of {len(seeds)} corpus files and 64 decoded random programs, "
+        f"plus random bytes) in {seconds:.0f} s: {counts['parsed']:,} read as programs (each printed "
+        f"canonically and read back equal), {counts['rejected']:,} rejected with a one-line ProgramError, "
+        "no other exception (the run stops at the first)."]
+    _write(args.out, "parser", result, md)
+    console.print(md[-1], highlight=False)
+    return 0
+
+
+def whole_corpus(corpus: Path) -> int:
+    """Inputs in a campaign's corpus directory, each checked whole (its name is its SHA-1)."""
+    files = [p for p in corpus.iterdir() if not p.name.startswith(".")] if corpus.is_dir() else []
+    for p in files:
+        if hashlib.sha1(p.read_bytes()).hexdigest() != p.name:
+            raise AssertionError(f"{p}: not a whole input")
+    return len(files)
+
+
+def readable_artifacts(artifacts: Path) -> int:
+    paths = sorted(artifacts.glob("*.txt")) if artifacts.is_dir() else []
+    for path in paths:
+        try:
+            load(path)
+        except ProgramError as e:
+            raise AssertionError(f"artifact does not read back: {e}") from None
+    return len(paths)
+
+
+def workers_of(pid: int) -> list[int]:
+    """Harness processes started by campaign `pid` (their environment names it)."""
+    marker = f"PYFUZZ_PARENT={pid}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def kill_once(rng: random.Random, corpus: Path, artifacts: Path, extra: list[str] = ()) -> dict:
+    """Start a campaign on the seed's configuration (--keep-going: corpus inputs and findings
+    are written all along), SIGKILL it at a random moment once it has started writing, and check
+    what it left. Raises AssertionError on a broken corpus, artifact or an orphaned worker."""
+    cmd = [sys.executable, "-m", "pyfuzz", "fuzz", "--time", "300", "--keep-going", "--corpus", str(corpus),
+           "--artifacts", str(artifacts), *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while whole_corpus(corpus) == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        delay = rng.uniform(0.0, 8.0)
+        time.sleep(delay)
+        workers = workers_of(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}/environ").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphans = [w for w in workers if Path(f"/proc/{w}/environ").exists()]
+    if orphans:
+        raise AssertionError(f"workers {orphans} outlived their campaign")
+    return {"killed_after_first_input_s": round(delay, 2), "workers": len(workers),
+            "corpus": whole_corpus(corpus), "artifacts": readable_artifacts(artifacts)}
+
+
+def bench_kill(args, console: Console) -> int:
+    kills = args.repeats
+    rng = random.Random(args.seeds)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-kill-") as tmp:
+        corpus, artifacts = Path(tmp) / "corpus", Path(tmp) / "artifacts"
+        for i in range(kills):
+            jobs = ["--jobs", "2"] if i % 2 else []
+            row = dict(kill_once(rng, corpus, artifacts, jobs), kill=i, jobs=2 if jobs else 1)
+            rows.append(row)
+            console.print(f"kill {i}: {row}", highlight=False)
+    result = {"kills": kills, "rows": rows, "broken": 0}
+    md = _header(f"pyfuzz bench kill --repeats {kills} --seeds {args.seeds}") + [
+        f"{kills} campaigns on one corpus and artifacts directory (the seed's configuration, `--keep-going`, "
+        "odd ones with `--jobs 2`), each SIGKILLed at a random moment 0-8 s after its first corpus input. "
+        "After every kill: each corpus file is whole (its name is its SHA-1), each artifact reads back as "
+        "a program, and no worker outlived the campaign.", "",
+        "| kill | jobs | killed after (s) | workers | corpus inputs | artifacts |", "|---|---|---|---|---|---|",
+        *(f"| {r['kill']} | {r['jobs']} | {r['killed_after_first_input_s']} | {r['workers']} | {r['corpus']} | "
+          f"{r['artifacts']} |" for r in rows),
+        "", f"Broken files or orphaned workers: 0 of {kills} kills (the run stops at the first)."]
+    _write(args.out, "kill", result, md)
+    return 0
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def bench_soak(args, console: Console) -> int:
+    budget, every = args.budget, 10
+    with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-soak-") as tmp:
+        cmd = [sys.executable, "-m", "pyfuzz", "fuzz", "--time", str(budget), "--corpus", f"{tmp}/corpus",
+               "--artifacts", f"{tmp}/artifacts", "--config", "slab=deferred", "--seed", "1"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        started, samples = time.monotonic(), []
+        while proc.poll() is None:
+            time.sleep(every)
+            workers = workers_of(proc.pid)
+            sample = {"t": round(time.monotonic() - started), "campaign_kib": _rss_kib(proc.pid),
+                      "workers_kib": sum(map(_rss_kib, workers)), "corpus": whole_corpus(Path(tmp) / "corpus")}
+            if proc.poll() is None and workers:
+                samples.append(sample)
+                console.print(f"{sample}", highlight=False)
+        tail = proc.stdout.read()
+    first = [s for s in samples if s["t"] <= 60]
+    last = [s for s in samples if s["t"] >= samples[-1]["t"] - 60]
+
+    def total(s):
+        return s["campaign_kib"] + s["workers_kib"]
+
+    result = {"budget_s": budget, "every_s": every, "samples": samples, "summary_tail": tail[-2000:],
+              "first_minute_median_kib": statistics.median(map(total, first)),
+              "last_minute_median_kib": statistics.median(map(total, last)),
+              "max_kib": max(map(total, samples))}
+    md = _header(f"pyfuzz bench soak --budget {budget}") + [
+        f"One campaign of {budget} s (`--config slab=deferred --seed 1`, a corpus directory), resident memory "
+        f"of the campaign process plus its worker sampled every {every} s from /proc.", "",
+        "| | campaign + worker RSS |", "|---|---|",
+        f"| first minute, median | {result['first_minute_median_kib'] / 1024:.1f} MiB |",
+        f"| last minute, median | {result['last_minute_median_kib'] / 1024:.1f} MiB |",
+        f"| maximum | {result['max_kib'] / 1024:.1f} MiB |",
+        f"| corpus at the end | {samples[-1]['corpus']} inputs |"]
+    _write(args.out, "soak", result, md)
+    console.print("\n".join(md[-6:]), highlight=False)
+    return 0

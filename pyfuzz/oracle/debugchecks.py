@@ -1,0 +1,90 @@
+"""The kernel's own debug checks, as oracle rules (issue 8, item 6).
+
+These do not judge what happened to the objects (the other rules do): they fire where a kernel
+built with the matching debug option would warn, whether or not the hazard did damage in this
+history.  One pass over the events; `check` reports its violation when it comes no later than
+the first violation of the other rules (the kernel's check runs before the damage it guards).
+
+* `vma-not-detached`: `vm_area_free` of a VMA that is still in an mm's tree.  `vm_area_free`
+  asserts `vma_assert_detached` first thing; always on (it needs no debug option).
+* With `lockdep=on` (CONFIG_PROVE_RCU, CONFIG_DEBUG_ATOMIC_SLEEP, CONFIG_PROVE_LOCKING):
+  * `suspicious-rcu-usage`: an rcuref put outside any RCU read-side section and with preemption
+    enabled; `__rcuref_put` starts with `RCU_LOCKDEP_WARN(!rcu_read_lock_held() &&
+    preemptible(), ...)`, so both `rcuref_put_rcusafe` from a plain context and an `rcuref_put`
+    that lost its `preempt_disable` are caught;
+  * `might-sleep`: the mmap_lock (an rwsem, a sleeping lock) taken inside an RCU read-side
+    section or with preemption disabled (`might_sleep()` in `down_read`/`down_write`);
+  * `unbalanced-rcu`: an operation that ends (returns to user space) inside a read-side section
+    or with preemption still disabled.
+"""
+
+from __future__ import annotations
+
+from .violation import Violation, thread_name
+
+KINDS = ("vma-not-detached", "suspicious-rcu-usage", "might-sleep", "unbalanced-rcu")
+
+
+def first_debug_violation(events: list, config: dict) -> Violation | None:
+    lockdep = config.get("lockdep", "off") == "on"
+    rcu = {}       # thread -> rcu_read_lock nesting
+    preempt = {}   # thread -> preempt_disable nesting
+    in_tree = {}   # slot -> set of mms whose tree holds it
+
+    def context(t) -> str:
+        parts = []
+        if rcu.get(t, 0):
+            parts.append("inside an RCU read-side section")
+        if preempt.get(t, 0):
+            parts.append("with preemption disabled")
+        return " and ".join(parts)
+
+    for idx, ev in enumerate(events):
+        k = ev[0]
+        t = ev[1]
+        if k == "rcu_lock":
+            rcu[t] = rcu.get(t, 0) + 1
+        elif k == "rcu_unlock":
+            rcu[t] = rcu.get(t, 0) - 1
+        elif k == "preempt_off":
+            preempt[t] = preempt.get(t, 0) + 1
+        elif k == "preempt_on":
+            preempt[t] = preempt.get(t, 0) - 1
+        elif k == "tree_insert":
+            in_tree.setdefault(ev[3], set()).add(ev[2])
+        elif k == "tree_remove":
+            in_tree.get(ev[3], set()).discard(ev[2])
+        elif k == "free":
+            mms = in_tree.get(ev[2])
+            if mms:
+                return Violation(
+                    "vma-not-detached",
+                    f"{thread_name(t)} frees VMA slot {ev[2]} gen {ev[3]} at event {idx} while it is still "
+                    f"in the tree of mm {min(mms)}: vm_area_free's vma_assert_detached() fires.", idx, events)
+        elif not lockdep:
+            continue
+        elif k == "ref_call" and ev[3] == "put":
+            if not rcu.get(t, 0) and not preempt.get(t, 0):
+                return Violation(
+                    "suspicious-rcu-usage",
+                    f"{thread_name(t)}'s vma_put on VMA slot {ev[2]} at event {idx} runs __rcuref_put outside "
+                    "any RCU read-side section and with preemption enabled: lockdep reports "
+                    "\"suspicious rcuref_put_rcusafe() usage\" (nothing holds the grace period off "
+                    "between the put's decrement and its cmpxchg).", idx, events)
+        elif k == "lock":
+            where = context(t)
+            if where:
+                return Violation(
+                    "might-sleep",
+                    f"{thread_name(t)} takes the mmap_lock ({ev[2]}) at event {idx} {where}: the rwsem may "
+                    "sleep, and might_sleep() reports a sleeping function called from invalid context.",
+                    idx, events)
+        elif k == "op_end":
+            where = context(t)
+            if where:
+                return Violation(
+                    "unbalanced-rcu",
+                    f"{thread_name(t)}'s op {ev[2]} ends at event {idx} {where}: a section entered in the "
+                    "operation was never left (lockdep reports a lock held when returning to user space).",
+                    idx, events)
+    return None

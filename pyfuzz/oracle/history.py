@@ -1,0 +1,409 @@
+"""The one pass over a history: it replays the facts every rule needs (allocations, each
+thread's pointers, which allocation owns each slot's counter, the trees, the folio mappings, the
+rcuref operation each thread has in flight) and hands each event to the rules it concerns, in a
+fixed order, so that the first violation found is the same whatever the rules' layout.
+
+Attribution (DESIGN.md section 5).  Plain accesses (read, write, use, atomics for memory safety,
+free) belong to the allocation the thread's pointer refers to: the allocation that was in the slot
+at the thread's latest pointer acquisition of it (`alloc`, `lookup`, `mapping_load`).  An rcuref
+operation changes the *counter stored in the slot*, so for linearizability and for the holders it
+belongs to the allocation whose counter the slot held when the operation's first atomic ran: the
+latest allocation of the slot whose `init` store had happened.  Under SLAB_TYPESAFE_BY_RCU a
+reader holding a stale pointer legitimately pins the *new* occupant with a successful get (and
+must then revalidate); between the new occupant's `kmem_cache_alloc` and its `vma_rcuref_init`
+the counter still belongs to the dead previous allocation, so a get that succeeds there is
+reported against that dead allocation.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+
+from .invariants import check_vmas
+from .lifetime import Lifetime
+from .linearizability import Linearizability
+from .ordering import HappensBefore
+from .rcu import ReadSideSections
+from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
+from .violation import Violation, thread_name
+
+# Thread index = thread + 2: the RCU callback is 0, setup 1, program threads (at most 4) 2..5.
+THREAD_INDICES = 6
+_FIELD = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
+_ACCESS = frozenset(("read", "write", "use"))
+# Facts the verdicts do not depend on (kept in the history for reports and the minimizer).
+_UNJUDGED = frozenset(("op_begin", "folio_map", "mapped_load"))
+
+
+class Allocation:
+    """One object: a (slot, generation) the slab handed out."""
+
+    __slots__ = ("aid", "slot", "gen", "alloc_idx", "allocer", "free", "freer", "reclaim",
+                 "fields", "ranges", "trees", "init", "preset", "root")
+
+    def __init__(self, aid, slot, gen, idx, t):
+        self.aid = aid
+        self.slot = slot
+        self.gen = gen
+        self.alloc_idx = idx
+        self.allocer = t
+        self.free = -1            # free event index
+        self.freer = None
+        self.reclaim = -1         # reclaim event index (deferred slab)
+        self.fields = [None, None, None]  # vm_start, vm_end, vm_pgoff
+        self.ranges = []          # [(event index, start, end, pgoff)]: every value fields took
+        self.trees = 0            # bitmask of the mms whose tree holds it
+        self.init = None          # initial spec state (None: never initialised)
+        self.preset = 0           # external holders preset by setup (-1: unknown, saturated)
+        self.root = None          # mapping=root: the allocation of its root (None: itself)
+
+
+class History:
+    def __init__(self, events, config):
+        self.events = events
+        self.on = config.get("vma_ref", "on") == "on"
+        self.deferred = config.get("slab", "typesafe") == "deferred"
+        self.debug = config.get("debug_vm", "on") == "on"
+        self.root_policy = config.get("mapping", "repoint") == "root"
+        self.spec = spec_for(config)
+        self.get_algo = config.get("get", "rcuref")
+        # An inc-not-zero get takes effect at its last access (the compare-exchange that succeeds,
+        # or the load that finds no reference to take): a slot recycled between its load and its
+        # compare-exchange makes it a get on the slot's new object.
+        self.cas_get = self.get_algo == "inc_not_zero"
+        # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
+        # slot's next allocation, an access to freed memory); without a free in the history their
+        # clocks and read-side sections are never consulted, so they are not kept.
+        self.frees = "free" in map(itemgetter(0), events)
+        nthreads = THREAD_INDICES
+        self.allocs = []
+        self.by_key = {}      # (slot, gen) -> Allocation
+        self.ptr = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
+        self.open_op = [None] * nthreads  # per thread index: [call, slot, fn, allocation, warnings]
+        self.slot_cur = {}    # slot -> its latest allocation
+        self.slot_owner = {}  # slot -> allocation whose counter the slot holds
+        self.slot_val = {}    # slot -> last raw counter value written
+        self.trees = {0: {}, 1: {}}  # mm -> {slot: allocation}
+        self.mapping = {}     # page -> (allocation, store index) or None
+        self.lin = Linearizability(self)
+        self.life = Lifetime(self)
+        self.rcu = ReadSideSections(self, nthreads)
+        self.hb = HappensBefore(self, nthreads)
+
+    def close(self) -> None:
+        """Drop the rules' references back to the history: without the cycle, a judged history's
+        state is freed at once instead of waiting for (and feeding) the cyclic garbage collector."""
+        for rule in (self.lin, self.life, self.rcu, self.hb):
+            rule.h = None
+
+    def an(self, aid) -> str:
+        a = self.allocs[aid]
+        return f"VMA slot {a.slot} gen {a.gen}"
+
+    def viol(self, kind, msg, idx) -> Violation:
+        return Violation(kind, msg, idx, self.events)
+
+    def root_field(self, k, a, t, value, idx) -> None:
+        """`mapping=root`: a VMA's root and the reference it holds on it.  Writing a root into a
+        VMA turns the writer's reference on the root into the VMA's own (the split's pin); the
+        thread that reads the root of a VMA it has released inherits that pin, to drop it.  Reading
+        a root is how a thread comes by the root's pointer."""
+        root = self.slot_cur.get(value - 1) if value else None
+        if root is not None:
+            # the root's pointer: the pin keeps the slot's current object the root
+            self.ptr[t + 2][value - 1] = root
+        if k == "write":
+            a.root = root
+            if root is not None:
+                self.life.pinned(root, a.aid, t, idx)
+        elif root is not None and self.life.released_by(a.aid, t):
+            self.life.unpinned(root, a.aid, t, idx)
+
+    def pointer(self, ti, slot):
+        aid = self.ptr[ti].get(slot)
+        return self.slot_cur.get(slot) if aid is None else aid
+
+    def run(self) -> None:
+        """Replay every event; raises the first event-level violation."""
+        events = self.events
+        on = self.on
+        allocs = self.allocs
+        ptr = self.ptr
+        opn = self.open_op
+        slot_cur = self.slot_cur
+        slot_owner = self.slot_owner
+        trees = self.trees
+        lin, life, rcu, hb = self.lin, self.life, self.rcu, self.hb
+        viol = self.viol
+        frees = self.frees
+        wlock = 0
+        dirty = True   # something the VMA invariants read changed since they were last checked
+        started = False
+
+        for idx, ev in enumerate(events):
+            k = ev[0]
+            t = ev[1]
+            ti = t + 2
+            if not started and t != -1:
+                started = True
+                if frees:
+                    hb.setup_done()
+                if dirty and wlock == 0:
+                    check_vmas(self, idx, "after setup")
+                    dirty = False
+
+            if k in _ACCESS:
+                aid = ptr[ti].get(ev[2])
+                if aid is None:
+                    aid = slot_cur.get(ev[2])
+                    if aid is None:
+                        continue
+                a = allocs[aid]
+                if a.free >= 0:
+                    what = f"{k} of {ev[3]} of" if k != "use" else f"use of page {ev[3]} through"
+                    rcu.check_access(a, t, ti, idx, what)
+                if t >= 0 and frees:
+                    hb.accessed(aid, ti, idx)
+                if ev[3] == "vm_root":
+                    self.root_field(k, a, t, ev[4], idx)
+                    dirty = True
+                elif k == "write":
+                    f = _FIELD.get(ev[3])
+                    if f is not None:
+                        a.fields[f] = ev[4]
+                        a.ranges.append((idx, *a.fields))
+                        dirty = True
+                elif k == "use":
+                    life.check_use(a, t, ev[3], idx)
+
+            elif k in _UNJUDGED:
+                continue
+            elif k == "ref_call":
+                opn[ti] = [idx, ev[2], ev[3], None, None]
+
+            elif k == "ref_ret":
+                cur = opn[ti]
+                opn[ti] = None
+                if cur is None:
+                    continue
+                fn = cur[2]
+                slot = cur[1]
+                result = ev[4]
+                warns = frozenset(cur[4]) if cur[4] else NO_WARNING
+                if fn == "init":
+                    if cur[3] is None and t != -1 and on:
+                        aid = self.pointer(ti, slot)
+                        if aid is not None:
+                            slot_owner[slot] = aid
+                            allocs[aid].init = 1
+                    continue
+                if not on:
+                    lin.disabled_op(t, slot, fn, result, warns, cur[0], idx, ptr[ti].get(slot))
+                    continue
+                aid = cur[3]
+                if aid is None:
+                    # no atomic ran (the counter was never touched): the slot's owner
+                    aid = slot_owner.get(slot)
+                    if aid is None:
+                        continue
+                    if fn == "put":
+                        life.dropped(aid, t)
+                result = bool(result)
+                lin.completed(aid, cur[0], idx, t, fn, result, warns)
+                if fn == "get":
+                    if result:
+                        life.got(aid, t, idx)
+                elif fn == "put":
+                    life.put_returned(aid, t, result, idx)
+
+            elif k == "atomic":
+                slot = ev[2]
+                op = ev[3]
+                aid = ptr[ti].get(slot)
+                if aid is None:
+                    aid = slot_cur.get(slot)
+                a = None
+                if aid is not None:
+                    a = allocs[aid]
+                    if a.free >= 0:
+                        rcu.check_access(a, t, ti, idx, f"atomic {op} on the counter of")
+                self.slot_val[slot] = ev[6]
+                cur = opn[ti]
+                if cur is not None and cur[1] == slot:
+                    fn = cur[2]
+                    if fn == "init":
+                        if op == "store" and t != -1 and a is not None:
+                            slot_owner[slot] = aid
+                            a.init = 1
+                            cur[3] = aid
+                    elif on and (cur[3] is None or (fn == "get" and self.cas_get)):
+                        # the operation's first atomic: it acts on the slot counter's owner
+                        if cur[3] is None and a is not None and a.init is None and a.free < 0 \
+                                and a.allocer == t:
+                            raise lin.uninitialised(a, t, idx, f"{KERNEL_NAME[fn]} (called at event {cur[0]}) runs on")
+                        o = slot_owner.get(slot)
+                        cur[3] = o
+                        if fn == "put" and o is not None:
+                            life.dropped(o, t)
+                if t == -1 and op == "store" and a is not None and on:
+                    st = state_from_counter(ev[6])
+                    slot_owner[slot] = aid
+                    a.init = st
+                    a.preset = -1 if st == SAT else (st - 1 if st > 0 else 0)
+                if frees:
+                    hb.atomic(ti, slot, op, ev[4])
+
+            elif k == "op_end":
+                if dirty and wlock == 0:
+                    check_vmas(self, idx, f"after {thread_name(t)}'s op {ev[2]}")
+                    dirty = False
+
+            elif k == "lock":
+                if frees:
+                    hb.locked(ti)
+                if ev[2] == "write":
+                    wlock += 1
+
+            elif k == "unlock":
+                if frees:
+                    hb.unlocked(ti)
+                if ev[2] == "write" and wlock > 0:
+                    wlock -= 1
+
+            elif k == "rcu_lock" or k == "preempt_off":
+                if frees:
+                    rcu.enter(ti, idx, k == "rcu_lock")
+
+            elif k == "rcu_unlock" or k == "preempt_on":
+                if frees and rcu.leave(ti, k == "rcu_unlock"):
+                    hb.section_ended(ti)
+
+            elif k == "mapping_store":
+                page = ev[2]
+                slot = ev[3]
+                if frees:
+                    hb.mapping_stored(ti, page)
+                if slot is None or slot < 0:
+                    self.mapping[page] = None
+                else:
+                    aid = self.pointer(ti, slot)
+                    self.mapping[page] = (aid, idx) if aid is not None else None
+                dirty = True
+
+            elif k == "mapping_load":
+                if frees:
+                    hb.mapping_loaded(ti, ev[2])
+                slot = ev[3]
+                if slot is not None and slot >= 0:
+                    aid = slot_cur.get(slot)
+                    if aid is not None:
+                        ptr[ti][slot] = aid
+
+            elif k == "alloc":
+                self.alloc(t, ti, ev[2], ev[3], idx)
+
+            elif k == "lookup":
+                slot = ev[3]
+                aid = trees.get(ev[2], {}).get(slot)
+                if aid is None:
+                    aid = slot_cur.get(slot)
+                if aid is not None:
+                    ptr[ti][slot] = aid
+
+            elif k == "tree_insert" or k == "tree_update":
+                mm = ev[2]
+                slot = ev[3]
+                tr = trees.setdefault(mm, {})
+                if k == "tree_update":
+                    aid = tr.get(slot)
+                    if aid is None:
+                        aid = ptr[ti].get(slot, slot_cur.get(slot))
+                else:
+                    aid = self.pointer(ti, slot)
+                if aid is None:
+                    continue
+                a = allocs[aid]
+                if k == "tree_insert":
+                    if on and a.init is None:
+                        raise lin.uninitialised(a, t, idx, f"insertion into mm {mm}'s tree publishes")
+                    prev = tr.get(slot)
+                    if prev is not None and prev != aid:
+                        allocs[prev].trees &= ~(1 << mm)
+                    tr[slot] = aid
+                    if not (a.trees >> mm) & 1:
+                        a.trees |= 1 << mm
+                        life.published(aid, t)
+                a.fields[:] = (ev[4], ev[5], ev[6])
+                a.ranges.append((idx, ev[4], ev[5], ev[6]))
+                dirty = True
+
+            elif k == "free":
+                a = life.check_free(t, ev[2], ev[3], idx, ptr[ti])
+                hb.check_free(a, t, idx)
+                a.free = idx
+                a.freer = t
+                rcu.freed(a)
+                hb.freed(a, ti)
+
+            elif k == "fence":
+                if frees:
+                    hb.fence(ti)
+
+            elif k == "tree_remove":
+                mm = ev[2]
+                aid = trees.setdefault(mm, {}).pop(ev[3], None)
+                if aid is not None:
+                    allocs[aid].trees &= ~(1 << mm)
+                    life.detached(aid, t, idx)
+                dirty = True
+
+            elif k == "warn":
+                self.warning(t, ti, ev[2], ev[3], idx)
+
+            elif k == "reclaim":
+                a = rcu.check_reclaim(ev[2], ev[3], idx)
+                a.reclaim = idx
+                hb.reclaimed(a, ti, rcu.wait[a.aid])
+
+            elif k == "panic":
+                raise viol("panic", f"the Rust core hit an internal assertion in {thread_name(t)}: {ev[2]}", idx)
+
+        if wlock == 0 and dirty:
+            check_vmas(self, len(events), "at the end")
+
+    def alloc(self, t, ti, slot, gen, idx) -> None:
+        old = self.slot_cur.get(slot)
+        old = self.allocs[old] if old is not None else None
+        self.life.check_reuse(old, t, slot, gen, idx)
+        self.rcu.check_reuse(old, t, slot, gen, idx)
+        self.life.check_generation(slot, gen, idx)
+        a = Allocation(len(self.allocs), slot, gen, idx, t)
+        self.allocs.append(a)
+        self.by_key[(slot, gen)] = a
+        for rule in (self.lin, self.life, self.rcu, self.hb):
+            rule.allocated(a)
+        self.slot_cur[slot] = a.aid
+        self.ptr[ti][slot] = a.aid
+        if self.frees:
+            self.hb.allocating(ti, slot)
+
+    def warning(self, t, ti, slot, what, idx) -> None:
+        """Rule 8: a warning is legal only where the specification predicts it; an rcuref
+        operation's warnings are kept with it and judged by linearizability."""
+        cur = self.open_op[ti]
+        if what == "vma_get_disabled":
+            if self.on or not self.debug:
+                why = ("CONFIG_VMA_REF=y" if self.on else "CONFIG_DEBUG_VM is off")
+                raise self.viol("unexpected-warning",
+                                f"{thread_name(t)} hit the vma_get 'not allowed' warning on VMA slot {slot} "
+                                f"although {why}.", idx)
+        elif not (self.on and cur is not None and cur[2] in ("get", "put")):
+            where = "outside any rcuref operation" if self.on else "with CONFIG_VMA_REF=n"
+            raise self.viol("unexpected-warning",
+                            f"{thread_name(t)} raised warning '{what}' on VMA slot {slot} {where}; "
+                            "the rcuref specification predicts no warning there.", idx)
+        if cur is not None:
+            if cur[4] is None:
+                cur[4] = [what]
+            else:
+                cur[4].append(what)

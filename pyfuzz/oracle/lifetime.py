@@ -1,0 +1,230 @@
+"""Rules 2 and 5: the lifetime of an allocation, from its holders.
+
+A holder is the tree of an mm, a thread's successful vma_get, a thread that allocated the VMA
+and has not yet published it, a thread that detached it from a tree and has not yet dropped
+that reference, or the external holders a setup counter preset stands for.
+
+* free: only by the thread whose vma_put returned true (or any vma_put with CONFIG_VMA_REF=n,
+  by a thread that owns the VMA), exactly once, and never while anyone else still holds it; a
+  slot is handed out again only after its occupant was freed, each time as a new generation.
+* use: the reverse-map reader acts only on a VMA it holds, that is not freed, and that mapped the
+  folio at some moment while it held it.
+"""
+
+from __future__ import annotations
+
+from .violation import thread_name
+
+
+class Lifetime:
+    def __init__(self, h):
+        self.h = h
+        self.hold = []     # per allocation: {thread: [(event index, "get" | "alloc" | "detach")]}
+        self.lastput = {}  # (allocation, thread) -> (result, return index) of its latest vma_put
+        self.pins = []     # per allocation: {VMA cut from it (mapping=root): event index of the pin}
+
+    def allocated(self, a) -> None:
+        self.hold.append({a.allocer: [(a.alloc_idx, "alloc")]})
+        self.pins.append({})
+
+    # ------------------------------------------------------------------ mapping=root pins
+    def pinned(self, root, vma, t, idx) -> None:
+        """t's latest get on `root` becomes `vma`'s reference (its split made it share the root)."""
+        lst = self.hold[root].get(t)
+        if lst and lst[-1][1] == "get":
+            lst.pop()
+            self.pins[root][vma] = idx
+
+    def unpinned(self, root, vma, t, idx) -> None:
+        """`vma` is being freed by t: its pin on `root` is t's to drop."""
+        if self.pins[root].pop(vma, None) is not None:
+            self.got(root, t, idx)
+
+    def released_by(self, aid, t) -> bool:
+        last = self.lastput.get((aid, t))
+        return (last is not None and last[0]) or not self.h.on
+
+    # ------------------------------------------------------------------ holders
+    def holders(self, aid, gets_only=False):
+        """Real holders of an allocation, as human strings.  At the end of the history only tree
+        membership, get references and preset holders count (a thread that still owns an allocated
+        or detached VMA when it finishes has leaked it)."""
+        a = self.h.allocs[aid]
+        out = []
+        for mm in (0, 1):
+            if a.trees >> mm & 1:
+                out.append(f"the tree of mm {mm}")
+        for t, lst in sorted(self.hold[aid].items()):
+            for (i, how) in lst:
+                if gets_only and how != "get":
+                    continue
+                if how == "get":
+                    out.append(f"{thread_name(t)} (from its vma_get returning at event {i})")
+                elif how == "detach":
+                    out.append(f"{thread_name(t)} (which detached it from the tree at event {i})")
+                else:
+                    out.append(f"{thread_name(t)} (which allocated it at event {i})")
+        for vma, i in sorted(self.pins[aid].items()):
+            out.append(f"{self.h.an(vma)} (cut from it, pinning it as its root since event {i})")
+        p = a.preset
+        if p == -1:
+            out.append("the external holders preset by setup (saturated counter)")
+        elif p > 0:
+            out.append(f"{p} external holder{'s' if p != 1 else ''} preset by setup")
+        return out
+
+    def owned(self, aid) -> str:
+        """Non-get references threads still own (allocated or detached, not yet dropped)."""
+        out = []
+        for t, lst in sorted(self.hold[aid].items()):
+            for (i, how) in lst:
+                if how == "detach":
+                    out.append(f"{thread_name(t)} detached it from the tree at event {i}")
+                elif how == "alloc":
+                    out.append(f"{thread_name(t)} allocated it at event {i}")
+        if out:
+            return "; " + " and ".join(out) + " but never dropped that reference"
+        return ""
+
+    def count(self, aid, gets_only=False) -> int:
+        a = self.h.allocs[aid]
+        m = a.trees
+        n = (m & 1) + (m >> 1 & 1)
+        for lst in self.hold[aid].values():
+            if gets_only:
+                n += sum(1 for x in lst if x[1] == "get")
+            else:
+                n += len(lst)
+        return n + len(self.pins[aid]) + (a.preset if a.preset > 0 else 0)
+
+    # ------------------------------------------------------------------ references taken and dropped
+    def got(self, aid, t, idx) -> None:
+        self.hold[aid].setdefault(t, []).append((idx, "get"))
+
+    def dropped(self, aid, t) -> None:
+        """A put by t drops t's most recent reference on aid (the op's own: the reference the munmap
+        detached, the mmap error path's new VMA, the reader's get, the `put` op's latest get)."""
+        lst = self.hold[aid].get(t)
+        if lst:
+            lst.pop()
+
+    def put_returned(self, aid, t, result, idx) -> None:
+        self.lastput[(aid, t)] = (result, idx)
+
+    def published(self, aid, t) -> None:
+        """t's own reference becomes the tree's: drop an owned (non-get) one first."""
+        lst = self.hold[aid].get(t)
+        if lst:
+            for j in range(len(lst) - 1, -1, -1):
+                if lst[j][1] != "get":
+                    del lst[j]
+                    return
+            lst.pop()
+
+    def detached(self, aid, t, idx) -> None:
+        self.hold[aid].setdefault(t, []).append((idx, "detach"))
+
+    # ------------------------------------------------------------------ the slab
+    def check_reuse(self, old, t, slot, gen, idx) -> None:
+        """The slab hands out slot again: its occupant must have been freed."""
+        h = self.h
+        if old is not None and old.free < 0:
+            raise h.viol(
+                "double-free",
+                f"the slab handed VMA slot {slot} to {thread_name(t)} as gen {gen} while {h.an(old.aid)} "
+                f"is still allocated (never freed): the slab free list is corrupted.", idx)
+
+    def check_generation(self, slot, gen, idx) -> None:
+        if (slot, gen) in self.h.by_key:
+            raise self.h.viol("double-free",
+                              f"VMA slot {slot} gen {gen} was allocated a second time (the generation did not "
+                              f"advance), at event {idx}.", idx)
+
+    def check_free(self, t, slot, gen, idx, tptr):
+        """The free rules; returns the allocation freed."""
+        h = self.h
+        a = h.by_key.get((slot, gen))
+        if a is None:
+            raise h.viol("double-free",
+                         f"{thread_name(t)} freed VMA slot {slot} gen {gen}, which was never allocated.", idx)
+        aid = a.aid
+        an = h.an(aid)
+        if a.free >= 0:
+            raise h.viol("double-free",
+                         f"{thread_name(t)} freed {an} at event {idx}, but {thread_name(a.freer)} had already "
+                         f"freed it at event {a.free}.", idx)
+        if h.on:
+            lp = self.lastput.pop((aid, t), None)
+            if lp is None or not lp[0]:
+                if lp is None:
+                    why = f"{thread_name(t)} never dropped a reference on it with a vma_put that returned true"
+                else:
+                    why = f"{thread_name(t)}'s last vma_put on it (event {lp[1]}) returned false"
+                    others = [tt for (x, tt), v in self.lastput.items() if x == aid and v[0]]
+                    if others:
+                        why += f", the last reference was released by {thread_name(others[0])}"
+                p = tptr.get(slot)
+                if p is not None and p != aid:
+                    why += f" (its pointer refers to {h.an(p)})"
+                hs = self.holders(aid)
+                held = ("; still held by " + ", ".join(hs)) if hs else ""
+                raise h.viol("free-while-held",
+                             f"{thread_name(t)} freed {an} at event {idx} although {why}{held}.", idx)
+        else:
+            p = tptr.get(slot)
+            if p != aid:
+                pdesc = h.an(p) if p is not None else "no allocation of that slot"
+                hs = self.holders(aid)
+                held = ("; it is still held by " + ", ".join(hs)) if hs else ""
+                raise h.viol("free-while-held",
+                             f"{thread_name(t)} freed {an} at event {idx}, but its pointer refers to {pdesc}{held}.",
+                             idx)
+            if self.hold[aid].get(t):
+                self.published(aid, t)  # CONFIG_VMA_REF=n: vma_put frees; it drops t's own reference
+            else:
+                hs = self.holders(aid)
+                held = ("; it is still held by " + ", ".join(hs)) if hs else ""
+                raise h.viol("free-while-held",
+                             f"{thread_name(t)} vma_put-freed {an} at event {idx} without owning it (it neither "
+                             f"allocated it nor detached it from a tree){held}.", idx)
+        hs = self.holders(aid)
+        if hs:
+            how = "its vma_put returned true" if h.on else "CONFIG_VMA_REF=n: vma_put frees at once"
+            raise h.viol("free-while-held",
+                         f"{thread_name(t)} freed {an} at event {idx} ({how}) while it is still held by "
+                         + ", ".join(hs) + ".", idx)
+        return a
+
+    # ------------------------------------------------------------------ use
+    def check_use(self, a, t, page, idx) -> None:
+        h = self.h
+        aid = a.aid
+        an = h.an(aid)
+        if not self.hold[aid].get(t):
+            why = "" if h.on else " (CONFIG_VMA_REF=n: vma_get can never pin a VMA)"
+            other = [h.an(b.aid) for b in h.allocs
+                     if b is not a and b.slot == a.slot and self.hold[b.aid].get(t)]
+            if other:
+                why += f"; its reference is on {other[0]}, the slot's other occupant"
+            raise h.viol("bad-use",
+                         f"{thread_name(t)} used folio {page} through {an} at event {idx} without holding a "
+                         f"reference on it{why}.", idx)
+        if a.free >= 0:
+            raise h.viol("bad-use",
+                         f"{thread_name(t)} used folio {page} through {an} at event {idx}, after "
+                         f"{thread_name(a.freer)} freed it at event {a.free}.", idx)
+        # A reference pins the VMA's lifetime, not its range ("rcuref only manages the lifetime of
+        # a VMA and does not track its state"): a split may shrink the VMA between the reader's
+        # check and its use. What the reader must never do is use a VMA that did not map the
+        # folio at any moment while it held it, i.e. one it cannot have validated.
+        held_since = self.hold[aid][t][-1][0]
+        ranges = a.ranges
+        at_get = [r for r in ranges if r[0] <= held_since][-1:]
+        since = [r for r in ranges if held_since < r[0] <= idx]
+        if not any(None not in r and r[3] <= page < r[3] + (r[2] - r[1]) for r in at_get + since):
+            s, e, p = a.fields
+            raise h.viol("bad-use",
+                         f"{thread_name(t)} used folio {page} through {an} at event {idx}, but that VMA did not "
+                         f"map page {page} at any moment since {thread_name(t)} took its reference at event "
+                         f"{held_since} (it covers [{s}, {e}) with vm_pgoff {p}): the reader acted on a "
+                         "VMA it never validated.", idx)

@@ -1,0 +1,256 @@
+"""Rule 1: each allocation's rcuref operations are linearizable against the sequential spec.
+
+Linearizability is local (Herlihy & Wing): a history is linearizable iff each object's
+sub-history is, so every allocation is checked on its own.  Its operations are cut into clusters
+at quiescent points (no operation in flight); a cluster of one operation is a plain replay, a
+larger one a memoized Wing & Gong search.  Pending operations (still in flight at the stop) may
+take effect or not; their result is not observed.
+
+Also here, because they too are the spec's results: an rcuref operation on a counter that
+vm_area_alloc never initialised, and the CONFIG_VMA_REF=n behaviour of vma_get/vma_put.
+"""
+
+from __future__ import annotations
+
+from .spec import DEAD, KERNEL_NAME, NO_WARNING, disabled_get, spec_step, state_name
+from .violation import result_text, thread_name
+
+_INF = float("inf")
+
+
+# An operation is (call index, return index or None when pending, thread, fn, result, warnings).
+def _opshort(op) -> str:
+    call, ret, t, fn, r, w = op
+    if ret is None:
+        return f"T{t} {fn}@{call}..(pending)"
+    return f"T{t} {fn}@{call}..{ret}->{result_text(r, w)}"
+
+
+def _search(ops, inits, step=spec_step):
+    """Wing & Gong search with memoization on (done set, spec state) over one cluster of
+    operations (sorted by call index), from every state in `inits`.
+
+    Returns (True, set of final states) or (False, (failing index, state, path of indices)) for
+    the deepest dead end found.
+    """
+    n = len(ops)
+    calls = [op[0] for op in ops]
+    rets = [op[1] if op[1] is not None else _INF for op in ops]
+    fns = [op[3] for op in ops]
+    obs = [(op[4], op[5]) for op in ops]
+    pend = [op[1] is None for op in ops]
+    need = 0
+    for i in range(n):
+        if not pend[i]:
+            need |= 1 << i
+    seen = set()
+    finals = set()
+    best = [-1, None, -1]
+    path = []
+
+    def dfs(mask, state, depth):
+        key = (mask, state)
+        if key in seen:
+            return
+        seen.add(key)
+        if mask & need == need:
+            finals.add(state)
+        # The candidates are the operations called before the first pending return.  Calls are
+        # sorted and every return follows its call, so past the first operation called after the
+        # smallest return seen so far, none can be a candidate or lower that return: the scans
+        # stop there (each thread has at most one operation in flight, so that is a few steps).
+        lo = ((mask + 1) & ~mask).bit_length() - 1
+        minret = _INF
+        for i in range(lo, n):
+            if calls[i] > minret:
+                break
+            if not (mask >> i) & 1 and rets[i] < minret:
+                minret = rets[i]
+        failed = None
+        for i in range(lo, n):
+            if calls[i] > minret:
+                break
+            if (mask >> i) & 1:
+                continue
+            ns, r, w = step(state, fns[i])
+            if not pend[i] and (r != obs[i][0] or w != obs[i][1]):
+                if failed is None or rets[i] > rets[failed]:
+                    failed = i
+                continue
+            path.append(i)
+            dfs(mask | (1 << i), ns, depth + 1)
+            path.pop()
+        # report the deepest dead end; among equally deep ones, the operation that returned last
+        # (its result is the one that contradicts everything completed before it)
+        if failed is not None and (depth > best[0] or (depth == best[0] and rets[failed] > best[2])):
+            best[0] = depth
+            best[1] = (failed, state, list(path))
+            best[2] = rets[failed]
+
+    for s in sorted(inits):
+        dfs(0, s, 0)
+    if finals:
+        return True, finals
+    return False, best[1]
+
+
+def linearize_ops(ops, init, step=spec_step):
+    """Check one allocation's operations (sorted by call index) from spec state `init`.
+
+    Returns (True, set of possible final states) or (False, (failing index, state, path of
+    indices into ops)).
+    """
+    states = {init}
+    n = len(ops)
+    i = 0
+    while i < n:
+        j = i + 1
+        r = ops[i][1]
+        hi = r if r is not None else _INF
+        while j < n and ops[j][0] < hi:
+            r = ops[j][1]
+            if r is None:
+                hi = _INF
+            elif r > hi:
+                hi = r
+            j += 1
+        if j == i + 1:
+            op = ops[i]
+            nxt = set()
+            for s in states:
+                ns, r, w = step(s, op[3])
+                if op[1] is None:
+                    nxt.add(s)
+                    nxt.add(ns)
+                elif r == op[4] and w == op[5]:
+                    nxt.add(ns)
+            if not nxt:
+                return False, (i, min(states), list(range(i)))
+            states = nxt
+        else:
+            ok, out = _search(ops[i:j], states, step)
+            if not ok:
+                if out is None:
+                    return False, (i, min(states), list(range(i)))
+                k, s, p = out
+                return False, (i + k, s, list(range(i)) + [i + x for x in p])
+            states = out
+        i = j
+    return True, states
+
+
+class Linearizability:
+    def __init__(self, h):
+        self.h = h
+        self.ops = []     # per allocation: its completed rcuref operations
+        self.final = {}   # allocation -> set of spec states some linearization ends in
+
+    def allocated(self, a) -> None:
+        self.ops.append([])
+
+    def completed(self, aid, call, idx, t, fn, result, warns) -> None:
+        self.ops[aid].append((call, idx, t, fn, result, warns))
+
+    def uninitialised(self, a, t, idx, what):
+        """An rcuref operation or a publication of an allocation whose counter was never set."""
+        h = self.h
+        val = h.slot_val.get(a.slot, 0)
+        prev = h.slot_owner.get(a.slot)
+        left = f" left there by {h.an(prev)}" if prev is not None and prev != a.aid else ""
+        return h.viol(
+            "not-linearizable",
+            f"{thread_name(t)}'s {what} {h.an(a.aid)} at event {idx}, whose counter vma_rcuref_init never "
+            f"initialised: it still holds {val:#010x}{left} (vm_area_alloc/vm_area_dup must "
+            "initialise the reference count before the VMA is used).", idx)
+
+    def disabled_op(self, t, slot, fn, result, warns, call, idx, aid) -> None:
+        """CONFIG_VMA_REF=n: vma_get returns NULL (+ warning with DEBUG_VM), vma_put frees."""
+        h = self.h
+        name = h.an(aid) if aid is not None else f"VMA slot {slot}"
+        if fn == "get":
+            exp_r, exp_w = disabled_get(h.debug)
+            if bool(result) != exp_r or warns != exp_w:
+                raise h.viol("not-linearizable",
+                             f"{thread_name(t)}'s vma_get on {name} (events {call}..{idx}) returned "
+                             f"{result_text(bool(result), warns)}, but with CONFIG_VMA_REF=n vma_get returns NULL"
+                             f"{' and warns' if h.debug else ''}.", idx)
+        elif fn == "put":
+            if warns:
+                raise h.viol("unexpected-warning",
+                             f"{thread_name(t)}'s vma_put on {name} (events {call}..{idx}) warned "
+                             f"{'+'.join(sorted(warns))} with CONFIG_VMA_REF=n.", idx)
+
+    def finish(self, stop):
+        """Check every allocation's rcuref operations observed before `stop`: the Violation with
+        the smallest event index, or None.  Fills self.final for the end state."""
+        h = self.h
+        if not h.on:
+            return None
+        pending = {}
+        for ti, cur in enumerate(h.open_op):
+            if cur is not None and cur[2] in ("get", "put") and cur[0] < stop:
+                aid = cur[3] if cur[3] is not None else h.slot_owner.get(cur[1])
+                if aid is not None:
+                    pending.setdefault(aid, []).append((cur[0], None, ti - 2, cur[2], None, NO_WARNING))
+        best = None
+        for a in h.allocs:
+            aid = a.aid
+            ops = self.ops[aid]
+            if aid in pending:
+                ops = ops + pending[aid]
+            if a.init is None or not ops:
+                self.final[aid] = {a.init}
+                continue
+            ops.sort()
+            ok, out = linearize_ops(ops, a.init, h.spec)
+            if ok:
+                self.final[aid] = out
+                continue
+            v = self.violation(a, ops, out)
+            if best is None or v.event_index < best.event_index:
+                best = v
+        return best
+
+    def violation(self, a, ops, diag):
+        h = self.h
+        i, state, path = diag
+        call, ret, t, fn, r, w = ops[i]
+        ns, er, ew = h.spec(state, fn)
+        an = h.an(a.aid)
+        who = f"{thread_name(t)}'s {KERNEL_NAME[fn]} on {an} (events {call}..{ret})"
+        # who made it dead, in the deepest linearization
+        killer = None
+        for j in path:
+            o = ops[j]
+            if o[3] == "put" and o[4]:
+                killer = o
+        if state == DEAD:
+            if killer is not None:
+                cause = (f"after {thread_name(killer[2])}'s vma_put (events {killer[0]}..{killer[1]}) "
+                         "had released it")
+            elif a.init == DEAD:
+                cause = "although setup preset its counter DEAD"
+            else:
+                cause = "although it was already released"
+            if fn == "get" and r:
+                head = f"{who} returned {result_text(r, w)} {cause} (counter was DEAD)"
+            elif fn == "put" and r:
+                head = f"{who} returned true {cause}: a second release of the same VMA"
+            else:
+                head = (f"{who} returned {result_text(r, w)} {cause}; on a DEAD counter the specification "
+                        f"gives {result_text(er, ew)}")
+        elif fn == "put" and r and not er:
+            head = f"{who} returned true (last reference dropped) while the VMA still had {state_name(state)}"
+        else:
+            head = (f"{who} returned {result_text(r, w)}, but with {state_name(state)} the rcuref specification "
+                    f"gives {result_text(er, ew)}")
+        if len(ops) <= 8:
+            shown = ops
+            more = ""
+        else:
+            lo = max(0, i - 4)
+            shown = ops[lo:lo + 8]
+            more = f", ... ({len(ops)} operations)"
+        msg = (f"{head}; no linearization of [{', '.join(_opshort(o) for o in shown)}{more}] "
+               f"starting from {state_name(a.init)} matches the rcuref specification.")
+        return h.viol("not-linearizable", msg, ret if ret is not None else len(h.events))

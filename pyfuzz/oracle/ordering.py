@@ -1,0 +1,152 @@
+"""Rule 4: ordering.  Every plain access to an allocation by another thread happens-before its
+free; otherwise the free races with it (a data race on freed memory, whatever the counter says).
+
+Happens-before is tracked with vector clocks over: program order, the mmap_lock (unlock to the
+next lock), release/acquire atomics on a counter with release sequences (a relaxed RMW continues
+the sequence), the acquire fence after a control dependency (smp_acquire__after_ctrl_dep, which
+upgrades the relaxed loads before it), the folio mapping's release store and acquire load, the
+slab (a free orders the next allocation of the slot) and grace periods (the end of every section
+that was active at a deferred free orders the reclaim).  Epochs start at 1, so another thread's
+initial view (0) orders nothing.
+"""
+
+from __future__ import annotations
+
+from .violation import thread_name
+
+_REL = ("release", "acq_rel", "seq_cst")
+_ACQ = ("acquire", "acq_rel", "seq_cst")
+_RMW = ("add", "sub", "cas_ok")
+
+
+def join(clock: list, other: list) -> None:
+    """clock := the pointwise maximum of clock and other (vector-clock join, in place). Most
+    joins find the clock already ahead, so comparing before storing is the fast path."""
+    for j, c in enumerate(other):
+        if c > clock[j]:
+            clock[j] = c
+
+
+class HappensBefore:
+    def __init__(self, h, nthreads: int):
+        self.h = h
+        rng = range(nthreads)
+        self.clocks = [[0] * nthreads for _ in rng]  # per thread index (thread + 2)
+        for j in rng:
+            self.clocks[j][j] = 1
+        self.pending_acquire = [None] * nthreads     # relaxed loads' views, until a fence
+        self.section_end = [None] * nthreads         # view at the end of each thread's last section
+        self.counter = {}   # slot -> view released into the counter (release sequence), or None
+        self.mapping = {}   # page -> view released by the last mapping store
+        self.slab = {}      # slot -> view of the last free (typesafe) or reclaim (deferred)
+        self.lock = None    # view of the last mmap_lock release
+        self.accesses = []  # per allocation: {thread index: (event index, own epoch)} latest access
+        self.free_view = []  # per allocation: the freer's view at the free (deferred slab)
+
+    def allocated(self, a) -> None:
+        self.accesses.append({})
+        self.free_view.append(None)
+
+    def setup_done(self) -> None:
+        sc = self.clocks[1]
+        for j, c in enumerate(self.clocks):
+            if j != 1:
+                join(c, sc)
+
+    def accessed(self, aid, ti, idx) -> None:
+        self.accesses[aid][ti] = (idx, self.clocks[ti][ti])
+
+    def atomic(self, ti, slot, op, order) -> None:
+        C = self.clocks[ti]
+        rel = order in _REL
+        if op == "store":
+            self.counter[slot] = C[:] if rel else None
+        else:
+            lc = self.counter.get(slot)
+            if lc is not None:
+                if order in _ACQ:
+                    join(C, lc)
+                else:
+                    pa = self.pending_acquire[ti]
+                    if pa is None:
+                        self.pending_acquire[ti] = lc[:]
+                    else:
+                        join(pa, lc)
+            if rel and op in _RMW:
+                if lc is None:
+                    self.counter[slot] = C[:]
+                else:
+                    join(lc, C)
+        if rel:
+            C[ti] += 1
+
+    def fence(self, ti) -> None:
+        pa = self.pending_acquire[ti]
+        if pa is not None:
+            join(self.clocks[ti], pa)
+            self.pending_acquire[ti] = None
+
+    def locked(self, ti) -> None:
+        if self.lock is not None:
+            join(self.clocks[ti], self.lock)
+
+    def unlocked(self, ti) -> None:
+        C = self.clocks[ti]
+        if self.lock is None:
+            self.lock = C[:]
+        else:
+            join(self.lock, C)
+        C[ti] += 1
+
+    def section_ended(self, ti) -> None:
+        C = self.clocks[ti]
+        self.section_end[ti] = C[:]
+        C[ti] += 1
+
+    def mapping_stored(self, ti, page) -> None:
+        C = self.clocks[ti]
+        self.mapping[page] = C[:]
+        C[ti] += 1
+
+    def mapping_loaded(self, ti, page) -> None:
+        mc = self.mapping.get(page)
+        if mc is not None:
+            join(self.clocks[ti], mc)
+
+    def allocating(self, ti, slot) -> None:
+        sc = self.slab.get(slot)
+        if sc is not None:
+            join(self.clocks[ti], sc)
+
+    def check_free(self, a, t, idx) -> None:
+        ti = t + 2
+        C = self.clocks[ti]
+        for uti, (eidx, stamp) in sorted(self.accesses[a.aid].items(), key=lambda x: x[1][0]):
+            if uti != ti and C[uti] < stamp:
+                h = self.h
+                e = h.events[eidx]
+                what = f"{e[0]} of {e[3]}" if e[0] != "use" else f"use of page {e[3]}"
+                raise h.viol(
+                    "data-race",
+                    f"{thread_name(uti - 2)}'s {what} of {h.an(a.aid)} at event {eidx} does not happen-before "
+                    f"{thread_name(t)}'s free of it at event {idx}: no release/acquire chain orders them "
+                    "(data race).", idx)
+
+    def freed(self, a, ti) -> None:
+        C = self.clocks[ti]
+        if self.h.deferred:
+            self.free_view[a.aid] = C[:]
+        else:
+            self.slab[a.slot] = C[:]
+        C[ti] += 1
+
+    def reclaimed(self, a, ti, waited) -> None:
+        C = self.clocks[ti]
+        fc = self.free_view[a.aid]
+        if fc is not None:
+            join(C, fc)
+        for j in waited:
+            if self.section_end[j] is not None:
+                join(C, self.section_end[j])
+        self.slab[a.slot] = C[:]
+        C[ti] += 1

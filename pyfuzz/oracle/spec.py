@@ -1,0 +1,97 @@
+"""The sequential specification of one allocation's reference count (DESIGN.md section 5).
+
+State encoding: n >= 1 is Live(n) (n references, raw counter n - 1), DEAD is 0, SAT is -1.
+Every rule that reasons about what the counter should be (linearizability, the end state) asks
+this module; a configuration that changes the get or put algorithm changes this module only.
+"""
+
+from __future__ import annotations
+
+MAXREF = 0x7FFFFFFF
+SAT_LO = 0x80000000
+RELEASED = 0xC0000000
+
+DEAD = 0
+SAT = -1
+
+NO_WARNING = frozenset()
+W_SATURATED = frozenset(("saturated",))
+W_IMBALANCED = frozenset(("imbalanced_put",))
+W_DISABLED = frozenset(("vma_get_disabled",))
+
+KERNEL_NAME = {"get": "vma_get", "put": "vma_put", "init": "vma_rcuref_init"}
+
+
+def spec_step(state: int, fn: str):
+    """One rcuref operation on the sequential spec: returns (new_state, result, warnings)."""
+    if fn == "get":
+        if state == DEAD:
+            return DEAD, False, NO_WARNING
+        if state == SAT or state - 1 == MAXREF:
+            return SAT, True, W_SATURATED
+        return state + 1, True, NO_WARNING
+    if state == DEAD:
+        return DEAD, False, W_IMBALANCED
+    if state == SAT:
+        return SAT, False, NO_WARNING
+    if state == 1:
+        return DEAD, True, NO_WARNING
+    return state - 1, False, NO_WARNING
+
+
+def _get_add_result(state: int, fn: str):
+    """`get=add_result` (file_ref_get, `!atomic_long_add_negative(1)`): the add's own sign
+    decides.  A get that would take MAXREF + 1 references into the saturation zone fails without
+    a warning, and its stray increment is never undone: the object leaks like a saturated one."""
+    if fn != "get":
+        return spec_step(state, fn)
+    if state == DEAD:
+        return DEAD, False, NO_WARNING
+    if state == SAT or state - 1 == MAXREF:
+        return SAT, False, NO_WARNING
+    return state + 1, True, NO_WARNING
+
+
+def _get_inc_not_zero(state: int, fn: str):
+    """`get=inc_not_zero` (vm_refcnt's `__refcount_inc_not_zero_limited_acquire`): no reference
+    from zero references, none past the limit, and a failed get leaves the count as it was."""
+    if fn != "get":
+        return spec_step(state, fn)
+    if state == DEAD or state == SAT or state - 1 == MAXREF:
+        return state, False, NO_WARNING
+    return state + 1, True, NO_WARNING
+
+
+# The `get=` configuration key: which algorithm vma_get uses, and so which specification holds.
+GET_SPECS = {"rcuref": spec_step, "add_result": _get_add_result, "inc_not_zero": _get_inc_not_zero}
+
+
+def spec_for(config: dict):
+    """The sequential specification of a configuration's rcuref operations."""
+    return GET_SPECS[config.get("get", "rcuref")]
+
+
+def state_from_counter(c: int) -> int:
+    """Spec state of a raw counter value (setup presets)."""
+    c &= 0xFFFFFFFF
+    if c <= MAXREF:
+        return c + 1
+    if c < RELEASED:
+        return SAT
+    return DEAD
+
+
+def state_name(state) -> str:
+    if state is None:
+        return "uninitialised"
+    if state == DEAD:
+        return "DEAD"
+    if state == SAT:
+        return "SATURATED"
+    return f"{state} reference{'s' if state != 1 else ''} (counter {state - 1:#x})"
+
+
+def disabled_get(debug_vm: bool):
+    """CONFIG_VMA_REF=n: there is no counter; vma_get returns NULL and, with CONFIG_DEBUG_VM,
+    warns. Returns (result, warnings)."""
+    return False, (W_DISABLED if debug_vm else NO_WARNING)
