@@ -580,6 +580,38 @@ def bench_verify(args, console: Console) -> int:
     return 0
 
 
+def bench_engine(args, console: Console) -> int:
+    """Scheduling steps per second of the engine alone (decode and run under the program's own
+    schedule, no check), on one core."""
+    rng = random.Random(2024)
+    inputs = [random_input(rng) for _ in range(args.inputs or 20_000)]
+    engine = _core.Engine(MUTANT_CONFIG)
+    steps = sum(engine.run_bytes(data).steps for data in inputs)
+    runs_per_s = _rate(lambda data: engine.run_bytes(data), inputs, args.repeats)
+    result = {"machine": machine(), "inputs": len(inputs), "repeats": args.repeats, "config": MUTANT_CONFIG,
+              "steps_per_run": steps / len(inputs), "runs_per_s": round(runs_per_s),
+              "steps_per_s": round(runs_per_s * steps / len(inputs))}
+    md = [f"Command: `pyfuzz bench engine {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
+          f"{len(inputs):,} random inputs, median of {args.repeats} passes, `{config_label(MUTANT_CONFIG)}`.", "",
+          "| runs/s | steps per run | scheduling steps/s |", "|---|---|---|",
+          f"| {result['runs_per_s']:,} | {result['steps_per_run']:.1f} | {result['steps_per_s']:,} |"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "engine.json").write_text(json.dumps(result, indent=1))
+    (args.out / "engine.md").write_text("\n".join(md) + "\n")
+    console.print("\n".join(md), markup=False)
+    return 0
+
+
+def _rate(fn, inputs, repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for data in inputs:
+            fn(data)
+        rates.append(len(inputs) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
 PAIR_KINDS = {"vma": "vma_get + vma_put (the protocol's code, events recorded)",
               "fetch_add": "bare fetch_add + fetch_sub on one word (hardware limit)",
               "inc_not_zero": "compare-exchange inc-not-zero loop + fetch_sub"}
@@ -642,5 +674,5 @@ def run_bench(args, console: Console) -> int:
 
     return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks, "jobs": bench_jobs,
             "parser": bench_parser, "kill": bench_kill, "soak": bench_soak,
-            "minimize": bench_minimize, "verify": bench_verify, "threads": bench_threads,
+            "minimize": bench_minimize, "verify": bench_verify, "engine": bench_engine, "threads": bench_threads,
             "memory": bench_memory}[args.what](args, console)

@@ -133,7 +133,7 @@ def build_parser() -> Parser:
 
     b = sub.add_parser("bench", help="benchmarks")
     b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize", "verify",
-                                    "threads", "memory"],
+                                    "engine", "threads", "memory"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
                         "walks: violations per scheduler on the same random programs; "
                         "jobs: inputs/s of --jobs 2 beside --jobs 1 (--budget s, --repeats pairs); "
@@ -142,6 +142,7 @@ def build_parser() -> Parser:
                         "soak: resident memory of one --budget s campaign; "
                         "minimize: minimization time of failing programs of the largest size; "
                         "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s; "
+                        "engine: scheduling steps per second of the engine alone; "
                         "threads: get/put pairs per second on OS threads; "
                         "memory: resident size of the engine over a million runs")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
