@@ -163,7 +163,8 @@ def build_parser() -> Parser:
     ex.add_argument("--force", action="store_true", help="overwrite OUT.py if it exists")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize", "verify"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize", "verify",
+                                    "engine", "threads", "memory"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
                         "walks: violations per scheduler on the same random programs; "
                         "jobs: inputs/s of --jobs 2 beside --jobs 1 (--budget s, --repeats pairs); "
@@ -171,7 +172,10 @@ def build_parser() -> Parser:
                         "kill: --repeats campaigns SIGKILLed at random moments, their files checked; "
                         "soak: resident memory of one --budget s campaign; "
                         "minimize: minimization time of failing programs of the largest size; "
-                        "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s")
+                        "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s; "
+                        "engine: scheduling steps per second of the engine alone; "
+                        "threads: get/put pairs per second on OS threads; "
+                        "memory: resident size of the engine over a million runs")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
@@ -182,7 +186,9 @@ def build_parser() -> Parser:
     b.add_argument("--jobs", type=_positive_int, default=2, help="runs in parallel, one core each (default 2)")
     b.add_argument("--no-false-alarm-check", action="store_true", help="bugs: skip the safe-configuration runs")
     b.add_argument("--inputs", type=_positive_int, help="speed: inputs per pass (default 20000); "
-                                                            "walks: random programs per cell (default 100000)")
+                                                            "walks: random programs per cell (default 100000); "
+                                                            "threads: pairs per thread (default 2000000); "
+                                                            "memory: runs (default 1000000)")
     b.add_argument("--repeats", type=_positive_int, default=3, help="speed: passes, the median is reported (default 3)")
     return p
 

@@ -82,6 +82,8 @@ def _make_engine(config: dict[str, str], mutant: str):
         _load_instrumented_core(core_path)
     from pyfuzz import _core
 
+    # `pyfuzz bench bugs` measures the interleaving features by turning them off (baselines.py).
+    _core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "full"))
     return _core.Engine(config, mutant)
 
 
