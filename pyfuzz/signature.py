@@ -20,6 +20,9 @@ SETUP_THREAD = -1
 RCU_THREAD = -2
 # The operation of a verdict on the end state (past the last event).
 END = "end"
+# The role of no object: the violating step is on no VMA and the message names none (a lock
+# taken inside a read-side section, an op ending inside one).
+NO_OBJECT = ("", "")
 
 _REF_FUNCTIONS = {"get": "vma_get", "put": "vma_put", "init": "vma_rcuref_init"}
 # Events whose third field is the VMA slot they act on.
@@ -58,12 +61,12 @@ class Signature:
             where = f"in {self.operation}"
         else:
             where = f"in {self.operation}'s {self.step}"
-        return f"{self.kind} {where} on {self.role}"
+        return f"{self.kind} {where}" + (f" on {self.role}" if self.found != NO_OBJECT else "")
 
     @property
     def slug(self) -> str:
         step = "" if self.step == self.operation else self.step
-        words = [self.kind, self.operation, step, self.found[1], self.fate[1]]
+        words = [self.kind, self.operation, step, self.found[1] if self.found != NO_OBJECT else "", self.fate[1]]
         return ".".join(re.sub(r"[^A-Za-z0-9_-]+", "-", w).strip("-") for w in words if w)
 
 
@@ -173,7 +176,7 @@ class _Walk:
             # the message names.
             allocation = named_allocation(message)
             if allocation is None:
-                return Signature(kind, operation, step, ("in no particular slot", "any"), ("", ""))
+                return Signature(kind, operation, step, NO_OBJECT, ("", ""))
             slot = allocation[0]
         gen, how = self.pointer.get((thread, slot), (self.generation.get(slot, 0), ""))
         if how:
