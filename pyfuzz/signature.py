@@ -111,7 +111,7 @@ class _Walk:
         self.program = program
         self.generation: dict[int, int] = {}
         self.allocated_by: dict[tuple[int, int], str] = {}
-        self.freed: set[tuple[int, int]] = set()
+        self.released: set[tuple[int, int]] = set()  # allocations whose last reference went
         self.pointer: dict[tuple[int, int], tuple[int, str]] = {}  # (thread, slot) -> (gen, how)
         self.current_op: dict[int, str] = {}
         self.open_call: dict[int, str] = {}
@@ -132,13 +132,15 @@ class _Walk:
             self.open_call[thread] = event[3]
         elif kind == "ref_ret":
             self.open_call.pop(thread, None)
+            if event[3] == "put" and event[4] is True:  # the last reference went
+                self.released.add((event[2], self.generation.get(event[2], 0)))
         elif kind == "alloc":
             slot, gen = event[2], event[3]
             self.generation[slot] = gen
             self.allocated_by[(slot, gen)] = self.op_name(thread)
             self.pointer[(thread, slot)] = (gen, "alloc")
         elif kind == "free":
-            self.freed.add((event[2], event[3]))
+            self.released.add((event[2], event[3]))
         elif kind in ("lookup", "mapping_load") and event[3] is not None and event[3] >= 0:
             slot = event[3]
             self.pointer[(thread, slot)] = (self.generation.get(slot, 0), kind)
@@ -162,12 +164,12 @@ class _Walk:
         if current != gen:
             by = self.allocated_by.get((slot, current), "another op")
             return f"reused by {by}", f"reused-by-{by}"
-        if (slot, gen) in self.freed:
-            # Not by whom: every free is some op's last vma_put, and which op dropped the last
-            # reference varies with the schedule (munmap, merge, the reader's own put, ...).
-            # The reusing op stays: mmap's vm_area_alloc and split's or fork's vm_area_dup
-            # re-initialise the counter by different code.
-            return "freed", "freed"
+        if (slot, gen) in self.released:
+            # Neither by whom nor how far: which op dropped the last reference (munmap, merge,
+            # the reader's own put, ...) and whether its free has happened yet both vary with
+            # the schedule. The reusing op stays: mmap's vm_area_alloc and split's or fork's
+            # vm_area_dup re-initialise the counter by different code.
+            return "released", "released"
         return "", ""
 
     def at(self, kind: str, event: Sequence, message: str) -> Signature:
