@@ -140,10 +140,12 @@ def workers_of(pid: int) -> list[int]:
 
 
 def kill_args(i: int) -> list[str]:
-    """Kill i's campaign: even ones on the safe configuration, whose corpus grows all along; odd
-    ones on the seed's, where --keep-going finds, minimizes and saves the seed's race again and
-    again (one file per signature); every second pair with --jobs 2."""
-    return (["--config", "slab=deferred"] if i % 2 == 0 else []) + (["--jobs", "2"] if i % 4 >= 2 else [])
+    """Kill i's campaign, all on the safe configuration: even ones without a mutant, so the
+    corpus grows all along; odd ones with a mutant found within a worker's first inputs, so that
+    --keep-going replays, minimizes and saves findings all along (one file per signature);
+    every second pair with --jobs 2."""
+    return (["--config", "slab=deferred"] + (["--mutant", "get_ignores_dead"] if i % 2 else [])
+            + (["--jobs", "2"] if i % 4 >= 2 else []))
 
 
 def kill_once(rng: random.Random, corpus: Path, artifacts: Path, extra: list[str] = ()) -> dict:
@@ -190,13 +192,13 @@ def bench_kill(args, console: Console) -> int:
             console.print(f"kill {i}: {row}", highlight=False)
     result = {"kills": kills, "rows": rows, "broken": 0}
     md = head + [
-        f"{kills} campaigns (`--keep-going`) on one corpus and artifacts directory, alternately on `slab=deferred` "
-        "(the corpus grows) and on the seed's configuration (its race is found, minimized and saved), every "
-        "second pair with `--jobs 2`; each SIGKILLed at a random moment 0-8 s after its workers handed over their first new input. "
+        f"{kills} campaigns (`--keep-going`, `slab=deferred`) on one corpus and artifacts directory, alternately "
+        "without a mutant (the corpus grows) and with `get_ignores_dead` (findings replayed, minimized and saved "
+        "all along), every second pair with `--jobs 2`; each SIGKILLed at a random moment 0-8 s after its workers handed over their first new input. "
         "After every kill: each corpus file is whole (its name is its SHA-1), each artifact reads back as "
         "a program, and no worker outlived the campaign.", "",
         "| kill | flags | killed after (s) | workers | corpus inputs | artifacts |", "|---|---|---|---|---|---|",
-        *(f"| {r['kill']} | `{r['args'] or '(seed configuration)'}` | {r['killed_after_first_input_s']} | {r['workers']} | {r['corpus']} | "
+        *(f"| {r['kill']} | `{r['args']}` | {r['killed_after_first_input_s']} | {r['workers']} | {r['corpus']} | "
           f"{r['artifacts']} |" for r in rows),
         "", f"Broken files or orphaned workers: 0 of {kills} kills (the run stops at the first)."]
     _write(args.out, "kill", result, md)

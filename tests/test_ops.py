@@ -164,13 +164,19 @@ def test_sigkill_at_random_moments_leaves_corpus_and_artifacts_readable(tmp_path
 
 
 def test_two_workers_save_one_file_per_signature(tmp_path):
+    from pyfuzz.check import execute
+    from pyfuzz.program import load
+    from pyfuzz.signature import signature
+
     artifacts = tmp_path / "artifacts"
     result = pyfuzz("fuzz", "--jobs", "2", "--keep-going", "--mutant", "get_ignores_dead", "--config",
                     "slab=deferred", "--time", "10", "--artifacts", artifacts, "--corpus", tmp_path / "corpus")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "2 workers" in result.stdout
-    findings = sorted(p.name for p in artifacts.glob("*.txt") if not p.name.endswith(".orig.txt"))
-    assert len(findings) == 1, findings
+    saved = [p for p in artifacts.glob("*.txt") if not p.name.endswith(".orig.txt")]
+    signatures = [signature(execute(load(p))) for p in saved]
+    assert saved and len(set(signatures)) == len(signatures), signatures
+    # This mutant is found within a worker's first inputs, again and again: repeats were dropped.
     assert "more with its signature" in result.stdout
 
 
