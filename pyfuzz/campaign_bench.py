@@ -54,33 +54,48 @@ def bench_jobs(args, console: Console) -> int:
     runs: dict[int, list[dict]] = {1: [], 2: []}
     for r in range(repeats):
         for jobs in ((1, 2) if r % 2 == 0 else (2, 1)):  # alternate, so drift in load hits both
+            cpu = _children_cpu()
             with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-jobs-") as tmp:
                 res = run_campaign(SAFE, "none", budget, Path(tmp) / "corpus", Path(tmp) / "artifacts",
                                    seed=1000 + r, jobs=jobs)
+            cpu = _children_cpu() - cpu
             row = {"repeat": r, "jobs": jobs, "inputs": res.executions, "seconds": round(res.seconds, 2),
                    "inputs_per_s": round(res.executions / res.seconds, 1), "libfuzzer_rate": res.exec_per_second,
+                   "worker_cpu_s": round(cpu, 1), "inputs_per_cpu_s": round(res.executions / cpu, 1),
                    "corpus": res.corpus_entries, "load1": round(os.getloadavg()[0], 1)}
             runs[jobs].append(row)
             console.print(f"jobs {jobs}, repeat {r}: {row['inputs']:,} inputs in {row['seconds']} s "
                           f"({row['inputs_per_s']}/s, load {row['load1']})", highlight=False)
     med = {j: statistics.median(x["inputs_per_s"] for x in rows) for j, rows in runs.items()}
+    per_cpu = {j: statistics.median(x["inputs_per_cpu_s"] for x in rows) for j, rows in runs.items()}
     pairs = [b["inputs_per_s"] / a["inputs_per_s"] for a, b in zip(runs[1], runs[2])]
     result = {"budget_s": budget, "repeats": repeats, "runs": runs[1] + runs[2],
               "median_inputs_per_s": med, "ratio_of_medians": round(med[2] / med[1], 2),
+              "median_inputs_per_worker_cpu_s": per_cpu,
               "median_pair_ratio": round(statistics.median(pairs), 2)}
     md = head + [
         f"Campaigns of {budget} s on `{' '.join(f'{k}={v}' for k, v in SAFE.items())}` (nothing to find), "
         "fresh corpus each, `--jobs 1` and `--jobs 2` alternating. Inputs/s = all workers' inputs over "
-        "the campaign's wall time (start-up included).", "",
-        "| repeat | jobs 1 inputs/s | jobs 2 inputs/s | ratio | load (1 min) after |", "|---|---|---|---|---|",
+        "the campaign's wall time (start-up included); CPU = the workers' user+system time "
+        "(what the shared machine let them have).", "",
+        "| repeat | jobs 1 inputs/s | jobs 2 inputs/s | ratio | jobs 1 / jobs 2 worker CPU (s) | "
+        "load (1 min) after |", "|---|---|---|---|---|---|",
         *(f"| {a['repeat']} | {a['inputs_per_s']} | {b['inputs_per_s']} | {b['inputs_per_s'] / a['inputs_per_s']:.2f} | "
-          f"{a['load1']} / {b['load1']} |" for a, b in zip(runs[1], runs[2])),
-        f"| **median** | **{med[1]}** | **{med[2]}** | **{med[2] / med[1]:.2f}** (ratio of medians) | |",
+          f"{a['worker_cpu_s']} / {b['worker_cpu_s']} | {a['load1']} / {b['load1']} |" for a, b in zip(runs[1], runs[2])),
+        f"| **median** | **{med[1]}** | **{med[2]}** | **{med[2] / med[1]:.2f}** (ratio of medians) | | |", "",
+        f"Inputs per worker CPU-second (median): {per_cpu[1]} with one worker, {per_cpu[2]} with two.",
     ]
     _write(args.out, "jobs", result, md)
     console.print(f"--jobs 2 / --jobs 1: {med[2] / med[1]:.2f}x (medians {med[2]} and {med[1]} inputs/s)",
                   highlight=False)
     return 0
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_parser(args, console: Console) -> int:
