@@ -9,6 +9,9 @@ are chosen:
 * ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
 * ``pct-walk``: the same, at the depth of the PCT walks the pyfuzz harness runs on every input:
   the harness's own walk without libFuzzer, so the gap to ``pyfuzz`` is what the feedback buys.
+* ``pct-8``, ``pos``, ``surw``, ``delay-3``: the other samplers of the core (sched.rs) on the
+  same random programs: PCT with depth 8, partial order sampling, a walk weighted by each
+  thread's remaining steps, and round robin with 3 random delays.
 * ``hypothesis``: a Hypothesis stateful machine that grows a program rule by rule (setup, ops,
   schedule slices) and runs it on the core after every rule.
 """
@@ -28,7 +31,8 @@ from .model import DistinctHistories
 from .program import random_input
 
 # The blind methods: the scheduler each walks its random programs with, and the PCT depth.
-BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DEPTH)}
+BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DEPTH), "pct-8": ("pct", 8),
+         "pos": ("pos", 0), "surw": ("surw", 0), "delay-3": ("delay", 3)}
 METHODS = ("pyfuzz", *BLIND, "hypothesis")
 
 

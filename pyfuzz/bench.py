@@ -407,8 +407,11 @@ def bench_speed(args, console: Console) -> int:
 
 # The mutants whose races need a preemption inside a window a step or two wide.
 WALK_MUTANTS = ("get_ignores_dead", "put_no_cmpxchg", "put_no_preempt", "put_reread", "rmap_no_recheck")
+# Every sampler behind the core's Scheduler trait (sched.rs), with its depth parameter.
 WALKS = {"own schedule (slices)": None, "uniform walk": ("random", 0), "PCT depth 3": ("pct", 3),
-         "PCT depth 16": ("pct", 16), f"PCT depth {WALK_DEPTH} (the harness's walk)": ("pct", WALK_DEPTH)}
+         "PCT depth 8": ("pct", 8), "PCT depth 16": ("pct", 16),
+         f"PCT depth {WALK_DEPTH} (the harness's walk)": ("pct", WALK_DEPTH), "POS": ("pos", 0),
+         "SURW (weighted by remaining steps)": ("surw", 0), "delay bounding (3 delays)": ("delay", 3)}
 
 
 def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> int:
@@ -454,10 +457,133 @@ def bench_walks(args, console: Console) -> int:
     return 0
 
 
+VERIFY_PROGRAMS = {  # small enough for a plain DFS to finish
+    "munmap-vs-get-put": "vma 0-2\nthread 0\n  munmap 0\nthread 1\n  get 0\n  put\n",
+    "two-getters-and-munmap": "vma 0-2\nthread 0\n  get 0\nthread 1\n  get 0\nthread 2\n  munmap 0\n",
+    "remap-vs-get-put": "vma 0-1\nthread 0\n  munmap 0\n  mmap 5 1\nthread 1\n  get 0\n  put\n",
+    "merge-vs-get": "vma 0-2\nvma 2-4\nthread 0\n  merge 0\nthread 1\n  get 2\n  put\n",
+    "munmap-vs-rmap": "vma 0-2\nthread 0\n  munmap 0\nthread 1\n  rmap 1\n",
+}
+VERIFY_BOUNDS = (  # growing; the benchmark stops at the first one not finished in the budget
+    "threads=2,ops=1,setup=1",
+    "threads=2,ops=1,setup=1..2",
+    "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap",
+    "threads=3,ops=1,setup=1,ops-set=get,put,rmap,munmap",
+    "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap,mmap",
+    "threads=2,ops=1..2,setup=1",
+)
+
+VERIFY_MUTANT_BOUNDS = (
+    "threads=2,ops=1..2,setup=1",
+    "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap,mmap-fail,split-fail,fork-fail",
+)
+
+
+def _explore_only(program, mode: str, cap: float) -> dict:
+    """Run an explorer to the end without judging (the reduction is about schedules)."""
+    explorer = _core.Explorer(program.to_tuple(), program.config_dict, program.mutant, mode)
+    start = time.perf_counter()
+    while not explorer.done and time.perf_counter() - start < cap:
+        explorer.explore(1 << 16, 1.0)
+    return {**explorer.stats, "seconds": round(time.perf_counter() - start, 3), "finished": explorer.done}
+
+
+def bench_verify(args, console: Console) -> int:
+    """DPOR against a plain DFS on the same programs, `verify` on every corpus program, and the
+    largest `--programs` bound each configuration finishes within `--budget` seconds."""
+    from .program import load, parse
+    from .verify import explore, parse_bound, verify_bound
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    configs = {"seed": dict(DEFAULT_CONFIG), "slab=deferred": {**DEFAULT_CONFIG, "slab": "deferred"}}
+    ratio_rows = []
+    for name, text in VERIFY_PROGRAMS.items():
+        for label, config in configs.items():
+            program = parse(text).with_config(**config)
+            dpor, dfs = _explore_only(program, "dpor", 60), _explore_only(program, "dfs", 60)
+            ratio_rows.append({"program": name, "config": label, "dpor": dpor, "dfs": dfs,
+                               "ratio": round(dfs["schedules"] / dpor["schedules"], 1)})
+            console.print(f"{name} ({label}): DPOR {dpor['schedules']:,} schedules in {dpor['seconds']} s, "
+                          f"DFS {dfs['schedules']:,}{'' if dfs['finished'] else ' (cut at 60 s)'} in "
+                          f"{dfs['seconds']} s", highlight=False)
+    corpus_rows = []
+    for path in sorted(Path("corpus").glob("*.txt")):
+        for label, config in configs.items():
+            program = replace(load(path), schedule=()).with_config(**config)
+            r = explore(program)
+            corpus_rows.append({"file": path.name, "config": label, "verdict": "ok" if r.ok else r.violation.kind,
+                                "schedules": r.schedules, "histories": r.histories, "classes": r.classes,
+                                "seconds": round(r.seconds, 3), "witness_preemptions": r.witness_preemptions,
+                                "witness_schedule": " ".join(f"{t}:{n}" for t, n in r.witness.schedule) if r.witness else None})
+            console.print(f"{path.name} ({label}): {corpus_rows[-1]['verdict']}, {r.figures()}", highlight=False)
+    bound_rows = []
+    for label, config in configs.items():
+        deadline = time.perf_counter() + args.budget
+        for spec in VERIFY_BOUNDS:
+            r = verify_bound(parse_bound(spec), config, "none", deadline=deadline)
+            row = {"config": label, "bound": spec, "complete": r.complete, "programs": r.programs_done,
+                   "of": r.programs_total, "schedules": r.schedules, "classes": r.classes,
+                   "seconds": round(r.seconds, 1), "schedules_per_s": round(r.schedules / r.seconds) if r.seconds else 0,
+                   "violation": r.violation and {k: r.violation[k] for k in ("kind", "preemptions", "program")}}
+            bound_rows.append(row)
+            console.print(f"({label}) {spec}: {'violation ' + r.violation['kind'] if r.violation else ('complete' if r.complete else 'out of time')}, "
+                          f"{r.programs_done}/{r.programs_total} programs, {r.schedules:,} schedules, {r.seconds:.1f} s", highlight=False)
+            if not r.complete:
+                break
+    mutant_rows = []
+    for name, _, _ in _core.MUTANTS[1:]:
+        for spec in VERIFY_MUTANT_BOUNDS:
+            r = verify_bound(parse_bound(spec), MUTANT_CONFIG, name, deadline=time.perf_counter() + 30)
+            if r.violation is not None or spec == VERIFY_MUTANT_BOUNDS[-1]:
+                break
+        v = r.violation
+        mutant_rows.append({"mutant": name, "bound": spec, "found": v is not None, "complete": r.complete,
+                            "kind": v and v["kind"], "program_index": v and v["program_index"],
+                            "preemptions": v and v["preemptions"], "program": v and v["program"],
+                            "programs": r.programs_done, "schedules": r.schedules, "seconds": round(r.seconds, 1)})
+        console.print(f"{name}: {'found ' + v['kind'] if v else ('clean' if r.complete else 'not found in 30 s')} "
+                      f"within {spec}", highlight=False)
+    results = {"machine": machine(), "budget_seconds": args.budget, "reduction": ratio_rows,
+               "corpus": corpus_rows, "bounds": bound_rows, "mutants": mutant_rows}
+    (args.out / "verify.json").write_text(json.dumps(results, indent=1) + "\n")
+    md = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {machine()} (`pyfuzz bench verify --budget {args.budget}`).", "",
+          "DPOR (source sets + sleep sets) against a plain DFS of every schedule, exploration only (no oracle):", "",
+          "| program | config | DPOR schedules | DPOR s | DFS schedules | DFS s | classes | DFS/DPOR |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in ratio_rows:
+        cut = "" if r["dfs"]["finished"] else " (cut)"
+        md.append(f"| {r['program']} | {r['config']} | {r['dpor']['schedules']:,} | {r['dpor']['seconds']} | "
+                  f"{r['dfs']['schedules']:,}{cut} | {r['dfs']['seconds']} | {r['dpor']['classes']:,} | {r['ratio']}{'+' if cut else ''} |")
+    md += ["", "`pyfuzz verify` on every corpus program (schedule stripped; a violating run stops at its first "
+           "violation, then context bounding finds the fewest-preemption one):", "",
+           "| file | config | verdict | schedules | histories | classes | s | witness preemptions | witness schedule |",
+           "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in corpus_rows:
+        md.append(f"| {r['file']} | {r['config']} | {r['verdict']} | {r['schedules']:,} | {r['histories']:,} | "
+                  f"{r['classes']:,} | {r['seconds']} | {r['witness_preemptions'] if r['witness_preemptions'] is not None else ''} | "
+                  f"{r['witness_schedule'] or ''} |")
+    md += ["", f"`pyfuzz verify --programs` bounds in order, {args.budget} s per configuration on this shared machine "
+           "(the issue asks for 10 minutes on one core):", "",
+           "| config | bound | result | programs | schedules | classes | s | schedules/s |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in bound_rows:
+        res = f"violation {r['violation']['kind']}" if r["violation"] else ("complete" if r["complete"] else "out of time")
+        md.append(f"| {r['config']} | `{r['bound']}` | {res} | {r['programs']:,}/{r['of']:,} | {r['schedules']:,} | "
+                  f"{r['classes']:,} | {r['seconds']} | {r['schedules_per_s']:,} |")
+    md += ["", f"Catalog mutants under `{config_label(MUTANT_CONFIG)}` by `verify --programs` (first violating "
+           "program of the bound, 30 s per bound; the error-path bound only when the first finds nothing):", "",
+           "| mutant | bound | result | program # | witness preemptions | schedules | s |", "|---|---|---|---:|---:|---:|---:|"]
+    for r in mutant_rows:
+        res = r["kind"] if r["found"] else ("no violation in the bound" if r["complete"] else "not found in 30 s")
+        md.append(f"| {r['mutant']} | `{r['bound']}` | {res} | {r['program_index'] if r['found'] else ''} | "
+                  f"{r['preemptions'] if r['found'] else ''} | {r['schedules']:,} | {r['seconds']} |")
+    (args.out / "verify.md").write_text("\n".join(md) + "\n")
+    console.print("\n".join(md), markup=False)
+    return 0
+
+
 def run_bench(args, console: Console) -> int:
     from .bench_minimize import bench_minimize
     from .campaign_bench import bench_jobs, bench_kill, bench_parser, bench_soak
 
     return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks, "jobs": bench_jobs,
             "parser": bench_parser, "kill": bench_kill, "soak": bench_soak,
-            "minimize": bench_minimize}[args.what](args, console)
+            "minimize": bench_minimize, "verify": bench_verify}[args.what](args, console)

@@ -132,14 +132,15 @@ def build_parser() -> Parser:
     ex.add_argument("--force", action="store_true", help="overwrite OUT.py if it exists")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize", "verify"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
                         "walks: violations per scheduler on the same random programs; "
                         "jobs: inputs/s of --jobs 2 beside --jobs 1 (--budget s, --repeats pairs); "
                         "parser: the program reader under fuzzed inputs (--inputs, default 1,000,000); "
                         "kill: --repeats campaigns SIGKILLed at random moments, their files checked; "
                         "soak: resident memory of one --budget s campaign; "
-                        "minimize: minimization time of failing programs of the largest size")
+                        "minimize: minimization time of failing programs of the largest size; "
+                        "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",

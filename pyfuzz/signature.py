@@ -18,6 +18,8 @@ from typing import Sequence
 
 SETUP_THREAD = -1
 RCU_THREAD = -2
+# The operation of a verdict on the end state (past the last event).
+END = "end"
 
 _REF_FUNCTIONS = {"get": "vma_get", "put": "vma_put", "init": "vma_rcuref_init"}
 # Events whose third field is the VMA slot they act on.
@@ -50,12 +52,18 @@ class Signature:
         return f"a VMA {found}" + (f", since {fate}" if fate else "")
 
     def __str__(self) -> str:
-        where = self.operation if self.step == self.operation else f"{self.operation}'s {self.step}"
-        return f"{self.kind} in {where} on {self.role}"
+        if self.operation == END:
+            where = "at the end"
+        elif self.step == self.operation:
+            where = f"in {self.operation}"
+        else:
+            where = f"in {self.operation}'s {self.step}"
+        return f"{self.kind} {where} on {self.role}"
 
     @property
     def slug(self) -> str:
-        words = [self.kind, self.operation, self.step, self.found[1], self.fate[1]]
+        step = "" if self.step == self.operation else self.step
+        words = [self.kind, self.operation, step, self.found[1], self.fate[1]]
         return ".".join(re.sub(r"[^A-Za-z0-9_-]+", "-", w).strip("-") for w in words if w)
 
 
@@ -179,10 +187,10 @@ class _Walk:
     def at_end(self, kind: str, message: str) -> Signature:
         allocation = named_allocation(message)
         if allocation is None:
-            return Signature(kind, "end", "end", ("left at the end", "end"), ("", ""))
+            return Signature(kind, END, END, ("left at the end", "end"), ("", ""))
         slot, gen = allocation
         by = self.allocated_by.get((slot, gen), "setup")
-        return Signature(kind, "end", "end", (f"made by {by}", f"from-{by}"), self.fate(slot, gen))
+        return Signature(kind, END, END, (f"made by {by}", f"from-{by}"), self.fate(slot, gen))
 
 
 def named_allocation(message: str) -> tuple[int, int] | None:

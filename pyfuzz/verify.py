@@ -86,9 +86,17 @@ def _search(program: Program, mode: str, bound: int | None, progress: Callable[[
     explorer = _core.Explorer(program.to_tuple(), config, program.mutant,
                               "bounded" if bound is not None or mode == "bounded" else mode, bound)
     first = None
+    judged: dict[int, Violation | None] = {}  # a class can repeat another's history
     while not explorer.done:
         for item in explorer.explore(256, 0.2):
-            schedule, preemptions, _, outcome, violation = _judge_found(item, config)
+            outcome = item[3]
+            if outcome is not None and outcome.digest in judged:
+                schedule, preemptions, _, _, _ = item
+                violation = judged[outcome.digest]
+            else:
+                schedule, preemptions, _, outcome, violation = _judge_found(item, config)
+                if outcome is not None:
+                    judged[outcome.digest] = violation
             if violation is not None:
                 first = (schedule, preemptions, outcome, violation)
                 break
@@ -519,7 +527,8 @@ def run_cli(args, console) -> int:
                           highlight=False)
             continue
         failed += 1
-        console.print(f"[red]FAIL[/] {path}: {result.violation} ({result.mode}: {result.figures()})", highlight=False)
+        console.print(f"[red]FAIL[/] {path}: {result.violation} ({result.mode}, up to the first violation: "
+                      f"{result.figures()})", highlight=False)
         _report_violation(console, result, args.out, str(path))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

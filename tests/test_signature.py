@@ -21,7 +21,7 @@ thread 0
 thread 1
   munmap 10
   mmap 3 2
-schedule 0:2 1:11 0:1 1:50
+schedule 0:3 1:13 0:1 1:50
 """)
     verdict = execute(moved)
     assert not verdict.ok
@@ -37,7 +37,8 @@ def test_same_schedule_different_reuser_is_a_different_signature():
 def test_end_state_and_panic_verdicts_have_signatures():
     program = parse("thread 0\nthread 1\n")
     leak = Verdict(program, execute(program).outcome, Violation("leak", "VMA slot 3 gen 1 is dead", 99, []))
-    assert signature(leak) == "leak in end on a VMA made by setup"
+    assert signature(leak) == "leak at the end on a VMA made by setup"
+    assert slug(leak) == "leak.end.from-setup"
     panic = Verdict(program, None, Violation("panic", "the Rust core panicked: index 7 out of range", -1, []))
     assert slug(panic) == "panic.core.index-N-out-of-range.core"
 

@@ -9,7 +9,8 @@ use crate::engine::{self, Outcome};
 use crate::event::{AtomicOp, Event, Field, LockMode, Order, RefFn, Warning};
 use crate::mutant::{Mutant, CATALOG};
 use crate::program::{Op, OpKind, Program, SetupVma};
-use crate::sched::{Pct, RandomWalk, Scheduler, SplitMix};
+use crate::event::Event as CoreEvent;
+use crate::sched::{DelayBounded, Pct, Pos, RandomWalk, Scheduler, SplitMix, WeightedWalk};
 use crate::world::{self, Config};
 
 fn bad(msg: impl Into<String>) -> PyErr {
@@ -105,6 +106,7 @@ fn name_of_field<'py>(py: Python<'py>, f: Field) -> &'py Bound<'py, PyString> {
         Field::Pgoff => intern!(py, "vm_pgoff"),
         Field::File => intern!(py, "vm_file"),
         Field::Policy => intern!(py, "vm_policy"),
+        Field::Root => intern!(py, "vm_root"),
     }
 }
 
@@ -272,11 +274,14 @@ impl PyEngine {
         wrap(engine::run_program(&Program::decode(data.as_bytes()), self.config))
     }
 
-    /// Decode `data` for the program but interleave it with another scheduler:
-    /// `"random"` (uniform choice at each step) or `"pct"` (priorities with `depth - 1`
-    /// change points); `seed` makes the choice reproducible. PCT spreads its change points over
+    /// Decode `data` for the program but interleave it with another scheduler (sched.rs):
+    /// `"random"` (uniform choice at each step), `"pct"` (priorities with `depth - 1` change
+    /// points), `"pos"` (priorities re-drawn on racing accesses), `"surw"` (a walk weighted by
+    /// each thread's remaining steps) or `"delay"` (round robin with `depth` delays); `seed`
+    /// makes the choice reproducible. PCT and delay bounding spread their change points over
     /// `steps`, the length of the program's run under its own schedule: a caller that has just
-    /// run it (`run_bytes(data).steps`) passes it, otherwise it is measured here.
+    /// run it (`run_bytes(data).steps`) passes it, otherwise it is measured here (as are the
+    /// per-thread counts the weighted walk needs).
     #[pyo3(signature = (data, scheduler, seed, depth=3, steps=None))]
     fn run_bytes_with(
         &self,
@@ -320,13 +325,21 @@ impl PyEngine {
         depth: u32,
         steps: Option<u32>,
     ) -> PyResult<Box<dyn Scheduler>> {
+        // Change points must fall inside the run; how long the program runs under its own
+        // schedule is a close estimate (only lock waits change the count).
+        let expected = || steps.unwrap_or_else(|| engine::run_program(program, self.config).steps);
+        let threads = program.threads.len();
         Ok(match scheduler {
             "random" => Box::new(RandomWalk(SplitMix(seed))),
-            "pct" => {
-                // PCT's change points must fall inside the run; how long the program runs under
-                // its own schedule is a close estimate (only lock waits change the count).
-                let expected = steps.unwrap_or_else(|| engine::run_program(program, self.config).steps);
-                Box::new(Pct::new(program.threads.len(), depth, expected, seed))
+            "pct" => Box::new(Pct::new(threads, depth, expected(), seed)),
+            "pos" => Box::new(Pos::new(threads, seed)),
+            "delay" => Box::new(DelayBounded::new(depth, expected(), seed)),
+            "surw" => {
+                let mut per_thread = vec![0; threads];
+                for (t, _) in engine::run_program(program, self.config).taken {
+                    per_thread[t as usize] += 1;
+                }
+                Box::new(WeightedWalk::new(per_thread, seed))
             }
             other => return Err(bad(format!("unknown scheduler {other:?}"))),
         })
@@ -343,6 +356,9 @@ impl Scheduler for Recorder {
         let t = self.inner.next(runnable);
         self.picks.push(t as u8);
         t
+    }
+    fn observe(&mut self, thread: usize, events: &[CoreEvent]) -> bool {
+        self.inner.observe(thread, events)
     }
 }
 
@@ -376,7 +392,7 @@ impl PyExplorer {
         Ok(PyExplorer { inner: crate::explore::Explorer::new(program, config, mode) })
     }
 
-    /// Up to `histories` histories not seen before, each `(schedule, preemptions, class, outcome,
+    /// Up to `histories` executions whose history or class is new, each `(schedule, preemptions, class, outcome,
     /// panic)` (`class` the digest of its equivalence class;
     /// `outcome` None and `panic` the message when the model panicked); stops early after
     /// `seconds`. An empty list with `done` false only means the time ran out.
