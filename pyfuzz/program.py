@@ -47,6 +47,18 @@ OP_ARGS = {
     "rmap": ("PAGE",),
 }
 
+# Ops with variants: the variant's word follows the arguments and is stored in `b` (its index
+# here; the first, unnamed variant is the default and is not printed).
+OP_VARIANTS = {
+    # __split_vma's new_below: the new VMA takes the part below ADDR, the original's vm_start
+    # and vm_pgoff move up.
+    "split": (None, "below"),
+    # vma_merge_existing_range: the VMA at ADDR absorbs its successor; or the successor absorbs
+    # it (its vm_start and vm_pgoff move down); or it absorbs the next two (vma_complete's
+    # remove and remove2).
+    "merge": (None, "next", "both"),
+}
+
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
 _MUTANT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _TOKEN_SHOWN_MAX = 40
@@ -109,7 +121,9 @@ class Op:
             _check_range(self.a, 0, 0, f"{self.name}: unused argument a")
         else:
             _check_range(self.a, 0, pages - 1, f"{self.name}: {args[0]}")
-        if len(args) < 2:
+        if self.name in OP_VARIANTS:
+            _check_range(self.b, 0, len(OP_VARIANTS[self.name]) - 1, f"{self.name}: variant")
+        elif len(args) < 2:
             _check_range(self.b, 0, 0, f"{self.name}: unused argument b")
         else:
             _check_range(self.b, 1, pages, f"{self.name}: {args[1]}")
@@ -120,6 +134,8 @@ class Op:
 
     def __str__(self) -> str:
         words = [self.name, *(str(v) for v in (self.a, self.b)[: len(OP_ARGS[self.name])])]
+        if self.name in OP_VARIANTS and self.b:
+            words.append(OP_VARIANTS[self.name][self.b])
         if self.fail:
             words.append("fail")
         return " ".join(words)
@@ -133,10 +149,18 @@ class Op:
         if fail:
             rest = rest[:-1]
         args = OP_ARGS[name]
+        variants = OP_VARIANTS.get(name, (None,))
+        variant = 0
+        if len(rest) > len(args) and rest[-1] in variants[1:]:
+            variant = variants.index(rest[-1])
+            rest = rest[:-1]
         if len(rest) != len(args):
-            usage = " ".join([name, *args, *(["[fail]"] if name in FAILABLE_OPS else [])])
+            usage = " ".join([name, *args, *(f"[{'|'.join(variants[1:])}]" for _ in variants[1:2]),
+                              *(["[fail]"] if name in FAILABLE_OPS else [])])
             raise ProgramError(f"{name} takes {len(args)} argument(s): {usage}")
         values = [_parse_number(token, f"{name} {arg}") for token, arg in zip(rest, args)]
+        if name in OP_VARIANTS:
+            values.append(variant)
         return cls(name, *values, fail=fail)
 
 

@@ -6,7 +6,8 @@ stream), producing the same history, so that the same harness loop and the same 
 it and `pyfuzz bench speed` can state the Rust core's acceleration as a ratio measured in the
 same run.  It follows lib/rcuref.c as the Rust core does (one unconditional fetch-add per get or
 put, the slow paths deciding on the zone of the value found) and the engine's scheduling: every
-shared access is one step, and a thread runs from one access to just before its next.
+shared access and every preemption switch is one step, and a thread runs from one to just before
+the next.
 
 It is written the way one would write it without the Rust core: generators for threads, a
 yield before every shared access.  The VMA stays in the tree all along (its tree reference is
@@ -115,6 +116,7 @@ class _Machine:
             else:
                 held -= 1
                 if self.preempt:
+                    yield
                     ev.append(("preempt_off", t))
                 ev.append(("ref_call", t, SLOT, "put"))
                 yield
@@ -140,6 +142,7 @@ class _Machine:
                         self.store(t, SATURATED, "relaxed")
                 ev.append(("ref_ret", t, SLOT, "put", released))
                 if self.preempt:
+                    yield
                     ev.append(("preempt_on", t))
                 if released:
                     raise AssertionError("the tree's reference was dropped: no program of gets and puts can")

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from .violation import Violation, thread_name
 
+KINDS = ("vma-not-detached", "suspicious-rcu-usage", "might-sleep", "unbalanced-rcu")
+
 
 def first_debug_violation(events: list, config: dict) -> Violation | None:
     lockdep = config.get("lockdep", "off") == "on"

@@ -27,17 +27,24 @@ from .rcu import ReadSideSections
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
+# Thread index = thread + 2: the RCU callback is 0, setup 1, program threads (at most 4) 2..5.
+THREAD_INDICES = 6
 _FIELD = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
 _ACCESS = frozenset(("read", "write", "use"))
 # Facts the verdicts do not depend on (kept in the history for reports and the minimizer).
 _UNJUDGED = frozenset(("op_begin", "folio_map", "mapped_load"))
 
 
+def judges_ordering(events) -> bool:
+    """Whether ordering and memory safety can judge anything here: only if something is freed."""
+    return "free" in map(itemgetter(0), events)
+
+
 class Allocation:
     """One object: a (slot, generation) the slab handed out."""
 
     __slots__ = ("aid", "slot", "gen", "alloc_idx", "allocer", "free", "freer", "reclaim",
-                 "fields", "ranges", "trees", "init", "preset")
+                 "fields", "ranges", "trees", "init", "preset", "root")
 
     def __init__(self, aid, slot, gen, idx, t):
         self.aid = aid
@@ -53,6 +60,7 @@ class Allocation:
         self.trees = 0            # bitmask of the mms whose tree holds it
         self.init = None          # initial spec state (None: never initialised)
         self.preset = 0           # external holders preset by setup (-1: unknown, saturated)
+        self.root = None          # mapping=root: the allocation of its root (None: itself)
 
 
 class History:
@@ -61,6 +69,7 @@ class History:
         self.on = config.get("vma_ref", "on") == "on"
         self.deferred = config.get("slab", "typesafe") == "deferred"
         self.debug = config.get("debug_vm", "on") == "on"
+        self.root_policy = config.get("mapping", "repoint") == "root"
         self.spec = spec_for(config)
         self.get_algo = config.get("get", "rcuref")
         # An inc-not-zero get takes effect at its last access (the compare-exchange that succeeds,
@@ -70,9 +79,8 @@ class History:
         # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
         # slot's next allocation, an access to freed memory); without a free in the history their
         # clocks and read-side sections are never consulted, so they are not kept.
-        self.frees = "free" in set(map(itemgetter(0), events))
-        # thread index = thread + 2: setup is 1, the RCU callback 0
-        nthreads = max(3, max(map(itemgetter(1), events), default=3)) + 3
+        self.frees = judges_ordering(events)
+        nthreads = THREAD_INDICES
         self.allocs = []
         self.by_key = {}      # (slot, gen) -> Allocation
         self.ptr = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
@@ -87,12 +95,34 @@ class History:
         self.rcu = ReadSideSections(self, nthreads)
         self.hb = HappensBefore(self, nthreads)
 
+    def close(self) -> None:
+        """Drop the rules' references back to the history: without the cycle, a judged history's
+        state is freed at once instead of waiting for (and feeding) the cyclic garbage collector."""
+        for rule in (self.lin, self.life, self.rcu, self.hb):
+            rule.h = None
+
     def an(self, aid) -> str:
         a = self.allocs[aid]
         return f"VMA slot {a.slot} gen {a.gen}"
 
     def viol(self, kind, msg, idx) -> Violation:
         return Violation(kind, msg, idx, self.events)
+
+    def root_field(self, k, a, t, value, idx) -> None:
+        """`mapping=root`: a VMA's root and the reference it holds on it.  Writing a root into a
+        VMA turns the writer's reference on the root into the VMA's own (the split's pin); the
+        thread that reads the root of a VMA it has released inherits that pin, to drop it.  Reading
+        a root is how a thread comes by the root's pointer."""
+        root = self.slot_cur.get(value - 1) if value else None
+        if root is not None:
+            # the root's pointer: the pin keeps the slot's current object the root
+            self.ptr[t + 2][value - 1] = root
+        if k == "write":
+            a.root = root
+            if root is not None:
+                self.life.pinned(root, a.aid, t, idx)
+        elif root is not None and self.life.released_by(a.aid, t):
+            self.life.unpinned(root, a.aid, t, idx)
 
     def pointer(self, ti, slot):
         aid = self.ptr[ti].get(slot)
@@ -139,7 +169,10 @@ class History:
                     rcu.check_access(a, t, ti, idx, what)
                 if t >= 0 and frees:
                     hb.accessed(aid, ti, idx)
-                if k == "write":
+                if ev[3] == "vm_root":
+                    self.root_field(k, a, t, ev[4], idx)
+                    dirty = True
+                elif k == "write":
                     f = _FIELD.get(ev[3])
                     if f is not None:
                         a.fields[f] = ev[4]

@@ -3,7 +3,8 @@ changed a tree, a VMA's range or a folio mapping, and at the end).
 
 Each tree is sorted and non-overlapping with start < end and start == pgoff (anonymous VMAs keep
 vm_start - vm_pgoff * PAGE_SIZE == 0), and every folio whose mapping names an allocation that is
-still in mm 0's tree lies inside that VMA.  A stale mapping to a freed or reused slot is legal:
+still in mm 0's tree lies inside that VMA (with `mapping=root` instead: the root of every VMA in
+mm 0's tree, which its folios name, has not been freed).  A stale mapping to a freed or reused slot is legal:
 munmap never clears it, and that is what the reverse-map reader races against.
 """
 
@@ -39,8 +40,33 @@ def check_vmas(h, idx, when) -> None:
                              f"{when} (event {idx}), mm {mm}'s tree has overlapping VMAs "
                              f"{h.an(a[2])} = [{a[0]}, {a[1]}) and {h.an(b[2])} = [{b[0]}, {b[1]}).",
                              idx)
+    if h.root_policy:
+        # The folios keep naming the root: it must outlive every VMA that covers them.
+        tr0 = h.trees.get(0, {})
+        for slot, aid in sorted(tr0.items()):
+            root = allocs[aid].root
+            if root is not None and allocs[root].free >= 0:
+                raise h.viol("vma-invariant",
+                             f"{when} (event {idx}), mm 0's tree holds {h.an(aid)}, whose root "
+                             f"{h.an(root)} was freed at event {allocs[root].free}: the folios they share "
+                             "name freed memory.", idx)
+        return
+    # Most checks find nothing; only then is it worth sorting, to report the lowest such page.
+    if _misplaced_folio(h, h.mapping.items()) is not None:
+        page, m = _misplaced_folio(h, sorted(h.mapping.items()))
+        aid = m[0]
+        s, e, p = allocs[aid].fields
+        raise h.viol("vma-invariant",
+                     f"{when} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
+                     f"{h.an(aid)}, which is in mm 0's tree but covers [{s}, {e}): the folio was "
+                     "not re-pointed.", idx)
+
+
+def _misplaced_folio(h, mappings):
+    """The first (page, mapping) whose mapping names a VMA in mm 0's tree not covering it."""
+    allocs = h.allocs
     tr0 = h.trees.get(0, {})
-    for page, m in sorted(h.mapping.items()):
+    for page, m in mappings:
         if m is None:
             continue
         aid = m[0]
@@ -50,7 +76,5 @@ def check_vmas(h, idx, when) -> None:
         if s is None or e is None:
             continue
         if not (s <= page < e):
-            raise h.viol("vma-invariant",
-                         f"{when} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
-                         f"{h.an(aid)}, which is in mm 0's tree but covers [{s}, {e}): the folio was "
-                         "not re-pointed.", idx)
+            return page, m
+    return None

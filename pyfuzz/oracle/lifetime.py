@@ -21,9 +21,28 @@ class Lifetime:
         self.h = h
         self.hold = []     # per allocation: {thread: [(event index, "get" | "alloc" | "detach")]}
         self.lastput = {}  # (allocation, thread) -> (result, return index) of its latest vma_put
+        self.pins = []     # per allocation: {VMA cut from it (mapping=root): event index of the pin}
 
     def allocated(self, a) -> None:
         self.hold.append({a.allocer: [(a.alloc_idx, "alloc")]})
+        self.pins.append({})
+
+    # ------------------------------------------------------------------ mapping=root pins
+    def pinned(self, root, vma, t, idx) -> None:
+        """t's latest get on `root` becomes `vma`'s reference (its split made it share the root)."""
+        lst = self.hold[root].get(t)
+        if lst and lst[-1][1] == "get":
+            lst.pop()
+            self.pins[root][vma] = idx
+
+    def unpinned(self, root, vma, t, idx) -> None:
+        """`vma` is being freed by t: its pin on `root` is t's to drop."""
+        if self.pins[root].pop(vma, None) is not None:
+            self.got(root, t, idx)
+
+    def released_by(self, aid, t) -> bool:
+        last = self.lastput.get((aid, t))
+        return (last is not None and last[0]) or not self.h.on
 
     # ------------------------------------------------------------------ holders
     def holders(self, aid, gets_only=False):
@@ -45,6 +64,8 @@ class Lifetime:
                     out.append(f"{thread_name(t)} (which detached it from the tree at event {i})")
                 else:
                     out.append(f"{thread_name(t)} (which allocated it at event {i})")
+        for vma, i in sorted(self.pins[aid].items()):
+            out.append(f"{self.h.an(vma)} (cut from it, pinning it as its root since event {i})")
         p = a.preset
         if p == -1:
             out.append("the external holders preset by setup (saturated counter)")
@@ -74,7 +95,7 @@ class Lifetime:
                 n += sum(1 for x in lst if x[1] == "get")
             else:
                 n += len(lst)
-        return n + (a.preset if a.preset > 0 else 0)
+        return n + len(self.pins[aid]) + (a.preset if a.preset > 0 else 0)
 
     # ------------------------------------------------------------------ references taken and dropped
     def got(self, aid, t, idx) -> None:

@@ -17,7 +17,7 @@ use crate::program::Program;
 use crate::rcuref;
 use crate::sched::{ListSchedule, Scheduler};
 use crate::vma::{self, Range, PARENT_MM};
-use crate::world::{Config, World};
+use crate::world::{Config, World, MAX_THREADS};
 
 /// Runs far beyond any real program (16 ops x a few dozen accesses x 4 threads); reaching it
 /// means a livelock in the model, which is reported as a finding.
@@ -168,27 +168,31 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
     let log = RefCell::new(Vec::with_capacity(512));
     setup(&world, program, &log);
 
-    let states: Vec<ThreadState> = (0..n).map(|_| ThreadState::default()).collect();
-    let envs: Vec<SimEnv> =
-        (0..n).map(|t| SimEnv { tid: t as i8, world: &world, log: &log, state: &states[t] }).collect();
-    let mut threads: Vec<Option<Pin<Box<dyn Future<Output = ()> + '_>>>> = envs
-        .iter()
-        .zip(&program.threads)
-        .map(|(env, ops)| Some(Box::pin(vma::run_thread(env, ops)) as Pin<Box<dyn Future<Output = ()>>>))
-        .collect();
+    // Fixed arrays sized for the most threads a program may have, and the threads' futures
+    // pinned in place on this stack frame: no allocation per thread, and polling calls the one
+    // concrete future type directly instead of through a vtable.
+    let states: [ThreadState; MAX_THREADS] = Default::default();
+    let envs: [SimEnv; MAX_THREADS] =
+        std::array::from_fn(|t| SimEnv { tid: t as i8, world: &world, log: &log, state: &states[t] });
+    let threads: [Option<_>; MAX_THREADS] =
+        std::array::from_fn(|t| program.threads.get(t).map(|ops| vma::run_thread(&envs[t], ops)));
+    let mut threads = pin!(threads);
+    let mut live = [false; MAX_THREADS];
+    live[..n].fill(true);
 
     let mut cx = Context::from_waker(Waker::noop());
-    let mut interleavings = crate::feedback::Tracker::default();
+    let mut interleavings = crate::feedback::Tracker::new(&program.threads);
     let mut seen = log.borrow().len();
-    let mut runnable = vec![false; n];
+    let mut runnable = [false; MAX_THREADS];
+    let runnable = &mut runnable[..n];
     let mut steps = 0;
     let mut taken = Vec::with_capacity(256);
     loop {
         for t in 0..n {
-            runnable[t] = threads[t].is_some() && states[t].waiting_for.get().is_none_or(|ready| ready(&world));
+            runnable[t] = live[t] && states[t].waiting_for.get().is_none_or(|ready| ready(&world));
         }
         if !runnable.contains(&true) {
-            if threads.iter().any(Option::is_some) {
+            if live.contains(&true) {
                 log.borrow_mut().push(Event::Panic { t: SETUP, message: "deadlock: every live thread is blocked".into() });
             }
             break;
@@ -197,12 +201,16 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
             log.borrow_mut().push(Event::Panic { t: SETUP, message: format!("no progress after {STEP_LIMIT} steps") });
             break;
         }
-        let t = scheduler.next(&runnable);
+        let t = scheduler.next(runnable);
         // The thread is suspended inside the op whose access this step performs.
         taken.push((t as u8, states[t].op.get()));
         states[t].granted.set(true);
-        if threads[t].as_mut().expect("scheduler picked a runnable thread").as_mut().poll(&mut cx).is_ready() {
-            threads[t] = None;
+        // SAFETY: the futures never move: they stay in the pinned array until it is dropped,
+        // and a finished one is only marked, never taken out.
+        let thread = unsafe { threads.as_mut().map_unchecked_mut(|a| &mut a[t]) };
+        let thread = thread.as_pin_mut().expect("scheduler picked a runnable thread");
+        if thread.poll(&mut cx).is_ready() {
+            live[t] = false;
         }
         steps += 1;
         if world.slab.has_deferred() {
@@ -219,8 +227,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
             break;
         }
     }
-    drop(threads);
-    let events = log.into_inner();
+    let events = log.take();
     Outcome { digest: digest(&events), final_counters: world.final_counters(), events, steps, taken }
 }
 

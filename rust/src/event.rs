@@ -49,6 +49,8 @@ pub enum Field {
     Pgoff,
     File,
     Policy,
+    /// `mapping=root`: the root VMA whose folios this VMA covers (slot + 1; 0: the VMA itself).
+    Root,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

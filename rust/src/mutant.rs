@@ -23,6 +23,12 @@ pub enum Mutant {
     PutLeaksPreempt,
     RmapLocksMm,
     MergePutAttached,
+    GetDeadStoresNoref,
+    PutCasFailFreesDead,
+    GpIgnoresPreempt,
+    RmapUnlockBeforeGet,
+    RmapRecheckMappingOnly,
+    GetUnlockedLookup,
 }
 
 pub struct Entry {
@@ -142,6 +148,55 @@ pub const CATALOG: &[Entry] = &[
         kernel: "vma_complete() drops the removed VMA with vma_put() before detaching it from \
                  the tree",
         expect: "vma-not-detached (vm_area_free of a VMA still in the tree)",
+    },
+    // The hard tier: each needs three threads or two well-placed preemptions (BENCHMARKS.md).
+    Entry {
+        mutant: Mutant::GetDeadStoresNoref,
+        name: "get_dead_stores_noref",
+        kernel: "rcuref_get_slowpath(): a get that finds the counter dead re-centres it at \
+                 RCUREF_NOREF instead of RCUREF_DEAD (the two ends of the dead zone confused); \
+                 the next get then lands on ONEREF and succeeds",
+        expect: "not-linearizable / double-free (a second reader revives a freed VMA; needs two \
+                 readers parked between folio_mapped() and vma_get() across a munmap)",
+    },
+    Entry {
+        mutant: Mutant::PutCasFailFreesDead,
+        name: "put_cas_fail_frees_dead",
+        kernel: "rcuref_put_slowpath(): a failed try_cmpxchg(NOREF, DEAD) whose updated value is \
+                 already DEAD is taken as 'released' (as if marking dead were idempotent)",
+        expect: "double-free (a reader revives the VMA, drops it and frees it inside the window \
+                 between the last put's fetch-sub and its cmpxchg)",
+    },
+    Entry {
+        mutant: Mutant::GpIgnoresPreempt,
+        name: "gp_ignores_preempt",
+        kernel: "call_rcu() whose grace period waits only for rcu_read_lock() readers, not for \
+                 preempt-disabled regions (PREEMPT_RCU before the flavours were consolidated in \
+                 4.20): rcuref_put()'s preempt_disable() no longer holds the free off",
+        expect: "use-after-free (the last put's cmpxchg on memory reclaimed after a racing get+put)",
+    },
+    Entry {
+        mutant: Mutant::RmapUnlockBeforeGet,
+        name: "rmap_unlock_before_get",
+        kernel: "the reverse-map reader ends its RCU read-side section after checking \
+                 folio_mapped() and before vma_get() (re-entering it afterwards), so nothing keeps \
+                 the VMA's memory from being reclaimed in between",
+        expect: "use-after-free (vma_get on a reclaimed slot)",
+    },
+    Entry {
+        mutant: Mutant::RmapRecheckMappingOnly,
+        name: "rmap_recheck_mapping_only",
+        kernel: "the reverse-map reader's re-check after vma_get() only compares folio->mapping \
+                 again, trusting that a VMA the folio still records covers it; a split that has \
+                 shrunk the VMA but not yet re-pointed the folio breaks that",
+        expect: "bad-use (rmap_one on a VMA that no longer covers the folio, inside a split)",
+    },
+    Entry {
+        mutant: Mutant::GetUnlockedLookup,
+        name: "get_unlocked_lookup",
+        kernel: "a vma_get() caller that looks the VMA up without mmap_lock and outside any RCU \
+                 read-side section (a careless lockless conversion of find_vma + vma_get)",
+        expect: "use-after-free (vma_get on a VMA a racing munmap freed and RCU reclaimed)",
     },
 ];
 

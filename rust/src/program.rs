@@ -37,6 +37,15 @@ impl OpKind {
         OpKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// How many variants beyond the plain op it has (`Op::b`).
+    pub fn variants(self) -> u32 {
+        match self {
+            OpKind::Split => 1,
+            OpKind::Merge => 2,
+            _ => 0,
+        }
+    }
+
     /// Only these have an error path that the seed turned into `vma_put`.
     pub fn can_fail(self) -> bool {
         matches!(self, OpKind::Mmap | OpKind::Split | OpKind::Fork)
@@ -48,7 +57,8 @@ pub struct Op {
     pub kind: OpKind,
     /// Address (page) for most ops, the folio's page for `rmap`.
     pub a: u32,
-    /// Length in pages for `mmap`, otherwise 0.
+    /// Length in pages for `mmap`; the variant for `split` (1: new VMA below the address) and
+    /// `merge` (1: the successor absorbs, 2: absorb the next two); otherwise 0.
     pub b: u32,
     pub fail: bool,
 }
@@ -115,6 +125,9 @@ impl Program {
                 }
                 if op.kind == OpKind::Mmap && (op.b == 0 || op.a + op.b > PAGES) {
                     return Err(format!("thread {t}: mmap {} {} does not fit in 0-{PAGES}", op.a, op.b));
+                }
+                if op.kind != OpKind::Mmap && op.b > op.kind.variants() {
+                    return Err(format!("thread {t}: {} has no variant {}", op.kind.name(), op.b));
                 }
             }
         }
@@ -224,6 +237,7 @@ fn decode_op(bytes: &mut Bytes, mapped: &[u32]) -> Op {
             Op { kind, a: a.min(PAGES - len), b: len, fail }
         }
         OpKind::Put => Op { kind, a: 0, b: 0, fail },
+        OpKind::Split | OpKind::Merge => Op { kind, a, b: bytes.next() as u32 % (kind.variants() + 1), fail },
         _ => Op { kind, a, b: 0, fail },
     }
 }

@@ -9,7 +9,8 @@ use crate::engine::{self, Outcome};
 use crate::event::{AtomicOp, Event, Field, LockMode, Order, RefFn, Warning};
 use crate::mutant::{Mutant, CATALOG};
 use crate::program::{Op, OpKind, Program, SetupVma};
-use crate::sched::{Pct, RandomWalk, Scheduler, SplitMix};
+use crate::event::Event as CoreEvent;
+use crate::sched::{DelayBounded, Pct, Pos, RandomWalk, Scheduler, SplitMix, WeightedWalk};
 use crate::world::{self, Config};
 
 fn bad(msg: impl Into<String>) -> PyErr {
@@ -105,6 +106,7 @@ fn name_of_field<'py>(py: Python<'py>, f: Field) -> &'py Bound<'py, PyString> {
         Field::Pgoff => intern!(py, "vm_pgoff"),
         Field::File => intern!(py, "vm_file"),
         Field::Policy => intern!(py, "vm_policy"),
+        Field::Root => intern!(py, "vm_root"),
     }
 }
 
@@ -252,6 +254,40 @@ fn stress(
         .collect()
 }
 
+/// Get/put pairs per second on `threads` OS threads sharing one counter: `"vma"` (vma_get +
+/// vma_put, the protocol's code), `"fetch_add"` (bare fetch-add + fetch-sub) or
+/// `"inc_not_zero"` (a compare-exchange loop + fetch-sub).
+#[pyfunction]
+#[pyo3(signature = (kind, threads, pairs, config=None))]
+fn refcount_pairs(py: Python<'_>, kind: &str, threads: usize, pairs: u64, config: Option<&Bound<'_, PyDict>>) -> PyResult<f64> {
+    use crate::stress::PairKind;
+    let kind = match kind {
+        "vma" => PairKind::VmaRef,
+        "fetch_add" => PairKind::FetchAdd,
+        "inc_not_zero" => PairKind::IncNotZero,
+        other => return Err(bad(format!("unknown pair kind {other:?}"))),
+    };
+    if !(1..=world::MAX_THREADS).contains(&threads) {
+        return Err(bad(format!("threads must be 1-{}", world::MAX_THREADS)));
+    }
+    let config = make_config(config, "none")?;
+    Ok(py.detach(|| crate::stress::refcount_pairs(kind, threads, pairs, config)))
+}
+
+/// Which interleaving features the fuzz build reports to libFuzzer: `"full"` (the default),
+/// `"pairs"` (only the access-class pairs) or `"off"`.
+#[pyfunction]
+fn set_interleaving_feedback(mode: &str) -> PyResult<()> {
+    use crate::feedback::Mode;
+    crate::feedback::set_mode(match mode {
+        "full" => Mode::Full,
+        "pairs" => Mode::Pairs,
+        "off" => Mode::Off,
+        other => return Err(bad(format!("unknown interleaving feedback {other:?} (full, pairs or off)"))),
+    });
+    Ok(())
+}
+
 /// A configured engine for the fuzz loop's hot path.
 #[pyclass(name = "Engine", module = "pyfuzz._core", frozen)]
 struct PyEngine {
@@ -272,11 +308,14 @@ impl PyEngine {
         wrap(engine::run_program(&Program::decode(data.as_bytes()), self.config))
     }
 
-    /// Decode `data` for the program but interleave it with another scheduler:
-    /// `"random"` (uniform choice at each step) or `"pct"` (priorities with `depth - 1`
-    /// change points); `seed` makes the choice reproducible. PCT spreads its change points over
+    /// Decode `data` for the program but interleave it with another scheduler (sched.rs):
+    /// `"random"` (uniform choice at each step), `"pct"` (priorities with `depth - 1` change
+    /// points), `"pos"` (priorities re-drawn on racing accesses), `"surw"` (a walk weighted by
+    /// each thread's remaining steps) or `"delay"` (round robin with `depth` delays); `seed`
+    /// makes the choice reproducible. PCT and delay bounding spread their change points over
     /// `steps`, the length of the program's run under its own schedule: a caller that has just
-    /// run it (`run_bytes(data).steps`) passes it, otherwise it is measured here.
+    /// run it (`run_bytes(data).steps`) passes it, otherwise it is measured here (as are the
+    /// per-thread counts the weighted walk needs).
     #[pyo3(signature = (data, scheduler, seed, depth=3, steps=None))]
     fn run_bytes_with(
         &self,
@@ -320,13 +359,21 @@ impl PyEngine {
         depth: u32,
         steps: Option<u32>,
     ) -> PyResult<Box<dyn Scheduler>> {
+        // Change points must fall inside the run; how long the program runs under its own
+        // schedule is a close estimate (only lock waits change the count).
+        let expected = || steps.unwrap_or_else(|| engine::run_program(program, self.config).steps);
+        let threads = program.threads.len();
         Ok(match scheduler {
             "random" => Box::new(RandomWalk(SplitMix(seed))),
-            "pct" => {
-                // PCT's change points must fall inside the run; how long the program runs under
-                // its own schedule is a close estimate (only lock waits change the count).
-                let expected = steps.unwrap_or_else(|| engine::run_program(program, self.config).steps);
-                Box::new(Pct::new(program.threads.len(), depth, expected, seed))
+            "pct" => Box::new(Pct::new(threads, depth, expected(), seed)),
+            "pos" => Box::new(Pos::new(&self.config, threads, seed)),
+            "delay" => Box::new(DelayBounded::new(depth, expected(), seed)),
+            "surw" => {
+                let mut per_thread = vec![0; threads];
+                for (t, _) in engine::run_program(program, self.config).taken {
+                    per_thread[t as usize] += 1;
+                }
+                Box::new(WeightedWalk::new(per_thread, seed))
             }
             other => return Err(bad(format!("unknown scheduler {other:?}"))),
         })
@@ -343,6 +390,9 @@ impl Scheduler for Recorder {
         let t = self.inner.next(runnable);
         self.picks.push(t as u8);
         t
+    }
+    fn observe(&mut self, events: &[CoreEvent]) -> bool {
+        self.inner.observe(events)
     }
 }
 
@@ -436,6 +486,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(stress, m)?)?;
+    m.add_function(wrap_pyfunction!(refcount_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(set_interleaving_feedback, m)?)?;
     m.add_function(wrap_pyfunction!(interleavings_seen, m)?)?;
     m.add_class::<PyOutcome>()?;
     m.add_class::<PyEngine>()?;

@@ -25,7 +25,11 @@ struct ReaderState {
 
 impl ReaderState {
     fn in_section(&self) -> bool {
-        self.rcu_nesting.load(SeqCst) > 0 || self.preempt_count.load(SeqCst) > 0
+        self.holds_grace_period(true)
+    }
+    /// What a grace period waits for; `preempt == false` is the mutant `gp_ignores_preempt`.
+    fn holds_grace_period(&self, preempt: bool) -> bool {
+        self.rcu_nesting.load(SeqCst) > 0 || preempt && self.preempt_count.load(SeqCst) > 0
     }
 }
 
@@ -81,8 +85,9 @@ impl Rcu {
         self.leave(env);
     }
 
-    /// `call_rcu`: the payload becomes ready after a grace period starting now.
-    pub fn defer<T>(&self, payload: T) -> Callback<T> {
+    /// `call_rcu`: the payload becomes ready after a grace period starting now, which waits for
+    /// preempt-disabled regions too unless `preempt` is false.
+    pub fn defer<T>(&self, payload: T, preempt: bool) -> Callback<T> {
         // The count is read first: a reader that leaves between the two reads is then either
         // seen outside (and needs no waiting) or waited for one section end too many, never
         // one section end that has already happened.
@@ -92,7 +97,7 @@ impl Rcu {
             .enumerate()
             .filter_map(|(i, r)| {
                 let done = r.sections_done.load(SeqCst);
-                r.in_section().then_some((i, done))
+                r.holds_grace_period(preempt).then_some((i, done))
             })
             .collect();
         Callback { payload, waits_for }

@@ -191,7 +191,8 @@ async fn inc_not_zero<E: Env>(env: &E, slot: u8) -> bool {
 async fn get_slowpath<E: Env>(env: &E, slot: u8) -> bool {
     let counter = counter_load(env, slot).await;
     if counter >= RELEASED && env.mutant() != Mutant::GetIgnoresDead {
-        counter_store(env, slot, DEAD, Order::Relaxed).await;
+        let recentre = if env.mutant() == Mutant::GetDeadStoresNoref { NOREF } else { DEAD };
+        counter_store(env, slot, recentre, Order::Relaxed).await;
         return false;
     }
     if counter > MAXREF && env.mutant() != Mutant::NoSaturation {
@@ -229,8 +230,10 @@ async fn put_slowpath<E: Env>(env: &E, slot: u8, mut counter: u32) -> bool {
     if counter == NOREF {
         if env.mutant() == Mutant::PutNoCmpxchg {
             counter_store(env, slot, DEAD, Order::Release).await;
-        } else if counter_cmpxchg(env, slot, NOREF, DEAD, Order::Release).await.is_err() {
-            return false;
+        } else if let Err(found) = counter_cmpxchg(env, slot, NOREF, DEAD, Order::Release).await {
+            if !(env.mutant() == Mutant::PutCasFailFreesDead && found == DEAD) {
+                return false;
+            }
         }
         if env.mutant() != Mutant::PutNoAcquire {
             std::sync::atomic::fence(O::Acquire);

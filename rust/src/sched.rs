@@ -2,12 +2,16 @@
 //! which threads can run; the runtime (`engine.rs`) owns everything else, so a new exploration
 //! strategy is one small type.
 
+use crate::event::Event;
+use crate::explore::{Footprint, Footprints};
+use crate::world::Config;
+
 pub trait Scheduler {
     /// Pick the thread that takes the next step; `runnable` has at least one true entry.
     fn next(&mut self, runnable: &[bool]) -> usize;
     /// The events the step just taken emitted (with any reclaims it let happen); false ends the
     /// run there. The explorer (`explore.rs`) derives each step's footprint from them.
-    fn observe(&mut self, _step: &[crate::event::Event]) -> bool {
+    fn observe(&mut self, _step: &[Event]) -> bool {
         true
     }
 }
@@ -96,6 +100,115 @@ impl Scheduler for RandomWalk {
     }
 }
 
+/// POS (Yuan et al., "Partial Order Aware Concurrency Sampling", CAV 2018): every pending step
+/// has a random priority and the highest runnable one runs; after a step, the thread that took it
+/// and every thread whose pending step races with it draw fresh priorities. The engine cannot see
+/// a suspended thread's next access before granting it, so a thread's last step stands in for its
+/// pending one: the protocol's accesses come in runs on one object (a fetch-sub, then the
+/// compare-exchange on the same counter), which makes the last footprint a close guess.
+pub struct Pos {
+    rng: SplitMix,
+    priority: Vec<u64>,
+    footprints: Footprints,
+    last: Vec<Footprint>,
+    /// The thread granted the step being observed.
+    running: usize,
+}
+
+impl Pos {
+    pub fn new(config: &Config, threads: usize, seed: u64) -> Pos {
+        let mut rng = SplitMix(seed);
+        let priority = (0..threads).map(|_| rng.next_u64()).collect();
+        let footprints = Footprints::new(config, threads);
+        Pos { rng, priority, footprints, last: vec![Footprint::default(); threads], running: 0 }
+    }
+}
+
+impl Scheduler for Pos {
+    fn next(&mut self, runnable: &[bool]) -> usize {
+        self.running = (0..runnable.len()).filter(|&i| runnable[i]).max_by_key(|&i| self.priority[i]).unwrap();
+        self.running
+    }
+    fn observe(&mut self, events: &[Event]) -> bool {
+        let step = self.footprints.of_step(events);
+        for u in 0..self.priority.len() {
+            if u == self.running || self.last[u].conflicts(&step) {
+                self.priority[u] = self.rng.next_u64();
+            }
+        }
+        self.last[self.running] = step;
+        true
+    }
+}
+
+/// A random walk weighted by each thread's remaining steps, as in SURW/URW (Zhao et al.,
+/// "Selectively Uniform Concurrency Testing", ASPLOS 2025): choosing a thread with probability
+/// proportional to the steps it still has to take samples interleavings uniformly, where a
+/// uniform choice per step crowds into the few that switch threads at every step and almost
+/// never lets one thread run far ahead. The counts come from a run of the same program
+/// (its own schedule); a thread that overruns its estimate keeps weight 1.
+pub struct WeightedWalk {
+    rng: SplitMix,
+    remaining: Vec<u32>,
+}
+
+impl WeightedWalk {
+    pub fn new(thread_steps: Vec<u32>, seed: u64) -> WeightedWalk {
+        WeightedWalk { rng: SplitMix(seed), remaining: thread_steps }
+    }
+}
+
+impl Scheduler for WeightedWalk {
+    fn next(&mut self, runnable: &[bool]) -> usize {
+        let weight = |i: usize| if runnable[i] { self.remaining[i].max(1) as u64 } else { 0 };
+        let total: u64 = (0..runnable.len()).map(weight).sum();
+        let mut pick = self.rng.below(total);
+        let chosen = (0..runnable.len())
+            .find(|&i| {
+                let w = weight(i);
+                if pick < w {
+                    return true;
+                }
+                pick -= w;
+                false
+            })
+            .expect("a runnable thread has weight");
+        self.remaining[chosen] = self.remaining[chosen].saturating_sub(1);
+        chosen
+    }
+}
+
+/// Delay bounding (Emmi, Qadeer and Rakamaric, POPL 2011), sampled: a non-preemptive round
+/// robin (the running thread continues until it blocks or ends, then the next one by index) that
+/// is delayed at `delays` random steps of the run, each time passing the turn to the next
+/// runnable thread. Thomson et al. found most SCTBench bugs within a few delays.
+pub struct DelayBounded {
+    current: usize,
+    delay_at: Vec<u32>,
+    step: u32,
+}
+
+impl DelayBounded {
+    pub fn new(delays: u32, expected_steps: u32, seed: u64) -> DelayBounded {
+        let mut rng = SplitMix(seed);
+        let delay_at = (0..delays).map(|_| rng.below(expected_steps.max(1) as u64) as u32).collect();
+        DelayBounded { current: 0, delay_at, step: 0 }
+    }
+}
+
+impl Scheduler for DelayBounded {
+    fn next(&mut self, runnable: &[bool]) -> usize {
+        let delays = self.delay_at.iter().filter(|&&d| d == self.step).count();
+        self.step += 1;
+        let mut t = first_runnable_from(runnable, self.current);
+        for _ in 0..delays {
+            t = first_runnable_from(runnable, t + 1);
+        }
+        self.current = t;
+        t
+    }
+}
+
 /// A tiny deterministic PRNG (SplitMix64) so baselines replay from their seed.
 pub struct SplitMix(pub u64);
 
@@ -124,6 +237,43 @@ mod tests {
         assert_eq!(s.next(&[true, false]), 0, "a blocked thread passes its turn on");
         assert_eq!(s.next(&[true, true]), 0);
         assert_eq!(s.next(&[false, true]), 1, "after the list: lowest runnable");
+    }
+
+    #[test]
+    fn weighted_walk_lets_the_longer_thread_run_more_often() {
+        let mut w = WeightedWalk::new(vec![90, 10], 3);
+        let picks: Vec<usize> = (0..100).map(|_| w.next(&[true, true])).collect();
+        let ones = picks.iter().filter(|&&t| t == 1).count();
+        assert!(ones < 40, "thread 1 has a tenth of the steps but ran {ones} of 100");
+        assert_eq!(w.next(&[false, true]), 1, "a blocked thread is never picked");
+    }
+
+    #[test]
+    fn delay_bounding_runs_round_robin_between_its_delays() {
+        let mut d = DelayBounded::new(0, 10, 1);
+        assert_eq!((0..3).map(|_| d.next(&[true, true])).collect::<Vec<_>>(), [0, 0, 0]);
+        assert_eq!(d.next(&[false, true]), 1, "the turn passes on when the thread blocks");
+        assert_eq!(d.next(&[true, true]), 1, "and stays with the new thread");
+        let mut d = DelayBounded { current: 0, delay_at: vec![1], step: 0 };
+        assert_eq!((0..3).map(|_| d.next(&[true, true])).collect::<Vec<_>>(), [0, 1, 1]);
+    }
+
+    #[test]
+    fn pos_redraws_the_priorities_of_threads_that_raced() {
+        use crate::event::{AtomicOp, Order};
+        let touch = |t: i8, slot: u8| Event::Atomic { t, slot, op: AtomicOp::Add, order: Order::Relaxed, old: 0, new: 1 };
+        let mut p = Pos::new(&Config::SEED, 3, 9);
+        let step = |p: &mut Pos, t: usize, slot: u8| {
+            p.running = t;
+            p.observe(&[touch(t as i8, slot)]);
+        };
+        step(&mut p, 1, 0);
+        step(&mut p, 2, 5);
+        let before = p.priority.clone();
+        step(&mut p, 0, 0);
+        assert_ne!(p.priority[0], before[0], "the thread that stepped draws again");
+        assert_ne!(p.priority[1], before[1], "thread 1 raced on slot 0");
+        assert_eq!(p.priority[2], before[2], "thread 2 touched another slot");
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Slab {
         match self.mode {
             SlabMode::TypesafeByRcu => self.cache.lock().unwrap().free.push(slot),
             SlabMode::Deferred => {
-                let cb = env.world().rcu.defer(slot);
+                let cb = env.world().rcu.defer(slot, env.mutant() != crate::mutant::Mutant::GpIgnoresPreempt);
                 // Counted under the lock, so a reclaim never takes a callback not yet counted.
                 let mut queue = self.deferred.lock().unwrap();
                 queue.push(cb);

@@ -10,7 +10,7 @@ use crate::event::{Event, Field, LockMode, Order};
 use crate::mutant::Mutant;
 use crate::program::{Op, OpKind};
 use crate::rcuref;
-use crate::world::{TreeEntry, PAGES, WRITER};
+use crate::world::{MappingPolicy, TreeEntry, PAGES, WRITER};
 
 pub const PARENT_MM: u8 = 0;
 pub const CHILD_MM: u8 = 1;
@@ -23,6 +23,7 @@ fn field_cell<E: Env>(env: &E, slot: u8, field: Field) -> &std::sync::atomic::At
         Field::Pgoff => &s.pgoff,
         Field::File => &s.file,
         Field::Policy => &s.policy,
+        Field::Root => &s.root,
     }
 }
 
@@ -68,8 +69,23 @@ pub async fn vm_area_alloc<E: Env>(env: &E) -> Option<u8> {
     if env.config().vma_ref && !env.config().init_keeps_counter {
         rcuref::counter_store(env, slot, 0, Order::Plain).await;
     }
+    if root_policy(env) {
+        write_field(env, slot, Field::Root, 0).await;
+    }
     vma_rcuref_init(env, slot).await;
     Some(slot)
+}
+
+fn root_policy<E: Env>(env: &E) -> bool {
+    env.config().mapping == MappingPolicy::Root
+}
+
+/// `mapping=root`: the root VMA of `slot` (itself, or the VMA it was cut from).
+async fn root_of<E: Env>(env: &E, slot: u8) -> u8 {
+    match read_field(env, slot, Field::Root).await {
+        0 => slot,
+        r => (r - 1) as u8,
+    }
 }
 
 /// `vm_area_dup`: no memset; the fields are copied and the rcuref re-initialised (the seed's
@@ -82,13 +98,26 @@ async fn vm_area_dup<E: Env>(env: &E, orig: u8) -> Option<(u8, Range)> {
         pgoff: read_field(env, orig, Field::Pgoff).await,
     };
     set_range(env, new, r).await;
+    if root_policy(env) {
+        // A copy starts as its own root; a split then makes it share the original's.
+        write_field(env, new, Field::Root, 0).await;
+    }
     if env.mutant() != Mutant::DupNoReinit {
         vma_rcuref_init(env, new).await;
     }
     Some((new, r))
 }
 
+/// `vm_area_free`. With `mapping=root` a VMA cut from a root drops the reference that kept the
+/// root alive for the folios they share (as an anon_vma drops its root's reference in
+/// `__put_anon_vma`); the last one frees a root that is no longer in any tree.
 pub async fn vm_area_free<E: Env>(env: &E, slot: u8) {
+    if root_policy(env) && env.config().vma_ref {
+        let root = root_of(env, slot).await;
+        if root != slot && rcuref::put(env, root, env.config().put_preempt).await {
+            env.world().slab.free(env, root).await;
+        }
+    }
     env.world().slab.free(env, slot).await;
 }
 
@@ -300,52 +329,143 @@ async fn munmap<E: Env>(env: &E, addr: u32) -> &'static str {
     "ok"
 }
 
-/// `__split_vma` with the new VMA above `addr`.
-async fn split<E: Env>(env: &E, addr: u32, fail: bool) -> &'static str {
+/// `__split_vma`: the new VMA takes the part above `addr`, or with `new_below` the part below
+/// it, and then the original's `vm_start` and `vm_pgoff` move up under anyone holding it.
+async fn split<E: Env>(env: &E, addr: u32, new_below: bool, fail: bool) -> &'static str {
     let Some(v) = lookup(env, PARENT_MM, addr).await else { return "noop" };
     if addr == v.start {
         return "noop";
     }
     let Some((new, r)) = vm_area_dup(env, v.slot).await else { return "enomem" };
-    if fail {
+    let root = if fail { None } else { pin_root(env, v.slot).await };
+    if fail || root == Some(None) {
         error_path_release(env, new).await;
         return "enomem";
     }
+    let root = root.flatten();
     let moved_pgoff = if env.mutant() == Mutant::SplitNoPgoff { r.pgoff } else { r.pgoff + (addr - r.start) };
+    if new_below {
+        write_field(env, new, Field::End, addr).await;
+        write_field(env, v.slot, Field::Start, addr).await;
+        write_field(env, v.slot, Field::Pgoff, moved_pgoff).await;
+        tree_update(env, PARENT_MM, v.slot, Range { start: addr, end: r.end, pgoff: moved_pgoff }).await;
+        tree_insert(env, PARENT_MM, new, Range { end: addr, ..r }).await;
+        share_folios(env, r.start..addr, v.slot, new, root).await;
+        return "ok";
+    }
     let upper = Range { start: addr, end: r.end, pgoff: moved_pgoff };
     write_field(env, new, Field::Start, addr).await;
     write_field(env, new, Field::Pgoff, moved_pgoff).await;
     write_field(env, v.slot, Field::End, addr).await;
     tree_update(env, PARENT_MM, v.slot, Range { end: addr, ..r }).await;
     tree_insert(env, PARENT_MM, new, upper).await;
-    repoint_folios(env, addr..r.end, v.slot, new).await;
+    share_folios(env, addr..r.end, v.slot, new, root).await;
     "ok"
 }
 
-/// Expand the VMA at `addr` over its adjacent successor, then `vma_complete` drops the successor.
-async fn merge<E: Env>(env: &E, addr: u32) -> &'static str {
+/// `mapping=root`: the split piece's reference on the root of `orig` (the original pins it
+/// already, or is it, so under the write lock it is alive). `None`: no root policy; `Some(None)`:
+/// the root cannot take another reference (an inc-not-zero get at its limit), so the split fails
+/// like an allocation would. Without CONFIG_VMA_REF nothing can pin the root: it is recorded all
+/// the same, and the oracle's VMA invariant sees it freed under the pieces.
+async fn pin_root<E: Env>(env: &E, orig: u8) -> Option<Option<u8>> {
+    if !root_policy(env) {
+        return None;
+    }
+    let root = root_of(env, orig).await;
+    if env.config().vma_ref && !vma_get(env, root).await {
+        return Some(None);
+    }
+    Some(Some(root))
+}
+
+/// After a split, `new` covers folios that `orig` covered. `mapping=repoint` points them at
+/// `new`; `mapping=root` leaves them naming the root, which `new` now pins: the reader's way
+/// from a folio to its VMA then goes through the root, which must outlive every VMA covering
+/// its folios.
+async fn share_folios<E: Env>(env: &E, pages: std::ops::Range<u32>, orig: u8, new: u8, root: Option<u8>) {
+    match root {
+        None => repoint_folios(env, pages, orig, new).await,
+        Some(root) => write_field(env, new, Field::Root, root as u32 + 1).await,
+    }
+}
+
+/// How a merge joins the VMA at its address with what follows it (`vma_merge_existing_range`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MergeKind {
+    /// It expands over its successor, which is removed.
+    AbsorbNext,
+    /// Its successor expands down over it (the successor's `vm_start` and `vm_pgoff` move),
+    /// and it is removed.
+    IntoNext,
+    /// It expands over the next two, and `vma_complete` removes both (`remove`, `remove2`).
+    AbsorbBoth,
+}
+
+/// Join the VMA at `addr` with its adjacent successor(s), then `vma_complete` drops each VMA
+/// that the merge removed.
+async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
     let Some(v) = lookup(env, PARENT_MM, addr).await else { return "noop" };
-    let Some(next) = env.world().next_vma(PARENT_MM, v.slot) else { return "noop" };
-    if next.start != v.end {
+    let mut chain = vec![v];
+    let len = if kind == MergeKind::AbsorbBoth { 3 } else { 2 };
+    while chain.len() < len {
+        let last = chain[chain.len() - 1];
+        let Some(next) = env.world().next_vma(PARENT_MM, last.slot) else { return "noop" };
+        if next.start != last.end {
+            return "noop";
+        }
+        let Some(next) = lookup(env, PARENT_MM, next.start).await else { return "noop" };
+        chain.push(next);
+    }
+    let mut pgoffs = Vec::with_capacity(len);
+    for w in &chain {
+        pgoffs.push(read_field(env, w.slot, Field::Pgoff).await);
+    }
+    if (1..len).any(|i| pgoffs[i] != pgoffs[i - 1] + (chain[i - 1].end - chain[i - 1].start)) {
         return "noop";
     }
-    let Some(next) = lookup(env, PARENT_MM, next.start).await else { return "noop" };
-    let pgoff = read_field(env, v.slot, Field::Pgoff).await;
-    let next_pgoff = read_field(env, next.slot, Field::Pgoff).await;
-    if next_pgoff != pgoff + (v.end - v.start) {
-        return "noop";
+    // As merging needs compatible anon_vmas, under `mapping=root` it needs the same root:
+    // one VMA cannot stand for folios that name two roots.
+    if root_policy(env) {
+        let mut roots = Vec::with_capacity(len);
+        for w in &chain {
+            roots.push(root_of(env, w.slot).await);
+        }
+        if roots.iter().any(|&r| r != roots[0]) {
+            return "noop";
+        }
     }
-    write_field(env, v.slot, Field::End, next.end).await;
-    tree_update(env, PARENT_MM, v.slot, Range { start: v.start, end: next.end, pgoff }).await;
-    repoint_folios(env, next.start..next.end, next.slot, v.slot).await;
+    let whole = Range { start: chain[0].start, end: chain[len - 1].end, pgoff: pgoffs[0] };
+    let (survivor, removed) = match kind {
+        MergeKind::IntoNext => (chain[1], vec![chain[0]]),
+        _ => (chain[0], chain[1..].to_vec()),
+    };
+    if kind == MergeKind::IntoNext {
+        write_field(env, survivor.slot, Field::Start, whole.start).await;
+        write_field(env, survivor.slot, Field::Pgoff, whole.pgoff).await;
+    } else {
+        write_field(env, survivor.slot, Field::End, whole.end).await;
+    }
+    tree_update(env, PARENT_MM, survivor.slot, whole).await;
+    if !root_policy(env) {
+        for gone in &removed {
+            repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
+        }
+    }
     if env.mutant() == Mutant::MergePutAttached {
-        vma_put(env, next.slot).await;
-        tree_remove(env, PARENT_MM, next.slot).await;
+        for gone in &removed {
+            vma_put(env, gone.slot).await;
+            tree_remove(env, PARENT_MM, gone.slot).await;
+        }
         return "ok";
     }
-    tree_remove(env, PARENT_MM, next.slot).await;
-    read_field(env, next.slot, Field::Policy).await;
-    vma_put(env, next.slot).await;
+    for gone in &removed {
+        tree_remove(env, PARENT_MM, gone.slot).await;
+    }
+    for gone in &removed {
+        read_field(env, gone.slot, Field::Policy).await;
+        vma_put(env, gone.slot).await;
+    }
     "ok"
 }
 
@@ -384,35 +504,90 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
     if !folio_mapped(env, page).await {
         return "unmapped";
     }
-    if !vma_get(env, slot).await {
+    let unlocked = env.mutant() == Mutant::RmapUnlockBeforeGet;
+    if unlocked {
+        env.world().rcu.read_unlock(env).await;
+    }
+    let got = vma_get(env, slot).await;
+    if unlocked {
+        env.world().rcu.read_lock(env).await;
+    }
+    if !got {
         return if env.config().vma_ref { "dead" } else { "noref" };
     }
     if env.mutant() == Mutant::RmapLocksMm {
         mmap_lock(env, LockMode::Read).await;
         mmap_unlock(env, LockMode::Read).await;
     }
-    if env.mutant() != Mutant::RmapNoRecheck {
+    if env.mutant() == Mutant::RmapRecheckMappingOnly {
+        if mapping_load(env, page).await != Some(slot) {
+            vma_put(env, slot).await;
+            return "stale";
+        }
+    } else if env.mutant() != Mutant::RmapNoRecheck {
         // The same three facts as before the get, now with the VMA pinned: still recorded, still
         // mapped (else the slot may hold a recycled VMA that merely looks right), and covering
-        // the folio's index.
+        // the folio's index (a root need not cover it: the VMA that does is looked up below).
         let again = mapping_load(env, page).await;
         let still_mapped = folio_mapped(env, page).await;
-        let start = read_field(env, slot, Field::Start).await;
-        let end = read_field(env, slot, Field::End).await;
-        let pgoff = read_field(env, slot, Field::Pgoff).await;
-        let maps = again == Some(slot)
-            && still_mapped
-            && pgoff <= page
-            && page - pgoff < end.saturating_sub(start);
-        if !maps {
+        let in_range = root_policy(env) || covers(env, slot, page).await;
+        if !(again == Some(slot) && still_mapped && in_range) {
             vma_put(env, slot).await;
             return "stale";
         }
     }
-    env.step().await;
-    env.emit(Event::Use { t: env.tid(), slot, page: page as u8 });
+    if root_policy(env) {
+        let outcome = walk_from_root(env, page, slot).await;
+        vma_put(env, slot).await;
+        return outcome;
+    }
+    use_folio(env, slot, page).await;
     vma_put(env, slot).await;
     "walked"
+}
+
+/// Whether `slot`'s range covers the folio at `page` (read field by field, as a racing writer
+/// may be changing them).
+async fn covers<E: Env>(env: &E, slot: u8, page: u32) -> bool {
+    let start = read_field(env, slot, Field::Start).await;
+    let end = read_field(env, slot, Field::End).await;
+    let pgoff = read_field(env, slot, Field::Pgoff).await;
+    pgoff <= page && page - pgoff < end.saturating_sub(start)
+}
+
+async fn use_folio<E: Env>(env: &E, slot: u8, page: u32) {
+    env.step().await;
+    env.emit(Event::Use { t: env.tid(), slot, page: page as u8 });
+}
+
+/// `mapping=root`, with the root pinned: find the VMA that covers the folio now. This is an
+/// inference about patch 09 (not recovered): the folio's address follows from its index since
+/// `vm_start - vm_pgoff * PAGE_SIZE` is fixed across split and merge, and the root's mm is
+/// walked under RCU as `lock_vma_under_rcu` walks the maple tree. The VMA found is only
+/// type-stable, so it is pinned and then checked to share the root and cover the folio.
+async fn walk_from_root<E: Env>(env: &E, page: u32, root: u8) -> &'static str {
+    let Some(v) = lookup(env, PARENT_MM, page).await else { return "stale" };
+    if v.slot == root {
+        if !covers(env, root, page).await {
+            return "stale";
+        }
+        use_folio(env, root, page).await;
+        return "walked";
+    }
+    if !vma_get(env, v.slot).await {
+        return "stale";
+    }
+    let same_root = root_of(env, v.slot).await == root;
+    let valid = covers(env, v.slot, page).await && same_root;
+    if valid {
+        use_folio(env, v.slot, page).await;
+    }
+    vma_put(env, v.slot).await;
+    if valid {
+        "walked"
+    } else {
+        "stale"
+    }
 }
 
 /// One operation of a program thread. `held` is the stack of references the thread owns.
@@ -436,14 +611,18 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
             }
             outcome
         }
+        OpKind::Get if env.mutant() == Mutant::GetUnlockedLookup => get_ref(env, op.a, held).await,
         kind => {
             let mode = if kind == OpKind::Get { LockMode::Read } else { LockMode::Write };
             mmap_lock(env, mode).await;
             let outcome = match kind {
                 OpKind::Mmap => mmap(env, op.a, op.b, op.fail).await,
                 OpKind::Munmap => munmap(env, op.a).await,
-                OpKind::Split => split(env, op.a, op.fail).await,
-                OpKind::Merge => merge(env, op.a).await,
+                OpKind::Split => split(env, op.a, op.b == 1, op.fail).await,
+                OpKind::Merge => {
+                    let kind = [MergeKind::AbsorbNext, MergeKind::IntoNext, MergeKind::AbsorbBoth][op.b as usize];
+                    merge(env, op.a, kind).await
+                }
                 OpKind::Fork => fork(env, op.a, op.fail).await,
                 OpKind::Get => get_ref(env, op.a, held).await,
                 OpKind::Put | OpKind::Rmap => unreachable!("handled above"),

@@ -157,6 +157,7 @@ pub struct Slot {
     pub pgoff: AtomicU32,
     pub file: AtomicU32,
     pub policy: AtomicU32,
+    pub root: AtomicU32,
 }
 
 /// A VMA's place in an mm, as the tree (maple tree) knows it.
