@@ -75,7 +75,7 @@ def _make_engine(config: dict[str, str], mutant: str):
     from pyfuzz import _core
 
     # `pyfuzz bench bugs` measures the interleaving features by turning them off (baselines.py).
-    _core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "full"))
+    _core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "pairs"))
     return _core.Engine(config, mutant)
 
 

@@ -275,8 +275,8 @@ fn refcount_pairs(py: Python<'_>, kind: &str, threads: usize, pairs: u64, config
     Ok(py.detach(|| crate::stress::refcount_pairs(kind, threads, pairs, config)))
 }
 
-/// Which interleaving features the fuzz build reports to libFuzzer: `"full"` (the default),
-/// `"pairs"` (only the access-class pairs) or `"off"`.
+/// Which interleaving features the fuzz build reports to libFuzzer: `"pairs"` (the default: only
+/// the access-class pairs), `"full"` (with reads-from pairs and hand-off sequences) or `"off"`.
 #[pyfunction]
 fn set_interleaving_feedback(mode: &str) -> PyResult<()> {
     use crate::feedback::Mode;
