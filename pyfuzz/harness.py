@@ -85,7 +85,7 @@ def _make_engine(config: dict[str, str], mutant: str):
     else:
         from pyfuzz import _core as core
     # `pyfuzz bench bugs` measures the interleaving features by turning them off (baselines.py).
-    core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "full"))
+    core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "pairs"))
     return core.Engine(config, mutant), core
 
 
