@@ -30,20 +30,37 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _non_negative_int(text: str) -> int:
+def _non_negative(text: str, convert):
     try:
-        value = int(text, 0)
+        value = convert(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    if value == float("inf") or value != value:
+        raise argparse.ArgumentTypeError(f"must be a finite number: {text}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    return _non_negative(text, lambda t: int(t, 0))
 
 
 def _positive_int(text: str) -> int:
     value = _non_negative_int(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    return _non_negative(text, float)
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
     return value
 
 
@@ -94,6 +111,20 @@ def build_parser() -> Parser:
     v.add_argument("-o", "--out", metavar="DIR", type=Path, default=Path("artifacts"),
                    help="where a violating interleaving is written as a program file (default ./artifacts)")
 
+    vd = sub.add_parser("verdict", help="the verdict table over every configuration and candidate fix")
+    vd.add_argument("--bound", metavar="SPEC", default=None,
+                    help="the programs each cell explores exhaustively (verify --programs syntax; default: "
+                         "threads=2,ops=1..2,setup=1,ops-set=rmap,munmap,mmap)")
+    vd.add_argument("--cell-time", metavar="SECONDS", type=_positive_float, default=30.0,
+                    help="time limit of each cell's exploration (default 30)")
+    vd.add_argument("--campaign", metavar="SECONDS", type=_non_negative_float, default=0.0,
+                    help="PCT walks over random programs for each cell still safe (default 0: none)")
+    vd.add_argument("--jobs", metavar="N", type=_positive_int, default=1, help="cells judged in parallel")
+    vd.add_argument("--corpus", metavar="DIR", type=Path, default=Path("corpus"),
+                    help="where unsafe cells' minimized reproducers go (existing files are kept)")
+    vd.add_argument("--markdown", metavar="OUT", type=Path, help="also write the table here")
+    vd.add_argument("--json", metavar="OUT", type=Path, help="write every cell's figures as JSON")
+
     sub.add_parser("mutants", help="list the mutants (one name a line when not on a terminal)")
 
     c = sub.add_parser("corpus", help="corpus care: add, merge, minimize, check")
@@ -132,7 +163,8 @@ def build_parser() -> Parser:
     ex.add_argument("--force", action="store_true", help="overwrite OUT.py if it exists")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize", "verify"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize", "verify",
+                                    "engine", "threads", "memory"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
                         "walks: violations per scheduler on the same random programs; "
                         "jobs: inputs/s of --jobs 2 beside --jobs 1 (--budget s, --repeats pairs); "
@@ -140,7 +172,10 @@ def build_parser() -> Parser:
                         "kill: --repeats campaigns SIGKILLed at random moments, their files checked; "
                         "soak: resident memory of one --budget s campaign; "
                         "minimize: minimization time of failing programs of the largest size; "
-                        "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s")
+                        "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s; "
+                        "engine: scheduling steps per second of the engine alone; "
+                        "threads: get/put pairs per second on OS threads; "
+                        "memory: resident size of the engine over a million runs")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
@@ -151,7 +186,9 @@ def build_parser() -> Parser:
     b.add_argument("--jobs", type=_positive_int, default=2, help="runs in parallel, one core each (default 2)")
     b.add_argument("--no-false-alarm-check", action="store_true", help="bugs: skip the safe-configuration runs")
     b.add_argument("--inputs", type=_positive_int, help="speed: inputs per pass (default 20000); "
-                                                            "walks: random programs per cell (default 100000)")
+                                                            "walks: random programs per cell (default 100000); "
+                                                            "threads: pairs per thread (default 2000000); "
+                                                            "memory: runs (default 1000000)")
     b.add_argument("--repeats", type=_positive_int, default=3, help="speed: passes, the median is reported (default 3)")
     return p
 
@@ -394,6 +431,12 @@ def main(argv: list[str] | None = None) -> int:
             from .verify import run_cli
 
             return run_cli(args, console)
+        if args.command == "verdict":
+            from . import verdict
+
+            if args.bound is None:
+                args.bound = verdict.DEFAULT_BOUND
+            return verdict.run_cli(args, console)
         if args.command == "corpus":
             return cmd_corpus(args, console)
         return cmd_bench(args, console)

@@ -84,6 +84,8 @@ def _make_engine(config: dict[str, str], mutant: str):
         core = _load_instrumented_core(core_path)
     else:
         from pyfuzz import _core as core
+    # `pyfuzz bench bugs` measures the interleaving features by turning them off (baselines.py).
+    core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "full"))
     return core.Engine(config, mutant), core
 
 
