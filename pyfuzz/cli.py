@@ -94,6 +94,19 @@ def build_parser() -> Parser:
     v.add_argument("-o", "--out", metavar="DIR", type=Path, default=Path("artifacts"),
                    help="where a violating interleaving is written as a program file (default ./artifacts)")
 
+    vd = sub.add_parser("verdict", help="the verdict table: every meaningful configuration and fix, verified over a bound and fuzzed")
+    vd.add_argument("--bound", metavar="SPEC", default=None,
+                    help="the --programs bound of verify for each configuration (default: pyfuzz.verdict.DEFAULT_BOUND)")
+    vd.add_argument("--campaign", metavar="SECONDS", type=_non_negative_int, default=None,
+                    help="a campaign of this many seconds per configuration the bound finds safe (default 10; 0 skips it)")
+    vd.add_argument("--verify-seconds", metavar="S", type=_positive_int, default=None,
+                    help="at most this long on the bound per configuration; a cell then covers the first N programs (default 40)")
+    vd.add_argument("--jobs", metavar="N", type=_positive_int, default=1, help="configurations judged in parallel processes")
+    vd.add_argument("--out", metavar="DIR", type=Path, default=Path("bench-results"),
+                    help="where verdict.md and verdict.json go (default ./bench-results)")
+    vd.add_argument("--corpus", metavar="DIR", type=Path, default=Path("corpus"),
+                    help="where unsafe cells' reproducers are added, deduplicated by signature (default ./corpus)")
+
     sub.add_parser("mutants", help="list the mutants (one name a line when not on a terminal)")
 
     c = sub.add_parser("corpus", help="corpus care: add, merge, minimize, check")
@@ -394,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
             from .verify import run_cli
 
             return run_cli(args, console)
+        if args.command == "verdict":
+            from .verdict import run_cli as run_verdict
+
+            return run_verdict(args, console)
         if args.command == "corpus":
             return cmd_corpus(args, console)
         return cmd_bench(args, console)
