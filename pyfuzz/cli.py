@@ -99,8 +99,8 @@ def build_parser() -> Parser:
                     help="the --programs bound of verify for each configuration (default: pyfuzz.verdict.DEFAULT_BOUND)")
     vd.add_argument("--campaign", metavar="SECONDS", type=_non_negative_int, default=None,
                     help="a campaign of this many seconds per configuration the bound finds safe (default 10; 0 skips it)")
-    vd.add_argument("--verify-seconds", metavar="S", type=_positive_int, default=None,
-                    help="at most this long on the bound per configuration; a cell then covers the first N programs (default 40)")
+    vd.add_argument("--verify-programs", metavar="N", type=_positive_int, default=None,
+                    help="explore only the bound's first N programs per configuration (default 40; 'all' is --verify-programs 100000)")
     vd.add_argument("--jobs", metavar="N", type=_positive_int, default=1, help="configurations judged in parallel processes")
     vd.add_argument("--out", metavar="DIR", type=Path, default=Path("bench-results"),
                     help="where verdict.md and verdict.json go (default ./bench-results)")

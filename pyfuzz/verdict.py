@@ -49,10 +49,11 @@ HELD = {
 DEFAULT_BOUND = "threads=2,ops=1..2,setup=1,ops-set=rmap,munmap,mmap"
 DEFAULT_CAMPAIGN = 10
 # The seed's race needs a reader reaching the VMA through a folio (rmap) while the VMA is unmapped
-# and its slot reused by mmap: the default bound has exactly those ops. On this machine a safe
-# configuration explores about a program a second of it, so each configuration gets a budget and
-# a cell says which part of the bound (the first N programs, in verify's fixed order) it covers.
-DEFAULT_VERIFY_SECONDS = 40
+# and its slot reused by mmap: the default bound has exactly those ops, 210 programs. A safe
+# configuration explores about a program a second of it on this machine, so by default each
+# configuration covers a prefix of the bound in verify's fixed order, counted in programs (not
+# seconds, so the table does not depend on the machine's load); the cell says which part.
+DEFAULT_VERIFY_PROGRAMS = 40
 CAMPAIGN_SEED = 1
 FORMAT = "pyfuzz-verdict-1"
 
@@ -146,16 +147,15 @@ def _unsafe(cell: Cell, program: Program, found_by: str) -> None:
 
 
 def judge_configuration(config: dict[str, str], bound_spec: str, campaign_seconds: int,
-                        verify_seconds: float | None) -> Cell:
-    """One cell: the bound (for at most `verify_seconds`), then, if it holds, the campaign."""
+                        verify_programs: int | None) -> Cell:
+    """One cell: the bound (its first `verify_programs` programs), then, if it holds, the campaign."""
     from .campaign import run_campaign
     from .harness import WALK_DEPTH, WALKS_PER_INPUT
     from .verify import parse_bound, verify_bound
 
     started = time.perf_counter()
     cell = Cell(dict(config), label(config))
-    deadline = None if verify_seconds is None else time.perf_counter() + verify_seconds
-    result = verify_bound(parse_bound(bound_spec), config, "none", deadline=deadline)
+    result = verify_bound(parse_bound(bound_spec), config, "none", limit=verify_programs)
     cell.bound = result.to_json()
     if result.violation is not None:
         _unsafe(cell, parse(result.violation["program"]), "verify")
@@ -202,7 +202,7 @@ def file_reproducers(cells: list[Cell], corpus: Path) -> None:
 
 
 def run_verdict(bound_spec: str, campaign_seconds: int, jobs: int, corpus: Path,
-                verify_seconds: float | None = DEFAULT_VERIFY_SECONDS, configs: list | None = None,
+                verify_programs: int | None = DEFAULT_VERIFY_PROGRAMS, configs: list | None = None,
                 progress=None) -> dict:
     from .verify import parse_bound
 
@@ -212,12 +212,12 @@ def run_verdict(bound_spec: str, campaign_seconds: int, jobs: int, corpus: Path,
     cells: list[Cell | None] = [None] * len(configs)
     if jobs == 1:
         for i, config in enumerate(configs):
-            cells[i] = judge_configuration(config, bound_spec, campaign_seconds, verify_seconds)
+            cells[i] = judge_configuration(config, bound_spec, campaign_seconds, verify_programs)
             if progress is not None:
                 progress(cells[i])
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(judge_configuration, c, bound_spec, campaign_seconds, verify_seconds): i
+            futures = {pool.submit(judge_configuration, c, bound_spec, campaign_seconds, verify_programs): i
                        for i, c in enumerate(configs)}
             for future in futures:
                 cells[futures[future]] = future.result()
@@ -225,7 +225,7 @@ def run_verdict(bound_spec: str, campaign_seconds: int, jobs: int, corpus: Path,
                     progress(cells[futures[future]])
     file_reproducers(cells, corpus)
     return {"format": FORMAT, "bound": str(bound), "campaign_seconds": campaign_seconds, "jobs": jobs,
-            "verify_seconds": verify_seconds,
+            "verify_programs": verify_programs,
             "seconds": round(time.perf_counter() - started, 1), "held": HELD,
             "cells": [asdict(c) for c in cells]}
 
@@ -259,7 +259,7 @@ def _cell_text(cell: dict) -> str:
 
 
 def markdown(data: dict) -> str:
-    budget = "" if data["verify_seconds"] is None else f" (at most {data['verify_seconds']} s per configuration)"
+    budget = "" if data["verify_programs"] is None else f" (its first {data['verify_programs']} programs per configuration)"
     lines = [f"Bound `{data['bound']}`{budget}, campaign {data['campaign_seconds']} s per safe configuration "
              f"(seed {CAMPAIGN_SEED}), `--jobs {data['jobs']}`, {data['seconds']} s in all. "
              "Keys held at the seed's value: "
@@ -286,7 +286,7 @@ def run_cli(args, console) -> int:
 
     bound = DEFAULT_BOUND if args.bound is None else args.bound
     seconds = DEFAULT_CAMPAIGN if args.campaign is None else args.campaign
-    budget = DEFAULT_VERIFY_SECONDS if args.verify_seconds is None else args.verify_seconds
+    budget = DEFAULT_VERIFY_PROGRAMS if args.verify_programs is None else args.verify_programs
     data = run_verdict(bound, seconds, args.jobs, args.corpus, budget, progress=progress)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "verdict.json").write_text(json.dumps(data, indent=2) + "\n")
