@@ -4,7 +4,8 @@ Every method runs the mutant under the same configuration with the same time bud
 at the first violation the oracle reports. They differ only in how programs and interleavings
 are chosen:
 
-* ``pyfuzz``: the libFuzzer campaign (coverage from the instrumented core and interleavings).
+* ``pyfuzz``: the libFuzzer campaign (coverage from the instrumented core and interleavings);
+  ``pyfuzz-pairs`` and ``pyfuzz-branches`` the same with less interleaving feedback.
 * ``random``: uniformly random program bytes, uniformly random thread choice at every step.
 * ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
 * ``pct-walk``: the same, at the depth of the PCT walks the pyfuzz harness runs on every input:
@@ -18,6 +19,7 @@ are chosen:
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
@@ -33,7 +35,11 @@ from .program import random_input
 # The blind methods: the scheduler each walks its random programs with, and the PCT depth.
 BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DEPTH), "pct-8": ("pct", 8),
          "pos": ("pos", 0), "surw": ("surw", 0), "delay-3": ("delay", 3)}
-METHODS = ("pyfuzz", *BLIND, "hypothesis")
+# pyfuzz with less of its interleaving feedback (feedback.rs): only the access-class pairs, or
+# none (branch coverage alone); the gap to ``pyfuzz`` is what the reads-from and hand-off
+# features buy.
+FEEDBACK = {"pyfuzz": "full", "pyfuzz-pairs": "pairs", "pyfuzz-branches": "off"}
+METHODS = (*FEEDBACK, *BLIND, "hypothesis")
 
 
 @dataclass
@@ -176,20 +182,21 @@ def hypothesis_machine(config: dict[str, str], mutant: str, budget: float, seed:
     return _attempt("hypothesis", mutant, config, seed, False, time.monotonic() - start, state["executions"], None)
 
 
-def pyfuzz_campaign(config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
+def pyfuzz_campaign(method: str, config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
     from .campaign import run_campaign
 
+    os.environ["PYFUZZ_FEEDBACK"] = FEEDBACK[method]  # inherited by the harness process
     with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-") as tmp:
         result = run_campaign(config, mutant, int(budget), None, Path(tmp), seed + 1, minimize_finding=False)
     f = result.finding
     if f is None:
-        return _attempt("pyfuzz", mutant, config, seed, False, result.seconds, result.executions, None)
-    return _attempt("pyfuzz", mutant, config, seed, True, f.seconds, f.executions, f.kind, f.startup)
+        return _attempt(method, mutant, config, seed, False, result.seconds, result.executions, None)
+    return _attempt(method, mutant, config, seed, True, f.seconds, f.executions, f.kind, f.startup)
 
 
 def run_method(method: str, config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
-    if method == "pyfuzz":
-        return pyfuzz_campaign(config, mutant, budget, seed)
+    if method in FEEDBACK:
+        return pyfuzz_campaign(method, config, mutant, budget, seed)
     if method == "hypothesis":
         return hypothesis_machine(config, mutant, budget, seed)
     return blind_search(method, config, mutant, budget, seed)

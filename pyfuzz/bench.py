@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from . import _core
-from .baselines import METHODS, Attempt, config_label, run_method
+from .baselines import FEEDBACK, METHODS, Attempt, config_label, run_method
 from .check import judge
 from .harness import WALK_DEPTH, WALKS_PER_INPUT
 from .model import DistinctHistories
@@ -98,7 +98,7 @@ def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dic
             overall["pyfuzz"]["median_startup_s"] = statistics.median(startups)
         for mutant in mutants:
             mine = per.get(f"{mutant}/pyfuzz")
-            others = [per[f"{mutant}/{m}"]["median_s"] for m in methods if m != "pyfuzz" and f"{mutant}/{m}" in per]
+            others = [per[f"{mutant}/{m}"]["median_s"] for m in methods if m not in FEEDBACK and f"{mutant}/{m}" in per]
             if mine and others:
                 mine["best_other_ratio"] = min(others) / mine["median_s"]
     false_alarms = {}
@@ -121,10 +121,10 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
         f"Budget: {budget:g} s per run, {seeds} seeds per mutant and method; mutants run under "
         f"`{config_label(MUTANT_CONFIG)}`. Cells: median time to the first violation in seconds "
         "(worst) [runs that found it]; executions are median executions to the violation."
-        + (" The last column is the fastest other method's median over pyfuzz's (above 1: pyfuzz is faster)."
+        + (" The last column is the fastest blind method's median over pyfuzz's (above 1: pyfuzz is faster)."
            if ratios else ""),
         "",
-        "| mutant | " + " | ".join(methods) + (" | best other / pyfuzz |" if ratios else " |"),
+        "| mutant | " + " | ".join(methods) + (" | best blind / pyfuzz |" if ratios else " |"),
         "|---|" + "---|" * (len(methods) + ratios),
     ]
 
@@ -473,9 +473,10 @@ VERIFY_BOUNDS = (  # growing; the benchmark stops at the first one not finished 
     "threads=2,ops=1..2,setup=1",
 )
 
-VERIFY_MUTANT_BOUNDS = (
+VERIFY_MUTANT_BOUNDS = (  # tried in order until one holds a violation
     "threads=2,ops=1..2,setup=1",
     "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap,mmap-fail,split-fail,fork-fail",
+    "threads=2,ops=1..2,setup=1,ops-set=rmap,split,merge,munmap",
 )
 
 
@@ -508,8 +509,8 @@ def bench_verify(args, console: Console) -> int:
                           f"{dfs['seconds']} s", highlight=False)
     corpus_rows = []
     for path in sorted(Path("corpus").glob("*.txt")):
-        for label, config in configs.items():
-            program = replace(load(path), schedule=()).with_config(**config)
+        for label, overrides in {"own": {}, "slab=deferred": {"slab": "deferred"}}.items():
+            program = replace(load(path), schedule=()).with_config(**overrides)
             r = explore(program)
             corpus_rows.append({"file": path.name, "config": label, "verdict": "ok" if r.ok else r.violation.kind,
                                 "schedules": r.schedules, "histories": r.histories, "classes": r.classes,
@@ -521,6 +522,8 @@ def bench_verify(args, console: Console) -> int:
         deadline = time.perf_counter() + args.budget
         for spec in VERIFY_BOUNDS:
             r = verify_bound(parse_bound(spec), config, "none", deadline=deadline)
+            if r.interrupted:
+                raise KeyboardInterrupt
             row = {"config": label, "bound": spec, "complete": r.complete, "programs": r.programs_done,
                    "of": r.programs_total, "schedules": r.schedules, "classes": r.classes,
                    "seconds": round(r.seconds, 1), "schedules_per_s": round(r.schedules / r.seconds) if r.seconds else 0,
@@ -534,6 +537,8 @@ def bench_verify(args, console: Console) -> int:
     for name, _, _ in _core.MUTANTS[1:]:
         for spec in VERIFY_MUTANT_BOUNDS:
             r = verify_bound(parse_bound(spec), MUTANT_CONFIG, name, deadline=time.perf_counter() + 30)
+            if r.interrupted:
+                raise KeyboardInterrupt
             if r.violation is not None or spec == VERIFY_MUTANT_BOUNDS[-1]:
                 break
         v = r.violation
@@ -553,7 +558,8 @@ def bench_verify(args, console: Console) -> int:
         cut = "" if r["dfs"]["finished"] else " (cut)"
         md.append(f"| {r['program']} | {r['config']} | {r['dpor']['schedules']:,} | {r['dpor']['seconds']} | "
                   f"{r['dfs']['schedules']:,}{cut} | {r['dfs']['seconds']} | {r['dpor']['classes']:,} | {r['ratio']}{'+' if cut else ''} |")
-    md += ["", "`pyfuzz verify` on every corpus program (schedule stripped; a violating run stops at its first "
+    md += ["", "`pyfuzz verify` on every corpus program under its own configuration and with `slab=deferred` "
+           "(schedule stripped; a violating run stops at its first "
            "violation, then context bounding finds the fewest-preemption one):", "",
            "| file | config | verdict | schedules | histories | classes | s | witness preemptions | witness schedule |",
            "|---|---|---|---:|---:|---:|---:|---:|---|"]
@@ -569,7 +575,7 @@ def bench_verify(args, console: Console) -> int:
         md.append(f"| {r['config']} | `{r['bound']}` | {res} | {r['programs']:,}/{r['of']:,} | {r['schedules']:,} | "
                   f"{r['classes']:,} | {r['seconds']} | {r['schedules_per_s']:,} |")
     md += ["", f"Catalog mutants under `{config_label(MUTANT_CONFIG)}` by `verify --programs` (first violating "
-           "program of the bound, 30 s per bound; the error-path bound only when the first finds nothing):", "",
+           "program of the bound, 30 s per bound; the next bound only when one finds nothing):", "",
            "| mutant | bound | result | program # | witness preemptions | schedules | s |", "|---|---|---|---:|---:|---:|---:|"]
     for r in mutant_rows:
         res = r["kind"] if r["found"] else ("no violation in the bound" if r["complete"] else "not found in 30 s")
@@ -580,10 +586,99 @@ def bench_verify(args, console: Console) -> int:
     return 0
 
 
+def bench_engine(args, console: Console) -> int:
+    """Scheduling steps per second of the engine alone (decode and run under the program's own
+    schedule, no check), on one core."""
+    rng = random.Random(2024)
+    inputs = [random_input(rng) for _ in range(args.inputs or 20_000)]
+    engine = _core.Engine(MUTANT_CONFIG)
+    steps = sum(engine.run_bytes(data).steps for data in inputs)
+    runs_per_s = _rate(lambda data: engine.run_bytes(data), inputs, args.repeats)
+    result = {"machine": machine(), "inputs": len(inputs), "repeats": args.repeats, "config": MUTANT_CONFIG,
+              "steps_per_run": steps / len(inputs), "runs_per_s": round(runs_per_s),
+              "steps_per_s": round(runs_per_s * steps / len(inputs))}
+    md = [f"Command: `pyfuzz bench engine {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
+          f"{len(inputs):,} random inputs, median of {args.repeats} passes, `{config_label(MUTANT_CONFIG)}`.", "",
+          "| runs/s | steps per run | scheduling steps/s |", "|---|---|---|",
+          f"| {result['runs_per_s']:,} | {result['steps_per_run']:.1f} | {result['steps_per_s']:,} |"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "engine.json").write_text(json.dumps(result, indent=1))
+    (args.out / "engine.md").write_text("\n".join(md) + "\n")
+    console.print("\n".join(md), markup=False)
+    return 0
+
+
+def _rate(fn, inputs, repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for data in inputs:
+            fn(data)
+        rates.append(len(inputs) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+PAIR_KINDS = {"vma": "vma_get + vma_put (the protocol's code, events recorded)",
+              "fetch_add": "bare fetch_add + fetch_sub on one word (hardware limit)",
+              "inc_not_zero": "compare-exchange inc-not-zero loop + fetch_sub"}
+
+
+def bench_threads(args, console: Console) -> int:
+    """Get/put pairs per second on real OS threads sharing one counter, against the bare atomics."""
+    pairs = args.inputs or 2_000_000
+    rows = []
+    for threads in (1, 2):
+        for kind, what in PAIR_KINDS.items():
+            rates = [_core.refcount_pairs(kind, threads, pairs, MUTANT_CONFIG) for _ in range(args.repeats)]
+            rows.append({"threads": threads, "kind": kind, "what": what, "pairs_per_s": round(statistics.median(rates))})
+    md = [f"Command: `pyfuzz bench threads {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
+          f"{pairs:,} pairs per thread, median of {args.repeats} runs; all threads on one VMA's counter.", "",
+          "| threads | pair | pairs/s | bare fetch_add / this |", "|---|---|---|---|"]
+    for r in rows:
+        bare = next(b["pairs_per_s"] for b in rows if b["threads"] == r["threads"] and b["kind"] == "fetch_add")
+        md.append(f"| {r['threads']} | {r['what']} | {r['pairs_per_s']:,} | {bare / r['pairs_per_s']:.2f}x |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "threads.json").write_text(json.dumps({"machine": machine(), "pairs": pairs, "rows": rows}, indent=1))
+    (args.out / "threads.md").write_text("\n".join(md) + "\n")
+    console.print("\n".join(md), markup=False)
+    return 0
+
+
+def _resident_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bench_memory(args, console: Console) -> int:
+    """Resident size of this process after 1,000 engine runs and after a million (or --inputs)."""
+    total = args.inputs or 1_000_000
+    rng = random.Random(2024)
+    inputs = [random_input(rng) for _ in range(1000)]
+    engine = _core.Engine(MUTANT_CONFIG)
+    marks, done, rows = [1000, 10_000, 100_000, total], 0, []
+    for mark in sorted(set(m for m in marks if m <= total)):
+        while done < mark:
+            outcome = engine.run_bytes(inputs[done % len(inputs)])
+            outcome.events  # the history as the oracle receives it, built and then dropped
+            done += 1
+        rows.append({"runs": done, "resident_bytes": _resident_bytes()})
+    first, last = rows[0]["resident_bytes"], rows[-1]["resident_bytes"]
+    md = [f"Command: `pyfuzz bench memory {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
+          "Engine runs of 1,000 random programs in turn, each history converted to Python and dropped.", "",
+          "| runs | resident MiB | vs 1,000 runs |", "|---|---|---|"]
+    md += [f"| {r['runs']:,} | {r['resident_bytes'] / 2**20:.1f} | {r['resident_bytes'] / first - 1:+.1%} |" for r in rows]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "memory.json").write_text(json.dumps({"machine": machine(), "rows": rows,
+                                                      "growth": last / first - 1}, indent=1))
+    (args.out / "memory.md").write_text("\n".join(md) + "\n")
+    console.print("\n".join(md), markup=False)
+    return 0
+
+
 def run_bench(args, console: Console) -> int:
     from .bench_minimize import bench_minimize
     from .campaign_bench import bench_jobs, bench_kill, bench_parser, bench_soak
 
     return {"bugs": bench_bugs, "speed": bench_speed, "walks": bench_walks, "jobs": bench_jobs,
             "parser": bench_parser, "kill": bench_kill, "soak": bench_soak,
-            "minimize": bench_minimize, "verify": bench_verify}[args.what](args, console)
+            "minimize": bench_minimize, "verify": bench_verify, "engine": bench_engine, "threads": bench_threads,
+            "memory": bench_memory}[args.what](args, console)

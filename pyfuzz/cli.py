@@ -30,14 +30,20 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _non_negative_int(text: str) -> int:
+def _non_negative(text: str, convert):
     try:
-        value = int(text, 0)
+        value = convert(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    if value == float("inf") or value != value:
+        raise argparse.ArgumentTypeError(f"must be a finite number: {text}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    return _non_negative(text, lambda t: int(t, 0))
 
 
 def _positive_int(text: str) -> int:
@@ -102,8 +108,8 @@ def build_parser() -> Parser:
     vd.add_argument("--verify-programs", metavar="N", type=_positive_int, default=None,
                     help="explore only the bound's first N programs per configuration (default 40; 'all' is --verify-programs 100000)")
     vd.add_argument("--jobs", metavar="N", type=_positive_int, default=1, help="configurations judged in parallel processes")
-    vd.add_argument("--out", metavar="DIR", type=Path, default=Path("bench-results"),
-                    help="where verdict.md and verdict.json go (default ./bench-results)")
+    vd.add_argument("--out", metavar="DIR", type=Path, default=Path("bench-results/verdict"),
+                    help="where verdict.md and verdict.json go (default ./bench-results/verdict)")
     vd.add_argument("--corpus", metavar="DIR", type=Path, default=Path("corpus"),
                     help="where unsafe cells' reproducers are added, deduplicated by signature (default ./corpus)")
 
@@ -145,7 +151,8 @@ def build_parser() -> Parser:
     ex.add_argument("--force", action="store_true", help="overwrite OUT.py if it exists")
 
     b = sub.add_parser("bench", help="benchmarks")
-    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize", "verify"],
+    b.add_argument("what", choices=["bugs", "speed", "walks", "jobs", "parser", "kill", "soak", "minimize", "verify",
+                                    "engine", "threads", "memory"],
                    help="bugs: time-to-bug per mutant and method; speed: executions per second; "
                         "walks: violations per scheduler on the same random programs; "
                         "jobs: inputs/s of --jobs 2 beside --jobs 1 (--budget s, --repeats pairs); "
@@ -153,7 +160,10 @@ def build_parser() -> Parser:
                         "kill: --repeats campaigns SIGKILLed at random moments, their files checked; "
                         "soak: resident memory of one --budget s campaign; "
                         "minimize: minimization time of failing programs of the largest size; "
-                        "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s")
+                        "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s; "
+                        "engine: scheduling steps per second of the engine alone; "
+                        "threads: get/put pairs per second on OS threads; "
+                        "memory: resident size of the engine over a million runs")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
@@ -164,7 +174,9 @@ def build_parser() -> Parser:
     b.add_argument("--jobs", type=_positive_int, default=2, help="runs in parallel, one core each (default 2)")
     b.add_argument("--no-false-alarm-check", action="store_true", help="bugs: skip the safe-configuration runs")
     b.add_argument("--inputs", type=_positive_int, help="speed: inputs per pass (default 20000); "
-                                                            "walks: random programs per cell (default 100000)")
+                                                            "walks: random programs per cell (default 100000); "
+                                                            "threads: pairs per thread (default 2000000); "
+                                                            "memory: runs (default 1000000)")
     b.add_argument("--repeats", type=_positive_int, default=3, help="speed: passes, the median is reported (default 3)")
     return p
 

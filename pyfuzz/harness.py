@@ -57,27 +57,36 @@ FRESH_PROGRAMS = 0.5
 STATS_EVERY = 32
 
 
-def _load_instrumented_core(path: str) -> None:
+def _load_instrumented_core(path: str):
     """Load the sanitizer-coverage build as `pyfuzz._core` (see pyfuzz/build.py).
 
     The module refers to libFuzzer's __sanitizer_cov_* symbols. atheris loads its copy of
     libFuzzer only inside Fuzz(); with RTLD_GLOBAL in force those symbols are visible to loads
     made after that, so the module is loaded on the first input (libFuzzer accepts coverage
-    modules that register once the driver runs).
+    modules that register once the driver runs). By then the normal build is already imported
+    (pyfuzz.program reads its CONFIG), so the engine must come from this module object itself:
+    `from pyfuzz import _core` would still find the uninstrumented one, and the campaign would
+    run with no Rust coverage at all.
     """
+    import pyfuzz
+
     spec = importlib.util.spec_from_file_location("pyfuzz._core", path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["pyfuzz._core"] = module
     spec.loader.exec_module(module)
+    sys.modules["pyfuzz._core"] = pyfuzz._core = module
+    return module
 
 
 def _make_engine(config: dict[str, str], mutant: str):
+    """The engine and the core module it comes from."""
     core_path = os.environ.get("PYFUZZ_CORE", "")
     if core_path:
-        _load_instrumented_core(core_path)
-    from pyfuzz import _core
-
-    return _core.Engine(config, mutant)
+        core = _load_instrumented_core(core_path)
+    else:
+        from pyfuzz import _core as core
+    # `pyfuzz bench bugs` measures the interleaving features by turning them off (baselines.py).
+    core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "full"))
+    return core.Engine(config, mutant), core
 
 
 def _die_with_parent() -> None:
@@ -149,8 +158,8 @@ def main(argv: list[str]) -> None:
     def test_one_input(data: bytes) -> None:
         nonlocal engine, core
         if engine is None:
-            engine = _make_engine(config, mutant)
-            core = sys.modules["pyfuzz._core"]
+            engine, core = _make_engine(config, mutant)
+            stats["core"] = core.__file__
             stats["first_input_at"] = time.time()
         stats["executions"] += 1
         # Every STATS_EVERY inputs, not on a clock: writing the stats at wall-clock moments made

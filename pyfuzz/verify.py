@@ -325,6 +325,7 @@ class BoundResult:
     classes: int = 0
     seconds: float = 0.0
     complete: bool = False
+    interrupted: bool = False  # Ctrl-C (or SIGTERM), as opposed to the deadline
     violation: dict | None = None
     found: Exploration | None = field(default=None, repr=False)
 
@@ -344,13 +345,15 @@ class BoundResult:
             "classes": self.classes,
             "seconds": round(self.seconds, 3),
             "complete": self.complete,
+            "interrupted": self.interrupted,
             "violation": self.violation,
         }
 
     def summary(self) -> str:
         scope = "" if self.preemptions is None else f" with at most {self.preemptions} preemption(s)"
         of = f"any of {self.programs_done:,} programs" if self.complete else \
-             f"the first {self.programs_done:,} of {self.programs_total:,} programs (interrupted)"
+             f"the first {self.programs_done:,} of {self.programs_total:,} programs " \
+             f"({'interrupted' if self.interrupted else 'out of time'})"
         shard = "" if self.shard == (1, 1) else f" [shard {self.shard[0]}/{self.shard[1]}]"
         return (f"no violation in any interleaving{scope} of {of} ({self.classes:,} classes){shard}; "
                 f"{self.copies_done:,} programs counting thread orders; {self.schedules:,} schedules, "
@@ -390,7 +393,7 @@ def verify_bound(bound: Bound, config: dict, mutant: str, *, preemptions: int | 
         else:
             result.complete = True
     except KeyboardInterrupt:
-        pass
+        result.interrupted = True
     result.seconds = time.perf_counter() - start
     return result
 

@@ -58,7 +58,7 @@ def test_digest_tells_different_histories_apart():
 def test_baseline_schedulers_are_deterministic_per_seed():
     engine = _core.Engine(SEED_CONFIG)
     for data in random_inputs(20, seed=4):
-        for scheduler in ("random", "pct"):
+        for scheduler in ("random", "pct", "pos", "surw", "delay"):
             a = engine.run_bytes_with(data, scheduler, 42)
             b = engine.run_bytes_with(data, scheduler, 42)
             assert a.events == b.events
@@ -78,6 +78,23 @@ def test_a_harness_walk_replays_as_a_program_schedule():
         # The harness passes the step count it just measured; without it the core measures the same.
         del walk["steps"]
         assert engine.run_bytes_with(data, **walk).events == history
+
+
+def test_every_sampler_walk_replays_as_a_program_schedule():
+    # A blind baseline's finding is reported the same way, whichever sampler found it.
+    from pyfuzz.program import LIMITS, merged_slices
+
+    engine = _core.Engine(SEED_CONFIG)
+    for scheduler in ("random", "pos", "surw", "delay"):
+        replayed = 0
+        for seed, data in enumerate(random_inputs(40, seed=6)):
+            walk = {"scheduler": scheduler, "seed": seed, "depth": 3}
+            if len(merged_slices(tuple((t, 1) for t in engine.walk_steps(data, **walk)))) > LIMITS["schedule"]:
+                continue
+            program = decode(data, SEED_CONFIG, "none", walk)
+            assert _core.run(program.to_tuple(), SEED_CONFIG, "none").events == engine.run_bytes_with(data, **walk).events
+            replayed += 1
+        assert replayed > 30, scheduler
 
 
 @pytest.mark.parametrize(

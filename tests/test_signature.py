@@ -50,3 +50,17 @@ def test_a_passing_verdict_has_no_signature():
     except ValueError:
         return
     raise AssertionError("a passing verdict got a signature")
+
+
+def test_a_step_on_no_vma_names_no_object():
+    program = parse("thread 0\n  rmap 1\nthread 1\n")
+    events = [("op_begin", 0, 0), ("rcu_lock", 0), ("lock", 0, "read")]
+    violation = Violation("might-sleep", "T0 takes mmap_lock inside an RCU read-side section", 2, events)
+    verdict = Verdict(program, _Outcome(events), violation)
+    assert signature(verdict) == "might-sleep in rmap's lock"
+    assert slug(verdict) == "might-sleep.rmap.lock"
+
+
+class _Outcome:
+    def __init__(self, events):
+        self.events = events

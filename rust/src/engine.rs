@@ -181,7 +181,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
     live[..n].fill(true);
 
     let mut cx = Context::from_waker(Waker::noop());
-    let mut interleavings = crate::feedback::Tracker::default();
+    let mut interleavings = crate::feedback::Tracker::new(&program.threads);
     let mut seen = log.borrow().len();
     let mut runnable = [false; MAX_THREADS];
     let runnable = &mut runnable[..n];
@@ -221,7 +221,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
         if crate::feedback::ENABLED {
             step_events.iter().for_each(|e| interleavings.see(e));
         }
-        let go_on = scheduler.observe(t, step_events);
+        let go_on = scheduler.observe(step_events);
         seen = log.len();
         if !go_on {
             break;

@@ -148,53 +148,6 @@ impl Event {
     }
 }
 
-/// The shared objects a step touched, and which of them it wrote: VMA slots, the mmap_lock, the
-/// mms' trees, and each page's folio mapping and mapped state. Two steps race when one writes an
-/// object the other touches.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Footprint {
-    touched: u64,
-    written: u64,
-}
-
-impl Footprint {
-    const LOCK: u32 = 8;
-    const TREE: u32 = 9;
-    const MAPPING: u32 = 16;
-    const MAPPED: u32 = 32;
-    const FITS: () = assert!(crate::world::SLOTS <= 8 && Self::MAPPED + crate::world::PAGES <= 64);
-
-    pub fn of(events: &[Event]) -> Footprint {
-        use Event::*;
-        let () = Self::FITS;
-        let mut f = Footprint::default();
-        for e in events {
-            let (object, write) = match *e {
-                Atomic { slot, op, .. } => (slot as u32, op != AtomicOp::Load && op != AtomicOp::CasFail),
-                Alloc { slot, .. } | Free { slot, .. } | Write { slot, .. } => (slot as u32, true),
-                Read { slot, .. } | Use { slot, .. } => (slot as u32, false),
-                Lock { .. } | Unlock { .. } => (Self::LOCK, true),
-                Lookup { mm, .. } => (Self::TREE + mm as u32, false),
-                TreeInsert { mm, .. } | TreeUpdate { mm, .. } | TreeRemove { mm, .. } => (Self::TREE + mm as u32, true),
-                MappingLoad { page, .. } => (Self::MAPPING + page as u32, false),
-                MappingStore { page, .. } => (Self::MAPPING + page as u32, true),
-                MappedLoad { page, .. } => (Self::MAPPED + page as u32, false),
-                FolioMap { page, .. } => (Self::MAPPED + page as u32, true),
-                _ => continue,
-            };
-            f.touched |= 1 << object;
-            if write {
-                f.written |= 1 << object;
-            }
-        }
-        f
-    }
-
-    pub fn races_with(&self, other: &Footprint) -> bool {
-        self.touched & other.written != 0 || self.written & other.touched != 0
-    }
-}
-
 /// The multiply-rotate step of rustc's FxHasher. The digest only has to tell histories apart
 /// within one campaign, so cryptographic strength buys nothing; two mixes per event (its packed
 /// words) instead of one per field keep it a small share of a run.

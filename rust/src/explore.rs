@@ -65,6 +65,18 @@ impl Footprint {
     }
 }
 
+/// Each step's footprint in turn, for a sampler that reacts to conflicting steps (POS, sched.rs).
+pub struct Footprints(Context);
+
+impl Footprints {
+    pub fn new(config: &Config, threads: usize) -> Footprints {
+        Footprints(Context { deferred: config.slab == SlabMode::Deferred, threads: threads as u32, pending: 0 })
+    }
+    pub fn of_step(&mut self, events: &[Event]) -> Footprint {
+        footprint(events, &mut self.0)
+    }
+}
+
 /// What a footprint needs to know beyond the step's own events.
 #[derive(Clone, Copy)]
 struct Context {
@@ -275,7 +287,7 @@ impl Scheduler for Guide<'_> {
         thread as usize
     }
 
-    fn observe(&mut self, _thread: usize, events: &[Event]) -> bool {
+    fn observe(&mut self, events: &[Event]) -> bool {
         if self.blocked {
             self.steps.pop();
             return false;

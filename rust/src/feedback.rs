@@ -7,13 +7,25 @@
 //! slot by *another* thread, class of this access), where a class is the kind of access and, for
 //! the counter, the zone of the value it found. Each pair is one 8-bit counter handed to
 //! libFuzzer like compiler-inserted coverage, so an input that makes two threads meet in a new
-//! way is kept in the corpus and mutated further. Nothing here knows about any particular bug.
+//! way is kept in the corpus and mutated further.
+//!
+//! Two more feature families describe the interleaving rather than the code, abstracted from
+//! thread ids, slot and page numbers to the op each thread is executing and the kind of object:
+//! *reads-from pairs* (RFF, ASPLOS 2024): for each read of a counter, a field, a folio mapping or
+//! a folio's mapped state, the site (op kind, access class) of the other thread's write it
+//! observed and its own site; and *hand-off sequences* (Fray's Fest, NSDI 2026): per object, the
+//! last three changes of the thread touching it, as (op kind before, op kind after). Nothing here
+//! knows about any particular bug.
 //!
 //! Only the fuzz build (cargo feature `sancov`, built with sanitizer coverage by
 //! pyfuzz/build.py) registers the counters; elsewhere `observe` compiles to nothing.
 
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
 use crate::event::{AtomicOp, Event};
+use crate::program::{Op, OpKind};
 use crate::rcuref::{MAXREF, NOREF, ONEREF, RELEASED};
+use crate::world::{MAX_THREADS, PAGES, SLOTS};
 
 const ZONES: usize = 5;
 const ATOMIC_CLASSES: usize = 6 * ZONES;
@@ -58,19 +70,114 @@ pub fn classify(event: &Event) -> Option<(i8, u8, usize)> {
     })
 }
 
-/// Per-slot memory of the last access, owned by one execution.
-pub struct Tracker {
-    last: [(i8, usize); crate::world::SLOTS],
+/// Which interleaving features are reported (`set_mode`): the harness turns them off to measure
+/// what they buy (`pyfuzz bench bugs`, method `pyfuzz-branches`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Off,
+    /// Only the class pairs.
+    Pairs,
+    /// Class pairs, reads-from pairs and hand-off sequences.
+    Full,
 }
 
-impl Default for Tracker {
-    fn default() -> Self {
-        Tracker { last: [(i8::MIN, 0); crate::world::SLOTS] }
+static MODE: AtomicU8 = AtomicU8::new(Mode::Full as u8);
+
+pub fn set_mode(mode: Mode) {
+    MODE.store(mode as u8, Relaxed);
+}
+
+fn mode() -> u8 {
+    MODE.load(Relaxed)
+}
+
+/// Reads-from pairs and hand-off sequences are hashed into tables of this many counters each.
+const READS_FROM: usize = 1 << 14;
+const HANDOFFS: usize = 1 << 14;
+pub const FEATURES: usize = PAIRS + READS_FROM + HANDOFFS;
+
+/// The objects reads-from and hand-offs are tracked on: each slot's counter and its other fields,
+/// each page's folio->mapping and its mapped state.
+const OBJECTS: usize = 2 * SLOTS + 2 * PAGES as usize;
+/// An op kind per thread, plus one for the setup and RCU callback contexts.
+const KINDS: usize = OpKind::ALL.len() + 1;
+
+/// Access classes of the page events, which `classify` leaves out (they touch no slot).
+const PAGE_CLASSES: usize = 4;
+const SITES: usize = KINDS * (CLASSES + PAGE_CLASSES);
+
+/// The thread, the object an event accesses, whether it reads and whether it writes it, and its
+/// access class (`classify`'s, or one of the page classes).
+fn access(event: &Event) -> Option<(i8, usize, bool, bool, usize)> {
+    use Event::*;
+    let field = |slot: u8| SLOTS + slot as usize;
+    let mapping = |page: u8| 2 * SLOTS + page as usize;
+    let mapped = |page: u8| 2 * SLOTS + PAGES as usize + page as usize;
+    let class = || classify(event).map_or(0, |(_, _, class)| class);
+    Some(match *event {
+        Atomic { t, slot, op: AtomicOp::Load | AtomicOp::CasFail, .. } => (t, slot as usize, true, false, class()),
+        Atomic { t, slot, op: AtomicOp::Store, .. } => (t, slot as usize, false, true, class()),
+        Atomic { t, slot, .. } => (t, slot as usize, true, true, class()),
+        Read { t, slot, .. } | Use { t, slot, .. } => (t, field(slot), true, false, class()),
+        Write { t, slot, .. } => (t, field(slot), false, true, class()),
+        MappingStore { t, page, .. } => (t, mapping(page), false, true, CLASSES),
+        MappingLoad { t, page, .. } => (t, mapping(page), true, false, CLASSES + 1),
+        FolioMap { t, page, .. } => (t, mapped(page), false, true, CLASSES + 2),
+        MappedLoad { t, page, .. } => (t, mapped(page), true, false, CLASSES + 3),
+        _ => return None,
+    })
+}
+
+/// The kind of object, which is all a feature keeps of it: slots and pages are interchangeable.
+fn object_kind(object: usize) -> usize {
+    [SLOTS, 2 * SLOTS, 2 * SLOTS + PAGES as usize].iter().filter(|&&end| object >= end).count()
+}
+
+fn fold(h: u64, x: u64) -> u64 {
+    (h.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+}
+
+/// One execution's memory of who touched what last, owned by the engine's run.
+pub struct Tracker<'a> {
+    threads: &'a [Vec<Op>],
+    /// Per slot: the last access (thread, class), for the class pairs.
+    last: [(i8, usize); SLOTS],
+    /// Per thread (setup and RCU callback last): the kind of the op it is executing.
+    kind: [u8; MAX_THREADS + 2],
+    /// Per object: the thread and site (op kind, access class) of the last write.
+    last_write: [Option<(i8, usize)>; OBJECTS],
+    /// Per object: the thread that accessed it last and the kinds of its last three hand-offs.
+    owner: [i8; OBJECTS],
+    handoffs: [u32; OBJECTS],
+}
+
+impl<'a> Tracker<'a> {
+    pub fn new(threads: &'a [Vec<Op>]) -> Self {
+        Tracker {
+            threads,
+            last: [(i8::MIN, 0); SLOTS],
+            kind: [OpKind::ALL.len() as u8; MAX_THREADS + 2],
+            last_write: [None; OBJECTS],
+            owner: [i8::MIN; OBJECTS],
+            handoffs: [0; OBJECTS],
+        }
     }
-}
 
-impl Tracker {
+    fn thread_kind(&self, t: i8) -> usize {
+        self.kind[if t >= 0 { t as usize } else { MAX_THREADS + (-1 - t) as usize }] as usize
+    }
+
     pub fn see(&mut self, event: &Event) {
+        let mode = mode();
+        if mode == Mode::Off as u8 {
+            return;
+        }
+        if let Event::OpBegin { t, op } = *event {
+            if let Some(o) = self.threads.get(t as usize).and_then(|ops| ops.get(op as usize)) {
+                self.kind[t as usize] = OpKind::ALL.iter().position(|&k| k == o.kind).unwrap_or(0) as u8;
+            }
+            return;
+        }
         if let Some((t, slot, class)) = classify(event) {
             let (prev_t, prev_class) = self.last[slot as usize];
             if prev_t != t && prev_t != i8::MIN {
@@ -78,12 +185,38 @@ impl Tracker {
             }
             self.last[slot as usize] = (t, class);
         }
+        if mode != Mode::Full as u8 {
+            return;
+        }
+        let Some((t, object, reads, writes, class)) = access(event) else { return };
+        let site = self.thread_kind(t) * (CLASSES + PAGE_CLASSES) + class;
+        if reads {
+            if let Some((writer, write_site)) = self.last_write[object] {
+                if writer != t {
+                    let h = fold(object_kind(object) as u64, (write_site * SITES + site) as u64);
+                    counters::hit(PAIRS + h as usize % READS_FROM);
+                }
+            }
+        }
+        if writes {
+            self.last_write[object] = Some((t, site));
+        }
+        let owner = self.owner[object];
+        if owner != t {
+            if owner != i8::MIN {
+                let handoff = (self.thread_kind(owner) * KINDS + self.thread_kind(t)) as u32;
+                self.handoffs[object] = (self.handoffs[object] << 8 | handoff) & 0xFF_FFFF;
+                let h = fold(object_kind(object) as u64, self.handoffs[object] as u64);
+                counters::hit(PAIRS + READS_FROM + h as usize % HANDOFFS);
+            }
+            self.owner[object] = t;
+        }
     }
 }
 
 #[cfg(feature = "sancov")]
 mod counters {
-    use super::PAIRS;
+    use super::FEATURES;
     use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
     use std::sync::Once;
 
@@ -92,10 +225,10 @@ mod counters {
         fn __sanitizer_cov_pcs_init(start: *const usize, stop: *const usize);
     }
 
-    static COUNTERS: [AtomicU8; PAIRS] = [const { AtomicU8::new(0) }; PAIRS];
-    /// Which pairs any execution of this process has met: libFuzzer clears COUNTERS between
+    static COUNTERS: [AtomicU8; FEATURES] = [const { AtomicU8::new(0) }; FEATURES];
+    /// Which features any execution of this process has met: libFuzzer clears COUNTERS between
     /// executions, and the campaign's status line counts interleaving features apart from code.
-    static SEEN: [AtomicBool; PAIRS] = [const { AtomicBool::new(false) }; PAIRS];
+    static SEEN: [AtomicBool; FEATURES] = [const { AtomicBool::new(false) }; FEATURES];
     /// libFuzzer wants one (pc, flags) entry per counter; the counters' own addresses serve as
     /// the "pcs", which keeps them distinct from every real pc.
     static PCS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
@@ -108,7 +241,7 @@ mod counters {
             // SAFETY: both ranges are 'static and never move; libFuzzer only reads the pc table
             // and resets/reads the counters between executions, which are plain bytes.
             unsafe {
-                __sanitizer_cov_8bit_counters_init(start, start.add(PAIRS));
+                __sanitizer_cov_8bit_counters_init(start, start.add(FEATURES));
                 __sanitizer_cov_pcs_init(pcs.as_ptr(), pcs.as_ptr().add(pcs.len()));
             }
         });
@@ -122,9 +255,9 @@ mod counters {
         }
     }
 
-    /// The pairs met so far by this process, for the status line.
+    /// The interleaving features met so far by this process, for the status line.
     pub fn seen() -> Vec<u16> {
-        (0..PAIRS).filter(|&p| SEEN[p].load(Relaxed)).map(|p| p as u16).collect()
+        (0..FEATURES).filter(|&p| SEEN[p].load(Relaxed)).map(|p| p as u16).collect()
     }
 }
 
@@ -138,3 +271,30 @@ mod counters {
 }
 
 pub use counters::{register, seen};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_told_apart_by_kind_only() {
+        assert_eq!(object_kind(0), 0);
+        assert_eq!(object_kind(SLOTS - 1), 0);
+        assert_eq!(object_kind(SLOTS), 1);
+        assert_eq!(object_kind(2 * SLOTS), 2);
+        assert_eq!(object_kind(2 * SLOTS + PAGES as usize - 1), 2);
+        assert_eq!(object_kind(OBJECTS - 1), 3);
+    }
+
+    #[test]
+    fn a_read_remembers_the_other_threads_write() {
+        let threads = vec![vec![], vec![]];
+        let mut tracker = Tracker::new(&threads);
+        tracker.see(&Event::MappingStore { t: 0, page: 3, slot: 1 });
+        tracker.see(&Event::MappingLoad { t: 1, page: 3, slot: Some(1) });
+        let object = 2 * SLOTS + 3;
+        assert_eq!(tracker.last_write[object].map(|(t, _)| t), Some(0));
+        assert_eq!(tracker.owner[object], 1);
+        assert_ne!(tracker.handoffs[object], 0, "the object changed hands once");
+    }
+}

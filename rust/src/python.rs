@@ -254,6 +254,40 @@ fn stress(
         .collect()
 }
 
+/// Get/put pairs per second on `threads` OS threads sharing one counter: `"vma"` (vma_get +
+/// vma_put, the protocol's code), `"fetch_add"` (bare fetch-add + fetch-sub) or
+/// `"inc_not_zero"` (a compare-exchange loop + fetch-sub).
+#[pyfunction]
+#[pyo3(signature = (kind, threads, pairs, config=None))]
+fn refcount_pairs(py: Python<'_>, kind: &str, threads: usize, pairs: u64, config: Option<&Bound<'_, PyDict>>) -> PyResult<f64> {
+    use crate::stress::PairKind;
+    let kind = match kind {
+        "vma" => PairKind::VmaRef,
+        "fetch_add" => PairKind::FetchAdd,
+        "inc_not_zero" => PairKind::IncNotZero,
+        other => return Err(bad(format!("unknown pair kind {other:?}"))),
+    };
+    if !(1..=world::MAX_THREADS).contains(&threads) {
+        return Err(bad(format!("threads must be 1-{}", world::MAX_THREADS)));
+    }
+    let config = make_config(config, "none")?;
+    Ok(py.detach(|| crate::stress::refcount_pairs(kind, threads, pairs, config)))
+}
+
+/// Which interleaving features the fuzz build reports to libFuzzer: `"full"` (the default),
+/// `"pairs"` (only the access-class pairs) or `"off"`.
+#[pyfunction]
+fn set_interleaving_feedback(mode: &str) -> PyResult<()> {
+    use crate::feedback::Mode;
+    crate::feedback::set_mode(match mode {
+        "full" => Mode::Full,
+        "pairs" => Mode::Pairs,
+        "off" => Mode::Off,
+        other => return Err(bad(format!("unknown interleaving feedback {other:?} (full, pairs or off)"))),
+    });
+    Ok(())
+}
+
 /// A configured engine for the fuzz loop's hot path.
 #[pyclass(name = "Engine", module = "pyfuzz._core", frozen)]
 struct PyEngine {
@@ -332,7 +366,7 @@ impl PyEngine {
         Ok(match scheduler {
             "random" => Box::new(RandomWalk(SplitMix(seed))),
             "pct" => Box::new(Pct::new(threads, depth, expected(), seed)),
-            "pos" => Box::new(Pos::new(threads, seed)),
+            "pos" => Box::new(Pos::new(&self.config, threads, seed)),
             "delay" => Box::new(DelayBounded::new(depth, expected(), seed)),
             "surw" => {
                 let mut per_thread = vec![0; threads];
@@ -357,8 +391,8 @@ impl Scheduler for Recorder {
         self.picks.push(t as u8);
         t
     }
-    fn observe(&mut self, thread: usize, events: &[CoreEvent]) -> bool {
-        self.inner.observe(thread, events)
+    fn observe(&mut self, events: &[CoreEvent]) -> bool {
+        self.inner.observe(events)
     }
 }
 
@@ -452,6 +486,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(stress, m)?)?;
+    m.add_function(wrap_pyfunction!(refcount_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(set_interleaving_feedback, m)?)?;
     m.add_function(wrap_pyfunction!(interleavings_seen, m)?)?;
     m.add_class::<PyOutcome>()?;
     m.add_class::<PyEngine>()?;

@@ -2,15 +2,16 @@
 //! which threads can run; the runtime (`engine.rs`) owns everything else, so a new exploration
 //! strategy is one small type.
 
-use crate::event::{Event, Footprint};
+use crate::event::Event;
+use crate::explore::{Footprint, Footprints};
+use crate::world::Config;
 
 pub trait Scheduler {
     /// Pick the thread that takes the next step; `runnable` has at least one true entry.
     fn next(&mut self, runnable: &[bool]) -> usize;
-    /// What the step just granted to `thread` did: the events it emitted (with any reclaims it let
-    /// happen). Samplers that react to conflicting accesses (POS) look, and the explorer
-    /// (`explore.rs`) derives each step's footprint from them; false ends the run there.
-    fn observe(&mut self, _thread: usize, _step: &[Event]) -> bool {
+    /// The events the step just taken emitted (with any reclaims it let happen); false ends the
+    /// run there. The explorer (`explore.rs`) derives each step's footprint from them.
+    fn observe(&mut self, _step: &[Event]) -> bool {
         true
     }
 }
@@ -108,29 +109,34 @@ impl Scheduler for RandomWalk {
 pub struct Pos {
     rng: SplitMix,
     priority: Vec<u64>,
+    footprints: Footprints,
     last: Vec<Footprint>,
+    /// The thread granted the step being observed.
+    running: usize,
 }
 
 impl Pos {
-    pub fn new(threads: usize, seed: u64) -> Pos {
+    pub fn new(config: &Config, threads: usize, seed: u64) -> Pos {
         let mut rng = SplitMix(seed);
         let priority = (0..threads).map(|_| rng.next_u64()).collect();
-        Pos { rng, priority, last: vec![Footprint::default(); threads] }
+        let footprints = Footprints::new(config, threads);
+        Pos { rng, priority, footprints, last: vec![Footprint::default(); threads], running: 0 }
     }
 }
 
 impl Scheduler for Pos {
     fn next(&mut self, runnable: &[bool]) -> usize {
-        (0..runnable.len()).filter(|&i| runnable[i]).max_by_key(|&i| self.priority[i]).unwrap()
+        self.running = (0..runnable.len()).filter(|&i| runnable[i]).max_by_key(|&i| self.priority[i]).unwrap();
+        self.running
     }
-    fn observe(&mut self, thread: usize, events: &[Event]) -> bool {
-        let step = Footprint::of(events);
+    fn observe(&mut self, events: &[Event]) -> bool {
+        let step = self.footprints.of_step(events);
         for u in 0..self.priority.len() {
-            if u == thread || self.last[u].races_with(&step) {
+            if u == self.running || self.last[u].conflicts(&step) {
                 self.priority[u] = self.rng.next_u64();
             }
         }
-        self.last[thread] = step;
+        self.last[self.running] = step;
         true
     }
 }
@@ -256,11 +262,15 @@ mod tests {
     fn pos_redraws_the_priorities_of_threads_that_raced() {
         use crate::event::{AtomicOp, Order};
         let touch = |t: i8, slot: u8| Event::Atomic { t, slot, op: AtomicOp::Add, order: Order::Relaxed, old: 0, new: 1 };
-        let mut p = Pos::new(3, 9);
-        p.observe(1, &[touch(1, 0)]);
-        p.observe(2, &[touch(2, 5)]);
+        let mut p = Pos::new(&Config::SEED, 3, 9);
+        let step = |p: &mut Pos, t: usize, slot: u8| {
+            p.running = t;
+            p.observe(&[touch(t as i8, slot)]);
+        };
+        step(&mut p, 1, 0);
+        step(&mut p, 2, 5);
         let before = p.priority.clone();
-        p.observe(0, &[touch(0, 0)]);
+        step(&mut p, 0, 0);
         assert_ne!(p.priority[0], before[0], "the thread that stepped draws again");
         assert_ne!(p.priority[1], before[1], "thread 1 raced on slot 0");
         assert_eq!(p.priority[2], before[2], "thread 2 touched another slot");

@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Barrier;
 
 use crate::engine::{self, DirectEnv};
@@ -136,6 +136,82 @@ fn mmap_lock_held(events: &[Event]) -> Option<LockMode> {
     })?
 }
 
+/// What `refcount_pairs` measures: the protocol's own get/put, or one of two reference points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairKind {
+    /// `vma_get` + `vma_put` on a live VMA, the same code the engine runs, recording its events.
+    VmaRef,
+    /// Bare `fetch_add` + `fetch_sub` on one word: what the hardware allows at best.
+    FetchAdd,
+    /// An `atomic_inc_not_zero` compare-exchange loop + `fetch_sub`, the scheme rcuref replaces.
+    IncNotZero,
+}
+
+/// Get/put pairs per second over `threads` OS threads hammering one VMA's counter (or one word),
+/// `pairs` pairs each. The VMA keeps the tree's reference throughout, so no put releases it.
+pub fn refcount_pairs(kind: PairKind, threads: usize, pairs: u64, config: Config) -> f64 {
+    let world = World::new(config, threads);
+    world.counter(0).store(crate::rcuref::ONEREF, Relaxed);
+    let start = StartLine { runners: threads, arrived: AtomicUsize::new(0) };
+    let elapsed: Vec<f64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (world, start) = (&world, &start);
+                scope.spawn(move || {
+                    start.cross();
+                    let began = std::time::Instant::now();
+                    pair_loop(kind, world, t as i8, pairs);
+                    began.elapsed().as_secs_f64()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("pair loops do not panic")).collect()
+    });
+    let slowest = elapsed.iter().cloned().fold(0.0, f64::max);
+    (threads as u64 * pairs) as f64 / slowest
+}
+
+/// Events kept per thread before the log is emptied: enough to include the cost of recording
+/// them, little enough to stay in cache like the engine's per-run log.
+const LOG_BATCH: u64 = 64;
+
+fn pair_loop(kind: PairKind, world: &World, tid: i8, pairs: u64) {
+    let counter = world.counter(0);
+    match kind {
+        PairKind::VmaRef => {
+            let log = RefCell::new(Vec::with_capacity(16 * LOG_BATCH as usize));
+            let env = DirectEnv { tid, world, log: &log };
+            for i in 0..pairs {
+                let got = engine::block_on(vma::vma_get(&env, 0));
+                assert!(got, "the VMA is alive throughout");
+                engine::block_on(vma::vma_put(&env, 0));
+                if i % LOG_BATCH == 0 {
+                    log.borrow_mut().clear();
+                }
+            }
+        }
+        PairKind::FetchAdd => {
+            for _ in 0..pairs {
+                std::hint::black_box(counter.fetch_add(1, Relaxed));
+                std::hint::black_box(counter.fetch_sub(1, Release));
+            }
+        }
+        PairKind::IncNotZero => {
+            // The counter holds references minus one here too, so "zero references" is NOREF.
+            for _ in 0..pairs {
+                let mut v = counter.load(Relaxed);
+                while v != crate::rcuref::NOREF {
+                    match counter.compare_exchange_weak(v, v.wrapping_add(1), Relaxed, Relaxed) {
+                        Ok(_) => break,
+                        Err(now) => v = now,
+                    }
+                }
+                std::hint::black_box(counter.fetch_sub(1, Release));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -222,6 +298,16 @@ mod tests {
         real.extend(run.threads[0].iter().cloned());
         assert_eq!(real, engine_events);
         assert_eq!(run.final_counters, engine::run_program(&program, Config::SEED).final_counters);
+    }
+
+    #[test]
+    fn refcount_pairs_leave_the_reference_count_where_it_started() {
+        for kind in [PairKind::VmaRef, PairKind::FetchAdd, PairKind::IncNotZero] {
+            assert!(refcount_pairs(kind, 2, 1000, deferred()) > 0.0);
+        }
+        let world = World::new(deferred(), 1);
+        pair_loop(PairKind::VmaRef, &world, 0, 100);
+        assert_eq!(world.counter(0).load(Relaxed), crate::rcuref::ONEREF, "every get was put");
     }
 
     #[test]
