@@ -151,6 +151,8 @@ pub struct Tracker<'a> {
     /// Per object: the thread that accessed it last and the kinds of its last three hand-offs.
     owner: [i8; OBJECTS],
     handoffs: [u32; OBJECTS],
+    /// The feedback mode, read once per run: a run's features follow one mode throughout.
+    mode: u8,
 }
 
 impl<'a> Tracker<'a> {
@@ -162,6 +164,7 @@ impl<'a> Tracker<'a> {
             last_write: [None; OBJECTS],
             owner: [i8::MIN; OBJECTS],
             handoffs: [0; OBJECTS],
+            mode: mode(),
         }
     }
 
@@ -170,7 +173,7 @@ impl<'a> Tracker<'a> {
     }
 
     pub fn see(&mut self, event: &Event) {
-        let mode = mode();
+        let mode = self.mode;
         if mode == Mode::Off as u8 {
             return;
         }
@@ -294,6 +297,7 @@ mod tests {
     fn a_read_remembers_the_other_threads_write() {
         let threads = vec![vec![], vec![]];
         let mut tracker = Tracker::new(&threads);
+        tracker.mode = Mode::Full as u8;
         tracker.see(&Event::MappingStore { t: 0, page: 3, slot: 1 });
         tracker.see(&Event::MappingLoad { t: 1, page: 3, slot: Some(1) });
         let object = 2 * SLOTS + 3;
