@@ -5,7 +5,8 @@ at the first violation the oracle reports. They differ only in how programs and 
 are chosen:
 
 * ``pyfuzz``: the libFuzzer campaign (coverage from the instrumented core and interleavings);
-  ``pyfuzz-pairs`` and ``pyfuzz-branches`` the same with less interleaving feedback.
+  ``pyfuzz-full`` the same with reads-from and hand-off features too, ``pyfuzz-branches``
+  without interleaving features.
 * ``random``: uniformly random program bytes, uniformly random thread choice at every step.
 * ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
 * ``pct-walk``: the same, at the depth of the PCT walks the pyfuzz harness runs on every input:
@@ -35,10 +36,9 @@ from .program import random_input
 # The blind methods: the scheduler each walks its random programs with, and the PCT depth.
 BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DEPTH), "pct-8": ("pct", 8),
          "pos": ("pos", 0), "surw": ("surw", 0), "delay-3": ("delay", 3)}
-# pyfuzz with less of its interleaving feedback (feedback.rs): only the access-class pairs, or
-# none (branch coverage alone); the gap to ``pyfuzz`` is what the reads-from and hand-off
-# features buy.
-FEEDBACK = {"pyfuzz": "full", "pyfuzz-pairs": "pairs", "pyfuzz-branches": "off"}
+# pyfuzz with more or less interleaving feedback (feedback.rs): the access-class pairs (the
+# default), those with reads-from pairs and hand-off sequences, or none (branch coverage alone).
+FEEDBACK = {"pyfuzz": "pairs", "pyfuzz-full": "full", "pyfuzz-branches": "off"}
 METHODS = (*FEEDBACK, *BLIND, "hypothesis")
 
 

@@ -621,6 +621,7 @@ def _rate(fn, inputs, repeats: int) -> float:
 
 
 PAIR_KINDS = {"vma": "vma_get + vma_put (the protocol's code, events recorded)",
+              "vma_unrecorded": "vma_get + vma_put, no events recorded",
               "fetch_add": "bare fetch_add + fetch_sub on one word (hardware limit)",
               "inc_not_zero": "compare-exchange inc-not-zero loop + fetch_sub"}
 

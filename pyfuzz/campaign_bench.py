@@ -172,10 +172,11 @@ def kill_once(rng: random.Random, corpus: Path, artifacts: Path, extra: list[str
     before = whole_corpus(corpus)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # Until this campaign's workers run and one of them has handed over a new input.
+        # Until this campaign's workers run and it has written something: a new corpus input or,
+        # with a mutant found at once, a finding.
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline and not (
-                workers_of(proc.pid) and whole_corpus(corpus) > before):
+                workers_of(proc.pid) and (whole_corpus(corpus) > before or readable_artifacts(artifacts))):
             time.sleep(0.1)
         delay = rng.uniform(0.0, 8.0)
         time.sleep(delay)
@@ -209,7 +210,7 @@ def bench_kill(args, console: Console) -> int:
     md = head + [
         f"{kills} campaigns (`--keep-going`, `slab=deferred`) on one corpus and artifacts directory, alternately "
         "without a mutant (the corpus grows) and with `get_ignores_dead` (findings replayed, minimized and saved "
-        "all along), every second pair with `--jobs 2`; each SIGKILLed at a random moment 0-8 s after its workers handed over their first new input. "
+        "all along), every second pair with `--jobs 2`; each SIGKILLed at a random moment 0-8 s after it first wrote a new input or a finding. "
         "After every kill: each corpus file is whole (its name is its SHA-1), each artifact reads back as "
         "a program, and no worker outlived the campaign.", "",
         "| kill | flags | killed after (s) | workers | corpus inputs | artifacts |", "|---|---|---|---|---|---|",

@@ -53,17 +53,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _non_negative_float(text: str) -> float:
-    return _non_negative(text, float)
-
-
-def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
-
-
 def build_parser() -> Parser:
     p = Parser(prog="pyfuzz", description="Concurrency fuzzer for the Linux VMA rcuref lifetime protocol.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -111,19 +100,18 @@ def build_parser() -> Parser:
     v.add_argument("-o", "--out", metavar="DIR", type=Path, default=Path("artifacts"),
                    help="where a violating interleaving is written as a program file (default ./artifacts)")
 
-    vd = sub.add_parser("verdict", help="the verdict table over every configuration and candidate fix")
+    vd = sub.add_parser("verdict", help="the verdict table: every meaningful configuration and fix, verified over a bound and fuzzed")
     vd.add_argument("--bound", metavar="SPEC", default=None,
-                    help="the programs each cell explores exhaustively (verify --programs syntax; default: "
-                         "threads=2,ops=1..2,setup=1,ops-set=rmap,munmap,mmap)")
-    vd.add_argument("--cell-time", metavar="SECONDS", type=_positive_float, default=30.0,
-                    help="time limit of each cell's exploration (default 30)")
-    vd.add_argument("--campaign", metavar="SECONDS", type=_non_negative_float, default=0.0,
-                    help="PCT walks over random programs for each cell still safe (default 0: none)")
-    vd.add_argument("--jobs", metavar="N", type=_positive_int, default=1, help="cells judged in parallel")
+                    help="the --programs bound of verify for each configuration (default: pyfuzz.verdict.DEFAULT_BOUND)")
+    vd.add_argument("--campaign", metavar="SECONDS", type=_non_negative_int, default=None,
+                    help="a campaign of this many seconds per configuration the bound finds safe (default 10; 0 skips it)")
+    vd.add_argument("--verify-programs", metavar="N", type=_positive_int, default=None,
+                    help="explore only the bound's first N programs per configuration (default 40; 'all' is --verify-programs 100000)")
+    vd.add_argument("--jobs", metavar="N", type=_positive_int, default=1, help="configurations judged in parallel processes")
+    vd.add_argument("--out", metavar="DIR", type=Path, default=Path("bench-results/verdict"),
+                    help="where verdict.md and verdict.json go (default ./bench-results/verdict)")
     vd.add_argument("--corpus", metavar="DIR", type=Path, default=Path("corpus"),
-                    help="where unsafe cells' minimized reproducers go (existing files are kept)")
-    vd.add_argument("--markdown", metavar="OUT", type=Path, help="also write the table here")
-    vd.add_argument("--json", metavar="OUT", type=Path, help="write every cell's figures as JSON")
+                    help="where unsafe cells' reproducers are added, deduplicated by signature (default ./corpus)")
 
     sub.add_parser("mutants", help="list the mutants (one name a line when not on a terminal)")
 
@@ -432,11 +420,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_cli(args, console)
         if args.command == "verdict":
-            from . import verdict
+            from .verdict import run_cli as run_verdict
 
-            if args.bound is None:
-                args.bound = verdict.DEFAULT_BOUND
-            return verdict.run_cli(args, console)
+            return run_verdict(args, console)
         if args.command == "corpus":
             return cmd_corpus(args, console)
         return cmd_bench(args, console)

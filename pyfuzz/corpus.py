@@ -324,11 +324,30 @@ def expectation_lines(program: Program) -> list[str]:
     return lines
 
 
+def twin(corpus: Path, mutant: str, wanted: str) -> Path | None:
+    """The first corpus program (same mutant) whose own verdict has signature `wanted`."""
+    from .check import execute
+    from .program import load
+    from .signature import signature
+
+    for path in sorted(corpus.rglob("*.txt")):
+        try:
+            other = load(path)
+        except ProgramError:
+            continue
+        if other.mutant != mutant:
+            continue
+        seen = execute(other)
+        if not seen.ok and signature(seen) == wanted:
+            return path
+    return None
+
+
 def add_finding(program: Program, text: str, corpus: Path, force: bool) -> tuple[Path, list[str]]:
     """Write a finding into `corpus` with computed expectations; refuse one whose signature (and
     mutant) a corpus program already has, unless `force`. Returns the new file and its lines."""
     from .check import execute
-    from .program import load, save
+    from .program import save
     from .signature import signature, slug
 
     verdict = execute(program)
@@ -336,16 +355,9 @@ def add_finding(program: Program, text: str, corpus: Path, force: bool) -> tuple
         raise ProgramError("the finding does not fail under its own configuration: nothing to add")
     wanted = signature(verdict)
     if not force:
-        for path in sorted(corpus.rglob("*.txt")):
-            try:
-                other = load(path)
-            except ProgramError:
-                continue
-            if other.mutant != program.mutant:
-                continue
-            seen = execute(other)
-            if not seen.ok and signature(seen) == wanted:
-                raise ProgramError(f"{path} already reproduces '{wanted}' (use --force to add it anyway)")
+        path = twin(corpus, program.mutant, wanted)
+        if path is not None:
+            raise ProgramError(f"{path} already reproduces '{wanted}' (use --force to add it anyway)")
     lines = expectation_lines(program)
     # Comments before the program are the finding's own explanation: they travel with it.
     head = []

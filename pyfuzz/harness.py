@@ -85,7 +85,7 @@ def _make_engine(config: dict[str, str], mutant: str):
     else:
         from pyfuzz import _core as core
     # `pyfuzz bench bugs` measures the interleaving features by turning them off (baselines.py).
-    core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "full"))
+    core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "pairs"))
     return core.Engine(config, mutant), core
 
 
@@ -119,11 +119,13 @@ def main(argv: list[str]) -> None:
     oracle = os.environ.get("PYFUZZ_ORACLE", "on") != "off"
     stats_path = os.environ.get("PYFUZZ_STATS")
     histories = model.DistinctHistories(config)
-    stats = {"executions": 0, "checked": 0, "started": time.time(), "interleavings": []}
+    stats = {"executions": 0, "checked": 0, "started": time.time()}
+    seen = [b""]  # the core's interleaving pairs met so far, one byte each
 
     def write_stats() -> None:
         if stats_path:
-            write_atomically(stats_path, json.dumps(stats).encode())
+            met = [pair for pair, flag in enumerate(seen[0]) if flag]
+            write_atomically(stats_path, json.dumps(dict(stats, interleavings=met)).encode())
 
     def report(data: bytes, walk: dict | None, kind: str, message: str, digest: int) -> None:
         assert finding_path is not None
@@ -174,7 +176,7 @@ def main(argv: list[str]) -> None:
             judge(run(data, walk), data, walk)
         # On every input, not on the stats clock: the call runs instrumented Rust, and coverage
         # that turned up at wall-clock moments would make the same seed grow another corpus.
-        stats["interleavings"] = core.interleavings_seen()
+        seen[0] = core.interleavings_seen()
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)

@@ -1,230 +1,296 @@
-"""`pyfuzz verdict`: the verdict table over every meaningful configuration and candidate fix
-(issue 8, item 5).
+"""`pyfuzz verdict`: the table a reviewer signs, one cell per meaningful configuration.
 
-Each cell is one configuration. `verify_bound` explores every interleaving of every program
-within the bound (for at most `cell_seconds`); an optional campaign then runs PCT walks over
-random programs for the cells still safe. A cell is UNSAFE with the violation's class and a
-minimized reproducer (written into the corpus with an `# expect:` line for every cell's
-configuration), or SAFE UP TO A BOUND with the bound's and the campaign's figures and PCT's
-probabilistic guarantee for the walks run. A cell whose exploration hit its time limit says
-only that nothing was found in the part it completed.
+Each configuration is verified over a bound of programs (`pyfuzz.verify.verify_bound`, every
+interleaving of every program up to symmetry) and then fuzzed for a short campaign
+(`pyfuzz.campaign.run_campaign`). A cell is UNSAFE, with the violation's kind and signature and a
+minimized reproducer that was replayed to the same signature, or SAFE UP TO A BOUND, with what
+the bound and the campaign covered and what PCT's guarantee says about the campaign's walks.
+
+Which configurations are meaningful is a rule over the keys of `_core.CONFIG`, not a list: every
+key has a role below, and a key added to the core without one stops the command (and its test)
+until someone decides what it means for the verdict.
 """
 
 from __future__ import annotations
 
 import json
-import random
+import math
+import tempfile
 import time
-from dataclasses import dataclass, field
-from multiprocessing import Pool
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from itertools import product
 from pathlib import Path
 
 from . import _core
-from .check import decode, execute
-from .model import DistinctHistories
-from .program import DEFAULT_CONFIG, Program, ProgramError, random_input, save
-from .verify import parse_bound, verify_bound
+from .program import DEFAULT_CONFIG, Program, ProgramError, parse
 
-# The configurations a reviewer asks about: the seed, each candidate fix alone and the fixes
-# together, the freeing and put disciplines, and no refcount at all; each under both readings of
-# the folio->mapping policy.
-FIXES = (
-    ("seed", {}),
-    ("get=add_result", {"get": "add_result"}),
-    ("get=inc_not_zero", {"get": "inc_not_zero"}),
-    ("init=keep_counter", {"init": "keep_counter"}),
-    ("get=add_result init=keep_counter", {"get": "add_result", "init": "keep_counter"}),
-    ("get=inc_not_zero init=keep_counter", {"get": "inc_not_zero", "init": "keep_counter"}),
-    ("slab=deferred", {"slab": "deferred"}),
-    ("put=rcusafe", {"put": "rcusafe"}),
-    ("slab=deferred put=rcusafe", {"slab": "deferred", "put": "rcusafe"}),
-    ("vma_ref=off", {"vma_ref": "off"}),
-)
-MAPPINGS = _core.CONFIG["mapping"]
+# The candidate fixes of the get's two windows (DESIGN section 2): the slow path's store on a
+# recycled object (get=) and a success on a zeroed counter (init=). The file cache needed both
+# changes together, so they are crossed: every fix alone, every pair, and the seed.
+CROSSED = ("get", "init")
+# Fixes that stand alone: freeing after a grace period removes recycling altogether, and without
+# CONFIG_VMA_REF there is no counter to race on. Each is taken with the other keys at the seed's.
+ALONE = ("slab", "vma_ref")
+# Readings of a patch we do not have (the folio->mapping policy, patch 09): not a fix but a
+# question about the design, and every reader of a folio's mapping (rmap) depends on it, so every
+# configuration above is taken under each reading.
+READINGS = ("mapping",)
+# Held at the seed's value, with the reason.
+HELD = {
+    "put": "rcuref_put_rcusafe is not a fix but a weaker put, legal only inside a read-side "
+           "section; corpus/rcuref-deconstruction-race-rcusafe.txt shows it unsafe outside one",
+    "debug_vm": "CONFIG_DEBUG_VM only decides whether VM_WARN_ON_ONCE fires: it changes "
+                "warnings, not what the protocol does to memory or counters",
+    "lockdep": "lockdep adds the kernel's debug checks as oracle rules; none of the fixes "
+               "changes locking or RCU sections, so it checks the same code under every fix",
+}
+
 DEFAULT_BOUND = "threads=2,ops=1..2,setup=1,ops-set=rmap,munmap,mmap"
-# PCT walk depth of the campaign (the harness's), and the bug depths the guarantee is stated for.
-WALK_DEPTH = 32
-BUG_DEPTHS = (2, 3)
+DEFAULT_CAMPAIGN = 10
+# The seed's race needs a reader reaching the VMA through a folio (rmap) while the VMA is unmapped
+# and its slot reused by mmap: the default bound has exactly those ops, 210 programs. A safe
+# configuration explores about a program a second of it on this machine, so by default each
+# configuration covers a prefix of the bound in verify's fixed order, counted in programs (not
+# seconds, so the table does not depend on the machine's load); the cell says which part.
+DEFAULT_VERIFY_PROGRAMS = 40
+CAMPAIGN_SEED = 1
+FORMAT = "pyfuzz-verdict-1"
+
+
+def configurations() -> list[dict[str, str]]:
+    """The meaningful configurations, the seed's first, from `_core.CONFIG` and the roles above."""
+    roles = set(CROSSED) | set(ALONE) | set(READINGS) | set(HELD)
+    unruled = [key for key in _core.CONFIG if key not in roles]
+    if unruled:
+        raise ProgramError(f"verdict: configuration key {unruled[0]!r} has no rule in pyfuzz/verdict.py")
+    fixes = [dict(zip(CROSSED, values)) for values in product(*(_core.CONFIG[k] for k in CROSSED))]
+    fixes += [{key: value} for key in ALONE for value in _core.CONFIG[key][1:]]
+    readings = [dict(zip(READINGS, values)) for values in product(*(_core.CONFIG[k] for k in READINGS))]
+    out = []
+    for changes, reading in product(fixes, readings):
+        config = {**DEFAULT_CONFIG, **changes, **reading}
+        if config not in out:
+            out.append(config)
+    return out
+
+
+def label(config: dict[str, str]) -> str:
+    """The keys that differ from the seed's, or `seed`; the mapping reading always shown."""
+    words = [f"{k}={v}" for k, v in config.items() if v != DEFAULT_CONFIG[k] and k not in READINGS]
+    return " ".join(words or ["seed"]) + "".join(f", {k}={config[k]}" for k in READINGS)
+
+
+def pct_statement(walks: int, depth: int, threads: int, steps: int) -> str:
+    """What PCT's theorem (Burckhardt et al., ASPLOS 2010) guarantees for `walks` walks of
+    parameter `depth` on programs of at most `threads` threads and `steps` steps: each walk finds
+    a given bug of depth <= depth with probability >= 1/(n k^(d-1)), so all of them miss it with
+    probability <= (1-p)^walks."""
+    if walks == 0 or steps == 0:
+        return "no PCT walks ran: no probabilistic guarantee"
+    log10_p = -(math.log10(threads) + (depth - 1) * math.log10(steps))
+    p = 10 ** log10_p
+    found = -math.expm1(walks * math.log1p(-p)) if p > 1e-300 else 0.0
+    return (f"{walks:,} PCT walks of depth {depth} on programs of <= {threads} threads and <= {steps} steps: "
+            f"each finds a given bug of depth <= {depth} with probability >= 1/(n k^(d-1)) = 10^{log10_p:.0f}, "
+            f"so together >= {found:.1e}: no useful guarantee; the walks are search effort, the bound is the evidence")
 
 
 @dataclass
 class Cell:
+    config: dict[str, str]
     label: str
-    mapping: str
-    config: dict
-    verdict: str = "SAFE UP TO A BOUND"
-    kind: str | None = None
-    message: str | None = None
-    found_by: str | None = None
-    reproducer: str | None = None     # path in the corpus
-    reproducer_text: str | None = None
-    replays: bool | None = None
-    bound: dict = field(default_factory=dict)
+    verdict: str = ""  # "UNSAFE" or "SAFE UP TO A BOUND"
+    bound: dict = field(default_factory=dict)  # verify_bound's to_json()
+    found_by: str = ""  # "verify" or "campaign" for an unsafe cell
+    kind: str = ""
+    signature: str = ""
+    reproducer: str = ""  # the minimized program's text
+    replayed: bool = False  # the reproducer, run again, gives the same signature
+    corpus_file: str = ""  # where the reproducer lives in corpus/ (new, or the twin it matched)
+    corpus_new: bool = False
     campaign: dict = field(default_factory=dict)
+    pct: str = ""
+    seconds: float = 0.0
 
-    def to_json(self) -> dict:
-        return dict(self.__dict__)
-
-
-def cells() -> list[Cell]:
-    return [Cell(label, mapping, {**DEFAULT_CONFIG, **fix, "mapping": mapping})
-            for mapping in MAPPINGS for label, fix in FIXES]
+    @classmethod
+    def from_json(cls, data: dict) -> Cell:
+        return cls(**data)
 
 
-def pct_guarantee(threads: int, steps: int, depth: int) -> float:
-    """PCT (Burckhardt et al., ASPLOS 2010): one walk with d-1 change points over k steps of n
-    threads hits a given bug of depth d with probability at least 1 / (n k^(d-1))."""
-    return 1.0 / (threads * steps ** (depth - 1))
+def _campaign_sizes(corpus: Path, config: dict[str, str]) -> tuple[int, int]:
+    """The largest thread count and step count among the inputs the campaign kept."""
+    from .check import decode, execute
+
+    threads = steps = 0
+    for path in sorted(corpus.iterdir()):
+        program = decode(path.read_bytes(), config, "none")
+        verdict = execute(program)
+        threads = max(threads, len(program.threads))
+        if verdict.outcome is not None:
+            steps = max(steps, verdict.outcome.steps)
+    return threads, steps
 
 
-def _campaign(config: dict, seconds: float, seed: int) -> dict:
-    """PCT walks of depth WALK_DEPTH over random programs; the first violation, if any."""
-    rng = random.Random(seed)
-    engine = _core.Engine(config, "none")
-    histories = DistinctHistories(config)
-    walks = max_threads = max_steps = 0
-    start = time.monotonic()
-    found = None
-    while time.monotonic() - start < seconds:
-        data = random_input(rng)
-        walk = {"scheduler": "pct", "seed": rng.getrandbits(64), "depth": WALK_DEPTH}
-        try:
-            outcome = engine.run_bytes_with(data, **walk)
-        except BaseException as e:  # a core panic is a finding like any other
-            found = (data, walk, f"panic: {e}")
-            break
-        walks += 1
-        max_steps = max(max_steps, outcome.steps)
-        max_threads = max(max_threads, len(_core.decode(data)[1]))
-        violation = histories.judge(outcome)
-        if violation is not None:
-            found = (data, walk, violation.kind)
-            break
-    figures = {"seconds": round(time.monotonic() - start, 2), "walks": walks,
-               "distinct_histories": histories.checked, "depth": WALK_DEPTH,
-               "max_threads": max_threads, "max_steps": max_steps}
-    if walks and max_steps:
-        figures["per_walk_guarantee"] = {f"depth {d}": pct_guarantee(max_threads, max_steps, d) for d in BUG_DEPTHS}
-    if found is not None:
-        data, walk, kind = found
-        figures["found"] = kind
-        figures["program"] = decode(data, config, "none", walk).to_text()
-    return figures
+def _unsafe(cell: Cell, program: Program, found_by: str) -> None:
+    from .check import execute
+    from .minimize import reduce
+    from .signature import signature
+
+    reduction = reduce(program)
+    replay = execute(reduction.program)
+    cell.verdict, cell.found_by = "UNSAFE", found_by
+    cell.kind = reduction.verdict.violation.kind
+    cell.signature = reduction.signature
+    cell.reproducer = reduction.program.to_text()
+    cell.replayed = not replay.ok and signature(replay) == reduction.signature
 
 
-def _judge_cell(job) -> Cell:
-    cell, bound_spec, cell_seconds, campaign_seconds, seed = job
-    bound = parse_bound(bound_spec)
-    result = verify_bound(bound, cell.config, "none", deadline=time.perf_counter() + cell_seconds)
-    cell.bound = {k: v for k, v in result.to_json().items() if k not in ("format", "config", "violation")}
-    if not result.complete:
-        # an unfinished bound proves nothing about the programs it did not reach
-        cell.verdict = "NO VIOLATION FOUND (bound not completed)"
-    if result.found is not None:
-        cell.verdict, cell.kind = "UNSAFE", result.found.violation.kind
-        cell.message = result.found.violation.message
-        cell.found_by = f"verify (fewest preemptions: {result.found.witness_preemptions})"
-        cell.reproducer_text = result.found.witness.to_text()
-        return cell
-    if campaign_seconds > 0:
-        cell.campaign = _campaign(cell.config, campaign_seconds, seed)
-        if "found" in cell.campaign:
-            cell.verdict, cell.kind = "UNSAFE", cell.campaign["found"].split(":")[0]
-            cell.found_by = f"campaign (PCT depth {WALK_DEPTH})"
-            cell.reproducer_text = cell.campaign.pop("program")
+def judge_configuration(config: dict[str, str], bound_spec: str, campaign_seconds: int,
+                        verify_programs: int | None) -> Cell:
+    """One cell: the bound (its first `verify_programs` programs), then, if it holds, the campaign."""
+    from .campaign import run_campaign
+    from .harness import WALK_DEPTH, WALKS_PER_INPUT
+    from .verify import parse_bound, verify_bound
+
+    started = time.perf_counter()
+    cell = Cell(dict(config), label(config))
+    result = verify_bound(parse_bound(bound_spec), config, "none", limit=verify_programs)
+    cell.bound = result.to_json()
+    if result.violation is not None:
+        _unsafe(cell, parse(result.violation["program"]), "verify")
+    elif campaign_seconds > 0:
+        with tempfile.TemporaryDirectory(prefix="pyfuzz-verdict-") as tmp:
+            corpus = Path(tmp) / "corpus"
+            corpus.mkdir()
+            r = run_campaign(config, "none", campaign_seconds, corpus, Path(tmp) / "artifacts", CAMPAIGN_SEED)
+            walks = r.executions * WALKS_PER_INPUT
+            cell.campaign = {"seconds": round(r.seconds, 1), "seed": CAMPAIGN_SEED, "inputs": r.executions,
+                             "runs": r.executions * (1 + WALKS_PER_INPUT), "walks": walks,
+                             "distinct_histories": r.checked, "walk_depth": WALK_DEPTH}
+            if r.finding is not None:
+                _unsafe(cell, r.finding.program, "campaign")
+            else:
+                threads, steps = _campaign_sizes(corpus, config)
+                cell.campaign.update(max_threads=threads, max_steps=steps)
+                cell.pct = pct_statement(walks, WALK_DEPTH, threads, steps)
+    if not cell.verdict:
+        cell.verdict = "SAFE UP TO A BOUND"
+    cell.seconds = round(time.perf_counter() - started, 1)
     return cell
 
 
-def _expect_lines(program: Program, all_cells: list[Cell]) -> list[str]:
-    lines = []
-    for c in all_cells:
-        v = execute(program.with_config(**c.config))
-        diff = " ".join(f"{k}={v2}" for k, v2 in c.config.items() if program.config_dict[k] != v2)
-        lines.append(f"expect: {diff} => {'ok' if v.ok else v.violation.kind}".replace(":  =>", ": =>"))
-    return lines
+def file_reproducers(cells: list[Cell], corpus: Path) -> None:
+    """Put each unsafe cell's reproducer into `corpus` with `# expect:` lines for every
+    configuration (corpus add's logic), unless a corpus program has its signature already: then
+    the cell names that one. Runs in the parent, one cell after another, so two cells with one
+    signature add one file."""
+    from .corpus import add_finding, twin
 
-
-def _keep_reproducer(cell: Cell, all_cells: list[Cell], corpus: Path) -> None:
-    """Minimize the cell's witness, check it replays, and add it to the corpus (never over an
-    existing file)."""
-    from .minimize import reduce
-    from .program import parse
-
-    program = parse(cell.reproducer_text)
-    try:
-        program = reduce(program).program
-    except Exception:  # a witness the minimizer cannot shrink is kept as found
-        pass
-    replay = execute(program)
-    cell.replays = not replay.ok and replay.violation.kind == cell.kind
-    if not cell.replays:
-        return
-    cell.message = replay.violation.message
-    from .signature import slug
-
-    path = corpus / f"verdict-{slug(replay)}.txt"
-    cell.reproducer = str(path)
-    cell.reproducer_text = program.to_text()
-    if path.exists():
-        return
-    header = [f"Found by `pyfuzz verdict` in the cell {cell.label} (mapping={cell.mapping}), by {cell.found_by}.",
-              f"{cell.kind}: {cell.message or ''}".strip(), *_expect_lines(program, all_cells)]
-    save(program, path, "\n".join(header))
-
-
-def markdown(table: list[Cell], bound_spec: str, campaign_seconds: float) -> str:
-    out = [f"Bound: `{bound_spec}`" + (f"; campaign: {campaign_seconds:g} s of PCT walks (depth {WALK_DEPTH}) "
-                                         "per safe cell" if campaign_seconds else ""), ""]
-    out.append("| configuration | mapping | verdict | class / bound | reproducer or figures |")
-    out.append("|---|---|---|---|---|")
-    for c in table:
-        if c.verdict == "UNSAFE":
-            repro = f"`{c.reproducer}`" if c.reproducer else "(did not replay)" if c.replays is False else ""
-            out.append(f"| {c.label} | {c.mapping} | **UNSAFE** | {c.kind} ({c.found_by}) | {repro} |")
+    for cell in cells:
+        if cell.verdict != "UNSAFE":
             continue
-        b = c.bound
-        scope = (f"all {b['programs_done']:,} programs" if b.get("complete")
-                 else f"{b.get('programs_done', 0):,} of {b.get('programs_total', 0):,} programs (time limit)")
-        figures = f"{scope}, {b.get('classes', 0):,} classes, {b.get('schedules', 0):,} schedules, {b.get('seconds', 0):.1f} s"
-        if c.campaign:
-            g = c.campaign.get("per_walk_guarantee", {})
-            figures += (f"; campaign {c.campaign['walks']:,} walks, {c.campaign['distinct_histories']:,} distinct "
-                        f"histories, {c.campaign['seconds']:.0f} s, programs up to {c.campaign['max_threads']} threads "
-                        f"and {c.campaign['max_steps']} steps: each walk hits a given bug of depth 2 with p >= "
-                        f"{g.get('depth 2', 0):.1e}, depth 3 with p >= {g.get('depth 3', 0):.1e}")
-        out.append(f"| {c.label} | {c.mapping} | {c.verdict} | {bound_spec} | {figures} |")
-    return "\n".join(out) + "\n"
+        program = parse(cell.reproducer)
+        existing = twin(corpus, program.mutant, cell.signature)
+        if existing is not None:
+            cell.corpus_file = str(existing)
+            continue
+        header = (f"# Found by pyfuzz verdict ({cell.found_by}) under {cell.label}; minimized.\n"
+                  + cell.reproducer)
+        path, _ = add_finding(program, header, corpus, force=False)
+        cell.corpus_file, cell.corpus_new = str(path), True
 
 
-def run(bound_spec: str, cell_seconds: float, campaign_seconds: float, jobs: int, corpus: Path,
-        seed: int = 1) -> list[Cell]:
-    parse_bound(bound_spec)  # bad input fails here, before any work
-    table = cells()
-    work = [(c, bound_spec, cell_seconds, campaign_seconds, seed) for c in table]
-    if jobs > 1:
-        pool = Pool(jobs)
-        table = pool.map(_judge_cell, work)
-        pool.close()
-        pool.join()
+def run_verdict(bound_spec: str, campaign_seconds: int, jobs: int, corpus: Path,
+                verify_programs: int | None = DEFAULT_VERIFY_PROGRAMS, configs: list | None = None,
+                progress=None) -> dict:
+    from .verify import parse_bound
+
+    bound = parse_bound(bound_spec)  # a bad bound fails here, before any work starts
+    configs = configurations() if configs is None else configs
+    started = time.perf_counter()
+    cells: list[Cell | None] = [None] * len(configs)
+    if jobs == 1:
+        for i, config in enumerate(configs):
+            cells[i] = judge_configuration(config, bound_spec, campaign_seconds, verify_programs)
+            if progress is not None:
+                progress(cells[i])
     else:
-        table = [_judge_cell(w) for w in work]
-    corpus.mkdir(parents=True, exist_ok=True)
-    for c in table:
-        if c.verdict == "UNSAFE" and c.reproducer_text:
-            _keep_reproducer(c, table, corpus)
-    return table
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(judge_configuration, c, bound_spec, campaign_seconds, verify_programs): i
+                       for i, c in enumerate(configs)}
+            for future in futures:
+                cells[futures[future]] = future.result()
+                if progress is not None:
+                    progress(cells[futures[future]])
+    file_reproducers(cells, corpus)
+    return {"format": FORMAT, "bound": str(bound), "campaign_seconds": campaign_seconds, "jobs": jobs,
+            "verify_programs": verify_programs,
+            "seconds": round(time.perf_counter() - started, 1), "held": HELD,
+            "cells": [asdict(c) for c in cells]}
+
+
+def load_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ProgramError(f"{path}: not a verdict result ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ProgramError(f"{path}: not a verdict result")
+    data["cells"] = [asdict(Cell.from_json(c)) for c in data["cells"]]
+    return data
+
+
+def _cell_text(cell: dict) -> str:
+    if cell["verdict"] == "UNSAFE":
+        where = cell["corpus_file"] + (" (new)" if cell["corpus_new"] else " (already in corpus)")
+        return (f"**UNSAFE** ({cell['found_by']}): {cell['kind']}: {cell['signature']}; "
+                f"reproducer `{where}`, replayed: {'yes' if cell['replayed'] else 'NO'}")
+    b = cell["bound"]
+    part = "all" if b["complete"] else f"the first {b['programs_done']:,} of"
+    text = (f"**{cell['verdict']}**: no violation in any interleaving of {part} {b['programs_total']:,} programs "
+            f"({b['programs_covered']:,} with thread orders), {b['classes']:,} classes, "
+            f"{b['schedules']:,} schedules, {b['seconds']:.1f} s")
+    c = cell["campaign"]
+    if c:
+        text += (f"; campaign {c['seconds']} s: {c['inputs']:,} inputs, {c['runs']:,} runs, "
+                 f"{c['distinct_histories']:,} distinct histories")
+    return text
+
+
+def markdown(data: dict) -> str:
+    budget = "" if data["verify_programs"] is None else f" (its first {data['verify_programs']} programs per configuration)"
+    lines = [f"Bound `{data['bound']}`{budget}, campaign {data['campaign_seconds']} s per safe configuration "
+             f"(seed {CAMPAIGN_SEED}), `--jobs {data['jobs']}`, {data['seconds']} s in all. "
+             "Keys held at the seed's value: "
+             + "; ".join(f"`{k}` ({why})" for k, why in data["held"].items()) + ".", "",
+             "| configuration | verdict |", "|---|---|"]
+    lines += [f"| {c['label']} | {_cell_text(c)} |" for c in data["cells"]]
+    pcts = [c for c in data["cells"] if c["pct"]]
+    if pcts:
+        lines += ["", "PCT's guarantee for each safe cell's campaign walks:", ""]
+        lines += [f"* {c['label']}: {c['pct']}" for c in pcts]
+    return "\n".join(lines) + "\n"
 
 
 def run_cli(args, console) -> int:
-    if args.jobs < 1:
-        raise ProgramError(f"--jobs {args.jobs}: need at least 1")
-    table = run(args.bound, args.cell_time, args.campaign, args.jobs, args.corpus)
-    text = markdown(table, args.bound, args.campaign)
-    if args.markdown:
-        args.markdown.write_text(text)
-    if args.json:
-        args.json.write_text(json.dumps({"format": "pyfuzz-verdict-1", "bound": args.bound,
-                                         "campaign_seconds": args.campaign,
-                                         "cells": [c.to_json() for c in table]}, indent=1) + "\n")
-    print(text, end="")
-    return 1 if any(c.verdict == "UNSAFE" for c in table) else 0
+    from .cli import OK, VIOLATION
+
+    if args.out.exists() and not args.out.is_dir():
+        raise ProgramError(f"--out {args.out}: not a directory")
+    if not args.corpus.is_dir():
+        raise ProgramError(f"--corpus {args.corpus}: no such directory")
+
+    def progress(cell: Cell) -> None:
+        console.print(f"{cell.label}: {cell.verdict} ({cell.seconds} s)", highlight=False)
+
+    bound = DEFAULT_BOUND if args.bound is None else args.bound
+    seconds = DEFAULT_CAMPAIGN if args.campaign is None else args.campaign
+    budget = DEFAULT_VERIFY_PROGRAMS if args.verify_programs is None else args.verify_programs
+    data = run_verdict(bound, seconds, args.jobs, args.corpus, budget, progress=progress)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "verdict.json").write_text(json.dumps(data, indent=2) + "\n")
+    (args.out / "verdict.md").write_text(markdown(data))
+    console.print(f"wrote {args.out / 'verdict.md'} and {args.out / 'verdict.json'}", highlight=False)
+    print(markdown(data))
+    return VIOLATION if any(c["verdict"] == "UNSAFE" for c in data["cells"]) else OK

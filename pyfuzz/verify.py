@@ -363,16 +363,17 @@ class BoundResult:
 def verify_bound(bound: Bound, config: dict, mutant: str, *, preemptions: int | None = None,
                  shard: tuple[int, int] = (1, 1), mode: str = "dpor",
                  progress: Callable[[BoundResult], None] | None = None,
-                 deadline: float | None = None) -> BoundResult:
+                 deadline: float | None = None, limit: int | None = None) -> BoundResult:
     """Explore every program of `bound` in this shard; stops at the first violation, at
-    `deadline` (a `time.perf_counter()` value) or on Ctrl-C, with `complete` False then."""
+    `deadline` (a `time.perf_counter()` value), after the first `limit` programs (in the fixed
+    order) or on Ctrl-C, with `complete` False then."""
     i, n = shard
     mine = [c for c in enumerate_programs(bound, config, mutant) if c.index % n == i - 1]
     result = BoundResult(bound, dict(config), mutant, preemptions, shard, programs_total=len(mine))
     start = time.perf_counter()
     try:
-        for cand in mine:
-            if deadline is not None and time.perf_counter() > deadline:
+        for number, cand in enumerate(mine):
+            if deadline is not None and time.perf_counter() > deadline or limit is not None and number >= limit:
                 break
             r = explore(cand.program, mode=mode, preemptions=preemptions)
             result.schedules += r.schedules

@@ -112,7 +112,7 @@ def test_a_campaign_replays_from_its_seed(tmp_path):
     from pyfuzz.campaign import run_campaign
     from pyfuzz.program import DEFAULT_CONFIG
 
-    runs = [run_campaign(dict(DEFAULT_CONFIG), "none", 120, None, tmp_path / str(i), 4,
+    runs = [run_campaign(dict(DEFAULT_CONFIG), "none", 120, None, tmp_path / str(i), 1,
                          minimize_finding=False) for i in range(2)]
     first, second = (r.finding for r in runs)
     assert first is not None and second is not None

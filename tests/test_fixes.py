@@ -1,5 +1,5 @@
 """The candidate fixes (get=, init=), the folio->mapping policies (mapping=), the split and merge
-variants, and `pyfuzz verdict`."""
+variants (`pyfuzz verdict` is tested in test_verdict.py)."""
 
 import subprocess
 import sys
@@ -10,7 +10,6 @@ import pytest
 from pyfuzz import _core
 from pyfuzz.check import execute
 from pyfuzz.program import Op, load, parse
-from pyfuzz.verdict import cells, pct_guarantee
 from pyfuzz.verify import explore
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -141,24 +140,3 @@ def test_the_decoder_reaches_every_variant():
         _, threads, _ = _core.decode(rng.randbytes(40))
         seen.update((op[0], op[2]) for ops in threads for op in ops if op[0] in ("split", "merge"))
     assert seen == {("split", 0), ("split", 1), ("merge", 0), ("merge", 1), ("merge", 2)}
-
-
-def test_verdict_cells_cover_every_fix_under_both_policies():
-    table = cells()
-    assert {c.mapping for c in table} == set(_core.CONFIG["mapping"])
-    assert {c.label for c in table} >= {"seed", "get=add_result init=keep_counter", "slab=deferred", "vma_ref=off"}
-    assert all(set(c.config) == set(_core.CONFIG) for c in table)
-
-
-def test_pct_guarantee():
-    assert pct_guarantee(2, 100, 1) == 0.5
-    assert pct_guarantee(3, 10, 3) == pytest.approx(1 / 300)
-
-
-@pytest.mark.parametrize("args", [["--bound", "threads=9"], ["--bound", "nonsense"], ["--jobs", "0"],
-                                  ["--cell-time", "-1"]])
-def test_verdict_bad_input_is_one_line_and_exit_2(args):
-    r = subprocess.run([sys.executable, "-m", "pyfuzz", "verdict", *args], capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -164,8 +164,9 @@ pub const CATALOG: &[Entry] = &[
         name: "put_cas_fail_frees_dead",
         kernel: "rcuref_put_slowpath(): a failed try_cmpxchg(NOREF, DEAD) whose updated value is \
                  already DEAD is taken as 'released' (as if marking dead were idempotent)",
-        expect: "double-free (a reader revives the VMA, drops it and frees it inside the window \
-                 between the last put's fetch-sub and its cmpxchg)",
+        expect: "not-linearizable / double-free (a reader revives the VMA, drops it and frees it \
+                 inside the window between the last put's fetch-sub and its cmpxchg; both puts \
+                 then report the release)",
     },
     Entry {
         mutant: Mutant::GpIgnoresPreempt,
@@ -173,7 +174,8 @@ pub const CATALOG: &[Entry] = &[
         kernel: "call_rcu() whose grace period waits only for rcu_read_lock() readers, not for \
                  preempt-disabled regions (PREEMPT_RCU before the flavours were consolidated in \
                  4.20): rcuref_put()'s preempt_disable() no longer holds the free off",
-        expect: "use-after-free (the last put's cmpxchg on memory reclaimed after a racing get+put)",
+        expect: "bad-reclaim (the grace period of a racing get+put's free ends while the last \
+                 put, preemption disabled, is between its fetch-sub and its cmpxchg)",
     },
     Entry {
         mutant: Mutant::RmapUnlockBeforeGet,

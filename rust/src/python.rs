@@ -255,7 +255,7 @@ fn stress(
 }
 
 /// Get/put pairs per second on `threads` OS threads sharing one counter: `"vma"` (vma_get +
-/// vma_put, the protocol's code), `"fetch_add"` (bare fetch-add + fetch-sub) or
+/// vma_put, the protocol's code), `"vma_unrecorded"` (the same without recording events), `"fetch_add"` (bare fetch-add + fetch-sub) or
 /// `"inc_not_zero"` (a compare-exchange loop + fetch-sub).
 #[pyfunction]
 #[pyo3(signature = (kind, threads, pairs, config=None))]
@@ -263,6 +263,7 @@ fn refcount_pairs(py: Python<'_>, kind: &str, threads: usize, pairs: u64, config
     use crate::stress::PairKind;
     let kind = match kind {
         "vma" => PairKind::VmaRef,
+        "vma_unrecorded" => PairKind::VmaRefUnrecorded,
         "fetch_add" => PairKind::FetchAdd,
         "inc_not_zero" => PairKind::IncNotZero,
         other => return Err(bad(format!("unknown pair kind {other:?}"))),
@@ -274,8 +275,8 @@ fn refcount_pairs(py: Python<'_>, kind: &str, threads: usize, pairs: u64, config
     Ok(py.detach(|| crate::stress::refcount_pairs(kind, threads, pairs, config)))
 }
 
-/// Which interleaving features the fuzz build reports to libFuzzer: `"full"` (the default),
-/// `"pairs"` (only the access-class pairs) or `"off"`.
+/// Which interleaving features the fuzz build reports to libFuzzer: `"pairs"` (the default: only
+/// the access-class pairs), `"full"` (with reads-from pairs and hand-off sequences) or `"off"`.
 #[pyfunction]
 fn set_interleaving_feedback(mode: &str) -> PyResult<()> {
     use crate::feedback::Mode;
@@ -458,11 +459,11 @@ impl PyExplorer {
     }
 }
 
-/// The interleaving-coverage pairs this process has met (feedback.rs); empty unless this is the
-/// fuzz build.
+/// One byte per interleaving-coverage pair, nonzero once this process has met it (feedback.rs);
+/// empty unless this is the fuzz build.
 #[pyfunction]
-fn interleavings_seen() -> Vec<u16> {
-    crate::feedback::seen()
+fn interleavings_seen(py: Python<'_>) -> Bound<'_, PyBytes> {
+    PyBytes::new(py, &crate::feedback::seen())
 }
 
 #[pymodule]

@@ -141,6 +141,8 @@ fn mmap_lock_held(events: &[Event]) -> Option<LockMode> {
 pub enum PairKind {
     /// `vma_get` + `vma_put` on a live VMA, the same code the engine runs, recording its events.
     VmaRef,
+    /// The same code in an environment that records nothing: the algorithm's own cost.
+    VmaRefUnrecorded,
     /// Bare `fetch_add` + `fetch_sub` on one word: what the hardware allows at best.
     FetchAdd,
     /// An `atomic_inc_not_zero` compare-exchange loop + `fetch_sub`, the scheme rcuref replaces.
@@ -171,6 +173,27 @@ pub fn refcount_pairs(kind: PairKind, threads: usize, pairs: u64, config: Config
     (threads as u64 * pairs) as f64 / slowest
 }
 
+/// An environment like `DirectEnv` that drops every event, so that `refcount_pairs` can tell
+/// the protocol's cost from the cost of recording its history.
+struct UnrecordedEnv<'a> {
+    tid: i8,
+    world: &'a World,
+}
+
+impl crate::env::Env for UnrecordedEnv<'_> {
+    async fn step(&self) {}
+    async fn wait(&self, _ready: fn(&World) -> bool) {
+        std::thread::yield_now();
+    }
+    fn emit(&self, _event: Event) {}
+    fn world(&self) -> &World {
+        self.world
+    }
+    fn tid(&self) -> i8 {
+        self.tid
+    }
+}
+
 /// Events kept per thread before the log is emptied: enough to include the cost of recording
 /// them, little enough to stay in cache like the engine's per-run log.
 const LOG_BATCH: u64 = 64;
@@ -188,6 +211,14 @@ fn pair_loop(kind: PairKind, world: &World, tid: i8, pairs: u64) {
                 if i % LOG_BATCH == 0 {
                     log.borrow_mut().clear();
                 }
+            }
+        }
+        PairKind::VmaRefUnrecorded => {
+            let env = UnrecordedEnv { tid, world };
+            for _ in 0..pairs {
+                let got = engine::block_on(vma::vma_get(&env, 0));
+                assert!(got, "the VMA is alive throughout");
+                engine::block_on(vma::vma_put(&env, 0));
             }
         }
         PairKind::FetchAdd => {
@@ -302,7 +333,7 @@ mod tests {
 
     #[test]
     fn refcount_pairs_leave_the_reference_count_where_it_started() {
-        for kind in [PairKind::VmaRef, PairKind::FetchAdd, PairKind::IncNotZero] {
+        for kind in [PairKind::VmaRef, PairKind::VmaRefUnrecorded, PairKind::FetchAdd, PairKind::IncNotZero] {
             assert!(refcount_pairs(kind, 2, 1000, deferred()) > 0.0);
         }
         let world = World::new(deferred(), 1);
