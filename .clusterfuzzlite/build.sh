@@ -12,12 +12,17 @@
 # (pyfuzz/_core-sancov.so, pyfuzz/build.py), which engine_fuzzer loads so that libFuzzer sees
 # the Rust branches and the interleaving pairs.
 pip3 install .
+checkout=$PWD
+# From here on, away from the checkout: its uncompiled pyfuzz/ must not stand in for the
+# installed package, neither for Python nor for PyInstaller's analysis.
+work=$SRC/pyfuzz-fuzzers
+rm -rf "$work" && mkdir -p "$work" && cp "$checkout"/fuzzers/*_fuzzer.py "$work" && cd "$work"
 site=$(python3 -c 'import pathlib, pyfuzz; print(pathlib.Path(pyfuzz.__file__).parent)')
 test -f "$site/_core-sancov.so" || { echo "build.sh: the wheel has no instrumented core" >&2; exit 1; }
 
-for fuzzer in fuzzers/*_fuzzer.py; do
+for fuzzer in *_fuzzer.py; do
   name=$(basename -s .py "$fuzzer")
   # The instrumented core is data to PyInstaller: only the harness loads it, by path.
   compile_python_fuzzer "$fuzzer" --add-data "$site/_core-sancov.so:pyfuzz"
-  python3 -m zipfile -c "$OUT/${name}_seed_corpus.zip" corpus/*.txt
+  python3 -m zipfile -c "$OUT/${name}_seed_corpus.zip" "$checkout"/corpus/*.txt
 done

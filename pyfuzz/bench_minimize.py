@@ -19,8 +19,10 @@ from .program import LIMITS, Op, Program, SetupVma, run_lengths
 RACE = Program(
     (SetupVma(1, 5), SetupVma(8, 12)),
     ((Op("munmap", 2), Op("mmap", 7, 1)), (Op("rmap", 1),)),
-    ((1, 2), (0, 11), (1, 1)),
+    ((1, 3), (0, 13), (1, 1)),  # corpus/typesafe-reinit-swallows-get.txt's
 )
+# Padded programs drawn per failing one before the generator gives up.
+ATTEMPTS_PER_PROGRAM = 1000
 OP_NAMES = ("mmap", "munmap", "split", "merge", "fork", "get", "put", "rmap")
 
 
@@ -63,13 +65,17 @@ def padded_race(rng: random.Random, threads: int, ops_per_thread: int) -> Progra
 def failing_padded_races(seed: int, count: int, threads: int, ops_per_thread: int) -> list[Program]:
     from .check import execute
 
+    if execute(RACE).ok:
+        raise RuntimeError("RACE no longer fails: align its schedule with the corpus program's")
     rng = random.Random(seed)
     found = []
-    while len(found) < count:
+    for _ in range(count * ATTEMPTS_PER_PROGRAM):
         program = padded_race(rng, threads, ops_per_thread)
         if not execute(program).ok:
             found.append(program)
-    return found
+            if len(found) == count:
+                return found
+    raise RuntimeError(f"only {len(found)} of {count} padded races failed in {count * ATTEMPTS_PER_PROGRAM} tries")
 
 
 def _timing_rows(seed: int, inputs: int, console) -> list[str]:

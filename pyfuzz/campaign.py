@@ -166,6 +166,7 @@ class _Worker:
         self.finding_file = self.dir / "finding.json"
         self.stats_file = self.dir / "stats.json"
         self.status = _Status()
+        self.core: str | None = None  # the core module the harness's engine came from
         self.stopping = False
         env = dict(env, PYFUZZ_FINDING=str(self.finding_file), PYFUZZ_STATS=str(self.stats_file),
                    PYFUZZ_PARENT=str(os.getpid()))
@@ -196,6 +197,7 @@ class _Worker:
         self.status.checked = stats["checked"]
         self.status.executions = max(self.status.executions, stats["executions"])
         self.status.interleavings = frozenset(stats.get("interleavings", ()))
+        self.core = stats.get("core", self.core)
 
 
 class _Campaign:
@@ -208,6 +210,7 @@ class _Campaign:
         self.corpus.mkdir(parents=True, exist_ok=True)
         self.known = {p.name for p in self.corpus.iterdir() if p.is_file()}
         core = build.instrumented_core()
+        self.core = core
         self.result = CampaignResult(
             config=config, mutant=mutant, jobs=jobs, seed=seed, loaded=len(self.known),
             corpus_dir=corpus, instrumented=core is not None, coverage_source=build.describe(core),
@@ -281,6 +284,10 @@ class _Campaign:
             self._stop_all()
             self._sync()
         self._update()
+        wrong = {w.core for w in self.workers if w.core is not None} - {str(self.core)}
+        if self.core is not None and wrong:  # never a campaign that says one coverage and ran another
+            raise CampaignError(f"the harness ran the core {', '.join(sorted(map(str, wrong)))}, "
+                                f"not {self.core or 'the normal build'}")
         return self.result
 
     def _stop_all(self) -> None:

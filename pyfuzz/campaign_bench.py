@@ -50,36 +50,52 @@ def bench_jobs(args, console: Console) -> int:
     from .campaign import run_campaign
 
     budget, repeats = args.budget, args.repeats
+    head = _header(f"pyfuzz bench jobs --budget {budget} --repeats {repeats}")
     runs: dict[int, list[dict]] = {1: [], 2: []}
     for r in range(repeats):
         for jobs in ((1, 2) if r % 2 == 0 else (2, 1)):  # alternate, so drift in load hits both
+            cpu = _children_cpu()
             with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-jobs-") as tmp:
                 res = run_campaign(SAFE, "none", budget, Path(tmp) / "corpus", Path(tmp) / "artifacts",
                                    seed=1000 + r, jobs=jobs)
+            cpu = _children_cpu() - cpu
             row = {"repeat": r, "jobs": jobs, "inputs": res.executions, "seconds": round(res.seconds, 2),
                    "inputs_per_s": round(res.executions / res.seconds, 1), "libfuzzer_rate": res.exec_per_second,
+                   "worker_cpu_s": round(cpu, 1), "inputs_per_cpu_s": round(res.executions / cpu, 1),
                    "corpus": res.corpus_entries, "load1": round(os.getloadavg()[0], 1)}
             runs[jobs].append(row)
             console.print(f"jobs {jobs}, repeat {r}: {row['inputs']:,} inputs in {row['seconds']} s "
                           f"({row['inputs_per_s']}/s, load {row['load1']})", highlight=False)
     med = {j: statistics.median(x["inputs_per_s"] for x in rows) for j, rows in runs.items()}
+    per_cpu = {j: statistics.median(x["inputs_per_cpu_s"] for x in rows) for j, rows in runs.items()}
     pairs = [b["inputs_per_s"] / a["inputs_per_s"] for a, b in zip(runs[1], runs[2])]
     result = {"budget_s": budget, "repeats": repeats, "runs": runs[1] + runs[2],
               "median_inputs_per_s": med, "ratio_of_medians": round(med[2] / med[1], 2),
+              "median_inputs_per_worker_cpu_s": per_cpu,
               "median_pair_ratio": round(statistics.median(pairs), 2)}
-    md = _header(f"pyfuzz bench jobs --budget {budget} --repeats {repeats}") + [
+    md = head + [
         f"Campaigns of {budget} s on `{' '.join(f'{k}={v}' for k, v in SAFE.items())}` (nothing to find), "
         "fresh corpus each, `--jobs 1` and `--jobs 2` alternating. Inputs/s = all workers' inputs over "
-        "the campaign's wall time (start-up included).", "",
-        "| repeat | jobs 1 inputs/s | jobs 2 inputs/s | ratio | load (1 min) after |", "|---|---|---|---|---|",
+        "the campaign's wall time (start-up included); CPU = the workers' user+system time "
+        "(what the shared machine let them have).", "",
+        "| repeat | jobs 1 inputs/s | jobs 2 inputs/s | ratio | jobs 1 / jobs 2 worker CPU (s) | "
+        "load (1 min) after |", "|---|---|---|---|---|---|",
         *(f"| {a['repeat']} | {a['inputs_per_s']} | {b['inputs_per_s']} | {b['inputs_per_s'] / a['inputs_per_s']:.2f} | "
-          f"{a['load1']} / {b['load1']} |" for a, b in zip(runs[1], runs[2])),
-        f"| **median** | **{med[1]}** | **{med[2]}** | **{med[2] / med[1]:.2f}** (ratio of medians) | |",
+          f"{a['worker_cpu_s']} / {b['worker_cpu_s']} | {a['load1']} / {b['load1']} |" for a, b in zip(runs[1], runs[2])),
+        f"| **median** | **{med[1]}** | **{med[2]}** | **{med[2] / med[1]:.2f}** (ratio of medians) | | |", "",
+        f"Inputs per worker CPU-second (median): {per_cpu[1]} with one worker, {per_cpu[2]} with two.",
     ]
     _write(args.out, "jobs", result, md)
     console.print(f"--jobs 2 / --jobs 1: {med[2] / med[1]:.2f}x (medians {med[2]} and {med[1]} inputs/s)",
                   highlight=False)
     return 0
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_parser(args, console: Console) -> int:
@@ -88,6 +104,7 @@ def bench_parser(args, console: Console) -> int:
     inputs = args.inputs or 1_000_000
     corpus = Path(__file__).resolve().parents[1] / "corpus"
     seeds = [p.read_bytes() for p in sorted(corpus.glob("*.txt"))] if corpus.is_dir() else []
+    head = _header(f"pyfuzz bench parser --inputs {inputs} --seeds {args.seeds}")
     started = time.monotonic()
     counts = fuzz_parser(inputs, seed=args.seeds, seeds=seeds, progress=lambda n, c: console.print(
         f"{n:,} inputs: {c['parsed']:,} programs, {c['rejected']:,} rejected with ProgramError", highlight=False)
@@ -95,7 +112,7 @@ def bench_parser(args, console: Console) -> int:
     seconds = time.monotonic() - started
     result = {"inputs": inputs, "seed": args.seeds, "seed_files": len(seeds), "parsed": counts["parsed"],
               "rejected": counts["rejected"], "other_exceptions": 0, "seconds": round(seconds, 1)}
-    md = _header(f"pyfuzz bench parser --inputs {inputs} --seeds {args.seeds}") + [
+    md = head + [
         f"{inputs:,} inputs (structured mutations of {len(seeds)} corpus files and 64 decoded random programs, "
         f"plus random bytes) in {seconds:.0f} s: {counts['parsed']:,} read as programs (each printed "
         f"canonically and read back equal), {counts['rejected']:,} rejected with a one-line ProgramError, "
@@ -137,16 +154,29 @@ def workers_of(pid: int) -> list[int]:
     return found
 
 
+def kill_args(i: int) -> list[str]:
+    """Kill i's campaign, all on the safe configuration: even ones without a mutant, so the
+    corpus grows all along; odd ones with a mutant found within a worker's first inputs, so that
+    --keep-going replays, minimizes and saves findings all along (one file per signature);
+    every second pair with --jobs 2."""
+    return (["--config", "slab=deferred"] + (["--mutant", "get_ignores_dead"] if i % 2 else [])
+            + (["--jobs", "2"] if i % 4 >= 2 else []))
+
+
 def kill_once(rng: random.Random, corpus: Path, artifacts: Path, extra: list[str] = ()) -> dict:
-    """Start a campaign on the seed's configuration (--keep-going: corpus inputs and findings
-    are written all along), SIGKILL it at a random moment once it has started writing, and check
-    what it left. Raises AssertionError on a broken corpus, artifact or an orphaned worker."""
+    """Start a campaign (--keep-going), SIGKILL it at a random moment once it has started
+    writing, and check what it left. Raises AssertionError on a broken corpus, artifact or an
+    orphaned worker."""
     cmd = [sys.executable, "-m", "pyfuzz", "fuzz", "--time", "300", "--keep-going", "--corpus", str(corpus),
            "--artifacts", str(artifacts), *extra]
+    before = whole_corpus(corpus)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        # Until this campaign's workers run and it has written something: a new corpus input or,
+        # with a mutant found at once, a finding.
         deadline = time.monotonic() + 120
-        while whole_corpus(corpus) == 0 and proc.poll() is None and time.monotonic() < deadline:
+        while proc.poll() is None and time.monotonic() < deadline and not (
+                workers_of(proc.pid) and (whole_corpus(corpus) > before or readable_artifacts(artifacts))):
             time.sleep(0.1)
         delay = rng.uniform(0.0, 8.0)
         time.sleep(delay)
@@ -166,23 +196,25 @@ def kill_once(rng: random.Random, corpus: Path, artifacts: Path, extra: list[str
 
 def bench_kill(args, console: Console) -> int:
     kills = args.repeats
+    head = _header(f"pyfuzz bench kill --repeats {kills} --seeds {args.seeds}")
     rng = random.Random(args.seeds)
     rows = []
     with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-kill-") as tmp:
         corpus, artifacts = Path(tmp) / "corpus", Path(tmp) / "artifacts"
         for i in range(kills):
-            jobs = ["--jobs", "2"] if i % 2 else []
-            row = dict(kill_once(rng, corpus, artifacts, jobs), kill=i, jobs=2 if jobs else 1)
+            extra = kill_args(i)
+            row = dict(kill_once(rng, corpus, artifacts, extra), kill=i, args=" ".join(extra))
             rows.append(row)
             console.print(f"kill {i}: {row}", highlight=False)
     result = {"kills": kills, "rows": rows, "broken": 0}
-    md = _header(f"pyfuzz bench kill --repeats {kills} --seeds {args.seeds}") + [
-        f"{kills} campaigns on one corpus and artifacts directory (the seed's configuration, `--keep-going`, "
-        "odd ones with `--jobs 2`), each SIGKILLed at a random moment 0-8 s after its first corpus input. "
+    md = head + [
+        f"{kills} campaigns (`--keep-going`, `slab=deferred`) on one corpus and artifacts directory, alternately "
+        "without a mutant (the corpus grows) and with `get_ignores_dead` (findings replayed, minimized and saved "
+        "all along), every second pair with `--jobs 2`; each SIGKILLed at a random moment 0-8 s after it first wrote a new input or a finding. "
         "After every kill: each corpus file is whole (its name is its SHA-1), each artifact reads back as "
         "a program, and no worker outlived the campaign.", "",
-        "| kill | jobs | killed after (s) | workers | corpus inputs | artifacts |", "|---|---|---|---|---|---|",
-        *(f"| {r['kill']} | {r['jobs']} | {r['killed_after_first_input_s']} | {r['workers']} | {r['corpus']} | "
+        "| kill | flags | killed after (s) | workers | corpus inputs | artifacts |", "|---|---|---|---|---|---|",
+        *(f"| {r['kill']} | `{r['args']}` | {r['killed_after_first_input_s']} | {r['workers']} | {r['corpus']} | "
           f"{r['artifacts']} |" for r in rows),
         "", f"Broken files or orphaned workers: 0 of {kills} kills (the run stops at the first)."]
     _write(args.out, "kill", result, md)
@@ -201,6 +233,7 @@ def _rss_kib(pid: int) -> int:
 
 def bench_soak(args, console: Console) -> int:
     budget, every = args.budget, 10
+    head = _header(f"pyfuzz bench soak --budget {budget}")
     with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-soak-") as tmp:
         cmd = [sys.executable, "-m", "pyfuzz", "fuzz", "--time", str(budget), "--corpus", f"{tmp}/corpus",
                "--artifacts", f"{tmp}/artifacts", "--config", "slab=deferred", "--seed", "1"]
@@ -225,7 +258,7 @@ def bench_soak(args, console: Console) -> int:
               "first_minute_median_kib": statistics.median(map(total, first)),
               "last_minute_median_kib": statistics.median(map(total, last)),
               "max_kib": max(map(total, samples))}
-    md = _header(f"pyfuzz bench soak --budget {budget}") + [
+    md = head + [
         f"One campaign of {budget} s (`--config slab=deferred --seed 1`, a corpus directory), resident memory "
         f"of the campaign process plus its worker sampled every {every} s from /proc.", "",
         "| | campaign + worker RSS |", "|---|---|",

@@ -30,14 +30,20 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _non_negative_int(text: str) -> int:
+def _non_negative(text: str, convert):
     try:
-        value = int(text, 0)
+        value = convert(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    if value == float("inf") or value != value:
+        raise argparse.ArgumentTypeError(f"must be a finite number: {text}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    return _non_negative(text, lambda t: int(t, 0))
 
 
 def _positive_int(text: str) -> int:
@@ -93,6 +99,19 @@ def build_parser() -> Parser:
     v.add_argument("--json", metavar="OUT", type=Path, help="write the result as JSON (shards merge with pyfuzz.verify.merge_results)")
     v.add_argument("-o", "--out", metavar="DIR", type=Path, default=Path("artifacts"),
                    help="where a violating interleaving is written as a program file (default ./artifacts)")
+
+    vd = sub.add_parser("verdict", help="the verdict table: every meaningful configuration and fix, verified over a bound and fuzzed")
+    vd.add_argument("--bound", metavar="SPEC", default=None,
+                    help="the --programs bound of verify for each configuration (default: pyfuzz.verdict.DEFAULT_BOUND)")
+    vd.add_argument("--campaign", metavar="SECONDS", type=_non_negative_int, default=None,
+                    help="a campaign of this many seconds per configuration the bound finds safe (default 10; 0 skips it)")
+    vd.add_argument("--verify-programs", metavar="N", type=_positive_int, default=None,
+                    help="explore only the bound's first N programs per configuration (default 40; 'all' is --verify-programs 100000)")
+    vd.add_argument("--jobs", metavar="N", type=_positive_int, default=1, help="configurations judged in parallel processes")
+    vd.add_argument("--out", metavar="DIR", type=Path, default=Path("bench-results/verdict"),
+                    help="where verdict.md and verdict.json go (default ./bench-results/verdict)")
+    vd.add_argument("--corpus", metavar="DIR", type=Path, default=Path("corpus"),
+                    help="where unsafe cells' reproducers are added, deduplicated by signature (default ./corpus)")
 
     sub.add_parser("mutants", help="list the mutants (one name a line when not on a terminal)")
 
@@ -400,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
             from .verify import run_cli
 
             return run_cli(args, console)
+        if args.command == "verdict":
+            from .verdict import run_cli as run_verdict
+
+            return run_verdict(args, console)
         if args.command == "corpus":
             return cmd_corpus(args, console)
         return cmd_bench(args, console)

@@ -245,14 +245,20 @@ def verdict_word(verdict) -> str:
 
 
 def looks_like_program(text: str) -> bool:
-    """A text with a `config` line (comments aside) is meant to be a program: the pytest plugin
-    collects it, and a mistake in it is an error, not a reason to skip it."""
-    return any(line.split("#", 1)[0].split()[:1] == ["config"] for line in text.splitlines())
+    """A text with a `config KEY=VALUE...` line (comments aside) is meant to be a program: the
+    pytest plugin collects it, and a mistake in it is an error, not a reason to skip it."""
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words[:1] == ["config"] and all("=" in word for word in words[1:]):
+            return True
+    return False
 
 
 # Configurations `corpus add` replays a finding under before it narrows the keys down; past this
 # it varies one key at a time (every key still gets looked at).
 CROSS_PRODUCT_MAX = 4096
+# More `# expect:` lines than this and a file stops being read: see expectation_lines.
+EXPECT_LINES_MAX = 16
 
 
 def _configurations(base: dict[str, str]) -> list[dict[str, str]]:
@@ -270,10 +276,13 @@ def _configurations(base: dict[str, str]) -> list[dict[str, str]]:
 
 
 def expectation_lines(program: Program) -> list[str]:
-    """`# expect:` lines for `program`: its verdict under every configuration, written over the
-    keys that change it (a key matters if flipping it alone changes some verdict), one line per
-    combination of those keys' values, with the program's own values for the rest."""
-    from itertools import product
+    """`# expect:` lines for `program`, from its verdict under every configuration. Only keys
+    that change some verdict are written (a key matters if flipping it alone changes one), over
+    the program's own values for the rest. Up to EXPECT_LINES_MAX lines that is every
+    combination of the keys that matter; past it, the program as written, every single key
+    changed, and the pairs of changes whose verdict neither change gives alone (an interaction,
+    such as rcusafe put only being wrong once lockdep looks)."""
+    from itertools import combinations, product
 
     from . import _core
     from .check import execute
@@ -282,30 +291,63 @@ def expectation_lines(program: Program) -> list[str]:
     verdicts = {}
     for config in _configurations(base):
         verdicts[tuple(sorted(config.items()))] = verdict_word(execute(program.with_config(**config)))
+
+    def verdict(changes: dict[str, str]) -> str:
+        config = {**base, **changes}
+        key = tuple(sorted(config.items()))
+        if key not in verdicts:
+            verdicts[key] = verdict_word(execute(program.with_config(**config)))
+        return verdicts[key]
+
     matters = []
     for key in _core.CONFIG:
-        for config, got in verdicts.items():
+        for config, got in list(verdicts.items()):
             values = dict(config)
             flipped = [verdicts.get(tuple(sorted({**values, key: v}.items()))) for v in _core.CONFIG[key]]
             if any(f is not None and f != got for f in flipped):
                 matters.append(key)
                 break
+    combinations_count = 1
+    for key in matters:
+        combinations_count *= len(_core.CONFIG[key])
+    if combinations_count <= EXPECT_LINES_MAX:
+        chosen = [dict(zip(matters, values)) for values in product(*(_core.CONFIG[k] for k in matters))]
+    else:
+        singles = [{key: value} for key in matters for value in _core.CONFIG[key] if value != base[key]]
+        pairs = [{**a, **b} for a, b in combinations(singles, 2) if a.keys() != b.keys()
+                 and verdict({**a, **b}) not in (verdict(a), verdict(b))]
+        chosen = [{}] + singles + pairs
     lines = []
-    for values in product(*(_core.CONFIG[k] for k in matters)):
-        config = {**base, **dict(zip(matters, values))}
-        got = verdicts.get(tuple(sorted(config.items())))
-        if got is None:
-            got = verdict_word(execute(program.with_config(**config)))
-        overrides = " ".join(f"{k}={v}" for k, v in config.items() if v != base.get(k))
-        lines.append(f"# expect: {overrides} => {got}".replace(":  =>", ": =>"))
+    for changes in chosen:
+        overrides = " ".join(f"{k}={v}" for k, v in {**base, **changes}.items() if v != base[k])
+        lines.append(f"# expect: {overrides} => {verdict(changes)}".replace(":  =>", ": =>"))
     return lines
+
+
+def twin(corpus: Path, mutant: str, wanted: str) -> Path | None:
+    """The first corpus program (same mutant) whose own verdict has signature `wanted`."""
+    from .check import execute
+    from .program import load
+    from .signature import signature
+
+    for path in sorted(corpus.rglob("*.txt")):
+        try:
+            other = load(path)
+        except ProgramError:
+            continue
+        if other.mutant != mutant:
+            continue
+        seen = execute(other)
+        if not seen.ok and signature(seen) == wanted:
+            return path
+    return None
 
 
 def add_finding(program: Program, text: str, corpus: Path, force: bool) -> tuple[Path, list[str]]:
     """Write a finding into `corpus` with computed expectations; refuse one whose signature (and
     mutant) a corpus program already has, unless `force`. Returns the new file and its lines."""
     from .check import execute
-    from .program import load, save
+    from .program import save
     from .signature import signature, slug
 
     verdict = execute(program)
@@ -313,16 +355,9 @@ def add_finding(program: Program, text: str, corpus: Path, force: bool) -> tuple
         raise ProgramError("the finding does not fail under its own configuration: nothing to add")
     wanted = signature(verdict)
     if not force:
-        for path in sorted(corpus.rglob("*.txt")):
-            try:
-                other = load(path)
-            except ProgramError:
-                continue
-            if other.mutant != program.mutant:
-                continue
-            seen = execute(other)
-            if not seen.ok and signature(seen) == wanted:
-                raise ProgramError(f"{path} already reproduces '{wanted}' (use --force to add it anyway)")
+        path = twin(corpus, program.mutant, wanted)
+        if path is not None:
+            raise ProgramError(f"{path} already reproduces '{wanted}' (use --force to add it anyway)")
     lines = expectation_lines(program)
     # Comments before the program are the finding's own explanation: they travel with it.
     head = []
@@ -330,7 +365,8 @@ def add_finding(program: Program, text: str, corpus: Path, force: bool) -> tuple
         if not line.lstrip().startswith("#") and line.strip():
             break
         if "expect:" not in line:
-            head.append(line.lstrip("# ").rstrip() if line.strip() else "")
+            comment = line.lstrip()[1:].rstrip()
+            head.append(comment[1:] if comment.startswith(" ") else comment)
     name = slug(verdict) + ("" if program.mutant == "none" else f".{program.mutant}")
     path = corpus / f"{name}.txt"
     number = 2

@@ -15,8 +15,10 @@ OK, VIOLATION = 0, 1
 def _load(path: str) -> Program:
     from .cli import _known_mutants
 
+    if Path(path).is_dir():
+        raise ProgramError(f"{path}: is a directory, not a program file")
     if not Path(path).is_file():
-        raise ProgramError(f"{path}: no such file")
+        raise ProgramError(f"{path}: no such file" if not Path(path).exists() else f"{path}: not a regular file")
     return load(path, _known_mutants())
 
 

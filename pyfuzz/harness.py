@@ -52,31 +52,41 @@ WALKS_PER_INPUT = 16
 # with fresh programs (drawn like the campaign's first inputs) keeps both; coverage from a fresh
 # program still lands it in the corpus, where libFuzzer mutates it further.
 FRESH_PROGRAMS = 0.5
+# How often the harness tells the campaign its counts: at tens to hundreds of inputs a second,
+# about once a second.
+STATS_EVERY = 32
 
 
-def _load_instrumented_core(path: str) -> None:
+def _load_instrumented_core(path: str):
     """Load the sanitizer-coverage build as `pyfuzz._core` (see pyfuzz/build.py).
 
     The module refers to libFuzzer's __sanitizer_cov_* symbols. atheris loads its copy of
     libFuzzer only inside Fuzz(); with RTLD_GLOBAL in force those symbols are visible to loads
     made after that, so the module is loaded on the first input (libFuzzer accepts coverage
-    modules that register once the driver runs).
+    modules that register once the driver runs). By then the normal build is already imported
+    (pyfuzz.program reads its CONFIG), so the engine must come from this module object itself:
+    `from pyfuzz import _core` would still find the uninstrumented one, and the campaign would
+    run with no Rust coverage at all.
     """
+    import pyfuzz
+
     spec = importlib.util.spec_from_file_location("pyfuzz._core", path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["pyfuzz._core"] = module
     spec.loader.exec_module(module)
+    sys.modules["pyfuzz._core"] = pyfuzz._core = module
+    return module
 
 
 def _make_engine(config: dict[str, str], mutant: str):
+    """The engine and the core module it comes from."""
     core_path = os.environ.get("PYFUZZ_CORE", "")
     if core_path:
-        _load_instrumented_core(core_path)
-    from pyfuzz import _core
-
+        core = _load_instrumented_core(core_path)
+    else:
+        from pyfuzz import _core as core
     # `pyfuzz bench bugs` measures the interleaving features by turning them off (baselines.py).
-    _core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "pairs"))
-    return _core.Engine(config, mutant)
+    core.set_interleaving_feedback(os.environ.get("PYFUZZ_FEEDBACK", "pairs"))
+    return core.Engine(config, mutant), core
 
 
 def _die_with_parent() -> None:
@@ -109,14 +119,13 @@ def main(argv: list[str]) -> None:
     oracle = os.environ.get("PYFUZZ_ORACLE", "on") != "off"
     stats_path = os.environ.get("PYFUZZ_STATS")
     histories = model.DistinctHistories(config)
-    stats = {"executions": 0, "checked": 0, "started": time.time(), "interleavings": []}
-    next_stats = [time.monotonic() + 1.0]
+    stats = {"executions": 0, "checked": 0, "started": time.time()}
+    seen = [b""]  # the core's interleaving pairs met so far, one byte each
 
     def write_stats() -> None:
         if stats_path:
-            if engine is not None:
-                stats["interleavings"] = sys.modules["pyfuzz._core"].interleavings_seen()
-            write_atomically(stats_path, json.dumps(stats).encode())
+            met = [pair for pair, flag in enumerate(seen[0]) if flag]
+            write_atomically(stats_path, json.dumps(dict(stats, interleavings=met)).encode())
 
     def report(data: bytes, walk: dict | None, kind: str, message: str, digest: int) -> None:
         assert finding_path is not None
@@ -138,7 +147,7 @@ def main(argv: list[str]) -> None:
                 raise violation
             report(data, walk, violation.kind, violation.message, outcome.digest)
 
-    engine = None
+    engine = core = None
 
     def run(data: bytes, walk: dict | None):
         try:
@@ -149,21 +158,25 @@ def main(argv: list[str]) -> None:
             report(data, walk, "panic", str(panic_violation(e)), 0)
 
     def test_one_input(data: bytes) -> None:
-        nonlocal engine
+        nonlocal engine, core
         if engine is None:
-            engine = _make_engine(config, mutant)
+            engine, core = _make_engine(config, mutant)
+            stats["core"] = core.__file__
             stats["first_input_at"] = time.time()
         stats["executions"] += 1
-        # An input is 17 runs (over a millisecond), so reading the clock on every one is free and
-        # keeps the stats the parent reads at the end within a second of the truth.
-        if time.monotonic() > next_stats[0]:
-            next_stats[0] = time.monotonic() + 1.0
+        # Every STATS_EVERY inputs, not on a clock: writing the stats at wall-clock moments made
+        # two campaigns with the same seed find different things (907, 913 or 1942 inputs to the
+        # first finding over three runs; with no writes, or with these, 907 every time).
+        if stats["executions"] % STATS_EVERY == 0:
             write_stats()
         outcome = run(data, None)
         judge(outcome, data, None)
         for i in range(WALKS_PER_INPUT):
             walk = {"scheduler": "pct", "seed": outcome.digest ^ i, "depth": WALK_DEPTH, "steps": outcome.steps}
             judge(run(data, walk), data, walk)
+        # On every input, not on the stats clock: the call runs instrumented Rust, and coverage
+        # that turned up at wall-clock moments would make the same seed grow another corpus.
+        seen[0] = core.interleavings_seen()
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)

@@ -507,8 +507,6 @@ def step_table(program: Program, events: Sequence[Sequence], violation=None) -> 
     rows: list[StepRow] = []
     for i, event in enumerate(events):
         kind, thread = event[0], event[1]
-        if kind == "op_begin":
-            history.op_label[thread] = history.op_name(thread, event[2])
         note = ""
         slot = slot_of(event)
         if kind == "atomic":
@@ -545,7 +543,6 @@ def step_table(program: Program, events: Sequence[Sequence], violation=None) -> 
             note = "grace period over"
         if i == index:
             note = (note + "; " if note else "") + "VIOLATION"
-        lane = thread
         label = "setup" if thread == SETUP_THREAD else "RCU" if thread == RCU_THREAD else f"T{thread}"
         if thread >= 0 and kind not in ("op_begin", "op_end"):
             what = f"{history.op_label.get(thread, '')}: {what}"
@@ -556,7 +553,7 @@ def step_table(program: Program, events: Sequence[Sequence], violation=None) -> 
         kept = i == index or _matters(event, contested, toucher, history)
         rows.append(StepRow(
             i, label, what, counter.get(on_counter) if on_counter is not None else None, refs, note, kept,
-            kind, lane, slot,
+            kind, thread, slot,
         ))
     verdict_text = "ok" if violation is None else f"{violation.kind}: {violation.message}"
     return StepTable(rows, contested, index, verdict_text)

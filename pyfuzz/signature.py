@@ -18,6 +18,11 @@ from typing import Sequence
 
 SETUP_THREAD = -1
 RCU_THREAD = -2
+# The operation of a verdict on the end state (past the last event).
+END = "end"
+# The role of no object: the violating step is on no VMA and the message names none (a lock
+# taken inside a read-side section, an op ending inside one).
+NO_OBJECT = ("", "")
 
 _REF_FUNCTIONS = {"get": "vma_get", "put": "vma_put", "init": "vma_rcuref_init"}
 # Events whose third field is the VMA slot they act on.
@@ -50,12 +55,18 @@ class Signature:
         return f"a VMA {found}" + (f", since {fate}" if fate else "")
 
     def __str__(self) -> str:
-        where = self.operation if self.step == self.operation else f"{self.operation}'s {self.step}"
-        return f"{self.kind} in {where} on {self.role}"
+        if self.operation == END:
+            where = "at the end"
+        elif self.step == self.operation:
+            where = f"in {self.operation}"
+        else:
+            where = f"in {self.operation}'s {self.step}"
+        return f"{self.kind} {where}" + (f" on {self.role}" if self.found != NO_OBJECT else "")
 
     @property
     def slug(self) -> str:
-        words = [self.kind, self.operation, self.step, self.found[1], self.fate[1]]
+        step = "" if self.step == self.operation else self.step
+        words = [self.kind, self.operation, step, self.found[1] if self.found != NO_OBJECT else "", self.fate[1]]
         return ".".join(re.sub(r"[^A-Za-z0-9_-]+", "-", w).strip("-") for w in words if w)
 
 
@@ -100,7 +111,7 @@ class _Walk:
         self.program = program
         self.generation: dict[int, int] = {}
         self.allocated_by: dict[tuple[int, int], str] = {}
-        self.freed_by: dict[tuple[int, int], str] = {}
+        self.released: set[tuple[int, int]] = set()  # allocations whose last reference went
         self.pointer: dict[tuple[int, int], tuple[int, str]] = {}  # (thread, slot) -> (gen, how)
         self.current_op: dict[int, str] = {}
         self.open_call: dict[int, str] = {}
@@ -121,13 +132,15 @@ class _Walk:
             self.open_call[thread] = event[3]
         elif kind == "ref_ret":
             self.open_call.pop(thread, None)
+            if event[3] == "put" and event[4] is True:  # the last reference went
+                self.released.add((event[2], self.generation.get(event[2], 0)))
         elif kind == "alloc":
             slot, gen = event[2], event[3]
             self.generation[slot] = gen
             self.allocated_by[(slot, gen)] = self.op_name(thread)
             self.pointer[(thread, slot)] = (gen, "alloc")
         elif kind == "free":
-            self.freed_by[(event[2], event[3])] = self.op_name(thread)
+            self.released.add((event[2], event[3]))
         elif kind in ("lookup", "mapping_load") and event[3] is not None and event[3] >= 0:
             slot = event[3]
             self.pointer[(thread, slot)] = (self.generation.get(slot, 0), kind)
@@ -151,9 +164,12 @@ class _Walk:
         if current != gen:
             by = self.allocated_by.get((slot, current), "another op")
             return f"reused by {by}", f"reused-by-{by}"
-        if (slot, gen) in self.freed_by:
-            by = self.freed_by[(slot, gen)]
-            return f"freed by {by}", f"freed-by-{by}"
+        if (slot, gen) in self.released:
+            # Neither by whom nor how far: which op dropped the last reference (munmap, merge,
+            # the reader's own put, ...) and whether its free has happened yet both vary with
+            # the schedule. The reusing op stays: mmap's vm_area_alloc and split's or fork's
+            # vm_area_dup re-initialise the counter by different code.
+            return "released", "released"
         return "", ""
 
     def at(self, kind: str, event: Sequence, message: str) -> Signature:
@@ -165,7 +181,7 @@ class _Walk:
             # the message names.
             allocation = named_allocation(message)
             if allocation is None:
-                return Signature(kind, operation, step, ("in no particular slot", "any"), ("", ""))
+                return Signature(kind, operation, step, NO_OBJECT, ("", ""))
             slot = allocation[0]
         gen, how = self.pointer.get((thread, slot), (self.generation.get(slot, 0), ""))
         if how:
@@ -179,10 +195,10 @@ class _Walk:
     def at_end(self, kind: str, message: str) -> Signature:
         allocation = named_allocation(message)
         if allocation is None:
-            return Signature(kind, "end", "end", ("left at the end", "end"), ("", ""))
+            return Signature(kind, END, END, ("left at the end", "end"), ("", ""))
         slot, gen = allocation
         by = self.allocated_by.get((slot, gen), "setup")
-        return Signature(kind, "end", "end", (f"made by {by}", f"from-{by}"), self.fate(slot, gen))
+        return Signature(kind, END, END, (f"made by {by}", f"from-{by}"), self.fate(slot, gen))
 
 
 def named_allocation(message: str) -> tuple[int, int] | None:

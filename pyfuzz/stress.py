@@ -20,7 +20,8 @@ happens-before, memory safety) does not apply. This checker judges only what nee
   only with `debug_vm=on` (`unexpected-warning`);
 * every VMA a tree event records has `vm_start == vm_pgoff` (`vma-invariant`);
 * the end state: the tree events of all threads add up to the final trees (`vma-invariant`), no
-  freed allocation is still in a tree or held by a thread (`free-while-held`), no allocation is
+  freed allocation is still in a tree or held by a thread or (`mapping=root`) pinned as the root
+  of a live split piece (`free-while-held`), no allocation is
   left with no holder (`leak`), and each live VMA's raw counter is its holders minus one
   (`counter-mismatch`) unless it is in the saturation zone.
 
@@ -233,6 +234,15 @@ class _Run:
 
     @staticmethod
     def released_just_before(thread: list, position: int, slot: int) -> bool:
+        # mapping=root: between a split piece's release and its free, vm_area_free reads its root
+        # and drops (maybe frees) the root; the piece's own put comes before that read.
+        for i in range(position - 1, -1, -1):
+            e = thread[i]
+            if e[0] == "read" and e[2] == slot and e[3] == "vm_root":
+                position = i
+                break
+            if len(e) > 2 and e[0] != "fence" and e[2] == slot:
+                break
         # rcuref_put re-enables preemption between its return and the free.
         for i in range(position - 1, -1, -1):
             e = thread[i]
@@ -301,6 +311,20 @@ class _Run:
             held.update(stack)
         return held
 
+    def root_pins(self, latest: dict, freed: set) -> Counter:
+        """mapping=root: each live split piece holds a reference on its root. A piece's root is
+        written by the thread that allocated it, in the same op."""
+        roots = {}
+        for thread in [self.setup, *self.threads]:
+            mine = {}
+            for e in thread:
+                if e[0] == "alloc":
+                    mine[e[2]] = e[3]
+                elif e[0] == "write" and e[3] == "vm_root" and e[2] in mine:
+                    roots[e[2], mine[e[2]]] = e[4]
+        return Counter(roots[slot, gen] - 1 for slot, gen in latest.items()
+                       if roots.get((slot, gen)) and (slot, gen) not in freed)
+
     def check_end_state(self, freed: set[tuple[int, int]]) -> None:
         latest = {}
         for e in self.program_events:
@@ -308,6 +332,7 @@ class _Run:
                 latest[e[2]] = max(latest.get(e[2], 0), e[3])
         in_tree = self.tree_membership()
         held = self.held_references()
+        held.update(self.root_pins(latest, freed) if self.vma_ref else Counter())
         preset = self.setup_counters
         for slot, gen in sorted(latest.items()):
             counter = self.final_counters[slot]

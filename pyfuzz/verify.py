@@ -325,6 +325,7 @@ class BoundResult:
     classes: int = 0
     seconds: float = 0.0
     complete: bool = False
+    interrupted: bool = False  # Ctrl-C (or SIGTERM), as opposed to the deadline
     violation: dict | None = None
     found: Exploration | None = field(default=None, repr=False)
 
@@ -344,13 +345,15 @@ class BoundResult:
             "classes": self.classes,
             "seconds": round(self.seconds, 3),
             "complete": self.complete,
+            "interrupted": self.interrupted,
             "violation": self.violation,
         }
 
     def summary(self) -> str:
         scope = "" if self.preemptions is None else f" with at most {self.preemptions} preemption(s)"
         of = f"any of {self.programs_done:,} programs" if self.complete else \
-             f"the first {self.programs_done:,} of {self.programs_total:,} programs (interrupted)"
+             f"the first {self.programs_done:,} of {self.programs_total:,} programs " \
+             f"({'interrupted' if self.interrupted else 'out of time'})"
         shard = "" if self.shard == (1, 1) else f" [shard {self.shard[0]}/{self.shard[1]}]"
         return (f"no violation in any interleaving{scope} of {of} ({self.classes:,} classes){shard}; "
                 f"{self.copies_done:,} programs counting thread orders; {self.schedules:,} schedules, "
@@ -360,16 +363,17 @@ class BoundResult:
 def verify_bound(bound: Bound, config: dict, mutant: str, *, preemptions: int | None = None,
                  shard: tuple[int, int] = (1, 1), mode: str = "dpor",
                  progress: Callable[[BoundResult], None] | None = None,
-                 deadline: float | None = None) -> BoundResult:
+                 deadline: float | None = None, limit: int | None = None) -> BoundResult:
     """Explore every program of `bound` in this shard; stops at the first violation, at
-    `deadline` (a `time.perf_counter()` value) or on Ctrl-C, with `complete` False then."""
+    `deadline` (a `time.perf_counter()` value), after the first `limit` programs (in the fixed
+    order) or on Ctrl-C, with `complete` False then."""
     i, n = shard
     mine = [c for c in enumerate_programs(bound, config, mutant) if c.index % n == i - 1]
     result = BoundResult(bound, dict(config), mutant, preemptions, shard, programs_total=len(mine))
     start = time.perf_counter()
     try:
-        for cand in mine:
-            if deadline is not None and time.perf_counter() > deadline:
+        for number, cand in enumerate(mine):
+            if deadline is not None and time.perf_counter() > deadline or limit is not None and number >= limit:
                 break
             r = explore(cand.program, mode=mode, preemptions=preemptions)
             result.schedules += r.schedules
@@ -389,7 +393,7 @@ def verify_bound(bound: Bound, config: dict, mutant: str, *, preemptions: int | 
         else:
             result.complete = True
     except KeyboardInterrupt:
-        pass
+        result.interrupted = True
     result.seconds = time.perf_counter() - start
     return result
 

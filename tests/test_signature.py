@@ -37,7 +37,8 @@ def test_same_schedule_different_reuser_is_a_different_signature():
 def test_end_state_and_panic_verdicts_have_signatures():
     program = parse("thread 0\nthread 1\n")
     leak = Verdict(program, execute(program).outcome, Violation("leak", "VMA slot 3 gen 1 is dead", 99, []))
-    assert signature(leak) == "leak in end on a VMA made by setup"
+    assert signature(leak) == "leak at the end on a VMA made by setup"
+    assert slug(leak) == "leak.end.from-setup"
     panic = Verdict(program, None, Violation("panic", "the Rust core panicked: index 7 out of range", -1, []))
     assert slug(panic) == "panic.core.index-N-out-of-range.core"
 
@@ -49,3 +50,17 @@ def test_a_passing_verdict_has_no_signature():
     except ValueError:
         return
     raise AssertionError("a passing verdict got a signature")
+
+
+def test_a_step_on_no_vma_names_no_object():
+    program = parse("thread 0\n  rmap 1\nthread 1\n")
+    events = [("op_begin", 0, 0), ("rcu_lock", 0), ("lock", 0, "read")]
+    violation = Violation("might-sleep", "T0 takes mmap_lock inside an RCU read-side section", 2, events)
+    verdict = Verdict(program, _Outcome(events), violation)
+    assert signature(verdict) == "might-sleep in rmap's lock"
+    assert slug(verdict) == "might-sleep.rmap.lock"
+
+
+class _Outcome:
+    def __init__(self, events):
+        self.events = events

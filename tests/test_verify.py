@@ -48,7 +48,7 @@ def test_the_seed_hazard_program_is_safe_in_every_interleaving_with_deferred_fre
 SMALL = {
     "munmap-vs-get-put": "vma 0-2\nthread 0\n  munmap 0\nthread 1\n  get 0\n  put\n",
     "two-getters-and-munmap": "vma 0-2\nthread 0\n  get 0\nthread 1\n  get 0\nthread 2\n  munmap 0\n",
-    "remap-vs-get-put": "vma 0-1\nthread 0\n  munmap 0\n  mmap 5 1\nthread 1\n  get 0\n  put\n",
+    "remap-vs-get": "vma 0-1\nthread 0\n  munmap 0\n  mmap 5 1\nthread 1\n  get 0\n",
     "merge-vs-get": "vma 0-2\nvma 2-4\nthread 0\n  merge 0\nthread 1\n  get 2\n  put\n",
 }
 
@@ -177,3 +177,13 @@ def test_a_program_with_more_threads_than_verify_supports_is_refused(tmp_path):
     result = pyfuzz("verify", path)
     assert result.returncode == 2 and "at most 3 threads" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_verify_programs_summarizes_and_writes_json(tmp_path):
+    out = tmp_path / "r.json"
+    result = pyfuzz("verify", "--programs", "threads=2,ops=1,setup=1,ops-set=get,munmap",
+                    "--config", "slab=deferred", "--json", out)
+    assert result.returncode == 0, result.stderr
+    assert "no violation in any interleaving of any of 3 programs" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["complete"] and data["programs_done"] == 3 and data["classes"] > 3

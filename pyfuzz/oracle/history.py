@@ -35,6 +35,11 @@ _ACCESS = frozenset(("read", "write", "use"))
 _UNJUDGED = frozenset(("op_begin", "folio_map", "mapped_load"))
 
 
+def judges_ordering(events) -> bool:
+    """Whether ordering and memory safety can judge anything here: only if something is freed."""
+    return "free" in map(itemgetter(0), events)
+
+
 class Allocation:
     """One object: a (slot, generation) the slab handed out."""
 
@@ -74,7 +79,7 @@ class History:
         # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
         # slot's next allocation, an access to freed memory); without a free in the history their
         # clocks and read-side sections are never consulted, so they are not kept.
-        self.frees = "free" in map(itemgetter(0), events)
+        self.frees = judges_ordering(events)
         nthreads = THREAD_INDICES
         self.allocs = []
         self.by_key = {}      # (slot, gen) -> Allocation

@@ -459,11 +459,11 @@ impl PyExplorer {
     }
 }
 
-/// The interleaving-coverage pairs this process has met (feedback.rs); empty unless this is the
-/// fuzz build.
+/// One byte per interleaving-coverage pair, nonzero once this process has met it (feedback.rs);
+/// empty unless this is the fuzz build.
 #[pyfunction]
-fn interleavings_seen() -> Vec<u16> {
-    crate::feedback::seen()
+fn interleavings_seen(py: Python<'_>) -> Bound<'_, PyBytes> {
+    PyBytes::new(py, &crate::feedback::seen())
 }
 
 #[pymodule]

@@ -1,0 +1,36 @@
+"""The oracle's shortcuts lose nothing (docs/DESIGN.md, "How the oracle is built")."""
+
+import random
+
+from pyfuzz import _core
+from pyfuzz.model import Violation, check
+from pyfuzz.oracle import history
+from pyfuzz.program import random_input
+
+
+def _verdict(outcome, config):
+    try:
+        check(outcome.events, config, outcome.final_counters)
+    except Violation as v:
+        return v.kind, v.message, v.event_index
+    return None
+
+
+def test_histories_without_a_free_get_the_same_verdict_with_ordering_kept(monkeypatch):
+    rng = random.Random(11)
+    mutants = [m[0] for m in _core.MUTANTS]
+    cases = []
+    for _ in range(250):
+        config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
+        engine = _core.Engine(config, rng.choice(mutants))
+        data = random_input(rng)
+        try:
+            first = engine.run_bytes(data)
+            outcomes = [first, engine.run_bytes_with(data, "pct", rng.getrandbits(64), 32, first.steps)]
+        except BaseException:  # a core panic is judged elsewhere
+            continue
+        cases += [(o, config) for o in outcomes if not history.judges_ordering(o.events)]
+    shortcut = [_verdict(o, c) for o, c in cases]
+    monkeypatch.setattr(history, "judges_ordering", lambda events: True)
+    assert [_verdict(o, c) for o, c in cases] == shortcut
+    assert len(cases) > 100 and sum(v is not None for v in shortcut) > 5
