@@ -22,7 +22,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
-use crate::event::{AtomicOp, Event};
+use crate::event::{mix, AtomicOp, Event};
 use crate::program::{Op, OpKind};
 use crate::rcuref::{MAXREF, NOREF, ONEREF, RELEASED};
 use crate::world::{MAX_THREADS, PAGES, SLOTS};
@@ -135,10 +135,6 @@ fn object_kind(object: usize) -> usize {
     [SLOTS, 2 * SLOTS, 2 * SLOTS + PAGES as usize].iter().filter(|&&end| object >= end).count()
 }
 
-fn fold(h: u64, x: u64) -> u64 {
-    (h.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
-}
-
 /// One execution's memory of who touched what last, owned by the engine's run.
 pub struct Tracker<'a> {
     threads: &'a [Vec<Op>],
@@ -198,7 +194,7 @@ impl<'a> Tracker<'a> {
         if reads {
             if let Some((writer, write_site)) = self.last_write[object] {
                 if writer != t {
-                    let h = fold(object_kind(object) as u64, (write_site * SITES + site) as u64);
+                    let h = mix(object_kind(object) as u64, (write_site * SITES + site) as u64);
                     counters::hit(PAIRS + h as usize % READS_FROM);
                 }
             }
@@ -211,7 +207,7 @@ impl<'a> Tracker<'a> {
             if owner != i8::MIN {
                 let handoff = (self.thread_kind(owner) * KINDS + self.thread_kind(t)) as u32;
                 self.handoffs[object] = (self.handoffs[object] << 8 | handoff) & 0xFF_FFFF;
-                let h = fold(object_kind(object) as u64, self.handoffs[object] as u64);
+                let h = mix(object_kind(object) as u64, self.handoffs[object] as u64);
                 counters::hit(PAIRS + READS_FROM + h as usize % HANDOFFS);
             }
             self.owner[object] = t;
@@ -295,6 +291,8 @@ mod tests {
 
     #[test]
     fn a_read_remembers_the_other_threads_write() {
+        // Nothing else depends on the mode: it only decides which counters are bumped.
+        set_mode(Mode::Full);
         let threads = vec![vec![], vec![]];
         let mut tracker = Tracker::new(&threads);
         tracker.mode = Mode::Full as u8;
