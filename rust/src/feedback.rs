@@ -291,8 +291,6 @@ mod tests {
 
     #[test]
     fn a_read_remembers_the_other_threads_write() {
-        // Nothing else depends on the mode: it only decides which counters are bumped.
-        set_mode(Mode::Full);
         let threads = vec![vec![], vec![]];
         let mut tracker = Tracker::new(&threads);
         tracker.mode = Mode::Full as u8;
