@@ -12,6 +12,7 @@ inputs, and the next one on the same directory starts from all of them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -200,6 +201,24 @@ class _Worker:
         self.core = stats.get("core", self.core)
 
 
+@contextlib.contextmanager
+def _stop_requests_set(stop: threading.Event):
+    """While the workers run, Ctrl-C and SIGTERM only set `stop`, which the campaign's loop reads
+    between events. A KeyboardInterrupt raised at an arbitrary point could leave the event queue's
+    lock held, and stopping the workers would then hang. Off the main thread (where no signal
+    handler can be set) the default behaviour stays."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 class _Campaign:
     def __init__(self, config, mutant, seconds, corpus, artifacts, seed, jobs, progress, shrink,
                  keep_going, work: Path) -> None:
@@ -260,29 +279,31 @@ class _Campaign:
         for _ in range(self.jobs):
             self._start_worker(self.seconds)
         last_sync = time.monotonic()
+        stop = threading.Event()
         try:
-            while self.live:
-                try:
-                    worker, line = self.events.get(timeout=0.25)
-                except queue.Empty:
-                    pass
-                else:
-                    if line is None:
-                        self._exited(worker)
+            with _stop_requests_set(stop):
+                while self.live and not stop.is_set():
+                    try:
+                        worker, line = self.events.get(timeout=0.25)
+                    except queue.Empty:
+                        pass
                     else:
-                        self._absorb(worker, line)
-                if time.monotonic() - last_sync >= SYNC_SECONDS:
-                    last_sync = time.monotonic()
-                    self._sync()
-                    for w in self.live:
-                        w.read_stats()
-                self._update()
-        except KeyboardInterrupt:
-            self.result.interrupted = True
+                        if line is None:
+                            self._exited(worker)
+                        else:
+                            self._absorb(worker, line)
+                    if time.monotonic() - last_sync >= SYNC_SECONDS:
+                        last_sync = time.monotonic()
+                        self._sync()
+                        for w in self.live:
+                            w.read_stats()
+                    self._update()
+        except BaseException:  # a pyfuzz bug: never leave the workers running
             self._stop_all()
-        finally:
-            self._stop_all()
-            self._sync()
+            raise
+        self.result.interrupted = stop.is_set()
+        self._stop_all()
+        self._sync()
         self._update()
         wrong = {w.core for w in self.workers if w.core is not None} - {str(self.core)}
         if self.core is not None and wrong:  # never a campaign that says one coverage and ran another
@@ -300,8 +321,11 @@ class _Campaign:
             try:
                 worker, line = self.events.get(timeout=max(0.05, deadline - time.monotonic()))
             except queue.Empty:
-                for w in self.live:
-                    w.proc.kill()
+                for w in list(self.live):
+                    if w.proc.poll() is None:
+                        w.proc.kill()
+                    else:  # dead, though something it started still holds its output open
+                        self._exited(w, restart=False)
                 deadline = time.monotonic() + STOP_GRACE_SECONDS
                 continue
             except KeyboardInterrupt:
