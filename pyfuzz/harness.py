@@ -120,11 +120,14 @@ def main(argv: list[str]) -> None:
     stats_path = os.environ.get("PYFUZZ_STATS")
     histories = model.DistinctHistories(config)
     stats = {"executions": 0, "checked": 0, "started": time.time()}
-    seen = [b""]  # the core's interleaving pairs met so far, one byte each
 
     def write_stats() -> None:
         if stats_path:
-            met = [pair for pair, flag in enumerate(seen[0]) if flag]
+            # Read here, at inputs the count fixes, not on every input: the call runs instrumented
+            # Rust, so its moments must not depend on the clock, and a copy of every counter per
+            # input is work the 17 runs of an input need not pay for.
+            seen = core.interleavings_seen() if core is not None else b""
+            met = [pair for pair, flag in enumerate(seen) if flag]
             write_atomically(stats_path, json.dumps(dict(stats, interleavings=met)).encode())
 
     def report(data: bytes, walk: dict | None, kind: str, message: str, digest: int) -> None:
@@ -174,9 +177,6 @@ def main(argv: list[str]) -> None:
         for i in range(WALKS_PER_INPUT):
             walk = {"scheduler": "pct", "seed": outcome.digest ^ i, "depth": WALK_DEPTH, "steps": outcome.steps}
             judge(run(data, walk), data, walk)
-        # On every input, not on the stats clock: the call runs instrumented Rust, and coverage
-        # that turned up at wall-clock moments would make the same seed grow another corpus.
-        seen[0] = core.interleavings_seen()
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)
