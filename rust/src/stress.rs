@@ -16,6 +16,7 @@ use std::sync::Barrier;
 use crate::engine::{self, DirectEnv};
 use crate::event::{Event, LockMode};
 use crate::program::{Op, Program};
+use crate::rcu::Rcu;
 use crate::vma;
 use crate::world::{Config, TreeEntry, World, MMS};
 
@@ -37,8 +38,13 @@ pub fn stress(program: &Program, config: Config, iterations: u32) -> Vec<StressR
     (0..iterations).map(|_| run_once(program, config)).collect()
 }
 
+/// A world whose RCU readers are OS threads.
+fn os_thread_world(config: Config, threads: usize) -> World {
+    World { rcu: Rcu::on_os_threads(threads), ..World::new(config, threads) }
+}
+
 fn run_once(program: &Program, config: Config) -> StressRun {
-    let world = World::new(config, program.threads.len());
+    let world = os_thread_world(config, program.threads.len());
     let setup = RefCell::new(Vec::new());
     engine::setup(&world, program, &setup);
     // The calling thread takes part too, so that it is reclaiming from the first access on.
@@ -152,7 +158,7 @@ pub enum PairKind {
 /// Get/put pairs per second over `threads` OS threads hammering one VMA's counter (or one word),
 /// `pairs` pairs each. The VMA keeps the tree's reference throughout, so no put releases it.
 pub fn refcount_pairs(kind: PairKind, threads: usize, pairs: u64, config: Config) -> f64 {
-    let world = World::new(config, threads);
+    let world = os_thread_world(config, threads);
     world.counter(0).store(crate::rcuref::ONEREF, Relaxed);
     let start = StartLine { runners: threads, arrived: AtomicUsize::new(0) };
     let elapsed: Vec<f64> = std::thread::scope(|scope| {
@@ -349,5 +355,25 @@ mod tests {
         assert_eq!(mmap_lock_held(&[lock(LockMode::Write)]), Some(LockMode::Write));
         assert_eq!(mmap_lock_held(&[lock(LockMode::Read), Event::Fence { t: 0 }]), Some(LockMode::Read));
         assert_eq!(mmap_lock_held(&[lock(LockMode::Write), unlock(LockMode::Write)]), None);
+    }
+}
+
+/// `cargo test --release -p pyfuzz-core pair_throughput -- --ignored --nocapture`: each pair
+/// kind on one thread, for profiling (`perf`, `valgrind --tool=callgrind`) without Python.
+#[cfg(test)]
+mod throughput {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn pair_throughput() {
+        let pairs = std::env::var("PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+        let config = Config { slab: crate::world::SlabMode::Deferred, ..Config::SEED };
+        for kind in [PairKind::VmaRef, PairKind::VmaRefUnrecorded, PairKind::FetchAdd, PairKind::IncNotZero] {
+            if std::env::var("KIND").is_ok_and(|k| !format!("{kind:?}").eq_ignore_ascii_case(&k)) {
+                continue;
+            }
+            println!("{kind:?}: {:.1}M pairs/s", refcount_pairs(kind, 1, pairs, config) / 1e6);
+        }
     }
 }
