@@ -623,25 +623,41 @@ def _rate(fn, inputs, repeats: int) -> float:
 PAIR_KINDS = {"vma": "vma_get + vma_put (the protocol's code, events recorded)",
               "vma_unrecorded": "vma_get + vma_put, no events recorded",
               "fetch_add": "bare fetch_add + fetch_sub on one word (hardware limit)",
+              "fetch_add_seam": "bare pair, each access behind `block_on(env.step())` (the seam alone)",
               "inc_not_zero": "compare-exchange inc-not-zero loop + fetch_sub"}
 
 
 def bench_threads(args, console: Console) -> int:
-    """Get/put pairs per second on real OS threads sharing one counter, against the bare atomics."""
+    """Get/put pairs per second on real OS threads sharing one counter, against the bare atomics.
+    The kinds take turns within each repeat, so that a change in the machine's load shifts every
+    row of a ratio alike; each rate is taken by the wall clock and per CPU second of the slowest
+    thread (which leaves out the time a loaded machine keeps a thread off its CPU)."""
     pairs = args.inputs or 2_000_000
+    barrier = _core.real_thread_rcu_barrier()
+    load = os.getloadavg()[0]
     rows = []
     for threads in (1, 2):
-        for kind, what in PAIR_KINDS.items():
-            rates = [_core.refcount_pairs(kind, threads, pairs, MUTANT_CONFIG) for _ in range(args.repeats)]
-            rows.append({"threads": threads, "kind": kind, "what": what, "pairs_per_s": round(statistics.median(rates))})
+        rates = {kind: [] for kind in PAIR_KINDS}
+        for _ in range(args.repeats):
+            for kind in PAIR_KINDS:
+                rates[kind].append(_core.refcount_pairs(kind, threads, pairs, MUTANT_CONFIG))
+        rows += [{"threads": threads, "kind": kind, "what": what,
+                  "pairs_per_s": round(statistics.median(wall for wall, _ in rates[kind])),
+                  "pairs_per_cpu_s": round(statistics.median(cpu for _, cpu in rates[kind]))}
+                 for kind, what in PAIR_KINDS.items()]
     md = [f"Command: `pyfuzz bench threads {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
-          f"{pairs:,} pairs per thread, median of {args.repeats} runs; all threads on one VMA's counter.", "",
-          "| threads | pair | pairs/s | bare fetch_add / this |", "|---|---|---|---|"]
+          f"Load average (1 min) at the start: {load:.1f}  ",
+          f"{pairs:,} pairs per thread, median of {args.repeats} runs (the kinds in turn); all threads on one "
+          f"VMA's counter; the RCU readers' section entries ordered by: {barrier}.", "",
+          "| threads | pair | pairs/s (wall) | per CPU s | time per pair / bare pair's (wall) | (CPU) |",
+          "|---|---|---|---|---|---|"]
     for r in rows:
-        bare = next(b["pairs_per_s"] for b in rows if b["threads"] == r["threads"] and b["kind"] == "fetch_add")
-        md.append(f"| {r['threads']} | {r['what']} | {r['pairs_per_s']:,} | {bare / r['pairs_per_s']:.2f}x |")
+        bare = next(b for b in rows if b["threads"] == r["threads"] and b["kind"] == "fetch_add")
+        md.append(f"| {r['threads']} | {r['what']} | {r['pairs_per_s']:,} | {r['pairs_per_cpu_s']:,} | "
+                  f"{bare['pairs_per_s'] / r['pairs_per_s']:.2f}x | {bare['pairs_per_cpu_s'] / r['pairs_per_cpu_s']:.2f}x |")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "threads.json").write_text(json.dumps({"machine": machine(), "pairs": pairs, "rows": rows}, indent=1))
+    (args.out / "threads.json").write_text(json.dumps({"machine": machine(), "load": load, "pairs": pairs,
+                                                       "rcu_barrier": barrier, "rows": rows}, indent=1))
     (args.out / "threads.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0
