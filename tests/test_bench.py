@@ -78,6 +78,9 @@ def test_bench_threads_and_memory_report_every_row(tmp_path):
     rows = json.loads((tmp_path / "memory.json").read_text())["rows"]
     assert [r["runs"] for r in rows] == [1000, 3000]
     assert all(r["resident_bytes"] > 0 for r in rows)
+    report = json.loads((tmp_path / "memory.json").read_text())
+    assert [r["runs"] for r in report["stress_rows"]] == [30]
+    assert report["stress_false_alarms"] == 0
 
 
 def test_bench_speed_reports_every_layer(tmp_path):
