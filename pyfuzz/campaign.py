@@ -266,7 +266,9 @@ class _Campaign:
 
     def _saved_signatures(self) -> dict[str, Finding]:
         """Findings already in the artifacts directory, by signature, so that a campaign resumed
-        on it saves only new ones. Files that do not replay as findings are left alone."""
+        on it saves only new ones. Files that do not replay as findings are left alone, and so are
+        findings under another configuration or mutant: a different bug, even with the same
+        signature."""
         saved: dict[str, Finding] = {}
         if not self.artifacts.is_dir():
             return saved
@@ -276,6 +278,8 @@ class _Campaign:
             try:
                 program = load(path)
             except ProgramError:
+                continue
+            if program.config_dict != self.config or program.mutant != self.mutant:
                 continue
             verdict = execute(program)
             if verdict.violation is not None:
