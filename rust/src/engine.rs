@@ -351,4 +351,56 @@ mod throughput {
             println!("{:.0} runs/s, {:.2}M steps/s", inputs.len() as f64 / s, steps as f64 / s / 1e6);
         }
     }
+
+    /// `cargo test --release -p pyfuzz-core engine_fingerprint -- --ignored --nocapture`: one
+    /// hash over everything runs leave behind (events, digest, steps, steps taken, final
+    /// counters) for random programs under every configuration value, every mutant and four
+    /// schedulers. A change to the engine's internals that claims to change no history prints
+    /// the same hash before and after.
+    #[test]
+    #[ignore]
+    fn engine_fingerprint() {
+        use crate::sched::{Pct, Pos, RandomWalk};
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut rng = SplitMix(77);
+        let count = std::env::var("FINGERPRINT_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+        let inputs: Vec<Vec<u8>> = (0..count)
+            .map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect())
+            .collect();
+        let mut configs = vec![Config::SEED];
+        for (key, values) in Config::KEYS {
+            for value in &values[1..] {
+                let mut c = Config::SEED;
+                c.set(key, value).unwrap();
+                configs.push(c);
+            }
+        }
+        for entry in &crate::mutant::CATALOG[1..] {
+            for slab in [crate::world::SlabMode::TypesafeByRcu, crate::world::SlabMode::Deferred] {
+                configs.push(Config { mutant: entry.mutant, slab, ..Config::SEED });
+            }
+        }
+        let mut h = DefaultHasher::new();
+        let mut total = 0u64;
+        for config in &configs {
+            for (i, data) in inputs.iter().enumerate() {
+                let program = Program::decode(data);
+                let n = program.threads.len();
+                let seed = i as u64;
+                let mut schedulers: [Box<dyn Scheduler>; 4] = [
+                    Box::new(ListSchedule::new(&program.schedule)),
+                    Box::new(Pct::new(n, 3, 60, seed)),
+                    Box::new(RandomWalk(SplitMix(seed))),
+                    Box::new(Pos::new(config, n, seed)),
+                ];
+                for s in schedulers.iter_mut() {
+                    let out = run(&program, *config, s.as_mut());
+                    format!("{:?}", out.events).hash(&mut h);
+                    (out.digest, out.steps, &out.taken, &out.final_counters).hash(&mut h);
+                    total += out.steps as u64;
+                }
+            }
+        }
+        println!("fingerprint {:016x} over {} configurations x {count} programs x 4 schedulers, {total} steps", h.finish(), configs.len());
+    }
 }
