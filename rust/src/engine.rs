@@ -48,6 +48,8 @@ struct Runtime<'a, 's> {
     sched: RefCell<Sched<'a, 's>>,
     /// The thread the last boundary picked, for the engine's loop to poll; None: the run is over.
     next: Cell<Option<usize>>,
+    /// How many threads are parked in `Wait`.
+    waiting: Cell<u8>,
 }
 
 struct Sched<'a, 's> {
@@ -62,6 +64,7 @@ struct Sched<'a, 's> {
 
 impl Runtime<'_, '_> {
     /// The step just taken is over: count it and show it to the scheduler, which may end the run.
+    #[inline]
     fn end_step(&self, s: &mut Sched) -> bool {
         s.steps += 1;
         if self.world.slab.has_deferred() {
@@ -79,34 +82,56 @@ impl Runtime<'_, '_> {
 
     /// Pick the thread that takes the next step and record it; None ends the run (nothing can
     /// run, or the step limit).
+    #[inline(always)]
     fn begin_step(&self, s: &mut Sched) -> Option<usize> {
-        let mut runnable = [false; MAX_THREADS];
-        let runnable = &mut runnable[..self.threads];
-        for (t, r) in runnable.iter_mut().enumerate() {
-            *r = s.live[t] && self.states[t].waiting_for.get().is_none_or(|ready| ready(self.world));
-        }
-        if !runnable.contains(&true) {
-            if s.live.contains(&true) {
-                self.log.borrow_mut().push(Event::Panic { t: SETUP, message: "deadlock: every live thread is blocked".into() });
+        // Threads wait only for the mmap_lock: mostly none is waiting, and every live one can run.
+        let mut runnable = s.live;
+        if self.waiting.get() != 0 {
+            for (r, state) in runnable.iter_mut().zip(&self.states) {
+                *r = *r && state.waiting_for.get().is_none_or(|ready| ready(self.world));
             }
+        }
+        let any = runnable != [false; MAX_THREADS];
+        if !any || s.steps == STEP_LIMIT {
+            self.stuck(s, any);
             return None;
         }
-        if s.steps == STEP_LIMIT {
-            self.log.borrow_mut().push(Event::Panic { t: SETUP, message: format!("no progress after {STEP_LIMIT} steps") });
-            return None;
-        }
-        let t = s.scheduler.next(runnable);
+        let t = s.scheduler.next(&runnable[..self.threads]);
         // The thread is suspended inside the op whose access this step performs.
         s.taken.push((t as u8, self.states[t].op.get()));
         Some(t)
     }
 
+    /// Why no step can be taken: every thread has finished, every live one is blocked, or the
+    /// step limit is reached.
+    #[cold]
+    fn stuck(&self, s: &Sched, any_runnable: bool) {
+        let message = if any_runnable {
+            format!("no progress after {STEP_LIMIT} steps")
+        } else if s.live.contains(&true) {
+            "deadlock: every live thread is blocked".into()
+        } else {
+            return;
+        };
+        self.log.borrow_mut().push(Event::Panic { t: SETUP, message });
+    }
+
+    /// The boundary after a step: None when the run is over, else the thread taking the next.
+    #[inline(never)]
+    fn after_step(&self) -> Option<usize> {
+        let mut s = self.sched.borrow_mut();
+        if self.end_step(&mut s) {
+            self.begin_step(&mut s)
+        } else {
+            None
+        }
+    }
+
     /// A thread reached a scheduling point after its access: whether it takes the next step too.
     /// Otherwise the thread the boundary picked (if any) is left for the engine's loop.
-    #[inline(never)]
+    #[inline]
     fn boundary(&self, tid: usize) -> bool {
-        let mut s = self.sched.borrow_mut();
-        let next = if self.end_step(&mut s) { self.begin_step(&mut s) } else { None };
+        let next = self.after_step();
         if next == Some(tid) {
             return true;
         }
@@ -146,9 +171,11 @@ impl Future for Wait<'_, '_, '_, '_> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
         let state = self.env.state;
+        let waiting = &self.env.rt.waiting;
         if !self.parked {
             self.parked = true;
             state.waiting_for.set(Some(self.ready));
+            waiting.set(waiting.get() + 1);
             if !self.env.rt.boundary(self.env.tid as usize) {
                 return Poll::Pending;
             }
@@ -156,6 +183,7 @@ impl Future for Wait<'_, '_, '_, '_> {
             return Poll::Pending;
         }
         state.waiting_for.set(None);
+        waiting.set(waiting.get() - 1);
         Poll::Ready(())
     }
 }
@@ -269,6 +297,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
             interleavings: crate::feedback::Tracker::new(&program.threads),
         }),
         next: Cell::new(None),
+        waiting: Cell::new(0),
     };
 
     {
@@ -291,9 +320,8 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
             next = if thread.poll(&mut cx).is_ready() {
                 // A finished thread reaches no scheduling point: the boundary after its last
                 // step is taken here.
-                let mut s = rt.sched.borrow_mut();
-                s.live[t] = false;
-                if rt.end_step(&mut s) { rt.begin_step(&mut s) } else { None }
+                rt.sched.borrow_mut().live[t] = false;
+                rt.after_step()
             } else {
                 rt.next.take()
             };
