@@ -142,6 +142,8 @@ impl Runtime<'_, '_> {
 
 struct SimEnv<'a, 'r, 's> {
     tid: i8,
+    /// Also in `rt`: here the algorithms reach it (and the configuration) with one load less.
+    world: &'a World,
     rt: &'r Runtime<'a, 's>,
     state: &'r ThreadState,
 }
@@ -203,7 +205,7 @@ impl Env for SimEnv<'_, '_, '_> {
         self.rt.log.borrow_mut().push(event);
     }
     fn world(&self) -> &World {
-        self.rt.world
+        self.world
     }
     fn tid(&self) -> i8 {
         self.tid
@@ -304,7 +306,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
         // Fixed arrays sized for the most threads a program may have, and the threads' futures
         // pinned in place on this stack frame: no allocation per thread, and polling calls the one
         // concrete future type directly instead of through a vtable.
-        let envs: [SimEnv; MAX_THREADS] = std::array::from_fn(|t| SimEnv { tid: t as i8, rt: &rt, state: &rt.states[t] });
+        let envs: [SimEnv; MAX_THREADS] = std::array::from_fn(|t| SimEnv { tid: t as i8, world: &world, rt: &rt, state: &rt.states[t] });
         let threads: [Option<_>; MAX_THREADS] =
             std::array::from_fn(|t| program.threads.get(t).map(|ops| vma::run_thread(&envs[t], ops)));
         let mut threads = pin!(threads);
