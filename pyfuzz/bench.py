@@ -641,7 +641,7 @@ def bench_engine(args, console: Console) -> int:
              "steps_per_run": (pct_steps if way == "pct" else steps) / len(inputs),
              "steps_per_s": round(rate * (pct_steps if way == "pct" else steps) / len(inputs))}
             for way, rate in rates.items()]
-    grind_inputs = 2_000
+    grind_inputs = 5_000
     grind = None
     base = _instructions("none", grind_inputs)
     if base is not None:
