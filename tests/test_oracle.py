@@ -2,6 +2,8 @@
 
 import random
 
+import pytest
+
 from pyfuzz import _core
 from pyfuzz.model import Violation, check
 from pyfuzz.oracle import history
@@ -34,3 +36,27 @@ def test_histories_without_a_free_get_the_same_verdict_with_ordering_kept(monkey
     monkeypatch.setattr(history, "judges_ordering", lambda events: True)
     assert [_verdict(o, c) for o, c in cases] == shortcut
     assert len(cases) > 100 and sum(v is not None for v in shortcut) > 5
+
+
+def test_distinct_histories_judges_each_digest_once_in_a_fixed_table():
+    """The skip-table is direct-mapped and never grows: a repeat is skipped, a digest that lands
+    on an occupied entry evicts it, and the evicted history is judged again if it comes back."""
+    from types import SimpleNamespace
+
+    from pyfuzz.model import DistinctHistories
+    from pyfuzz.program import DEFAULT_CONFIG
+
+    histories = DistinctHistories(dict(DEFAULT_CONFIG), slots=4)
+    size = len(histories.table)
+
+    def judged(digest):
+        before = histories.checked
+        assert histories.judge(SimpleNamespace(digest=digest, events=[], final_counters=None)) is None
+        return histories.checked - before
+
+    assert [judged(5), judged(5), judged(9), judged(5), judged(6)] == [1, 0, 1, 1, 1]
+    for digest in range(100, 1100):
+        judged(digest)
+    assert len(histories.table) == size
+    with pytest.raises(ValueError):
+        DistinctHistories(dict(DEFAULT_CONFIG), slots=6)

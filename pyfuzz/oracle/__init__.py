@@ -32,6 +32,8 @@ DESIGN.md section 5.
 
 from __future__ import annotations
 
+from array import array
+
 from .debugchecks import first_debug_violation
 from .endstate import check_end
 from .history import History
@@ -98,21 +100,27 @@ def first_damage(events: list, config: dict) -> Violation | None:
 
 class DistinctHistories:
     """Checks each history once: equal histories have equal digests and get the same verdict,
-    so the fuzz loop and the blind baselines skip any history they have already judged."""
+    so the fuzz loop and the blind baselines skip any history they have already judged.
 
-    def __init__(self, config: dict, limit: int = 1 << 22):
+    The digests sit in a preallocated direct-mapped table (`slots` entries of 8 bytes), so a
+    campaign's memory stays flat however long it runs: a digest that lands on an occupied entry
+    replaces it, and the history it evicted is only judged again if it comes back."""
+
+    def __init__(self, config: dict, slots: int = 1 << 20):
+        if slots <= 0 or slots & (slots - 1):
+            raise ValueError("slots must be a power of two")
         self.config = config
-        self.limit = limit  # bounds memory on week-long campaigns; forgetting only costs re-checks
-        self.seen: set[int] = set()
+        self.table = array("Q", bytes(8 * slots))
+        self.mask = slots - 1
         self.checked = 0
 
     def judge(self, outcome) -> "Violation | None":
         """The outcome's violation, or None when it holds or its history was judged before."""
-        if outcome.digest in self.seen:
+        digest = outcome.digest or 1  # 0 marks an empty entry
+        entry = digest & self.mask
+        if self.table[entry] == digest:
             return None
-        if len(self.seen) >= self.limit:
-            self.seen.clear()
-        self.seen.add(outcome.digest)
+        self.table[entry] = digest
         self.checked += 1
         try:
             check(outcome.events, self.config, outcome.final_counters)
