@@ -324,8 +324,14 @@ async fn mmap<E: Env>(env: &E, addr: u32, len: u32, fail: bool) -> &'static str 
 async fn munmap<E: Env>(env: &E, addr: u32) -> &'static str {
     let Some(v) = lookup(env, PARENT_MM, addr).await else { return "noop" };
     tree_remove(env, PARENT_MM, v.slot).await;
-    zap_range(env, v).await;
+    let zap_late = env.mutant() == Mutant::MunmapZapAfterRelease;
+    if !zap_late {
+        zap_range(env, v).await;
+    }
     remove_vma(env, v.slot).await;
+    if zap_late {
+        zap_range(env, v).await;
+    }
     "ok"
 }
 
@@ -447,8 +453,10 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
         write_field(env, survivor.slot, Field::End, whole.end).await;
     }
     tree_update(env, PARENT_MM, survivor.slot, whole).await;
-    if !root_policy(env) {
-        for gone in &removed {
+    let repoint_late = env.mutant() == Mutant::MergePutBeforeRepoint;
+    if !root_policy(env) && !repoint_late {
+        let repointed = if env.mutant() == Mutant::MergeSkipsRemove2Folios { 1 } else { removed.len() };
+        for gone in &removed[..repointed] {
             repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
         }
     }
@@ -465,6 +473,9 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
     for gone in &removed {
         read_field(env, gone.slot, Field::Policy).await;
         vma_put(env, gone.slot).await;
+        if repoint_late && !root_policy(env) {
+            repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
+        }
     }
     "ok"
 }
