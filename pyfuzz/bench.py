@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from . import _core
-from .baselines import FEEDBACK, METHODS, Attempt, config_label, run_method
+from .baselines import BLIND, FEEDBACK, METHODS, Attempt, config_label, run_method
 from .check import judge
 from .harness import WALK_DEPTH, WALKS_PER_INPUT
 from .model import DistinctHistories
@@ -447,7 +447,14 @@ def bench_walks(args, console: Console) -> int:
     and PCT, on the same random programs, counting violating runs (no feedback, no time limit)."""
     mutants = args.mutant or list(WALK_MUTANTS)
     inputs = args.inputs or 100_000
-    cells = [(mutant, name) for mutant in mutants for name in WALKS]
+    walks = WALKS
+    if args.method:  # the blind methods of `bench bugs`, by the sampler each walks with
+        unknown = [m for m in args.method if m not in BLIND]
+        if unknown:
+            raise ProgramError(f"unknown walk {unknown[0]!r} (choose from {', '.join(BLIND)})")
+        chosen = {BLIND[m] for m in args.method}
+        walks = {name: walk for name, walk in WALKS.items() if walk in chosen}
+    cells = [(mutant, name) for mutant in mutants for name in walks]
     counts = {}
     with Progress(console=console) as progress, ProcessPoolExecutor(args.jobs) as pool:
         task = progress.add_task("bench walks", total=len(cells))
@@ -459,9 +466,9 @@ def bench_walks(args, console: Console) -> int:
           f"Violating runs among the same {inputs:,} random programs ({INPUT_LEN[0]}-{INPUT_LEN[1]} random bytes each) "
           f"per mutant, under "
           f"`{config_label(MUTANT_CONFIG)}`.", "",
-          "| mutant | " + " | ".join(WALKS) + " |", "|---|" + "---|" * len(WALKS)]
+          "| mutant | " + " | ".join(walks) + " |", "|---|" + "---|" * len(walks)]
     for mutant in mutants:
-        md.append(f"| `{mutant}` | " + " | ".join(f"{counts[mutant, name]:,}" for name in WALKS) + " |")
+        md.append(f"| `{mutant}` | " + " | ".join(f"{counts[mutant, name]:,}" for name in walks) + " |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "walks.json").write_text(json.dumps(
         {"machine": machine(), "inputs": inputs, "config": MUTANT_CONFIG,
