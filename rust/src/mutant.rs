@@ -34,6 +34,7 @@ pub enum Mutant {
     PutCmpxchgLoop,
     PutPreemptFastOnly,
     MunmapZapAfterRelease,
+    MergePutRcusafe,
 }
 
 pub struct Entry {
@@ -246,6 +247,15 @@ pub const CATALOG: &[Entry] = &[
                  tree's reference, not before, so folio_mapped() no longer proves the VMA alive",
         expect: "use-after-free (a reader that entered its RCU section after the free finds the \
                  folio still mapped and takes a reference on the reclaimed slot)",
+    },
+    Entry {
+        mutant: Mutant::MergePutRcusafe,
+        name: "merge_put_rcusafe",
+        kernel: "vma_complete() drops the VMAs the merge removed with rcuref_put_rcusafe(), which \
+                 is only correct inside an RCU read-side section or with preemption disabled, \
+                 under mmap_lock alone (a sleeping lock, which holds no grace period off)",
+        expect: "use-after-free (the merge's cmpxchg on a VMA a racing reader's get+put freed and \
+                 RCU reclaimed; needs a merge and a reader on the removed VMA)",
     },
 ];
 

@@ -135,7 +135,12 @@ pub async fn vma_get<E: Env>(env: &E, slot: u8) -> bool {
 
 /// `vma_put`: frees the VMA when this was the last reference (at once with `CONFIG_VMA_REF=n`).
 pub async fn vma_put<E: Env>(env: &E, slot: u8) -> bool {
-    let release = !env.config().vma_ref || rcuref::put(env, slot, env.config().put_preempt).await;
+    vma_put_as(env, slot, env.config().put_preempt).await
+}
+
+/// `vma_put` through `rcuref_put` (`preempt`) or `rcuref_put_rcusafe`.
+async fn vma_put_as<E: Env>(env: &E, slot: u8, preempt: bool) -> bool {
+    let release = !env.config().vma_ref || rcuref::put(env, slot, preempt).await;
     if release {
         vm_area_free(env, slot).await;
     }
@@ -470,9 +475,10 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
     for gone in &removed {
         tree_remove(env, PARENT_MM, gone.slot).await;
     }
+    let preempt = env.config().put_preempt && env.mutant() != Mutant::MergePutRcusafe;
     for gone in &removed {
         read_field(env, gone.slot, Field::Policy).await;
-        vma_put(env, gone.slot).await;
+        vma_put_as(env, gone.slot, preempt).await;
         if repoint_late && !root_policy(env) {
             repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
         }
