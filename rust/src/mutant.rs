@@ -35,6 +35,7 @@ pub enum Mutant {
     PutPreemptFastOnly,
     MunmapZapAfterRelease,
     MergePutRcusafe,
+    RmapPutAfterUnlock,
 }
 
 pub struct Entry {
@@ -256,6 +257,16 @@ pub const CATALOG: &[Entry] = &[
                  under mmap_lock alone (a sleeping lock, which holds no grace period off)",
         expect: "use-after-free (the merge's cmpxchg on a VMA a racing reader's get+put freed and \
                  RCU reclaimed; needs a merge and a reader on the removed VMA)",
+    },
+    Entry {
+        mutant: Mutant::RmapPutAfterUnlock,
+        name: "rmap_put_after_unlock",
+        kernel: "the reverse-map reader drops its reference after rcu_read_unlock(), still with \
+                 the rcuref_put_rcusafe() that was correct inside the section",
+        expect: "use-after-free / bad-reclaim (three threads: a reader holding the VMA across the \
+                 munmap drops the last reference; a second reader, parked before the zap, revives \
+                 it in that put's window, drops it and frees it; RCU reclaims it before the first \
+                 put's cmpxchg)",
     },
 ];
 

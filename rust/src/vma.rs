@@ -516,7 +516,8 @@ async fn get_ref<E: Env>(env: &E, addr: u32, held: &mut Vec<u8>) -> &'static str
 /// As `folio_get_anon_vma` does for an anon_vma, it trusts the recorded pointer only if the folio
 /// is still mapped after reading it: the VMA is released only after its pages are zapped, so it
 /// was alive at that check, and the RCU read-side section keeps its memory a VMA from then on.
-async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
+/// `pending` receives the reference the mutant `rmap_put_after_unlock` drops after the section.
+async fn rmap<E: Env>(env: &E, page: u32, pending: &mut Option<u8>) -> &'static str {
     let Some(slot) = mapping_load(env, page).await else { return "unmapped" };
     if !folio_mapped(env, page).await {
         return "unmapped";
@@ -538,7 +539,7 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
     }
     if env.mutant() == Mutant::RmapRecheckMappingOnly {
         if mapping_load(env, page).await != Some(slot) {
-            vma_put(env, slot).await;
+            drop_reader_ref(env, slot, pending).await;
             return "stale";
         }
     } else if env.mutant() != Mutant::RmapNoRecheck {
@@ -549,18 +550,28 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
         let still_mapped = folio_mapped(env, page).await;
         let in_range = root_policy(env) || covers(env, slot, page).await;
         if !(again == Some(slot) && still_mapped && in_range) {
-            vma_put(env, slot).await;
+            drop_reader_ref(env, slot, pending).await;
             return "stale";
         }
     }
     if root_policy(env) {
         let outcome = walk_from_root(env, page, slot).await;
-        vma_put(env, slot).await;
+        drop_reader_ref(env, slot, pending).await;
         return outcome;
     }
     use_folio(env, slot, page).await;
-    vma_put(env, slot).await;
+    drop_reader_ref(env, slot, pending).await;
     "walked"
+}
+
+/// The reader's reference on the VMA it walked: dropped inside the RCU read-side section, or
+/// with the mutant left for `run_op` to drop after it.
+async fn drop_reader_ref<E: Env>(env: &E, slot: u8, pending: &mut Option<u8>) {
+    if env.mutant() == Mutant::RmapPutAfterUnlock {
+        *pending = Some(slot);
+    } else {
+        vma_put(env, slot).await;
+    }
 }
 
 /// Whether `slot`'s range covers the folio at `page` (read field by field, as a racing writer
@@ -622,9 +633,13 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
                 return "noop";
             }
             env.world().rcu.read_lock(env).await;
-            let outcome = rmap(env, op.a).await;
+            let mut pending = None;
+            let outcome = rmap(env, op.a, &mut pending).await;
             if !(outcome == "stale" && env.mutant() == Mutant::RmapLeaksRcu) {
                 env.world().rcu.read_unlock(env).await;
+            }
+            if let Some(slot) = pending {
+                vma_put_as(env, slot, false).await;
             }
             outcome
         }
