@@ -207,8 +207,11 @@ pub const CATALOG: &[Entry] = &[
                  read-side section (a careless lockless conversion of find_vma + vma_get)",
         expect: "use-after-free (vma_get on a VMA a racing munmap freed and RCU reclaimed)",
     },
-    // The deep tier: each needs a rarer program shape (a merge, a three-way merge) or more
-    // steps inside a one-step window than the tier above (BENCHMARKS.md, "The deep tier").
+    // The hard tier's second round. A hazard at a site that random programs rarely reach (the
+    // merge's release of the VMAs it removed, a reader that drops the last reference) needs
+    // the site and a window together; BENCHMARKS.md ("The hard tier, second round") counts how
+    // rare each is for the blind walk: only merge_put_rcusafe and rmap_put_after_unlock need more
+    // than 100,000 runs.
     Entry {
         mutant: Mutant::MergePutBeforeRepoint,
         name: "merge_put_before_repoint",
