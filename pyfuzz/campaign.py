@@ -22,7 +22,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from . import build
 from .check import Verdict, decode, execute
-from .files import write_atomically
+from .files import InUse, holding, scratch_directory, write_atomically
 from .harness import FINDING_EXIT
 from .minimize import reduce
 from .program import INPUT_LEN, Program, ProgramError, load, random_input, save
@@ -44,11 +43,13 @@ LIBFUZZER_INPUT = re.compile(r"[0-9a-f]{40}")
 SYNC_SECONDS = 1.0
 # A worker asked to stop (Ctrl-C, the end of a campaign) gets this long before SIGKILL.
 STOP_GRACE_SECONDS = 10.0
-# A finding leaves less than this of the campaign: not worth a new worker's start-up.
-RESTART_MIN_SECONDS = 3
 
 
 class CampaignError(RuntimeError):
+    pass
+
+
+class CorpusInUse(CampaignError):
     pass
 
 
@@ -64,7 +65,7 @@ class Finding:
     startup: float  # of those, the start-up: the harness process, libFuzzer, the instrumented core
     executions: int  # executions up to and including the violating one, in the finding worker
     signature: str = ""
-    duplicates: int = 0  # later findings with the same signature, not saved again
+    duplicates: int = 0  # later violations (distinct histories) with the same signature, not saved again
 
 
 @dataclass
@@ -86,6 +87,7 @@ class CampaignResult:
     instrumented: bool = False
     coverage_source: str = ""
     interrupted: bool = False
+    stopped: str = ""  # why the campaign stopped early on its own: a file it could not write
     findings: list[Finding] = field(default_factory=list)
     log_tail: list[str] = field(default_factory=list)
 
@@ -154,6 +156,7 @@ class _Status:
     features: int = 0
     checked: int = 0
     interleavings: frozenset = frozenset()
+    duplicates: dict = field(default_factory=dict)  # signature -> repeats the worker did not write
 
 
 class _Worker:
@@ -164,12 +167,14 @@ class _Worker:
         self.out = self.dir / "out"
         self.out.mkdir(parents=True)
         _write_random_inputs(self.dir / "random-inputs", seed)
-        self.finding_file = self.dir / "finding.json"
+        self.findings = self.dir / "findings"
+        self.findings.mkdir()
+        self.collected: set[str] = set()  # finding files taken from self.findings
         self.stats_file = self.dir / "stats.json"
         self.status = _Status()
         self.core: str | None = None  # the core module the harness's engine came from
         self.stopping = False
-        env = dict(env, PYFUZZ_FINDING=str(self.finding_file), PYFUZZ_STATS=str(self.stats_file),
+        env = dict(env, PYFUZZ_FINDINGS=str(self.findings), PYFUZZ_STATS=str(self.stats_file),
                    PYFUZZ_PARENT=str(os.getpid()))
         self.proc = subprocess.Popen(
             _harness_args(seconds, seed, [self.out, corpus, self.dir / "random-inputs"], self.dir, reload),
@@ -198,7 +203,19 @@ class _Worker:
         self.status.checked = stats["checked"]
         self.status.executions = max(self.status.executions, stats["executions"])
         self.status.interleavings = frozenset(stats.get("interleavings", ()))
+        self.status.duplicates = stats.get("duplicates", {})
         self.core = stats.get("core", self.core)
+
+    def new_findings(self) -> list[dict]:
+        """The findings the harness wrote since the last call (whole files only: it writes each
+        by rename, under a name that orders them)."""
+        names = sorted(n for n in os.listdir(self.findings) if n.endswith(".json") and not n.startswith("."))
+        found = []
+        for name in names:
+            if name not in self.collected:
+                self.collected.add(name)
+                found.append(json.loads((self.findings / name).read_text()))
+        return found
 
 
 @contextlib.contextmanager
@@ -225,29 +242,33 @@ class _Campaign:
         self.config, self.mutant, self.artifacts = config, mutant, artifacts
         self.shrink, self.keep_going, self.progress = shrink, keep_going, progress
         self.work, self.jobs = work, jobs
-        self.corpus = corpus if corpus is not None else work / "corpus"
-        self.corpus.mkdir(parents=True, exist_ok=True)
+        self.corpus = corpus
         self.known = {p.name for p in self.corpus.iterdir() if p.is_file()}
         core = build.instrumented_core()
         self.core = core
         self.result = CampaignResult(
             config=config, mutant=mutant, jobs=jobs, seed=seed, loaded=len(self.known),
-            corpus_dir=corpus, instrumented=core is not None, coverage_source=build.describe(core),
+            instrumented=core is not None, coverage_source=build.describe(core),
         )
+        self.signatures: dict[str, Finding] = self._saved_signatures()
+        self.repeats: dict[str, int] = {}  # signature -> findings of it a worker wrote but not saved
+        known = work / "known-signatures"
+        known.write_text("".join(f"{sig}\n" for sig in self.signatures))
         self.env = dict(libfuzzer_env(core), PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in config.items()),
-                        PYFUZZ_MUTANT=mutant)
+                        PYFUZZ_MUTANT=mutant, PYFUZZ_KNOWN=str(known), PYFUZZ_KEEP_GOING=str(int(keep_going)))
         self.seconds = seconds
         self.events: queue.Queue = queue.Queue()
         self.workers: list[_Worker] = []
         self.live: set[_Worker] = set()
-        self.next_seed = seed
-        self.signatures: dict[str, Finding] = self._saved_signatures()
+        self.seed = seed
         self.started = time.monotonic()
         self.started_wall = time.time()
 
     def _saved_signatures(self) -> dict[str, Finding]:
         """Findings already in the artifacts directory, by signature, so that a campaign resumed
-        on it saves only new ones. Files that do not replay as findings are left alone."""
+        on it saves only new ones. Files that do not replay as findings are left alone, and so are
+        findings under another configuration or mutant: a different bug, even with the same
+        signature."""
         saved: dict[str, Finding] = {}
         if not self.artifacts.is_dir():
             return saved
@@ -258,43 +279,39 @@ class _Campaign:
                 program = load(path)
             except ProgramError:
                 continue
+            if program.config_dict != self.config or program.mutant != self.mutant:
+                continue
             verdict = execute(program)
             if verdict.violation is not None:
                 v = verdict.violation
-                saved.setdefault(signature(verdict), Finding(v.kind, v.message, program, program, path,
-                                                              verdict, 0.0, 0.0, 0))
+                sig = signature(verdict)
+                saved.setdefault(sig, Finding(v.kind, v.message, program, program, path, verdict, 0.0, 0.0, 0,
+                                              signature=sig))
         return saved
 
-    def _start_worker(self, seconds: int) -> None:
-        index = len(self.workers)
-        worker = _Worker(index, self.next_seed + index, seconds, self.work, self.corpus, self.env,
-                         self.events, reload=self.jobs > 1)
-        self.workers.append(worker)
-        self.live.add(worker)
-
-    def remaining(self) -> float:
-        return self.seconds - (time.monotonic() - self.started)
-
     def run(self) -> CampaignResult:
-        for _ in range(self.jobs):
-            self._start_worker(self.seconds)
+        for index in range(self.jobs):
+            worker = _Worker(index, self.seed + index, self.seconds, self.work, self.corpus, self.env,
+                             self.events, reload=self.jobs > 1)
+            self.workers.append(worker)
+            self.live.add(worker)
         last_sync = time.monotonic()
         stop = threading.Event()
         try:
             with _stop_requests_set(stop):
-                while self.live and not stop.is_set():
+                while self.live and not stop.is_set() and not self.result.stopped:
                     try:
                         worker, line = self.events.get(timeout=0.25)
                     except queue.Empty:
                         pass
                     else:
                         if line is None:
-                            self._exited(worker)
+                            self._writing(self._exited, worker)
                         else:
                             self._absorb(worker, line)
                     if time.monotonic() - last_sync >= SYNC_SECONDS:
                         last_sync = time.monotonic()
-                        self._sync()
+                        self._writing(self._sync)
                         for w in self.live:
                             w.read_stats()
                     self._update()
@@ -303,7 +320,7 @@ class _Campaign:
             raise
         self.result.interrupted = stop.is_set()
         self._stop_all()
-        self._sync()
+        self._writing(self._sync)
         self._update()
         wrong = {w.core for w in self.workers if w.core is not None} - {str(self.core)}
         if self.core is not None and wrong:  # never a campaign that says one coverage and ran another
@@ -325,7 +342,7 @@ class _Campaign:
                     if w.proc.poll() is None:
                         w.proc.kill()
                     else:  # dead, though something it started still holds its output open
-                        self._exited(w, restart=False)
+                        self._writing(self._exited, w, stop_others=False)
                 deadline = time.monotonic() + STOP_GRACE_SECONDS
                 continue
             except KeyboardInterrupt:
@@ -334,9 +351,20 @@ class _Campaign:
                     w.proc.kill()
                 continue
             if line is None:
-                self._exited(worker, restart=False)
+                self._writing(self._exited, worker, stop_others=False)
             else:
                 self._absorb(worker, line)
+
+    def _writing(self, step, *args, **kwargs) -> None:
+        """Run a step that writes into the corpus or artifacts directory. A file it cannot write
+        (a full disk, a directory made read-only or removed under a running campaign) stops the
+        campaign as Ctrl-C would, with its summary: everything saved until then stays whole."""
+        try:
+            step(*args, **kwargs)
+        except OSError as e:
+            if not self.result.stopped:
+                what = f"cannot write {e.filename}" if e.filename else "cannot write"
+                self.result.stopped = f"{what}: {e.strerror or e}"
 
     def _absorb(self, worker: _Worker, line: str) -> None:
         self.result.log_tail = (self.result.log_tail + [line])[-20:]
@@ -366,11 +394,17 @@ class _Campaign:
         r.features = max(s.features for s in statuses)
         r.interleavings = len(frozenset().union(*(s.interleavings for s in statuses)))
         r.corpus_entries = len(self.known)
+        for sig, finding in self.signatures.items():
+            finding.duplicates = self.repeats.get(sig, 0) + sum(s.duplicates.get(sig, 0) for s in statuses)
+            if finding.duplicates and finding not in r.findings:  # saved by an earlier campaign
+                r.findings.append(finding)
         if self.progress is not None:
             self.progress(r)
 
     def _sync(self) -> None:
         for worker in self.workers:
+            for raw in worker.new_findings():
+                self._collect(raw)
             try:
                 names = os.listdir(worker.out)
             except FileNotFoundError:
@@ -390,17 +424,14 @@ class _Campaign:
                     for other in self.live - {worker}:
                         write_atomically(other.out / name, data)
 
-    def _exited(self, worker: _Worker, restart: bool = True) -> None:
+    def _exited(self, worker: _Worker, stop_others: bool = True) -> None:
         code = worker.proc.wait()
         self.live.discard(worker)
         worker.read_stats()
-        if code == FINDING_EXIT and worker.finding_file.exists():
-            raw = json.loads(worker.finding_file.read_text())
+        for raw in worker.new_findings():
             self._collect(raw)
-            if restart and self.keep_going and self.remaining() >= RESTART_MIN_SECONDS:
-                self.next_seed += self.jobs  # a fresh seed: the same one would find the same input
-                self._start_worker(int(self.remaining()))
-            elif restart:
+        if code == FINDING_EXIT:  # the first finding ends a campaign without keep_going
+            if stop_others:
                 for w in self.live:
                     w.stop()
         elif code != 0 and not worker.stopping:
@@ -415,17 +446,14 @@ class _Campaign:
         original = decode(bytes.fromhex(raw["data"]), self.config, self.mutant, raw["walk"])
         verdict = execute(original)
         kind = raw["kind"]
-        if verdict.violation is None or verdict.violation.kind != kind:
+        if verdict.violation is None or verdict.violation.kind != kind or signature(verdict) != raw["signature"]:
             raise CampaignError(
-                f"finding did not replay on the normal build (harness said {kind}): "
+                f"finding did not replay on the normal build (harness said {raw['signature']}): "
                 "the engine is not deterministic, which is a pyfuzz bug"
             )
-        sig = signature(verdict)
-        if sig in self.signatures:
-            earlier = self.signatures[sig]
-            earlier.duplicates += 1
-            if earlier not in self.result.findings:  # saved by an earlier campaign
-                self.result.findings.append(earlier)
+        sig = raw["signature"]
+        if sig in self.signatures:  # found by another worker too, or saved by an earlier campaign
+            self.repeats[sig] = self.repeats.get(sig, 0) + 1
             return
         finding = _save_finding(raw, original, verdict, self.artifacts, self.shrink, self.started_wall)
         finding.signature = sig
@@ -447,15 +475,26 @@ def run_campaign(
 ) -> CampaignResult:
     """Fuzz for `seconds` with `jobs` workers. `progress(result)` is called as they report.
 
-    The campaign ends at the first finding unless `keep_going`; then it runs its whole time, and
-    a worker that found something is replaced by one with a fresh seed. Ctrl-C (KeyboardInterrupt)
-    ends it early with everything found and gathered so far (`result.interrupted`)."""
+    The campaign ends at the first finding unless `keep_going`; then it runs its whole time, its
+    workers fuzzing on past each finding and writing only violations whose signature is new (not
+    one already in `artifacts`), and the repeats counted. Ctrl-C or SIGTERM ends it early with
+    everything found and gathered so far (`result.interrupted`); so does a file it cannot write
+    (`result.stopped`)."""
     if seed is None:
         seed = random.randrange(1, 2**31 - jobs)
-    with tempfile.TemporaryDirectory(prefix="pyfuzz-") as tmp:
-        campaign = _Campaign(config, mutant, seconds, corpus, artifacts, seed, jobs, progress,
-                             minimize_finding, keep_going, Path(tmp))
-        return campaign.run()
+    with scratch_directory("pyfuzz-") as tmp:
+        directory = corpus if corpus is not None else tmp / "corpus"
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            with holding(directory):
+                campaign = _Campaign(config, mutant, seconds, directory, artifacts, seed, jobs, progress,
+                                     minimize_finding, keep_going, tmp)
+                campaign.result.corpus_dir = corpus
+                return campaign.run()
+        except InUse:
+            raise CorpusInUse(f"--corpus {corpus}: in use by another pyfuzz campaign (one campaign per corpus: "
+                              "give it more workers with --jobs, or each campaign its own corpus and join "
+                              "them with 'pyfuzz corpus merge')") from None
 
 
 def _save_finding(raw: dict, original: Program, verdict: Verdict, artifacts: Path, shrink: bool,

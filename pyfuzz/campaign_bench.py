@@ -17,7 +17,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 from rich.console import Console
 
 from .bench import machine
-from .files import write_atomically
+from .files import scratch_directory, write_atomically
 from .program import DEFAULT_CONFIG, ProgramError, load
 
 # No mutant and the configuration the specification calls safe: nothing to find, so a campaign
@@ -55,8 +54,8 @@ def bench_jobs(args, console: Console) -> int:
     for r in range(repeats):
         for jobs in ((1, 2) if r % 2 == 0 else (2, 1)):  # alternate, so drift in load hits both
             cpu = _children_cpu()
-            with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-jobs-") as tmp:
-                res = run_campaign(SAFE, "none", budget, Path(tmp) / "corpus", Path(tmp) / "artifacts",
+            with scratch_directory("pyfuzz-bench-jobs-") as tmp:
+                res = run_campaign(SAFE, "none", budget, tmp / "corpus", tmp / "artifacts",
                                    seed=1000 + r, jobs=jobs)
             cpu = _children_cpu() - cpu
             row = {"repeat": r, "jobs": jobs, "inputs": res.executions, "seconds": round(res.seconds, 2),
@@ -163,14 +162,15 @@ def kill_args(i: int) -> list[str]:
             + (["--jobs", "2"] if i % 4 >= 2 else []))
 
 
-def kill_once(rng: random.Random, corpus: Path, artifacts: Path, extra: list[str] = ()) -> dict:
-    """Start a campaign (--keep-going), SIGKILL it at a random moment once it has started
-    writing, and check what it left. Raises AssertionError on a broken corpus, artifact or an
-    orphaned worker."""
+def kill_once(rng: random.Random, corpus: Path, artifacts: Path, scratch: Path, extra: list[str] = ()) -> dict:
+    """Start a campaign (--keep-going, its TMPDIR `scratch`), SIGKILL it at a random moment once
+    it has started writing, and check what it left. Raises AssertionError on a broken corpus,
+    artifact, an orphaned worker, or a scratch directory left by an earlier kill."""
     cmd = [sys.executable, "-m", "pyfuzz", "fuzz", "--time", "300", "--keep-going", "--corpus", str(corpus),
            "--artifacts", str(artifacts), *extra]
     before = whole_corpus(corpus)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, TMPDIR=str(scratch)))
     try:
         # Until this campaign's workers run and it has written something: a new corpus input or,
         # with a mutant found at once, a finding.
@@ -190,8 +190,12 @@ def kill_once(rng: random.Random, corpus: Path, artifacts: Path, extra: list[str
     orphans = [w for w in workers if Path(f"/proc/{w}/environ").exists()]
     if orphans:
         raise AssertionError(f"workers {orphans} outlived their campaign")
+    # The killed campaign's own; the one an earlier kill left, this campaign removed at its start.
+    abandoned = len(os.listdir(scratch))
+    if abandoned > 1:
+        raise AssertionError(f"{abandoned} scratch directories in {scratch}: earlier kills' were not removed")
     return {"killed_after_first_input_s": round(delay, 2), "workers": len(workers),
-            "corpus": whole_corpus(corpus), "artifacts": readable_artifacts(artifacts)}
+            "corpus": whole_corpus(corpus), "artifacts": readable_artifacts(artifacts), "abandoned": abandoned}
 
 
 def bench_kill(args, console: Console) -> int:
@@ -199,11 +203,12 @@ def bench_kill(args, console: Console) -> int:
     head = _header(f"pyfuzz bench kill --repeats {kills} --seeds {args.seeds}")
     rng = random.Random(args.seeds)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-kill-") as tmp:
-        corpus, artifacts = Path(tmp) / "corpus", Path(tmp) / "artifacts"
+    with scratch_directory("pyfuzz-bench-kill-") as tmp:
+        corpus, artifacts, scratch = tmp / "corpus", tmp / "artifacts", tmp / "tmp"
+        scratch.mkdir()
         for i in range(kills):
             extra = kill_args(i)
-            row = dict(kill_once(rng, corpus, artifacts, extra), kill=i, args=" ".join(extra))
+            row = dict(kill_once(rng, corpus, artifacts, scratch, extra), kill=i, args=" ".join(extra))
             rows.append(row)
             console.print(f"kill {i}: {row}", highlight=False)
     result = {"kills": kills, "rows": rows, "broken": 0}
@@ -212,11 +217,14 @@ def bench_kill(args, console: Console) -> int:
         "without a mutant (the corpus grows) and with `get_ignores_dead` (findings replayed, minimized and saved "
         "all along), every second pair with `--jobs 2`; each SIGKILLed at a random moment 0-8 s after it first wrote a new input or a finding. "
         "After every kill: each corpus file is whole (its name is its SHA-1), each artifact reads back as "
-        "a program, and no worker outlived the campaign.", "",
-        "| kill | flags | killed after (s) | workers | corpus inputs | artifacts |", "|---|---|---|---|---|---|",
+        "a program, no worker outlived the campaign, and the campaigns' TMPDIR holds one scratch directory "
+        "at most (the killed campaign's own: each campaign removes the one the kill before left).", "",
+        "| kill | flags | killed after (s) | workers | corpus inputs | artifacts | scratch dirs left |",
+        "|---|---|---|---|---|---|---|",
         *(f"| {r['kill']} | `{r['args']}` | {r['killed_after_first_input_s']} | {r['workers']} | {r['corpus']} | "
-          f"{r['artifacts']} |" for r in rows),
-        "", f"Broken files or orphaned workers: 0 of {kills} kills (the run stops at the first)."]
+          f"{r['artifacts']} | {r['abandoned']} |" for r in rows),
+        "", f"Broken files, orphaned workers or scratch directories of earlier kills: 0 of {kills} kills "
+        "(the run stops at the first)."]
     _write(args.out, "kill", result, md)
     return 0
 
@@ -234,7 +242,7 @@ def _rss_kib(pid: int) -> int:
 def bench_soak(args, console: Console) -> int:
     budget, every = args.budget, 10
     head = _header(f"pyfuzz bench soak --budget {budget}")
-    with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-soak-") as tmp:
+    with scratch_directory("pyfuzz-bench-soak-") as tmp:
         cmd = [sys.executable, "-m", "pyfuzz", "fuzz", "--time", str(budget), "--corpus", f"{tmp}/corpus",
                "--artifacts", f"{tmp}/artifacts", "--config", "slab=deferred", "--seed", "1"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -243,7 +251,8 @@ def bench_soak(args, console: Console) -> int:
             time.sleep(every)
             workers = workers_of(proc.pid)
             sample = {"t": round(time.monotonic() - started), "campaign_kib": _rss_kib(proc.pid),
-                      "workers_kib": sum(map(_rss_kib, workers)), "corpus": whole_corpus(Path(tmp) / "corpus")}
+                      "workers_kib": sum(map(_rss_kib, workers)), "corpus": whole_corpus(tmp / "corpus"),
+                      "corpus_bytes": sum(p.stat().st_size for p in (tmp / "corpus").iterdir())}
             if proc.poll() is None and workers:
                 samples.append(sample)
                 console.print(f"{sample}", highlight=False)
@@ -251,21 +260,24 @@ def bench_soak(args, console: Console) -> int:
     first = [s for s in samples if s["t"] <= 60]
     last = [s for s in samples if s["t"] >= samples[-1]["t"] - 60]
 
-    def total(s):
-        return s["campaign_kib"] + s["workers_kib"]
+    def median(rows, key):
+        return statistics.median(key(s) for s in rows)
 
+    parts = {"campaign process": lambda s: s["campaign_kib"], "worker": lambda s: s["workers_kib"],
+             "total": lambda s: s["campaign_kib"] + s["workers_kib"]}
     result = {"budget_s": budget, "every_s": every, "samples": samples, "summary_tail": tail[-2000:],
-              "first_minute_median_kib": statistics.median(map(total, first)),
-              "last_minute_median_kib": statistics.median(map(total, last)),
-              "max_kib": max(map(total, samples))}
+              **{f"first_minute_median_kib_{k.split()[0]}": median(first, f) for k, f in parts.items()},
+              **{f"last_minute_median_kib_{k.split()[0]}": median(last, f) for k, f in parts.items()},
+              "max_kib": max(map(parts["total"], samples))}
     md = head + [
         f"One campaign of {budget} s (`--config slab=deferred --seed 1`, a corpus directory), resident memory "
-        f"of the campaign process plus its worker sampled every {every} s from /proc.", "",
-        "| | campaign + worker RSS |", "|---|---|",
-        f"| first minute, median | {result['first_minute_median_kib'] / 1024:.1f} MiB |",
-        f"| last minute, median | {result['last_minute_median_kib'] / 1024:.1f} MiB |",
-        f"| maximum | {result['max_kib'] / 1024:.1f} MiB |",
-        f"| corpus at the end | {samples[-1]['corpus']} inputs |"]
+        f"of the campaign process and of its worker sampled every {every} s from /proc.", "",
+        "| | " + " | ".join(parts) + " |", "|---|---|---|---|",
+        "| first minute, median | " + " | ".join(f"{median(first, f) / 1024:.1f} MiB" for f in parts.values()) + " |",
+        "| last minute, median | " + " | ".join(f"{median(last, f) / 1024:.1f} MiB" for f in parts.values()) + " |",
+        f"| maximum (total) | | | {result['max_kib'] / 1024:.1f} MiB |", "",
+        f"Corpus: {first[0]['corpus']} inputs ({first[0]['corpus_bytes'] / 1024:.0f} KiB) at the first sample, "
+        f"{samples[-1]['corpus']} ({samples[-1]['corpus_bytes'] / 1024:.0f} KiB) at the last."]
     _write(args.out, "soak", result, md)
-    console.print("\n".join(md[-6:]), highlight=False)
+    console.print("\n".join(md[-7:]), highlight=False)
     return 0

@@ -293,7 +293,7 @@ def cmd_fuzz(args, console: Console) -> int:
         result = run_campaign(config, mutant, args.time, args.corpus, args.artifacts, args.seed, progress,
                               jobs=args.jobs, keep_going=args.keep_going)
 
-    title = "campaign summary" + (" (interrupted)" if result.interrupted else "")
+    title = "campaign summary" + (" (stopped)" if result.stopped else " (interrupted)" if result.interrupted else "")
     table = Table(title=title, show_header=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")  # a path must survive a narrow terminal whole
@@ -311,9 +311,14 @@ def cmd_fuzz(args, console: Console) -> int:
         corpus += f" in {result.corpus_dir} ({result.loaded:,} loaded at the start)"
     table.add_row("corpus", corpus)
     table.add_row("libFuzzer seed", str(result.seed))
+    if result.stopped:
+        table.add_row("stopped", result.stopped)
     if not result.findings:
         table.add_row("verdict", "[green]no violation found[/]")
         console.print(table)
+        if result.stopped:  # the campaign could not go on: the user has to act
+            print(f"pyfuzz: error: campaign stopped: {result.stopped}", file=sys.stderr)
+            return BAD_INPUT
         return OK
     for f in result.findings:
         again = f", and {f.duplicates} more with its signature" if f.duplicates else ""
@@ -322,6 +327,8 @@ def cmd_fuzz(args, console: Console) -> int:
     console.print(table)
     f = result.findings[0]
     print(render_finding(f.program, f.verdict.events, f.verdict.violation))
+    if result.stopped:
+        print(f"pyfuzz: error: campaign stopped: {result.stopped}", file=sys.stderr)
     return VIOLATION
 
 

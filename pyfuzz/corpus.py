@@ -13,17 +13,18 @@ also a plain program that `pyfuzz replay` runs as is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import build
+from .files import InUse, holding, scratch_directory
 from .program import CONFIG_VALUES, INPUT_LEN, Program, ProgramError, decode_text, parse_config_overrides
 
 EXPECT = re.compile(r"^#\s*expect:\s*(?P<config>.*?)\s*=>\s*(?P<verdict>[a-z-]+)\s*$")
@@ -177,8 +178,8 @@ def _libfuzzer_merge(out: Path, dirs: list[Path], config: dict[str, str], mutant
     core = build.instrumented_core()
     if core is None:
         raise CorpusError("corpus merge needs the coverage-instrumented core: " + build.describe(None))
-    with tempfile.TemporaryDirectory(prefix="pyfuzz-merge-") as tmp:
-        launcher = Path(tmp) / "harness"
+    with scratch_directory("pyfuzz-merge-") as tmp:
+        launcher = tmp / "harness"
         launcher.write_text(f'#!/bin/sh\nexec {shlex.join(harness_command())} "$@"\n')
         launcher.chmod(0o755)
         env = dict(libfuzzer_env(core), PYFUZZ_ARGV0=str(launcher), PYFUZZ_ORACLE="off", PYFUZZ_MUTANT=mutant,
@@ -193,17 +194,20 @@ def _libfuzzer_merge(out: Path, dirs: list[Path], config: dict[str, str], mutant
     return MergeResult(int(found[-1][1]), int(found[-1][2]))
 
 
-def _staging(next_to: Path) -> Path:
-    """A directory beside `next_to`, on its filesystem, so that files move out of it by rename."""
-    return Path(tempfile.mkdtemp(prefix=f".{next_to.name}.merge-", dir=next_to.parent))
+@contextlib.contextmanager
+def _staging(next_to: Path):
+    """An empty directory beside `next_to`, on its filesystem, so that files move out of it by
+    rename (in a scratch directory: one a killed merge leaves behind goes with the next merge)."""
+    with scratch_directory(f".{next_to.name}.merge-", next_to.parent) as scratch:
+        (scratch / "out").mkdir()
+        yield scratch / "out"
 
 
 def merge(out: Path, dirs: list[Path], config: dict[str, str], mutant: str) -> MergeResult:
     """Add to `out` each input of `dirs` that brings a feature `out` lacks. `out`'s own files are
     never changed; the new ones arrive by rename, only once libFuzzer's merge has succeeded."""
     out.mkdir(exist_ok=True)
-    staging = _staging(out)
-    try:
+    with _staging(out) as staging:
         existing = {p.name for p in _inputs(out)}
         for p in _inputs(out):  # libFuzzer starts from the features of what is in its output
             try:
@@ -215,19 +219,23 @@ def merge(out: Path, dirs: list[Path], config: dict[str, str], mutant: str) -> M
             if p.name not in existing:
                 os.replace(p, out / p.name)
         return result
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def minimize(directory: Path, config: dict[str, str], mutant: str) -> MergeResult:
     """Reduce a corpus directory to libFuzzer's smallest set of its inputs with all its features:
-    a file stays (under its own name) if its bytes are in that set, the rest are removed."""
-    staging = _staging(directory)
+    a file stays (under its own name) if its bytes are in that set, the rest are removed. Not
+    while a campaign runs on the directory (it holds the directory's lock)."""
     try:
+        with holding(directory):
+            return _minimize(directory, config, mutant)
+    except InUse:
+        raise CorpusError(f"DIR {directory}: in use by a running pyfuzz campaign; minimize it afterwards") from None
+
+
+def _minimize(directory: Path, config: dict[str, str], mutant: str) -> MergeResult:
+    with _staging(directory) as staging:
         result = _libfuzzer_merge(staging, [directory], config, mutant)
         keep = {p.name for p in _inputs(staging)}
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     for p in _inputs(directory):
         digest = hashlib.sha1(p.read_bytes()).hexdigest()
         if digest in keep:

@@ -8,13 +8,17 @@ choose; the walks try other alignments of the same program. Every run feeds the 
 so libFuzzer keeps programs whose threads meet in new ways. Half of libFuzzer's mutations are
 replaced by a fresh random program (FRESH_PROGRAMS). The Python oracle checks each history
 unless an identical one (same digest) was already checked in this process. A violation is
-written to $PYFUZZ_FINDING as JSON (with the walk's parameters when a walk found it) and the
-process exits with FINDING_EXIT; the parent turns it into a program with an explicit schedule,
-minimizes and reports it. With PYFUZZ_ORACLE=off (`pyfuzz corpus merge|minimize`, which run
-libFuzzer's -merge=1 on this harness) the oracle is skipped: only the coverage counts. Without
-$PYFUZZ_FINDING (a plain libFuzzer or ClusterFuzzLite run, fuzzers/) a violation is raised as an
-exception, which libFuzzer reports as a crash with the input saved; configuration and mutant then
-default to $PYFUZZ_CONFIG / $PYFUZZ_MUTANT or the seed's.
+written as JSON into the directory $PYFUZZ_FINDINGS (with the walk's parameters when a walk found
+it, and its signature) and the process exits with FINDING_EXIT; the parent turns it into a
+program with an explicit schedule, minimizes and reports it. With PYFUZZ_KEEP_GOING=1 (`pyfuzz
+fuzz --keep-going`) the process goes on fuzzing instead, and writes a violation only if its
+signature is new to it: neither written before nor one of the lines of $PYFUZZ_KNOWN (the
+signatures already saved in the campaign's artifacts); repeats are counted in the stats. With
+PYFUZZ_ORACLE=off (`pyfuzz corpus merge|minimize`, which run libFuzzer's -merge=1 on this
+harness) the oracle is skipped: only the coverage counts. Without $PYFUZZ_FINDINGS (a plain
+libFuzzer or ClusterFuzzLite run, fuzzers/) a violation is raised as an exception, which
+libFuzzer reports as a crash with the input saved; configuration and mutant then default to
+$PYFUZZ_CONFIG / $PYFUZZ_MUTANT or the seed's.
 """
 
 from __future__ import annotations
@@ -102,6 +106,14 @@ def _die_with_parent() -> None:
             os._exit(0)
 
 
+def _known_signatures() -> list[str]:
+    path = os.environ.get("PYFUZZ_KNOWN")
+    if not path:
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
+
+
 def main(argv: list[str]) -> None:
     _die_with_parent()
     sys.setdlopenflags(os.RTLD_NOW | os.RTLD_GLOBAL)
@@ -110,16 +122,23 @@ def main(argv: list[str]) -> None:
     # The oracle is not instrumented: Python coverage would slow every check several-fold, and
     # the Rust core's branches already tell libFuzzer when a run took a new path.
     from pyfuzz import model
+    from pyfuzz.check import Verdict
     from pyfuzz.model import is_core_panic, panic_violation
+    from pyfuzz.program import Program
+    from pyfuzz.signature import signature
 
     overrides = os.environ.get("PYFUZZ_CONFIG", "")
     config = {**DEFAULT_CONFIG, **parse_config_overrides(overrides.split(",") if overrides else [])}
     mutant = os.environ.get("PYFUZZ_MUTANT", "none")
-    finding_path = os.environ.get("PYFUZZ_FINDING")
+    findings_dir = os.environ.get("PYFUZZ_FINDINGS")
+    keep_going = os.environ.get("PYFUZZ_KEEP_GOING") == "1"
     oracle = os.environ.get("PYFUZZ_ORACLE", "on") != "off"
     stats_path = os.environ.get("PYFUZZ_STATS")
     histories = model.DistinctHistories(config)
-    stats = {"executions": 0, "checked": 0, "started": time.time()}
+    # Signature -> later violations with it that were not written (repeats).
+    duplicates: dict[str, int] = dict.fromkeys(_known_signatures(), 0)
+    written = 0
+    stats = {"executions": 0, "checked": 0, "started": time.time(), "duplicates": duplicates}
 
     def write_stats() -> None:
         if stats_path:
@@ -130,35 +149,51 @@ def main(argv: list[str]) -> None:
             met = [pair for pair, flag in enumerate(seen) if flag]
             write_atomically(stats_path, json.dumps(dict(stats, interleavings=met)).encode())
 
-    def report(data: bytes, walk: dict | None, kind: str, message: str, digest: int) -> None:
-        assert finding_path is not None
-        finding = {"data": data.hex(), "walk": walk, "kind": kind, "message": message,
-                   "digest": digest, "found_at": time.time(), "first_input_at": stats["first_input_at"],
-                   "executions": stats["executions"]}
-        write_atomically(finding_path, json.dumps(finding).encode())
-        write_stats()
-        sys.stdout.flush()
-        os._exit(FINDING_EXIT)
+    def report(data: bytes, walk: dict | None, outcome, violation, digest: int) -> None:
+        """Write a violation for the campaign (a new signature only, with keep_going)."""
+        nonlocal written
+        assert findings_dir is not None
+        setup, threads, schedule = core.decode(data)
+        program = Program.from_tuple((setup, threads, schedule), config, mutant)
+        sig = signature(Verdict(program, outcome, violation))
+        if keep_going and sig in duplicates:
+            duplicates[sig] += 1
+            return
+        duplicates[sig] = 0
+        finding = {"data": data.hex(), "walk": walk, "kind": violation.kind, "message": violation.message,
+                   "digest": digest, "signature": sig, "found_at": time.time(),
+                   "first_input_at": stats["first_input_at"], "executions": stats["executions"]}
+        write_atomically(os.path.join(findings_dir, f"{written:06d}.json"), json.dumps(finding).encode())
+        written += 1
+        if not keep_going:
+            write_stats()
+            sys.stdout.flush()
+            os._exit(FINDING_EXIT)
 
     def judge(outcome, data: bytes, walk: dict | None) -> None:
-        if not oracle:
+        if not oracle or outcome is None:
             return
         violation = histories.judge(outcome)
         stats["checked"] = histories.checked
         if violation is not None:
-            if finding_path is None:
+            if findings_dir is None:
                 raise violation
-            report(data, walk, violation.kind, violation.message, outcome.digest)
+            report(data, walk, outcome, violation, outcome.digest)
 
     engine = core = None
 
     def run(data: bytes, walk: dict | None):
+        """The run's outcome, or None when the core panicked (and the campaign goes on)."""
+        nonlocal engine
         try:
             return engine.run_bytes(data) if walk is None else engine.run_bytes_with(data, **walk)
         except BaseException as e:
-            if not is_core_panic(e) or finding_path is None:
+            if not is_core_panic(e) or findings_dir is None:
                 raise  # a crash to libFuzzer
-            report(data, walk, "panic", str(panic_violation(e)), 0)
+            report(data, walk, None, panic_violation(e), 0)
+            # Whatever state the panic left the engine in, the next run starts from a new one.
+            engine = core.Engine(config, mutant)
+            return None
 
     def test_one_input(data: bytes) -> None:
         nonlocal engine, core
@@ -174,6 +209,8 @@ def main(argv: list[str]) -> None:
             write_stats()
         outcome = run(data, None)
         judge(outcome, data, None)
+        if outcome is None:
+            return
         for i in range(WALKS_PER_INPUT):
             walk = {"scheduler": "pct", "seed": outcome.digest ^ i, "depth": WALK_DEPTH, "steps": outcome.steps}
             judge(run(data, walk), data, walk)

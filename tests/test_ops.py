@@ -159,8 +159,12 @@ def test_sigkill_at_random_moments_leaves_corpus_and_artifacts_readable(tmp_path
     from pyfuzz.campaign_bench import kill_args, kill_once
 
     rng = random.Random(5)
-    rows = [kill_once(rng, tmp_path / "corpus", tmp_path / "artifacts", kill_args(i)) for i in (0, 1, 2)]
+    (tmp_path / "tmp").mkdir()
+    rows = [kill_once(rng, tmp_path / "corpus", tmp_path / "artifacts", tmp_path / "tmp", kill_args(i))
+            for i in (0, 1, 2)]
     assert rows[-1]["corpus"] >= 1 and all(r["workers"] >= 1 for r in rows)
+    # Each campaign removed the scratch directory the one killed before it had left.
+    assert [r["abandoned"] for r in rows] == [1, 1, 1]
 
 
 def test_two_workers_save_one_file_per_signature(tmp_path):
@@ -178,6 +182,14 @@ def test_two_workers_save_one_file_per_signature(tmp_path):
     assert saved and len(set(signatures)) == len(signatures), signatures
     # This mutant is found within a worker's first inputs, again and again: repeats were dropped.
     assert "more with its signature" in result.stdout
+    # Resumed on the same artifacts, the campaign finds the same bug at once and fuzzes on
+    # without saving it again.
+    before = snapshot(artifacts)
+    again = pyfuzz("fuzz", "--keep-going", "--mutant", "get_ignores_dead", "--config", "slab=deferred", "--time", "4",
+                   "--artifacts", artifacts, "--corpus", tmp_path / "corpus")
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert snapshot(artifacts) == before
+    assert "more with its signature" in again.stdout and any(str(p) in again.stdout for p in saved)
 
 
 def test_a_checkout_with_an_uncompiled_package_does_not_shadow_the_harness(tmp_path):
@@ -241,3 +253,86 @@ def test_the_wheel_carries_the_instrumented_core_with_its_record_line(tmp_path):
         assert z.namelist()[-1].endswith("RECORD")
     digest = base64.urlsafe_b64encode(hashlib.sha256(core.read_bytes()).digest()).rstrip(b"=").decode()
     assert f"pyfuzz/_core-sancov.so,sha256={digest},{len(core.read_bytes())}" in record
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from pyfuzz.files import holding, scratch_directory
+with scratch_directory("pyfuzz-", sys.argv[1]) as d, holding(Path(sys.argv[2])):
+    print(d, flush=True)
+    time.sleep(600)
+"""
+
+
+def _holder(tmp_path: Path, corpus: Path) -> tuple[subprocess.Popen, Path]:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path), str(corpus)], stdout=subprocess.PIPE,
+                            text=True)
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_scratch_directories_of_dead_owners_go_and_live_ones_stay(tmp_path):
+    from pyfuzz.files import remove_abandoned
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    live, live_dir = _holder(tmp_path, corpus)
+    dead, dead_dir = _holder(tmp_path, tmp_path)
+    dead.send_signal(signal.SIGKILL)
+    dead.wait()
+    foreign = tmp_path / "pyfuzz-not-ours"  # no owner file: not made by scratch_directory
+    foreign.mkdir()
+    try:
+        assert dead_dir.is_dir() and live_dir.is_dir()
+        assert remove_abandoned(tmp_path, "pyfuzz-") == [dead_dir]
+        assert live_dir.is_dir() and foreign.is_dir() and not dead_dir.exists()
+    finally:
+        live.kill()
+        live.wait()
+    assert remove_abandoned(tmp_path, "pyfuzz-") == [live_dir]
+
+
+def test_a_corpus_in_use_is_refused_and_free_again_when_its_campaign_dies(tmp_path, capsys):
+    from pyfuzz.files import holding
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / ("0" * 40)).write_bytes(b"x")
+    before = snapshot(corpus)
+    holder, _ = _holder(tmp_path, corpus)
+    try:
+        for argv in (["fuzz", "--corpus", str(corpus), "--time", "1", "--artifacts", str(tmp_path / "a")],
+                     ["corpus", "minimize", str(corpus)]):
+            assert cli.main(argv) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "in use by" in err, err
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert snapshot(corpus) == before
+    with holding(corpus):  # the kernel dropped the dead holder's lock
+        pass
+
+
+def test_a_file_the_campaign_cannot_write_stops_it_with_its_summary(tmp_path, capsys, monkeypatch):
+    """A full disk under the corpus (here: every write into it fails as on one)."""
+    import errno
+
+    from pyfuzz import campaign, files
+
+    corpus = tmp_path / "corpus"
+
+    def full(path, data, mode=None):
+        if Path(path).parent == corpus:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        files.write_atomically(path, data, mode)
+
+    monkeypatch.setattr(campaign, "write_atomically", full)
+    code = cli.main(["fuzz", "--config", "slab=deferred", "--time", "120", "--corpus", str(corpus),
+                     "--artifacts", str(tmp_path / "a")])
+    out, err = capsys.readouterr()
+    assert code == 2, out + err
+    assert re.fullmatch(rf"pyfuzz: error: campaign stopped: cannot write {re.escape(str(corpus))}/[0-9a-f]{{40}}: "
+                        r"No space left on device\n", err), err
+    assert "campaign summary (stopped)" in out and "no violation found" in out
+    assert list(corpus.iterdir()) == []

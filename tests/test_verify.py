@@ -39,6 +39,23 @@ def test_verify_finds_the_seed_hazard_with_the_fewest_preemptions():
     assert fewer.ok and fewer.complete and fewer.schedules > 0
 
 
+def test_the_seed_hazard_witness_comes_with_the_interleaving_that_shows_its_damage():
+    from pyfuzz.model import first_damage
+
+    program = unscheduled(SEED_HAZARD)
+    result = explore(program)
+    # The fewest-preemption witness is the memset window: a wrong get result, nothing freed yet.
+    assert first_damage(result.witness_events, program.config_dict) is None
+    assert result.damage is not None and result.damage.kind in ("vma-not-detached", "free-while-held")
+    assert result.damage_preemptions == result.witness_preemptions + 1
+    replayed = execute(result.damage_witness)
+    assert replayed.violation.kind == result.violation.kind
+    assert first_damage(replayed.events, program.config_dict).kind == result.damage.kind
+    # A witness that shows its damage itself gets no second one.
+    uaf = explore(unscheduled(REPO / "corpus" / "rcuref-deconstruction-race-rcusafe.txt"))
+    assert uaf.violation.kind == "use-after-free" and uaf.damage is None
+
+
 def test_the_seed_hazard_program_is_safe_in_every_interleaving_with_deferred_freeing():
     result = explore(unscheduled(SEED_HAZARD).with_config(slab="deferred"))
     assert result.ok and result.complete
@@ -105,6 +122,7 @@ def test_the_explorer_is_deterministic():
     ("put_no_cmpxchg", "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap"),
     ("put_reread", "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap"),
     ("split_no_pgoff", "threads=2,ops=1,setup=1,ops-set=split,rmap"),
+    ("no_saturation", "threads=2,ops=1,setup=1,ops-set=get,presets=maxref"),
 ])
 def test_verify_programs_finds_catalog_mutants(mutant, spec):
     result = verify_bound(parse_bound(spec), {**DEFAULT_CONFIG, "slab": "deferred"}, mutant)
@@ -140,11 +158,36 @@ def test_symmetric_programs_are_enumerated_once():
     assert len(shapes) == len(programs) == 3  # {get,get}, {get,munmap}, {munmap,munmap}
 
 
+def test_the_split_merge_variants_and_presets_are_enumerated():
+    from pyfuzz.verify import PRESETS, enumerate_programs
+
+    bound = parse_bound("threads=2,ops=1,setup=1..3,ops-set=split-below,merge-next,merge-both,rmap,"
+                        "presets=none,maxref")
+    programs = [c.program for c in enumerate_programs(bound, DEFAULT_CONFIG, "none")]
+    texts = {p.to_text() for p in programs}
+    assert len(texts) == len(programs)
+    ops = {(op.name, op.b) for p in programs for t in p.threads for op in t}
+    assert {("split", 1), ("merge", 1), ("merge", 2), ("rmap", 0)} <= ops
+    for p in programs:
+        # A merge names the VMA at its address and the successors it may absorb (two for
+        # `both`); every setup VMA is named, since the bound allows dropping unnamed ones.
+        named = set()
+        for op in (op for t in p.threads for op in t):
+            reach = 1 + (op.name == "merge") + (op.name == "merge" and op.b == 2)
+            named |= set(range(op.a // 2, op.a // 2 + reach))
+        assert named & set(range(len(p.setup))) == set(range(len(p.setup))), p.to_text()
+    assert {v.counter for p in programs for v in p.setup} == {PRESETS["none"], PRESETS["maxref"]}
+    # with one setup VMA the only VMA is always named: every (preset, thread pair) is there
+    one = parse_bound("threads=2,ops=1,setup=1,ops-set=split-below,rmap,presets=none,held,saturated")
+    assert len(list(enumerate_programs(one, DEFAULT_CONFIG, "none"))) == 3 * (3 * 4 // 2)
+
+
 def test_cli_verify_writes_a_witness_that_replays(tmp_path):
     result = pyfuzz("verify", SEED_HAZARD, "-o", tmp_path)
     assert result.returncode == 1, result.stderr
-    [witness] = tmp_path.glob("*.txt")
-    assert "fewest-preemption" in result.stdout
+    [damage] = tmp_path.glob("damage-*.txt")
+    [witness] = set(tmp_path.glob("*.txt")) - {damage}
+    assert "fewest-preemption" in result.stdout and "the damage shows: vma-not-detached" in result.stdout
     replay = pyfuzz("replay", witness)
     assert replay.returncode == 1 and "not-linearizable" in replay.stdout
     clean = pyfuzz("verify", SEED_HAZARD, "--config", "slab=deferred", "--preemptions", "2")
@@ -157,6 +200,7 @@ FOUR_THREADS = "vma 0-2\nthread 0\n  get 0\nthread 1\n  get 0\nthread 2\n  get 0
 @pytest.mark.parametrize("args", [
     ["--programs", "threads=2..x"],
     ["--programs", "ops-set=get,frobnicate"],
+    ["--programs", "presets=none,lots"],
     ["--programs", "threads=9"],
     ["--programs", "colour=blue"],
     ["--programs", "threads=2", "--shard", "3/2"],
