@@ -169,7 +169,7 @@ def build_parser() -> Parser:
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
                    help="bugs, walks: only these mutants (repeatable; bugs also takes 'seed', the race in the "
                         "seed's configuration)")
-    b.add_argument("--method", action="append", default=[], metavar="NAME", help="only these methods (repeatable)")
+    b.add_argument("--method", action="append", default=[], metavar="NAME", help="only these methods (repeatable; walks: the samplers of these blind methods)")
     b.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory (default ./bench-results)")
     b.add_argument("--jobs", type=_positive_int, default=2, help="runs in parallel, one core each (default 2)")
     b.add_argument("--no-false-alarm-check", action="store_true", help="bugs: skip the safe-configuration runs")

@@ -22,7 +22,7 @@ def test_histories_without_a_free_get_the_same_verdict_with_ordering_kept(monkey
     rng = random.Random(11)
     mutants = [m[0] for m in _core.MUTANTS]
     cases = []
-    for _ in range(250):
+    for _ in range(400):
         config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
         engine = _core.Engine(config, rng.choice(mutants))
         data = random_input(rng)

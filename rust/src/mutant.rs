@@ -29,6 +29,13 @@ pub enum Mutant {
     RmapUnlockBeforeGet,
     RmapRecheckMappingOnly,
     GetUnlockedLookup,
+    MergePutBeforeRepoint,
+    MergeSkipsRemove2Folios,
+    PutCmpxchgLoop,
+    PutPreemptFastOnly,
+    MunmapZapAfterRelease,
+    MergePutRcusafe,
+    RmapPutAfterUnlock,
 }
 
 pub struct Entry {
@@ -199,6 +206,70 @@ pub const CATALOG: &[Entry] = &[
         kernel: "a vma_get() caller that looks the VMA up without mmap_lock and outside any RCU \
                  read-side section (a careless lockless conversion of find_vma + vma_get)",
         expect: "use-after-free (vma_get on a VMA a racing munmap freed and RCU reclaimed)",
+    },
+    // The hard tier's second round. A hazard at a site that random programs rarely reach (the
+    // merge's release of the VMAs it removed, a reader that drops the last reference) needs
+    // the site and a window together; BENCHMARKS.md ("The hard tier, second round") counts how
+    // rare each is for the blind walk: only merge_put_rcusafe and rmap_put_after_unlock need more
+    // than 100,000 runs.
+    Entry {
+        mutant: Mutant::MergePutBeforeRepoint,
+        name: "merge_put_before_repoint",
+        kernel: "vma_complete(): each VMA the merge removed is dropped with vma_put() before its \
+                 folios are re-pointed at the survivor, so for a moment they name freed memory",
+        expect: "use-after-free (a reader that entered its RCU section after the free reads the \
+                 old mapping, finds the folio mapped, and takes a reference on the reclaimed slot)",
+    },
+    Entry {
+        mutant: Mutant::MergeSkipsRemove2Folios,
+        name: "merge_skips_remove2_folios",
+        kernel: "vma_complete(): a merge that removes two VMAs (remove and remove2) re-points \
+                 only the first one's folios at the survivor; remove2's keep naming a freed VMA",
+        expect: "use-after-free (a later reader follows a mapped folio to remove2's reclaimed \
+                 slot; needs a three-way merge)",
+    },
+    Entry {
+        mutant: Mutant::PutCmpxchgLoop,
+        name: "put_cmpxchg_loop",
+        kernel: "rcuref_put_slowpath(): try_cmpxchg(NOREF, DEAD) written as a retry loop \
+                 (do {} while (!atomic_try_cmpxchg_release(..., &cnt, RCUREF_DEAD))), so a put \
+                 whose counter a racing get revived marks it dead anyway",
+        expect: "not-linearizable / free-while-held (the reviving reader's reference is killed)",
+    },
+    Entry {
+        mutant: Mutant::PutPreemptFastOnly,
+        name: "put_preempt_fast_only",
+        kernel: "rcuref_put(): preempt_enable() right after the fetch-sub, before the slow path \
+                 (the preempt-disabled region narrowed to the fast path)",
+        expect: "use-after-free (the cmpxchg on a VMA that a racing get+put freed and RCU \
+                 reclaimed)",
+    },
+    Entry {
+        mutant: Mutant::MunmapZapAfterRelease,
+        name: "munmap_zap_after_release",
+        kernel: "munmap: the page tables are zapped (unmap_region) after remove_vma() dropped the \
+                 tree's reference, not before, so folio_mapped() no longer proves the VMA alive",
+        expect: "use-after-free (a reader that entered its RCU section after the free finds the \
+                 folio still mapped and takes a reference on the reclaimed slot)",
+    },
+    Entry {
+        mutant: Mutant::MergePutRcusafe,
+        name: "merge_put_rcusafe",
+        kernel: "vma_complete() drops the VMAs the merge removed with rcuref_put_rcusafe(), which \
+                 is only correct inside an RCU read-side section or with preemption disabled, \
+                 under mmap_lock alone (a sleeping lock, which holds no grace period off)",
+        expect: "use-after-free (the merge's cmpxchg on a VMA a racing reader's get+put freed and \
+                 RCU reclaimed; needs a merge and a reader on the removed VMA)",
+    },
+    Entry {
+        mutant: Mutant::RmapPutAfterUnlock,
+        name: "rmap_put_after_unlock",
+        kernel: "the reverse-map reader drops its reference after rcu_read_unlock(), still with \
+                 the rcuref_put_rcusafe() that was correct inside the section",
+        expect: "use-after-free / bad-reclaim (three threads: a reader holding the VMA across the \
+                 munmap drops the last reference; a second reader, parked before the zap, revives \
+                 it in that put's window, drops it and frees it; RCU reclaims it before the first \
+                 put's cmpxchg)",
     },
 ];
 

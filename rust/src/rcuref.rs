@@ -213,10 +213,14 @@ pub async fn put<E: Env>(env: &E, slot: u8, preempt: bool) -> bool {
     env.emit(Event::RefCall { t, slot, f: RefFn::Put });
     let order = if env.mutant() == Mutant::PutRelaxed { Order::Relaxed } else { Order::Release };
     let remaining = counter_add(env, slot, 1u32.wrapping_neg(), AtomicOp::Sub, order).await;
+    let enable_early = preempt && env.mutant() == Mutant::PutPreemptFastOnly;
+    if enable_early {
+        env.world().rcu.preempt_enable(env).await;
+    }
     let released = negative(remaining) && put_slowpath(env, slot, remaining).await;
     env.emit(Event::RefRet { t, slot, f: RefFn::Put, result: Some(released) });
     let fast_path = !negative(remaining);
-    if preempt && !(fast_path && env.mutant() == Mutant::PutLeaksPreempt) {
+    if preempt && !enable_early && !(fast_path && env.mutant() == Mutant::PutLeaksPreempt) {
         env.world().rcu.preempt_enable(env).await;
     }
     released
@@ -230,8 +234,14 @@ async fn put_slowpath<E: Env>(env: &E, slot: u8, mut counter: u32) -> bool {
     if counter == NOREF {
         if env.mutant() == Mutant::PutNoCmpxchg {
             counter_store(env, slot, DEAD, Order::Release).await;
-        } else if let Err(found) = counter_cmpxchg(env, slot, NOREF, DEAD, Order::Release).await {
-            if !(env.mutant() == Mutant::PutCasFailFreesDead && found == DEAD) {
+        } else if let Err(mut found) = counter_cmpxchg(env, slot, NOREF, DEAD, Order::Release).await {
+            if env.mutant() == Mutant::PutCmpxchgLoop {
+                // try_cmpxchg updates the expected value, so the loop's next try expects what
+                // it found, whoever put it there.
+                while let Err(now) = counter_cmpxchg(env, slot, found, DEAD, Order::Release).await {
+                    found = now;
+                }
+            } else if !(env.mutant() == Mutant::PutCasFailFreesDead && found == DEAD) {
                 return false;
             }
         }

@@ -138,7 +138,12 @@ pub async fn vma_get<E: Env>(env: &E, slot: u8) -> bool {
 
 /// `vma_put`: frees the VMA when this was the last reference (at once with `CONFIG_VMA_REF=n`).
 pub async fn vma_put<E: Env>(env: &E, slot: u8) -> bool {
-    let release = !env.config().vma_ref || rcuref::put(env, slot, env.config().put_preempt).await;
+    vma_put_as(env, slot, env.config().put_preempt).await
+}
+
+/// `vma_put` through `rcuref_put` (`preempt`) or `rcuref_put_rcusafe`.
+async fn vma_put_as<E: Env>(env: &E, slot: u8, preempt: bool) -> bool {
+    let release = !env.config().vma_ref || rcuref::put(env, slot, preempt).await;
     if release {
         vm_area_free(env, slot).await;
     }
@@ -404,8 +409,14 @@ async fn mmap<E: Env>(env: &E, addr: u32, len: u32, fail: bool) -> &'static str 
 async fn munmap<E: Env>(env: &E, addr: u32) -> &'static str {
     let Some(v) = lookup(env, PARENT_MM, addr).await else { return "noop" };
     tree_remove(env, PARENT_MM, v.slot).await;
-    zap_range(env, v).await;
+    let zap_late = env.mutant() == Mutant::MunmapZapAfterRelease;
+    if !zap_late {
+        zap_range(env, v).await;
+    }
     remove_vma(env, v.slot).await;
+    if zap_late {
+        zap_range(env, v).await;
+    }
     "ok"
 }
 
@@ -536,8 +547,10 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
         write_field(env, survivor.slot, Field::End, whole.end).await;
     }
     tree_update(env, PARENT_MM, survivor.slot, whole).await;
-    if !root_policy(env) {
-        for gone in &removed {
+    let repoint_late = env.mutant() == Mutant::MergePutBeforeRepoint;
+    if !root_policy(env) && !repoint_late {
+        let repointed = if env.mutant() == Mutant::MergeSkipsRemove2Folios { 1 } else { removed.len() };
+        for gone in &removed[..repointed] {
             repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
         }
     }
@@ -553,9 +566,13 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
         tree_remove(env, PARENT_MM, gone.slot).await;
     }
     rmap_complete(env, held).await;
+    let preempt = env.config().put_preempt && env.mutant() != Mutant::MergePutRcusafe;
     for gone in &removed {
         read_field(env, gone.slot, Field::Policy).await;
-        vma_put(env, gone.slot).await;
+        vma_put_as(env, gone.slot, preempt).await;
+        if repoint_late && !root_policy(env) {
+            repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
+        }
     }
     "ok"
 }
@@ -590,7 +607,8 @@ async fn get_ref<E: Env>(env: &E, addr: u32, held: &mut Vec<u8>) -> &'static str
 /// As `folio_get_anon_vma` does for an anon_vma, it trusts the recorded pointer only if the folio
 /// is still mapped after reading it: the VMA is released only after its pages are zapped, so it
 /// was alive at that check, and the RCU read-side section keeps its memory a VMA from then on.
-async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
+/// `pending` receives the reference the mutant `rmap_put_after_unlock` drops after the section.
+async fn rmap<E: Env>(env: &E, page: u32, pending: &mut Option<u8>) -> &'static str {
     let Some(slot) = mapping_load(env, page).await else { return "unmapped" };
     if !folio_mapped(env, page).await {
         return "unmapped";
@@ -620,8 +638,18 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
     if locked {
         rmap_unlock(env, slot, LockMode::Read).await;
     }
-    vma_put(env, slot).await;
+    drop_reader_ref(env, slot, pending).await;
     outcome
+}
+
+/// The reader's reference on the VMA it walked: dropped inside the RCU read-side section, or
+/// with the mutant left for `run_op` to drop after it.
+async fn drop_reader_ref<E: Env>(env: &E, slot: u8, pending: &mut Option<u8>) {
+    if env.mutant() == Mutant::RmapPutAfterUnlock {
+        *pending = Some(slot);
+    } else {
+        vma_put(env, slot).await;
+    }
 }
 
 /// With `slot` pinned (and, under `rmap_lock=rwsem`, its rwsem held): make sure it is still the
@@ -727,9 +755,13 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
                 return "noop";
             }
             env.world().rcu.read_lock(env).await;
-            let outcome = rmap(env, op.a).await;
+            let mut pending = None;
+            let outcome = rmap(env, op.a, &mut pending).await;
             if !(outcome == "stale" && env.mutant() == Mutant::RmapLeaksRcu) {
                 env.world().rcu.read_unlock(env).await;
+            }
+            if let Some(slot) = pending {
+                vma_put_as(env, slot, false).await;
             }
             outcome
         }
