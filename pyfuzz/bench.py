@@ -476,6 +476,7 @@ VERIFY_BOUNDS = (  # growing; the benchmark stops at the first one not finished 
 VERIFY_MUTANT_BOUNDS = (  # tried in order until one holds a violation
     "threads=2,ops=1..2,setup=1",
     "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap,mmap-fail,split-fail,fork-fail",
+    "threads=2,ops=1,setup=1,ops-set=get,put,rmap,presets=maxref,saturated",
     "threads=2,ops=1..2,setup=1,ops-set=rmap,split,merge,munmap",
 )
 
@@ -509,7 +510,8 @@ def bench_verify(args, console: Console) -> int:
                           f"{dfs['seconds']} s", highlight=False)
     corpus_rows = []
     for path in sorted(Path("corpus").glob("*.txt")):
-        for label, overrides in {"own": {}, "slab=deferred": {"slab": "deferred"}}.items():
+        for label, overrides in {"own": {}, "slab=deferred": {"slab": "deferred"},
+                                 "rmap_lock=rwsem": {"rmap_lock": "rwsem"}}.items():
             program = replace(load(path), schedule=()).with_config(**overrides)
             r = explore(program)
             corpus_rows.append({"file": path.name, "config": label, "verdict": "ok" if r.ok else r.violation.kind,
@@ -560,8 +562,8 @@ def bench_verify(args, console: Console) -> int:
         cut = "" if r["dfs"]["finished"] else " (cut)"
         md.append(f"| {r['program']} | {r['config']} | {r['dpor']['schedules']:,} | {r['dpor']['seconds']} | "
                   f"{r['dfs']['schedules']:,}{cut} | {r['dfs']['seconds']} | {r['dpor']['classes']:,} | {r['ratio']}{'+' if cut else ''} |")
-    md += ["", "`pyfuzz verify` on every corpus program under its own configuration and with `slab=deferred` "
-           "(schedule stripped; a violating run stops at its first "
+    md += ["", "`pyfuzz verify` on every corpus program under its own configuration, with `slab=deferred` "
+           "and with `rmap_lock=rwsem` (schedule stripped; a violating run stops at its first "
            "violation, then context bounding finds the fewest-preemption one):", "",
            "| file | config | verdict | schedules | histories | classes | s | witness preemptions | witness schedule |",
            "|---|---|---|---:|---:|---:|---:|---:|---|"]

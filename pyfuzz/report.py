@@ -190,6 +190,10 @@ def _describe(history: _History, event: Sequence) -> tuple[str, bool]:
         return _SIMPLE_PHRASES[kind], True
     if kind in ("lock", "unlock"):
         return f"mmap_{event[2]}_{kind}()", True
+    if kind in ("rmap_lock", "rmap_unlock"):
+        _, _, slot, mode = event
+        verb = ("down_" if kind == "rmap_lock" else "up_") + mode
+        return history.tagged(f"{verb}(rmap rwsem of {history.name(thread, slot)})", thread, slot), True
     if kind in ("tree_insert", "tree_update"):
         _, _, mm, slot, start, end, pgoff = event
         verb = "insert" if kind == "tree_insert" else "update"

@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 from . import _core
 from .check import judge
 from .model import Violation
-from .program import Op, Program, ProgramError, SetupVma, run_lengths
+from .program import OP_VARIANTS, Op, Program, ProgramError, SetupVma, run_lengths
 
 # Exhaustive exploration grows exponentially with the thread count: at four threads even one op
 # each is out of reach, so verify refuses rather than running for ever.
@@ -156,23 +156,33 @@ def witness_header(result: Exploration, source: str) -> str:
 
 # ---- --programs SPEC: every program within a bound ----
 
-OP_KINDS = ("get", "put", "rmap", "munmap", "mmap", "mmap-fail", "split", "split-fail", "merge", "fork", "fork-fail")
+# Op kinds: NAME[-VARIANT][-fail], the variants of `program.OP_VARIANTS` (split below, merge
+# next and both) included.
+OP_KINDS = ("get", "put", "rmap", "munmap", "mmap", "mmap-fail", "split", "split-fail", "split-below",
+            "split-below-fail", "merge", "merge-next", "merge-both", "fork", "fork-fail")
 DEFAULT_OPS = ("get", "put", "rmap", "munmap", "mmap", "split", "merge", "fork")
 SETUP_PAGES = 2  # each setup VMA spans two pages: one split point, two folios
+# Counter presets a setup VMA can start with (`vma A-B counter=N`: the extra references belong to
+# holders outside the program): none, one outside holder, the most rcuref allows (MAXREF, where
+# the next get saturates), and a saturated counter.
+PRESETS = {"none": None, "held": 1, "maxref": 0x7FFF_FFFF, "saturated": 0xA000_0000}
 
 
 @dataclass(frozen=True)
 class Bound:
-    """A `--programs` bound: thread counts, ops per thread, setup VMAs, and the ops drawn from."""
+    """A `--programs` bound: thread counts, ops per thread, setup VMAs, the ops drawn from and
+    the counter presets each setup VMA takes in turn."""
 
     threads: tuple[int, int] = (2, 2)
     ops: tuple[int, int] = (1, 2)
     setup: tuple[int, int] = (1, 1)
     ops_set: tuple[str, ...] = DEFAULT_OPS
+    presets: tuple[str, ...] = ("none",)
 
     def __str__(self) -> str:
         r = lambda lo_hi: f"{lo_hi[0]}" if lo_hi[0] == lo_hi[1] else f"{lo_hi[0]}..{lo_hi[1]}"
-        return f"threads={r(self.threads)},ops={r(self.ops)},setup={r(self.setup)},ops-set={','.join(self.ops_set)}"
+        text = f"threads={r(self.threads)},ops={r(self.ops)},setup={r(self.setup)},ops-set={','.join(self.ops_set)}"
+        return text if self.presets == ("none",) else f"{text},presets={','.join(self.presets)}"
 
 
 def _parse_range(key: str, text: str, low: int, high: int) -> tuple[int, int]:
@@ -192,8 +202,9 @@ def _parse_range(key: str, text: str, low: int, high: int) -> tuple[int, int]:
 
 
 def parse_bound(spec: str) -> Bound:
-    """`threads=A..B,ops=A..B,setup=A..B,ops-set=NAME,NAME,...`: every key optional, `N` for
-    `N..N`; `ops-set` takes every following comma-separated item that has no `=`."""
+    """`threads=A..B,ops=A..B,setup=A..B,ops-set=NAME,NAME,...,presets=NAME,...`: every key
+    optional, `N` for `N..N`; `ops-set` and `presets` take every following comma-separated item
+    that has no `=`."""
     values: dict[str, list[str]] = {}
     current = None
     for item in spec.replace(" ", ",").split(","):
@@ -203,10 +214,11 @@ def parse_bound(spec: str) -> Bound:
             current, _, value = item.partition("=")
             if current in values:
                 raise ProgramError(f"--programs: {current} given twice")
-            if current not in ("threads", "ops", "setup", "ops-set"):
-                raise ProgramError(f"--programs: unknown key {current!r} (expected threads, ops, setup, ops-set)")
+            if current not in ("threads", "ops", "setup", "ops-set", "presets"):
+                raise ProgramError(f"--programs: unknown key {current!r} "
+                                   "(expected threads, ops, setup, ops-set, presets)")
             values[current] = [value] if value else []
-        elif current == "ops-set":
+        elif current in ("ops-set", "presets"):
             values[current].append(item)
         else:
             raise ProgramError(f"--programs: {item!r} is not KEY=VALUE")
@@ -225,25 +237,35 @@ def parse_bound(spec: str) -> Bound:
             raise ProgramError(f"--programs: ops-set: unknown op {unknown[0]!r} (expected {', '.join(OP_KINDS)})"
                                if unknown else "--programs: ops-set is empty")
         kw["ops_set"] = tuple(dict.fromkeys(names))
+    if "presets" in values:
+        names = values["presets"]
+        unknown = [n for n in names if n not in PRESETS]
+        if unknown or not names:
+            raise ProgramError(f"--programs: presets: unknown preset {unknown[0]!r} (expected {', '.join(PRESETS)})"
+                               if unknown else "--programs: presets is empty")
+        kw["presets"] = tuple(dict.fromkeys(names))
     return Bound(**{**bound.__dict__, **kw})
 
 
 def _instances(kind: str, vmas: int) -> list[tuple[Op, frozenset[int]]]:
-    """The ops of one kind over the canonical setup, each with the setup VMAs it names. Only
-    where an op lands relative to the VMAs matters, so one address per role suffices: a VMA's
-    start, its split point, each of its folios, and one fresh range past the setup."""
+    """The ops of one kind over the canonical setup, each with the setup VMAs it names (every VMA
+    it can touch: a merge names the successors it may absorb). Only where an op lands relative to
+    the VMAs matters, so one address per role suffices: a VMA's start, its split point, each of
+    its folios, and one fresh range past the setup."""
     fresh = SETUP_PAGES * vmas
     fail = kind.endswith("-fail")
-    name = kind.removesuffix("-fail")
+    name, _, variant = kind.removesuffix("-fail").partition("-")
+    b = OP_VARIANTS[name].index(variant) if variant else 0
     out = []
     for i in range(vmas):
         start = SETUP_PAGES * i
         if name in ("get", "munmap", "fork"):
             out.append((Op(name, start, 0, fail), frozenset([i])))
         elif name == "split":
-            out.append((Op(name, start + 1, 0, fail), frozenset([i])))
+            out.append((Op(name, start + 1, b, fail), frozenset([i])))
         elif name == "merge":
-            out.append((Op(name, start, 0, fail), frozenset([i, i + 1]) & frozenset(range(vmas))))
+            absorbed = 2 if variant == "both" else 1
+            out.append((Op(name, start, b, fail), frozenset(range(i, i + absorbed + 1)) & frozenset(range(vmas))))
         elif name == "rmap":
             out.extend((Op(name, page, 0, False), frozenset([i])) for page in range(start, start + SETUP_PAGES))
     if name == "put":
@@ -283,21 +305,26 @@ def enumerate_programs(bound: Bound, config: dict, mutant: str) -> Iterator[Cand
     """Every program within `bound` up to symmetry, in a fixed order: thread order does not
     matter (threads are interchangeable, so one sorted choice per multiset of thread programs),
     and a setup VMA no op names can be dropped with the addresses renamed (the same program with
-    fewer VMAs, enumerated too when the bound allows that many)."""
+    fewer VMAs, enumerated too when the bound allows that many). No op touches a VMA it does not
+    name, so an unnamed VMA's counter preset changes nothing: where unnamed VMAs stay, they take
+    the first preset only."""
     index = 0
     for vmas in range(bound.setup[0], bound.setup[1] + 1):
-        setup = tuple(SetupVma(SETUP_PAGES * i, SETUP_PAGES * (i + 1)) for i in range(vmas))
         alphabet = [inst for kind in bound.ops_set for inst in _instances(kind, vmas)]
         per_thread = _thread_programs(alphabet, *bound.ops)
-        for threads in range(bound.threads[0], bound.threads[1] + 1):
-            for combo in itertools.combinations_with_replacement(range(len(per_thread)), threads):
-                named = frozenset().union(*(vs for t in combo for _, vs in per_thread[t]))
-                if bound.setup[0] <= len(named) < vmas:
-                    continue
-                ops = tuple(tuple(op for op, _ in per_thread[t]) for t in combo)
-                copies = math.factorial(threads) // math.prod(math.factorial(c) for c in Counter(combo).values())
-                yield Candidate(index, Program(setup, ops, (), config, mutant), copies)
-                index += 1
+        for presets in itertools.product(bound.presets, repeat=vmas):
+            setup = tuple(SetupVma(SETUP_PAGES * i, SETUP_PAGES * (i + 1), PRESETS[p]) for i, p in enumerate(presets))
+            for threads in range(bound.threads[0], bound.threads[1] + 1):
+                for combo in itertools.combinations_with_replacement(range(len(per_thread)), threads):
+                    named = frozenset().union(*(vs for t in combo for _, vs in per_thread[t]))
+                    if bound.setup[0] <= len(named) < vmas:
+                        continue
+                    if any(p != bound.presets[0] for i, p in enumerate(presets) if i not in named):
+                        continue
+                    ops = tuple(tuple(op for op, _ in per_thread[t]) for t in combo)
+                    copies = math.factorial(threads) // math.prod(math.factorial(c) for c in Counter(combo).values())
+                    yield Candidate(index, Program(setup, ops, (), config, mutant), copies)
+                    index += 1
 
 
 def parse_shard(text: str) -> tuple[int, int]:

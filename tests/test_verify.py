@@ -105,6 +105,7 @@ def test_the_explorer_is_deterministic():
     ("put_no_cmpxchg", "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap"),
     ("put_reread", "threads=2,ops=1..2,setup=1,ops-set=get,put,rmap,munmap"),
     ("split_no_pgoff", "threads=2,ops=1,setup=1,ops-set=split,rmap"),
+    ("no_saturation", "threads=2,ops=1,setup=1,ops-set=get,presets=maxref"),
 ])
 def test_verify_programs_finds_catalog_mutants(mutant, spec):
     result = verify_bound(parse_bound(spec), {**DEFAULT_CONFIG, "slab": "deferred"}, mutant)
@@ -140,6 +141,30 @@ def test_symmetric_programs_are_enumerated_once():
     assert len(shapes) == len(programs) == 3  # {get,get}, {get,munmap}, {munmap,munmap}
 
 
+def test_the_split_merge_variants_and_presets_are_enumerated():
+    from pyfuzz.verify import PRESETS, enumerate_programs
+
+    bound = parse_bound("threads=2,ops=1,setup=1..3,ops-set=split-below,merge-next,merge-both,rmap,"
+                        "presets=none,maxref")
+    programs = [c.program for c in enumerate_programs(bound, DEFAULT_CONFIG, "none")]
+    texts = {p.to_text() for p in programs}
+    assert len(texts) == len(programs)
+    ops = {(op.name, op.b) for p in programs for t in p.threads for op in t}
+    assert {("split", 1), ("merge", 1), ("merge", 2), ("rmap", 0)} <= ops
+    for p in programs:
+        # A merge names the VMA at its address and the successors it may absorb (two for
+        # `both`); every setup VMA is named, since the bound allows dropping unnamed ones.
+        named = set()
+        for op in (op for t in p.threads for op in t):
+            reach = 1 + (op.name == "merge") + (op.name == "merge" and op.b == 2)
+            named |= set(range(op.a // 2, op.a // 2 + reach))
+        assert named & set(range(len(p.setup))) == set(range(len(p.setup))), p.to_text()
+    assert {v.counter for p in programs for v in p.setup} == {PRESETS["none"], PRESETS["maxref"]}
+    # with one setup VMA the only VMA is always named: every (preset, thread pair) is there
+    one = parse_bound("threads=2,ops=1,setup=1,ops-set=split-below,rmap,presets=none,held,saturated")
+    assert len(list(enumerate_programs(one, DEFAULT_CONFIG, "none"))) == 3 * (3 * 4 // 2)
+
+
 def test_cli_verify_writes_a_witness_that_replays(tmp_path):
     result = pyfuzz("verify", SEED_HAZARD, "-o", tmp_path)
     assert result.returncode == 1, result.stderr
@@ -157,6 +182,7 @@ FOUR_THREADS = "vma 0-2\nthread 0\n  get 0\nthread 1\n  get 0\nthread 2\n  get 0
 @pytest.mark.parametrize("args", [
     ["--programs", "threads=2..x"],
     ["--programs", "ops-set=get,frobnicate"],
+    ["--programs", "presets=none,lots"],
     ["--programs", "threads=9"],
     ["--programs", "colour=blue"],
     ["--programs", "threads=2", "--shard", "3/2"],

@@ -15,6 +15,7 @@ One module per rule family, in the order of DESIGN.md section 5:
 * `invariants`: rule 7, the VMA trees and folio mappings;
 * `debugchecks`: the kernel's own debug checks (vma_assert_detached, and with `lockdep=on`
   RCU_LOCKDEP_WARN in __rcuref_put, might_sleep, sections left open), in a pass of their own;
+* `rmaplock`: rule 10, with `rmap_lock=rwsem` the reverse-map lock's rules, a pass of its own;
 * `history`: the one pass that replays the shared facts (allocations, pointers, trees,
   mappings, operations in flight) and hands each event to the rules above; rule 8 (stray
   warnings) is there too, as it is a fact about the operation in flight.
@@ -34,6 +35,7 @@ from __future__ import annotations
 from .debugchecks import first_debug_violation
 from .endstate import check_end
 from .history import History
+from .rmaplock import first_rmap_lock_violation
 from .spec import MAXREF, RELEASED, SAT_LO
 from .violation import Violation, is_core_panic, panic_violation
 
@@ -63,7 +65,11 @@ def _judge(h, events, config, final_counters) -> None:
     # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
     dv = first_debug_violation(events, config) if h.frees or config.get("lockdep", "off") == "on" else None
     if dv is not None and (first is None or dv.event_index <= first.event_index):
-        raise dv
+        first = dv
+    # A lock rule broken no later than the first damage is its cause, as with the debug checks.
+    rv = first_rmap_lock_violation(events, config)
+    if rv is not None and (first is None or rv.event_index <= first.event_index):
+        first = rv
     if first is not None:
         raise first
     check_end(h, h.lin, h.life, final_counters)

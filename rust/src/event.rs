@@ -90,6 +90,9 @@ pub enum Event {
     FolioMap { t: i8, page: u8, mapped: bool },
     /// `folio_mapped()` as the reader sees it.
     MappedLoad { t: i8, page: u8, mapped: bool },
+    /// `rmap_lock=rwsem`: the rmap rwsem of the root VMA in `slot` acquired / released.
+    RmapLock { t: i8, slot: u8, mode: LockMode },
+    RmapUnlock { t: i8, slot: u8, mode: LockMode },
     Panic { t: i8, message: String },
 }
 
@@ -144,6 +147,8 @@ impl Event {
             FolioMap { t, page, mapped } => (w(25, t, page as u64, mapped as u64, 0, 0), 0),
             MappedLoad { t, page, mapped } => (w(26, t, page as u64, mapped as u64, 0, 0), 0),
             Panic { t, ref message } => (w(27, t, 0, 0, 0, 0), message.len() as u64),
+            RmapLock { t, slot, mode } => (w(28, t, slot as u64, mode as u64, 0, 0), 0),
+            RmapUnlock { t, slot, mode } => (w(29, t, slot as u64, mode as u64, 0, 0), 0),
         }
     }
 }

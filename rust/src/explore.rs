@@ -33,7 +33,8 @@ const COUNTER: u32 = 0;
 /// through a pointer to the slot reads it, as the oracle attributes accesses to allocations).
 const LIFE: u32 = COUNTER + SLOTS as u32;
 const FIELD: u32 = LIFE + SLOTS as u32;
-const FIELDS: u32 = 5;
+/// One object per `Field` (`vm_root` included).
+const FIELDS: u32 = 6;
 const MAPPING: u32 = FIELD + SLOTS as u32 * FIELDS;
 const MAPPED: u32 = MAPPING + PAGES;
 /// A thread's read-side section state (RCU nesting and preemption count).
@@ -43,7 +44,9 @@ const FREE_LIST: u32 = TREE + MMS as u32;
 /// The queue of deferred frees and its grace periods.
 const GRACE: u32 = FREE_LIST + 1;
 const LOCK: u32 = GRACE + 1;
-const OBJECTS: u32 = LOCK + 1;
+/// Each slot's rmap rwsem (`rmap_lock=rwsem`).
+const RMAP_LOCK: u32 = LOCK + 1;
+const OBJECTS: u32 = RMAP_LOCK + SLOTS as u32;
 const _: () = assert!(OBJECTS <= 128);
 
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -99,8 +102,8 @@ struct Context {
 /// reads happen only under the mmap_lock in write mode, and those objects are written only under
 /// it, so no other thread's step can touch them in between. The other two leave a step without
 /// any access event (it ends in `wait` or goes straight to the unlock's scheduling point): such a
-/// step reads the lock, the trees and the free list. (The only `wait` in the model is the
-/// mmap_lock's; a new one must add its object here.)
+/// step reads the locks (the mmap_lock and every rmap rwsem, the two that `wait`), the trees and
+/// the free list. A new kind of `wait` must add its object here.
 fn footprint(events: &[Event], ctx: &mut Context) -> Footprint {
     let pending_before = ctx.pending > 0;
     let mut f = Footprint::default();
@@ -168,6 +171,11 @@ fn footprint(events: &[Event], ctx: &mut Context) -> Footprint {
                 accessed = true;
                 f.write(LOCK);
             }
+            Event::RmapLock { slot, .. } | Event::RmapUnlock { slot, .. } => {
+                accessed = true;
+                f.read(LIFE + slot as u32);
+                f.write(RMAP_LOCK + slot as u32);
+            }
             Event::Lookup { mm, slot, .. } => {
                 accessed = true;
                 f.read(TREE + mm as u32);
@@ -207,6 +215,7 @@ fn footprint(events: &[Event], ctx: &mut Context) -> Footprint {
     }
     if !accessed {
         f.read(LOCK);
+        (0..SLOTS as u32).for_each(|slot| f.read(RMAP_LOCK + slot));
         (0..MMS as u32).for_each(|mm| f.read(TREE + mm));
         f.read(FREE_LIST);
     }

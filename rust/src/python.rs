@@ -156,6 +156,8 @@ fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>>
         FolioMap { t, page, mapped } => (intern!(py, "folio_map"), t, page, mapped).into_pyobject(py)?,
         MappedLoad { t, page, mapped } => (intern!(py, "mapped_load"), t, page, mapped).into_pyobject(py)?,
         Panic { t, message } => (intern!(py, "panic"), t, message).into_pyobject(py)?,
+        RmapLock { t, slot, mode } => (intern!(py, "rmap_lock"), t, slot, name_of_mode(py, *mode)).into_pyobject(py)?,
+        RmapUnlock { t, slot, mode } => (intern!(py, "rmap_unlock"), t, slot, name_of_mode(py, *mode)).into_pyobject(py)?,
     };
     Ok(any)
 }

@@ -122,6 +122,15 @@ fn run_worker(world: &World, tid: i8, ops: &[Op]) -> Vec<Event> {
                 }
             }
         }
+        for (slot, mode) in rmap_locks_held(&events) {
+            let lock = &world.slots[slot as usize].rmap_lock;
+            match mode {
+                LockMode::Write => lock.store(0, Release),
+                LockMode::Read => {
+                    lock.fetch_sub(1, Release);
+                }
+            }
+        }
         events.push(Event::Panic { t: tid, message });
     }
     events
@@ -134,6 +143,23 @@ fn mmap_lock_held(events: &[Event]) -> Option<LockMode> {
         Event::Unlock { .. } => Some(None),
         _ => None,
     })?
+}
+
+/// The rmap rwsems (`rmap_lock=rwsem`) a thread still holds according to its own history.
+fn rmap_locks_held(events: &[Event]) -> Vec<(u8, LockMode)> {
+    let mut held = Vec::new();
+    for e in events {
+        match *e {
+            Event::RmapLock { slot, mode, .. } => held.push((slot, mode)),
+            Event::RmapUnlock { slot, mode, .. } => {
+                if let Some(i) = held.iter().position(|&h| h == (slot, mode)) {
+                    held.remove(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    held
 }
 
 /// What `refcount_pairs` measures: the protocol's own get/put, or one of two reference points.

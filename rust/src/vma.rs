@@ -3,6 +3,7 @@
 //! `vma_complete`, `dup_mmap`, the error paths that now end in `vma_put`, and the lazy anon
 //! reverse-map reader that is the reason VMAs need a reference count at all.
 
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use crate::env::Env;
@@ -10,12 +11,14 @@ use crate::event::{Event, Field, LockMode, Order};
 use crate::mutant::Mutant;
 use crate::program::{Op, OpKind};
 use crate::rcuref;
-use crate::world::{MappingPolicy, TreeEntry, PAGES, WRITER};
+use crate::world::{MappingPolicy, RmapLock, TreeEntry, World, PAGES, SLOTS, WRITER};
+
+type Ready = fn(&World) -> bool;
 
 pub const PARENT_MM: u8 = 0;
 pub const CHILD_MM: u8 = 1;
 
-fn field_cell<E: Env>(env: &E, slot: u8, field: Field) -> &std::sync::atomic::AtomicU32 {
+fn field_cell<E: Env>(env: &E, slot: u8, field: Field) -> &AtomicU32 {
     let s = &env.world().slots[slot as usize];
     match field {
         Field::Start => &s.start,
@@ -163,47 +166,124 @@ async fn remove_vma<E: Env>(env: &E, slot: u8) {
 
 // ---- the mm: mmap_lock, the VMA tree, folio mappings ----
 
-fn lock_free_for_writer(w: &crate::world::World) -> bool {
+fn lock_free_for_writer(w: &World) -> bool {
     w.mmap_lock.load(Relaxed) == 0
 }
 
-fn lock_free_for_reader(w: &crate::world::World) -> bool {
+fn lock_free_for_reader(w: &World) -> bool {
     w.mmap_lock.load(Relaxed) & WRITER == 0
 }
 
-async fn mmap_lock<E: Env>(env: &E, mode: LockMode) {
-    let lock = &env.world().mmap_lock;
-    env.step().await;
-    loop {
-        let taken = match mode {
-            LockMode::Write => lock.compare_exchange(0, WRITER, Acquire, Relaxed).is_ok(),
-            LockMode::Read => {
-                let v = lock.load(Relaxed);
-                v & WRITER == 0 && lock.compare_exchange(v, v + 1, Acquire, Relaxed).is_ok()
-            }
-        };
-        if taken {
-            env.emit(Event::Lock { t: env.tid(), mode });
-            return;
+/// One attempt at an rwsem (`WRITER` bit or a count of readers): `down_write_trylock` or
+/// `down_read_trylock`.
+fn rwsem_try(lock: &AtomicU32, mode: LockMode) -> bool {
+    match mode {
+        LockMode::Write => lock.compare_exchange(0, WRITER, Acquire, Relaxed).is_ok(),
+        LockMode::Read => {
+            let v = lock.load(Relaxed);
+            v & WRITER == 0 && lock.compare_exchange(v, v + 1, Acquire, Relaxed).is_ok()
         }
-        let ready = match mode {
-            LockMode::Write => lock_free_for_writer,
-            LockMode::Read => lock_free_for_reader,
-        };
+    }
+}
+
+/// `down_write`/`down_read`: attempts until one succeeds, sleeping (`wait`) until `ready` says
+/// the lock could be had. Returns right after the successful attempt, so the caller records
+/// the acquisition in the same step.
+async fn rwsem_down<E: Env>(env: &E, lock: &AtomicU32, mode: LockMode, ready: Ready) {
+    while !rwsem_try(lock, mode) {
         env.wait(ready).await;
     }
 }
 
-async fn mmap_unlock<E: Env>(env: &E, mode: LockMode) {
-    env.step().await;
-    let lock = &env.world().mmap_lock;
+fn rwsem_up(lock: &AtomicU32, mode: LockMode) {
     match mode {
         LockMode::Write => lock.store(0, Release),
         LockMode::Read => {
             lock.fetch_sub(1, Release);
         }
     }
+}
+
+async fn mmap_lock<E: Env>(env: &E, mode: LockMode) {
+    let ready = match mode {
+        LockMode::Write => lock_free_for_writer,
+        LockMode::Read => lock_free_for_reader,
+    };
+    env.step().await;
+    rwsem_down(env, &env.world().mmap_lock, mode, ready).await;
+    env.emit(Event::Lock { t: env.tid(), mode });
+}
+
+async fn mmap_unlock<E: Env>(env: &E, mode: LockMode) {
+    env.step().await;
+    rwsem_up(&env.world().mmap_lock, mode);
     env.emit(Event::Unlock { t: env.tid(), mode });
+}
+
+// ---- rmap_lock=rwsem: the root VMA's rmap rwsem ----
+
+/// `wait` takes a plain function, so each slot's lock has its own pair of them.
+fn rmap_free_for_writer<const S: usize>(w: &World) -> bool {
+    w.slots[S].rmap_lock.load(Relaxed) == 0
+}
+
+fn rmap_free_for_reader<const S: usize>(w: &World) -> bool {
+    w.slots[S].rmap_lock.load(Relaxed) & WRITER == 0
+}
+
+macro_rules! per_slot {
+    ($f:ident) => {
+        [$f::<0>, $f::<1>, $f::<2>, $f::<3>, $f::<4>, $f::<5>, $f::<6>, $f::<7>]
+    };
+}
+const RMAP_WRITER_READY: [Ready; SLOTS] = per_slot!(rmap_free_for_writer);
+const RMAP_READER_READY: [Ready; SLOTS] = per_slot!(rmap_free_for_reader);
+
+fn rmap_locking<E: Env>(env: &E) -> bool {
+    env.config().rmap_lock == RmapLock::Rwsem
+}
+
+async fn rmap_lock<E: Env>(env: &E, root: u8, mode: LockMode) {
+    let ready = match mode {
+        LockMode::Write => RMAP_WRITER_READY[root as usize],
+        LockMode::Read => RMAP_READER_READY[root as usize],
+    };
+    env.step().await;
+    rwsem_down(env, &env.world().slots[root as usize].rmap_lock, mode, ready).await;
+    env.emit(Event::RmapLock { t: env.tid(), slot: root, mode });
+}
+
+/// `down_read_trylock` of the root's rmap rwsem: a failed attempt changes nothing.
+async fn rmap_trylock_read<E: Env>(env: &E, root: u8) -> bool {
+    env.step().await;
+    let taken = rwsem_try(&env.world().slots[root as usize].rmap_lock, LockMode::Read);
+    if taken {
+        env.emit(Event::RmapLock { t: env.tid(), slot: root, mode: LockMode::Read });
+    }
+    taken
+}
+
+async fn rmap_unlock<E: Env>(env: &E, root: u8, mode: LockMode) {
+    env.step().await;
+    rwsem_up(&env.world().slots[root as usize].rmap_lock, mode);
+    env.emit(Event::RmapUnlock { t: env.tid(), slot: root, mode });
+}
+
+/// `vma_prepare`'s lock for a change to a published VMA's range: the root's rmap rwsem for
+/// write (nothing under `rmap_lock=none`). Returns the lock to pass to `rmap_complete`.
+async fn rmap_prepare<E: Env>(env: &E, root: u8) -> Option<u8> {
+    if !rmap_locking(env) {
+        return None;
+    }
+    rmap_lock(env, root, LockMode::Write).await;
+    Some(root)
+}
+
+/// `vma_complete`'s unlock.
+async fn rmap_complete<E: Env>(env: &E, held: Option<u8>) {
+    if let Some(root) = held {
+        rmap_unlock(env, root, LockMode::Write).await;
+    }
 }
 
 async fn lookup<E: Env>(env: &E, mm: u8, addr: u32) -> Option<TreeEntry> {
@@ -344,22 +424,28 @@ async fn split<E: Env>(env: &E, addr: u32, new_below: bool, fail: bool) -> &'sta
     }
     let root = root.flatten();
     let moved_pgoff = if env.mutant() == Mutant::SplitNoPgoff { r.pgoff } else { r.pgoff + (addr - r.start) };
+    // The new VMA's own range is set before `vma_prepare` (nobody can reach it yet); the
+    // original's, which walkers can reach, changes only under the lock.
     if new_below {
         write_field(env, new, Field::End, addr).await;
+        let held = rmap_prepare(env, root.unwrap_or(v.slot)).await;
         write_field(env, v.slot, Field::Start, addr).await;
         write_field(env, v.slot, Field::Pgoff, moved_pgoff).await;
         tree_update(env, PARENT_MM, v.slot, Range { start: addr, end: r.end, pgoff: moved_pgoff }).await;
         tree_insert(env, PARENT_MM, new, Range { end: addr, ..r }).await;
         share_folios(env, r.start..addr, v.slot, new, root).await;
+        rmap_complete(env, held).await;
         return "ok";
     }
     let upper = Range { start: addr, end: r.end, pgoff: moved_pgoff };
     write_field(env, new, Field::Start, addr).await;
     write_field(env, new, Field::Pgoff, moved_pgoff).await;
+    let held = rmap_prepare(env, root.unwrap_or(v.slot)).await;
     write_field(env, v.slot, Field::End, addr).await;
     tree_update(env, PARENT_MM, v.slot, Range { end: addr, ..r }).await;
     tree_insert(env, PARENT_MM, new, upper).await;
     share_folios(env, addr..r.end, v.slot, new, root).await;
+    rmap_complete(env, held).await;
     "ok"
 }
 
@@ -426,6 +512,7 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
     }
     // As merging needs compatible anon_vmas, under `mapping=root` it needs the same root:
     // one VMA cannot stand for folios that name two roots.
+    let mut root = None;
     if root_policy(env) {
         let mut roots = Vec::with_capacity(len);
         for w in &chain {
@@ -434,12 +521,14 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
         if roots.iter().any(|&r| r != roots[0]) {
             return "noop";
         }
+        root = Some(roots[0]);
     }
     let whole = Range { start: chain[0].start, end: chain[len - 1].end, pgoff: pgoffs[0] };
     let (survivor, removed) = match kind {
         MergeKind::IntoNext => (chain[1], vec![chain[0]]),
         _ => (chain[0], chain[1..].to_vec()),
     };
+    let held = rmap_prepare(env, root.unwrap_or(survivor.slot)).await;
     if kind == MergeKind::IntoNext {
         write_field(env, survivor.slot, Field::Start, whole.start).await;
         write_field(env, survivor.slot, Field::Pgoff, whole.pgoff).await;
@@ -457,11 +546,13 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
             vma_put(env, gone.slot).await;
             tree_remove(env, PARENT_MM, gone.slot).await;
         }
+        rmap_complete(env, held).await;
         return "ok";
     }
     for gone in &removed {
         tree_remove(env, PARENT_MM, gone.slot).await;
     }
+    rmap_complete(env, held).await;
     for gone in &removed {
         read_field(env, gone.slot, Field::Policy).await;
         vma_put(env, gone.slot).await;
@@ -519,9 +610,25 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
         mmap_lock(env, LockMode::Read).await;
         mmap_unlock(env, LockMode::Read).await;
     }
+    // `rmap_lock=rwsem`: the folio names a root (under `mapping=repoint` every VMA is its own),
+    // whose rwsem orders this walk against every split and merge of the VMAs cut from it.
+    let locked = rmap_locking(env);
+    if locked {
+        rmap_lock_pinned(env, slot).await;
+    }
+    let outcome = validate_and_use(env, page, slot).await;
+    if locked {
+        rmap_unlock(env, slot, LockMode::Read).await;
+    }
+    vma_put(env, slot).await;
+    outcome
+}
+
+/// With `slot` pinned (and, under `rmap_lock=rwsem`, its rwsem held): make sure it is still the
+/// VMA mapping the folio, then act on the folio through it.
+async fn validate_and_use<E: Env>(env: &E, page: u32, slot: u8) -> &'static str {
     if env.mutant() == Mutant::RmapRecheckMappingOnly {
         if mapping_load(env, page).await != Some(slot) {
-            vma_put(env, slot).await;
             return "stale";
         }
     } else if env.mutant() != Mutant::RmapNoRecheck {
@@ -532,18 +639,27 @@ async fn rmap<E: Env>(env: &E, page: u32) -> &'static str {
         let still_mapped = folio_mapped(env, page).await;
         let in_range = root_policy(env) || covers(env, slot, page).await;
         if !(again == Some(slot) && still_mapped && in_range) {
-            vma_put(env, slot).await;
             return "stale";
         }
     }
     if root_policy(env) {
-        let outcome = walk_from_root(env, page, slot).await;
-        vma_put(env, slot).await;
-        return outcome;
+        return walk_from_root(env, page, slot).await;
     }
     use_folio(env, slot, page).await;
-    vma_put(env, slot).await;
     "walked"
+}
+
+/// Take the pinned VMA's rmap rwsem for read the way `folio_lock_anon_vma_read` takes an
+/// anon_vma's: a trylock inside the RCU section; failing that, the reference keeps the VMA, so
+/// the walker leaves the section to sleep on the lock (no sleeping under RCU) and re-enters it
+/// afterwards, as the rest of the walk (the tree walk of `mapping=root`) needs RCU.
+async fn rmap_lock_pinned<E: Env>(env: &E, slot: u8) {
+    if rmap_trylock_read(env, slot).await {
+        return;
+    }
+    env.world().rcu.read_unlock(env).await;
+    rmap_lock(env, slot, LockMode::Read).await;
+    env.world().rcu.read_lock(env).await;
 }
 
 /// Whether `slot`'s range covers the folio at `page` (read field by field, as a racing writer
@@ -578,7 +694,13 @@ async fn walk_from_root<E: Env>(env: &E, page: u32, root: u8) -> &'static str {
         return "stale";
     }
     let same_root = root_of(env, v.slot).await == root;
-    let valid = covers(env, v.slot, page).await && same_root;
+    // The held rwsem is the root's: it keeps the range still only for a VMA cut from that root,
+    // so under the lock the range is read once the root is known to be the same.
+    let valid = if rmap_locking(env) {
+        same_root && covers(env, v.slot, page).await
+    } else {
+        covers(env, v.slot, page).await && same_root
+    };
     if valid {
         use_folio(env, v.slot, page).await;
     }

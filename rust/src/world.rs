@@ -52,6 +52,21 @@ pub enum MappingPolicy {
     Root,
 }
 
+/// What the lazy reverse-map walker holds while it validates and uses the VMA a folio names
+/// (patch 09, not recovered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RmapLock {
+    /// RCU and a reference only: nothing orders its reads of `vm_start`, `vm_end` and
+    /// `vm_pgoff` against a split or merge that moves them.
+    None,
+    /// The root VMA's rmap rwsem, for read. Split and merge hold it for write from the first
+    /// change of a published VMA's range to the end of the tree update (`vma_prepare` ..
+    /// `vma_complete`), as they hold the root anon_vma's rwsem for a VMA that has one; the walker
+    /// takes it as `folio_lock_anon_vma_read` takes the anon_vma's (a trylock under RCU, else
+    /// leave RCU holding the pin, then sleep on it).
+    Rwsem,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     pub vma_ref: bool,
@@ -65,6 +80,7 @@ pub struct Config {
     /// stays in the dead zone until `vma_rcuref_init` makes it live with one release store.
     pub init_keeps_counter: bool,
     pub mapping: MappingPolicy,
+    pub rmap_lock: RmapLock,
     /// `lockdep=on`: the kernel's lock and RCU debugging is built in. It changes nothing in the
     /// execution; the oracle's debug rules read it (pyfuzz/oracle/debugchecks.py).
     pub lockdep: bool,
@@ -80,6 +96,7 @@ impl Config {
         get: GetAlgo::Rcuref,
         init_keeps_counter: false,
         mapping: MappingPolicy::Repoint,
+        rmap_lock: RmapLock::None,
         lockdep: false,
         mutant: Mutant::None,
     };
@@ -94,6 +111,7 @@ impl Config {
         ("init", &["memset", "keep_counter"]),
         ("mapping", &["repoint", "root"]),
         ("lockdep", &["off", "on"]),
+        ("rmap_lock", &["none", "rwsem"]),
     ];
 
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -142,6 +160,13 @@ impl Config {
                     _ => return Err(format!("config mapping: expected repoint or root, got {value:?}")),
                 }
             }
+            "rmap_lock" => {
+                self.rmap_lock = match value {
+                    "none" => RmapLock::None,
+                    "rwsem" => RmapLock::Rwsem,
+                    _ => return Err(format!("config rmap_lock: expected none or rwsem, got {value:?}")),
+                }
+            }
             _ => return Err(format!("unknown config key {key:?}")),
         }
         Ok(())
@@ -158,6 +183,11 @@ pub struct Slot {
     pub file: AtomicU32,
     pub policy: AtomicU32,
     pub root: AtomicU32,
+    /// `rmap_lock=rwsem`: the rmap rwsem of the VMAs this one is the root of (`WRITER` bit or a
+    /// count of readers). Like an anon_vma's rwsem, which its slab constructor initialises once,
+    /// it lives with the memory: the allocation's zeroing leaves it alone, so a stale walker that
+    /// holds it on a recycled VMA still holds a lock.
+    pub rmap_lock: AtomicU32,
 }
 
 /// A VMA's place in an mm, as the tree (maple tree) knows it.
