@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 from . import _core
 from .check import judge
-from .model import Violation
+from .model import Violation, first_damage
 from .program import OP_VARIANTS, Op, Program, ProgramError, SetupVma, run_lengths
 
 # Exhaustive exploration grows exponentially with the thread count: at four threads even one op
@@ -50,6 +50,12 @@ class Exploration:
     witness_preemptions: int | None = None
     witness_schedules: int = 0  # schedules the fewest-preemption search ran
     witness_events: list = field(default_factory=list, repr=False)
+    # When the witness shows a wrong result but not yet what it does to memory: the violating
+    # interleaving with the fewest preemptions (at most DAMAGE_EXTRA more) whose history shows
+    # the damage, with that damage (`model.first_damage`).
+    damage: Violation | None = None
+    damage_witness: Program | None = None
+    damage_preemptions: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,9 +85,15 @@ def _judge_found(item, config: dict) -> tuple[list[int], int, int, object, Viola
     return schedule, preemptions, klass, outcome, judge(outcome, config)
 
 
-def _search(program: Program, mode: str, bound: int | None, progress: Callable[[dict], None] | None):
-    """Drive one explorer to the end (or to its first violation); returns the explorer and the
-    first violating (schedule, preemptions, outcome, violation), if any."""
+# How many preemptions beyond the fewest-preemption witness the damage witness may take.
+DAMAGE_EXTRA = 1
+
+
+def _search(program: Program, mode: str, bound: int | None, progress: Callable[[dict], None] | None,
+            wanted: Callable[[object, Violation], bool] | None = None):
+    """Drive one explorer to the end (or to its first violation, or with `wanted` its first
+    violation that `wanted(outcome, violation)` accepts); returns the explorer and that
+    (schedule, preemptions, outcome, violation), if any."""
     config = program.config_dict
     explorer = _core.Explorer(program.to_tuple(), config, program.mutant,
                               "bounded" if bound is not None or mode == "bounded" else mode, bound)
@@ -97,7 +109,7 @@ def _search(program: Program, mode: str, bound: int | None, progress: Callable[[
                 schedule, preemptions, _, outcome, violation = _judge_found(item, config)
                 if outcome is not None:
                     judged[outcome.digest] = violation
-            if violation is not None:
+            if violation is not None and (wanted is None or wanted(outcome, violation)):
                 first = (schedule, preemptions, outcome, violation)
                 break
         if progress is not None:
@@ -139,7 +151,32 @@ def explore(program: Program, *, mode: str = "dpor", preemptions: int | None = N
         result.witness_preemptions = count
         result.witness = Program(program.setup, program.threads, run_lengths(schedule), program.config, program.mutant)
         result.witness_events = outcome.events if outcome is not None else []
+        if outcome is not None and first_damage(outcome.events, program.config_dict) is None:
+            _find_damage(program, result)
     return result
+
+
+def _find_damage(program: Program, result: Exploration) -> None:
+    """The witness's history shows a wrong result and nothing worse yet (the seed's hazard: a get
+    succeeds on a counter the allocation's memset revived): look, fewest preemptions first, for a
+    violating interleaving whose history shows what the wrong result does (a VMA freed while in
+    the tree, a use after free), which is what a reviewer needs to see."""
+    config = program.config_dict
+    damage = {}
+
+    def damaging(outcome, _violation) -> bool:
+        if outcome is None:
+            return False
+        damage["found"] = first_damage(outcome.events, config)
+        return damage["found"] is not None
+
+    _, found = _search(program, "bounded", result.witness_preemptions + DAMAGE_EXTRA, None, damaging)
+    if found is not None:
+        schedule, count, _, _ = found
+        result.damage = damage["found"]
+        result.damage_preemptions = count
+        result.damage_witness = Program(program.setup, program.threads, run_lengths(schedule), program.config,
+                                        program.mutant)
 
 
 def witness_path(out_dir: Path, result: Exploration) -> Path:
@@ -486,6 +523,20 @@ def _report_violation(console, result: Exploration, out_dir: Path, source: str) 
                   + ("replays to the same violation" if same else "[red]does NOT replay to the same violation[/]") + ")",
                   highlight=False)
     print(render_finding(result.witness, result.witness_events, result.violation))
+    if result.damage_witness is not None:
+        from .program import save
+
+        damage_path = path.with_name(f"damage-{path.name}")
+        save(result.damage_witness, damage_path,
+             f"pyfuzz verify: the damage of {result.violation.kind}: {result.damage}\n"
+             f"found by context bounding over {source}; this interleaving has {result.damage_preemptions} "
+             f"preemption(s), the fewest of any violating one whose history shows damage.\n"
+             f"replay: pyfuzz replay THIS_FILE (its verdict is the first violation, {result.violation.kind})")
+        console.print(f"  the witness shows the wrong result, not yet its damage; with "
+                      f"{result.damage_preemptions} preemption(s) the damage shows: {result.damage.kind}: "
+                      f"{result.damage.message}", highlight=False)
+        console.print(f"  written to {damage_path} (its verdict is still the first violation, "
+                      f"{result.violation.kind}; pyfuzz show {damage_path} prints its steps)", highlight=False)
 
 
 def run_cli(args, console) -> int:

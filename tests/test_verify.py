@@ -39,6 +39,23 @@ def test_verify_finds_the_seed_hazard_with_the_fewest_preemptions():
     assert fewer.ok and fewer.complete and fewer.schedules > 0
 
 
+def test_the_seed_hazard_witness_comes_with_the_interleaving_that_shows_its_damage():
+    from pyfuzz.model import first_damage
+
+    program = unscheduled(SEED_HAZARD)
+    result = explore(program)
+    # The fewest-preemption witness is the memset window: a wrong get result, nothing freed yet.
+    assert first_damage(result.witness_events, program.config_dict) is None
+    assert result.damage is not None and result.damage.kind in ("vma-not-detached", "free-while-held")
+    assert result.damage_preemptions == result.witness_preemptions + 1
+    replayed = execute(result.damage_witness)
+    assert replayed.violation.kind == result.violation.kind
+    assert first_damage(replayed.events, program.config_dict).kind == result.damage.kind
+    # A witness that shows its damage itself gets no second one.
+    uaf = explore(unscheduled(REPO / "corpus" / "rcuref-deconstruction-race-rcusafe.txt"))
+    assert uaf.violation.kind == "use-after-free" and uaf.damage is None
+
+
 def test_the_seed_hazard_program_is_safe_in_every_interleaving_with_deferred_freeing():
     result = explore(unscheduled(SEED_HAZARD).with_config(slab="deferred"))
     assert result.ok and result.complete
@@ -168,8 +185,9 @@ def test_the_split_merge_variants_and_presets_are_enumerated():
 def test_cli_verify_writes_a_witness_that_replays(tmp_path):
     result = pyfuzz("verify", SEED_HAZARD, "-o", tmp_path)
     assert result.returncode == 1, result.stderr
-    [witness] = tmp_path.glob("*.txt")
-    assert "fewest-preemption" in result.stdout
+    [damage] = tmp_path.glob("damage-*.txt")
+    [witness] = set(tmp_path.glob("*.txt")) - {damage}
+    assert "fewest-preemption" in result.stdout and "the damage shows: vma-not-detached" in result.stdout
     replay = pyfuzz("replay", witness)
     assert replay.returncode == 1 and "not-linearizable" in replay.stdout
     clean = pyfuzz("verify", SEED_HAZARD, "--config", "slab=deferred", "--preemptions", "2")
