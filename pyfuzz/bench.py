@@ -590,26 +590,94 @@ def bench_verify(args, console: Console) -> int:
     return 0
 
 
+ENGINE_WAYS = {"each": "`run_bytes` per input (one Python call and one outcome object per run)",
+               "many": "`run_many`: decode and run of all inputs in one call, (digest, steps) per input",
+               "pct": f"`run_bytes_with` per input, a PCT walk of depth {WALK_DEPTH} (as the harness's walks)"}
+
+# The child that callgrind runs: the same inputs every time, so that the difference between a run
+# of the engine and a run without it is the engine's work alone.
+_CALLGRIND_CHILD = """
+import random, sys
+from pyfuzz import _core
+from pyfuzz.program import random_input
+rng = random.Random(2024)
+inputs = [random_input(rng) for _ in range(int(sys.argv[2]))]
+engine = _core.Engine({config!r})
+if sys.argv[1] == "many":
+    engine.run_many(inputs)
+elif sys.argv[1] == "each":
+    for data in inputs:
+        engine.run_bytes(data)
+"""
+
+
+def _instructions(way: str, inputs: int) -> int | None:
+    """Instructions (callgrind) of the child doing `way` with `inputs` inputs, None without valgrind."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    if shutil.which("valgrind") is None:
+        return None
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c",
+                           _CALLGRIND_CHILD.format(config=MUTANT_CONFIG), way, str(inputs)],
+                          capture_output=True, text=True, check=True)
+    return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+
+
 def bench_engine(args, console: Console) -> int:
-    """Scheduling steps per second of the engine alone (decode and run under the program's own
-    schedule, no check), on one core."""
+    """Scheduling steps per second of the engine alone (decode and run, no check), on one core: the
+    way the previous figure was taken (one `run_bytes` call per input), all inputs in one call,
+    and PCT walks; then instructions per scheduling step under callgrind (load-independent)."""
     rng = random.Random(2024)
     inputs = [random_input(rng) for _ in range(args.inputs or 20_000)]
     engine = _core.Engine(MUTANT_CONFIG)
-    steps = sum(engine.run_bytes(data).steps for data in inputs)
-    runs_per_s = _rate(lambda data: engine.run_bytes(data), inputs, args.repeats)
+    own = [steps for _, steps in engine.run_many(inputs)]
+    steps = sum(own)
+    assert steps == sum(engine.run_bytes(data).steps for data in inputs), "run_many and run_bytes disagree"
+    pct_steps = sum(engine.run_bytes_with(data, "pct", i, WALK_DEPTH, own[i]).steps for i, data in enumerate(inputs))
+    rates = {"each": _rate(lambda data: engine.run_bytes(data), inputs, args.repeats),
+             "many": statistics.median(_batch_rate(engine, inputs) for _ in range(args.repeats)),
+             "pct": statistics.median(_walk_rate(engine, inputs, own) for _ in range(args.repeats))}
+    rows = [{"way": way, "what": ENGINE_WAYS[way], "runs_per_s": round(rate),
+             "steps_per_run": (pct_steps if way == "pct" else steps) / len(inputs),
+             "steps_per_s": round(rate * (pct_steps if way == "pct" else steps) / len(inputs))}
+            for way, rate in rates.items()]
+    grind_inputs = 5_000
+    grind = None
+    base = _instructions("none", grind_inputs)
+    if base is not None:
+        grind_steps = sum(s for _, s in engine.run_many(inputs[:grind_inputs]))
+        grind = {way: round((_instructions(way, grind_inputs) - base) / grind_steps) for way in ("many", "each")}
     result = {"machine": machine(), "inputs": len(inputs), "repeats": args.repeats, "config": MUTANT_CONFIG,
-              "steps_per_run": steps / len(inputs), "runs_per_s": round(runs_per_s),
-              "steps_per_s": round(runs_per_s * steps / len(inputs))}
+              "load": os.getloadavg()[0], "rows": rows, "instructions_per_step": grind}
     md = [f"Command: `pyfuzz bench engine {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
-          f"{len(inputs):,} random inputs, median of {args.repeats} passes, `{config_label(MUTANT_CONFIG)}`.", "",
-          "| runs/s | steps per run | scheduling steps/s |", "|---|---|---|",
-          f"| {result['runs_per_s']:,} | {result['steps_per_run']:.1f} | {result['steps_per_s']:,} |"]
+          f"{len(inputs):,} random inputs, median of {args.repeats} passes, `{config_label(MUTANT_CONFIG)}`, "
+          f"load average {result['load']:.2f} at the end.", "",
+          "| how | runs/s | steps per run | scheduling steps/s |", "|---|---|---|---|"]
+    md += [f"| {r['what']} | {r['runs_per_s']:,} | {r['steps_per_run']:.1f} | {r['steps_per_s']:,} |" for r in rows]
+    if grind:
+        md += ["", f"Instructions per scheduling step (callgrind, the first {grind_inputs:,} inputs, the Python "
+                   f"start-up subtracted): {grind['many']} with `run_many`, {grind['each']} with `run_bytes` per input."]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "engine.json").write_text(json.dumps(result, indent=1))
     (args.out / "engine.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0
+
+
+def _batch_rate(engine, inputs) -> float:
+    start = time.perf_counter()
+    engine.run_many(inputs)
+    return len(inputs) / (time.perf_counter() - start)
+
+
+def _walk_rate(engine, inputs, own_steps) -> float:
+    """PCT walks as the harness runs them: the change points spread over the own run's length."""
+    start = time.perf_counter()
+    for i, data in enumerate(inputs):
+        engine.run_bytes_with(data, "pct", i, WALK_DEPTH, own_steps[i])
+    return len(inputs) / (time.perf_counter() - start)
 
 
 def _rate(fn, inputs, repeats: int) -> float:

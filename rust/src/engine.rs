@@ -33,19 +33,129 @@ struct ThreadState {
     op: Cell<u8>,
 }
 
-struct SimEnv<'a> {
-    tid: i8,
+/// What the threads' scheduling points and the engine's loop share. The boundary between two
+/// steps (count the step, run the callbacks it let through, show its events to the scheduler,
+/// pick the next thread) runs at the scheduling point a thread reaches after its access, not
+/// after its poll returns: when the scheduler picks the same thread again, the thread goes on in
+/// the same poll instead of unwinding every nested future to the engine and descending again.
+/// Either way the boundary does the same work at the same moment of the execution, so the
+/// history is the same.
+struct Runtime<'a, 's> {
     world: &'a World,
-    log: &'a RefCell<Vec<Event>>,
-    state: &'a ThreadState,
+    log: RefCell<Vec<Event>>,
+    states: [ThreadState; MAX_THREADS],
+    threads: usize,
+    sched: RefCell<Sched<'a, 's>>,
+    /// The thread the last boundary picked, for the engine's loop to poll; None: the run is over.
+    next: Cell<Option<usize>>,
+    /// How many threads are parked in `Wait`.
+    waiting: Cell<u8>,
 }
 
-struct Grant<'a>(&'a ThreadState);
+struct Sched<'a, 's> {
+    scheduler: &'s mut dyn Scheduler,
+    live: [bool; MAX_THREADS],
+    steps: u32,
+    taken: Vec<(u8, u8)>,
+    /// Where the events of the step being taken begin.
+    seen: usize,
+    interleavings: crate::feedback::Tracker<'a>,
+}
 
-impl Future for Grant<'_> {
+impl Runtime<'_, '_> {
+    /// The step just taken is over: count it and show it to the scheduler, which may end the run.
+    #[inline]
+    fn end_step(&self, s: &mut Sched) -> bool {
+        s.steps += 1;
+        if self.world.slab.has_deferred() {
+            self.log.borrow_mut().extend(self.world.slab.reclaim_ready(&self.world.rcu));
+        }
+        let log = self.log.borrow();
+        let step_events = &log[s.seen..];
+        if crate::feedback::ENABLED {
+            step_events.iter().for_each(|e| s.interleavings.see(e));
+        }
+        let go_on = s.scheduler.observe(step_events);
+        s.seen = log.len();
+        go_on
+    }
+
+    /// Pick the thread that takes the next step and record it; None ends the run (nothing can
+    /// run, or the step limit).
+    #[inline(always)]
+    fn begin_step(&self, s: &mut Sched) -> Option<usize> {
+        // Threads wait only for the mmap_lock: mostly none is waiting, and every live one can run.
+        let mut runnable = s.live;
+        if self.waiting.get() != 0 {
+            for (r, state) in runnable.iter_mut().zip(&self.states) {
+                *r = *r && state.waiting_for.get().is_none_or(|ready| ready(self.world));
+            }
+        }
+        let any = runnable != [false; MAX_THREADS];
+        if !any || s.steps == STEP_LIMIT {
+            self.stuck(s, any);
+            return None;
+        }
+        let t = s.scheduler.next(&runnable[..self.threads]);
+        // The thread is suspended inside the op whose access this step performs.
+        s.taken.push((t as u8, self.states[t].op.get()));
+        Some(t)
+    }
+
+    /// Why no step can be taken: every thread has finished, every live one is blocked, or the
+    /// step limit is reached.
+    #[cold]
+    fn stuck(&self, s: &Sched, any_runnable: bool) {
+        let message = if any_runnable {
+            format!("no progress after {STEP_LIMIT} steps")
+        } else if s.live.contains(&true) {
+            "deadlock: every live thread is blocked".into()
+        } else {
+            return;
+        };
+        self.log.borrow_mut().push(Event::Panic { t: SETUP, message });
+    }
+
+    /// The boundary after a step: None when the run is over, else the thread taking the next.
+    #[inline(never)]
+    fn after_step(&self) -> Option<usize> {
+        let mut s = self.sched.borrow_mut();
+        if self.end_step(&mut s) {
+            self.begin_step(&mut s)
+        } else {
+            None
+        }
+    }
+
+    /// A thread reached a scheduling point after its access: whether it takes the next step too.
+    /// Otherwise the thread the boundary picked (if any) is left for the engine's loop.
+    #[inline]
+    fn boundary(&self, tid: usize) -> bool {
+        let next = self.after_step();
+        if next == Some(tid) {
+            return true;
+        }
+        self.next.set(next);
+        false
+    }
+}
+
+struct SimEnv<'a, 'r, 's> {
+    tid: i8,
+    /// Also in `rt`: here the algorithms reach it (and the configuration) with one load less.
+    world: &'a World,
+    rt: &'r Runtime<'a, 's>,
+    state: &'r ThreadState,
+}
+
+struct Grant<'e, 'a, 'r, 's>(&'e SimEnv<'a, 'r, 's>);
+
+impl Future for Grant<'_, '_, '_, '_> {
     type Output = ();
+    #[inline]
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0.granted.replace(false) {
+        let env = self.0;
+        if env.state.granted.replace(false) || env.rt.boundary(env.tid as usize) {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -53,41 +163,46 @@ impl Future for Grant<'_> {
     }
 }
 
-struct Wait<'a> {
-    state: &'a ThreadState,
+struct Wait<'e, 'a, 'r, 's> {
+    env: &'e SimEnv<'a, 'r, 's>,
     ready: Ready,
     parked: bool,
 }
 
-impl Future for Wait<'_> {
+impl Future for Wait<'_, '_, '_, '_> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        let state = self.env.state;
+        let waiting = &self.env.rt.waiting;
         if !self.parked {
             self.parked = true;
-            self.state.waiting_for.set(Some(self.ready));
+            state.waiting_for.set(Some(self.ready));
+            waiting.set(waiting.get() + 1);
+            if !self.env.rt.boundary(self.env.tid as usize) {
+                return Poll::Pending;
+            }
+        } else if !state.granted.replace(false) {
             return Poll::Pending;
         }
-        if self.state.granted.replace(false) {
-            self.state.waiting_for.set(None);
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        state.waiting_for.set(None);
+        waiting.set(waiting.get() - 1);
+        Poll::Ready(())
     }
 }
 
-impl Env for SimEnv<'_> {
+impl Env for SimEnv<'_, '_, '_> {
     fn step(&self) -> impl Future<Output = ()> {
-        Grant(self.state)
+        Grant(self)
     }
     fn wait(&self, ready: Ready) -> impl Future<Output = ()> {
-        Wait { state: self.state, ready, parked: false }
+        Wait { env: self, ready, parked: false }
     }
+    #[inline]
     fn emit(&self, event: Event) {
         if let Event::OpBegin { op, .. } = event {
             self.state.op.set(op);
         }
-        self.log.borrow_mut().push(event);
+        self.rt.log.borrow_mut().push(event);
     }
     fn world(&self) -> &World {
         self.world
@@ -167,67 +282,55 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
     let world = World::new(config, n);
     let log = RefCell::new(Vec::with_capacity(512));
     setup(&world, program, &log);
-
-    // Fixed arrays sized for the most threads a program may have, and the threads' futures
-    // pinned in place on this stack frame: no allocation per thread, and polling calls the one
-    // concrete future type directly instead of through a vtable.
-    let states: [ThreadState; MAX_THREADS] = Default::default();
-    let envs: [SimEnv; MAX_THREADS] =
-        std::array::from_fn(|t| SimEnv { tid: t as i8, world: &world, log: &log, state: &states[t] });
-    let threads: [Option<_>; MAX_THREADS] =
-        std::array::from_fn(|t| program.threads.get(t).map(|ops| vma::run_thread(&envs[t], ops)));
-    let mut threads = pin!(threads);
+    let seen = log.borrow().len();
     let mut live = [false; MAX_THREADS];
     live[..n].fill(true);
+    let rt = Runtime {
+        world: &world,
+        log,
+        states: Default::default(),
+        threads: n,
+        sched: RefCell::new(Sched {
+            scheduler,
+            live,
+            steps: 0,
+            taken: Vec::with_capacity(256),
+            seen,
+            interleavings: crate::feedback::Tracker::new(&program.threads),
+        }),
+        next: Cell::new(None),
+        waiting: Cell::new(0),
+    };
 
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut interleavings = crate::feedback::Tracker::new(&program.threads);
-    let mut seen = log.borrow().len();
-    let mut runnable = [false; MAX_THREADS];
-    let runnable = &mut runnable[..n];
-    let mut steps = 0;
-    let mut taken = Vec::with_capacity(256);
-    loop {
-        for t in 0..n {
-            runnable[t] = live[t] && states[t].waiting_for.get().is_none_or(|ready| ready(&world));
-        }
-        if !runnable.contains(&true) {
-            if live.contains(&true) {
-                log.borrow_mut().push(Event::Panic { t: SETUP, message: "deadlock: every live thread is blocked".into() });
-            }
-            break;
-        }
-        if steps == STEP_LIMIT {
-            log.borrow_mut().push(Event::Panic { t: SETUP, message: format!("no progress after {STEP_LIMIT} steps") });
-            break;
-        }
-        let t = scheduler.next(runnable);
-        // The thread is suspended inside the op whose access this step performs.
-        taken.push((t as u8, states[t].op.get()));
-        states[t].granted.set(true);
-        // SAFETY: the futures never move: they stay in the pinned array until it is dropped,
-        // and a finished one is only marked, never taken out.
-        let thread = unsafe { threads.as_mut().map_unchecked_mut(|a| &mut a[t]) };
-        let thread = thread.as_pin_mut().expect("scheduler picked a runnable thread");
-        if thread.poll(&mut cx).is_ready() {
-            live[t] = false;
-        }
-        steps += 1;
-        if world.slab.has_deferred() {
-            log.borrow_mut().extend(world.slab.reclaim_ready(&world.rcu));
-        }
-        let log = log.borrow();
-        let step_events = &log[seen..];
-        if crate::feedback::ENABLED {
-            step_events.iter().for_each(|e| interleavings.see(e));
-        }
-        let go_on = scheduler.observe(step_events);
-        seen = log.len();
-        if !go_on {
-            break;
+    {
+        // Fixed arrays sized for the most threads a program may have, and the threads' futures
+        // pinned in place on this stack frame: no allocation per thread, and polling calls the one
+        // concrete future type directly instead of through a vtable.
+        let envs: [SimEnv; MAX_THREADS] = std::array::from_fn(|t| SimEnv { tid: t as i8, world: &world, rt: &rt, state: &rt.states[t] });
+        let threads: [Option<_>; MAX_THREADS] =
+            std::array::from_fn(|t| program.threads.get(t).map(|ops| vma::run_thread(&envs[t], ops)));
+        let mut threads = pin!(threads);
+
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut next = rt.begin_step(&mut rt.sched.borrow_mut());
+        while let Some(t) = next {
+            rt.states[t].granted.set(true);
+            // SAFETY: the futures never move: they stay in the pinned array until it is dropped,
+            // and a finished one is only marked, never taken out.
+            let thread = unsafe { threads.as_mut().map_unchecked_mut(|a| &mut a[t]) };
+            let thread = thread.as_pin_mut().expect("scheduler picked a runnable thread");
+            next = if thread.poll(&mut cx).is_ready() {
+                // A finished thread reaches no scheduling point: the boundary after its last
+                // step is taken here.
+                rt.sched.borrow_mut().live[t] = false;
+                rt.after_step()
+            } else {
+                rt.next.take()
+            };
         }
     }
-    let events = log.take();
+    let Sched { steps, taken, .. } = rt.sched.into_inner();
+    let events = rt.log.into_inner();
     Outcome { digest: digest(&events), final_counters: world.final_counters(), events, steps, taken }
 }
 
@@ -350,5 +453,57 @@ mod throughput {
             let s = start.elapsed().as_secs_f64();
             println!("{:.0} runs/s, {:.2}M steps/s", inputs.len() as f64 / s, steps as f64 / s / 1e6);
         }
+    }
+
+    /// `cargo test --release -p pyfuzz-core engine_fingerprint -- --ignored --nocapture`: one
+    /// hash over everything runs leave behind (events, digest, steps, steps taken, final
+    /// counters) for random programs under every configuration value, every mutant and four
+    /// schedulers. A change to the engine's internals that claims to change no history prints
+    /// the same hash before and after.
+    #[test]
+    #[ignore]
+    fn engine_fingerprint() {
+        use crate::sched::{Pct, Pos, RandomWalk};
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut rng = SplitMix(77);
+        let count = std::env::var("FINGERPRINT_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+        let inputs: Vec<Vec<u8>> = (0..count)
+            .map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect())
+            .collect();
+        let mut configs = vec![Config::SEED];
+        for (key, values) in Config::KEYS {
+            for value in &values[1..] {
+                let mut c = Config::SEED;
+                c.set(key, value).unwrap();
+                configs.push(c);
+            }
+        }
+        for entry in &crate::mutant::CATALOG[1..] {
+            for slab in [crate::world::SlabMode::TypesafeByRcu, crate::world::SlabMode::Deferred] {
+                configs.push(Config { mutant: entry.mutant, slab, ..Config::SEED });
+            }
+        }
+        let mut h = DefaultHasher::new();
+        let mut total = 0u64;
+        for config in &configs {
+            for (i, data) in inputs.iter().enumerate() {
+                let program = Program::decode(data);
+                let n = program.threads.len();
+                let seed = i as u64;
+                let mut schedulers: [Box<dyn Scheduler>; 4] = [
+                    Box::new(ListSchedule::new(&program.schedule)),
+                    Box::new(Pct::new(n, 3, 60, seed)),
+                    Box::new(RandomWalk(SplitMix(seed))),
+                    Box::new(Pos::new(config, n, seed)),
+                ];
+                for s in schedulers.iter_mut() {
+                    let out = run(&program, *config, s.as_mut());
+                    format!("{:?}", out.events).hash(&mut h);
+                    (out.digest, out.steps, &out.taken, &out.final_counters).hash(&mut h);
+                    total += out.steps as u64;
+                }
+            }
+        }
+        println!("fingerprint {:016x} over {} configurations x {count} programs x 4 schedulers, {total} steps", h.finish(), configs.len());
     }
 }

@@ -149,7 +149,8 @@ impl Program {
         let mut bytes = Bytes { data, pos: 0 };
         let threads = THREAD_COUNTS[bytes.next() as usize % THREAD_COUNTS.len()];
         let setup = decode_setup(&mut bytes);
-        let mapped: Vec<u32> = setup.iter().flat_map(|v| v.start..v.end).collect();
+        let mut mapped = Vec::with_capacity(PAGES as usize);
+        mapped.extend(setup.iter().flat_map(|v| v.start..v.end));
         let threads = (0..threads)
             .map(|_| {
                 let n = OP_COUNTS[bytes.next() as usize % OP_COUNTS.len()];
@@ -157,7 +158,7 @@ impl Program {
             })
             .collect::<Vec<_>>();
         let n = threads.len() as u8;
-        let mut schedule = Vec::new();
+        let mut schedule = Vec::with_capacity((data.len().saturating_sub(bytes.pos) / 2 + 1).min(MAX_SCHEDULE));
         while !bytes.done() && schedule.len() < MAX_SCHEDULE {
             let t = bytes.next() % n;
             let steps = 1 + (bytes.next() % 32) as u32;

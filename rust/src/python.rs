@@ -311,6 +311,22 @@ impl PyEngine {
         wrap(engine::run_program(&Program::decode(data.as_bytes()), self.config))
     }
 
+    /// Decode and run many inputs in one call, each under its program's own schedule, without
+    /// building outcomes: `(digest, steps)` per input, in order. What `run_bytes` does for each,
+    /// minus one Python call and one outcome object per run (`pyfuzz bench engine` measures both).
+    fn run_many(&self, py: Python<'_>, inputs: Vec<Bound<'_, PyBytes>>) -> Vec<(u64, u32)> {
+        let inputs: Vec<&[u8]> = inputs.iter().map(|data| data.as_bytes()).collect();
+        py.detach(|| {
+            inputs
+                .iter()
+                .map(|data| {
+                    let outcome = engine::run_program(&Program::decode(data), self.config);
+                    (outcome.digest, outcome.steps)
+                })
+                .collect()
+        })
+    }
+
     /// Decode `data` for the program but interleave it with another scheduler (sched.rs):
     /// `"random"` (uniform choice at each step), `"pct"` (priorities with `depth - 1` change
     /// points), `"pos"` (priorities re-drawn on racing accesses), `"surw"` (a walk weighted by

@@ -17,7 +17,12 @@ pub trait Scheduler {
 }
 
 fn first_runnable_from(runnable: &[bool], from: usize) -> usize {
-    let from = from % runnable.len();
+    // Schedules name threads of the program, so the common case needs neither the division
+    // nor the search.
+    let from = if from < runnable.len() { from } else { from % runnable.len() };
+    if runnable[from] {
+        return from;
+    }
     (from..runnable.len())
         .chain(0..from)
         .find(|&i| runnable[i])
