@@ -26,7 +26,7 @@ from .baselines import FEEDBACK, METHODS, Attempt, config_label, run_method
 from .check import judge
 from .harness import WALK_DEPTH, WALKS_PER_INPUT
 from .model import DistinctHistories
-from .program import DEFAULT_CONFIG, INPUT_LEN, ProgramError, random_input
+from .program import DEFAULT_CONFIG, INPUT_LEN, Program, ProgramError, random_input
 
 # The mutants run under the configuration the specification calls safe, so that every violation
 # found is the mutant's and not the seed configuration's own (see corpus/typesafe-reinit-*).
@@ -693,25 +693,41 @@ def _rate(fn, inputs, repeats: int) -> float:
 PAIR_KINDS = {"vma": "vma_get + vma_put (the protocol's code, events recorded)",
               "vma_unrecorded": "vma_get + vma_put, no events recorded",
               "fetch_add": "bare fetch_add + fetch_sub on one word (hardware limit)",
+              "fetch_add_seam": "bare pair, each access behind `block_on(env.step())` (the seam alone)",
               "inc_not_zero": "compare-exchange inc-not-zero loop + fetch_sub"}
 
 
 def bench_threads(args, console: Console) -> int:
-    """Get/put pairs per second on real OS threads sharing one counter, against the bare atomics."""
+    """Get/put pairs per second on real OS threads sharing one counter, against the bare atomics.
+    The kinds take turns within each repeat, so that a change in the machine's load shifts every
+    row of a ratio alike; each rate is taken by the wall clock and per CPU second of the slowest
+    thread (which leaves out the time a loaded machine keeps a thread off its CPU)."""
     pairs = args.inputs or 2_000_000
+    barrier = _core.real_thread_rcu_barrier()
+    load = os.getloadavg()[0]
     rows = []
     for threads in (1, 2):
-        for kind, what in PAIR_KINDS.items():
-            rates = [_core.refcount_pairs(kind, threads, pairs, MUTANT_CONFIG) for _ in range(args.repeats)]
-            rows.append({"threads": threads, "kind": kind, "what": what, "pairs_per_s": round(statistics.median(rates))})
+        rates = {kind: [] for kind in PAIR_KINDS}
+        for _ in range(args.repeats):
+            for kind in PAIR_KINDS:
+                rates[kind].append(_core.refcount_pairs(kind, threads, pairs, MUTANT_CONFIG))
+        rows += [{"threads": threads, "kind": kind, "what": what,
+                  "pairs_per_s": round(statistics.median(wall for wall, _ in rates[kind])),
+                  "pairs_per_cpu_s": round(statistics.median(cpu for _, cpu in rates[kind]))}
+                 for kind, what in PAIR_KINDS.items()]
     md = [f"Command: `pyfuzz bench threads {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
-          f"{pairs:,} pairs per thread, median of {args.repeats} runs; all threads on one VMA's counter.", "",
-          "| threads | pair | pairs/s | bare fetch_add / this |", "|---|---|---|---|"]
+          f"Load average (1 min) at the start: {load:.1f}  ",
+          f"{pairs:,} pairs per thread, median of {args.repeats} runs (the kinds in turn); all threads on one "
+          f"VMA's counter; the RCU readers' section entries ordered by: {barrier}.", "",
+          "| threads | pair | pairs/s (wall) | per CPU s | time per pair / bare pair's (wall) | (CPU) |",
+          "|---|---|---|---|---|---|"]
     for r in rows:
-        bare = next(b["pairs_per_s"] for b in rows if b["threads"] == r["threads"] and b["kind"] == "fetch_add")
-        md.append(f"| {r['threads']} | {r['what']} | {r['pairs_per_s']:,} | {bare / r['pairs_per_s']:.2f}x |")
+        bare = next(b for b in rows if b["threads"] == r["threads"] and b["kind"] == "fetch_add")
+        md.append(f"| {r['threads']} | {r['what']} | {r['pairs_per_s']:,} | {r['pairs_per_cpu_s']:,} | "
+                  f"{bare['pairs_per_s'] / r['pairs_per_s']:.2f}x | {bare['pairs_per_cpu_s'] / r['pairs_per_cpu_s']:.2f}x |")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "threads.json").write_text(json.dumps({"machine": machine(), "pairs": pairs, "rows": rows}, indent=1))
+    (args.out / "threads.json").write_text(json.dumps({"machine": machine(), "load": load, "pairs": pairs,
+                                                       "rcu_barrier": barrier, "rows": rows}, indent=1))
     (args.out / "threads.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0
@@ -722,7 +738,10 @@ def _resident_bytes() -> int:
 
 
 def bench_memory(args, console: Console) -> int:
-    """Resident size of this process after 1,000 engine runs and after a million (or --inputs)."""
+    """Resident size of this process after 1,000 engine runs and after a million (or --inputs),
+    then after 1,000 and 10,000 (--inputs / 100) real-thread stress runs, each checked."""
+    from .stress import run_stress
+
     total = args.inputs or 1_000_000
     rng = random.Random(2024)
     inputs = [random_input(rng) for _ in range(1000)]
@@ -734,14 +753,32 @@ def bench_memory(args, console: Console) -> int:
             outcome.events  # the history as the oracle receives it, built and then dropped
             done += 1
         rows.append({"runs": done, "resident_bytes": _resident_bytes()})
+    # The real-thread runner on the same programs, in the configuration the specification calls
+    # safe (so any violation is a false alarm), in batches as `pyfuzz stress` runs them.
+    stress_total, per_program = total // 100, 100
+    programs = [Program.from_tuple(_core.decode(data), MUTANT_CONFIG) for data in inputs[:20]]
+    stress_rows, done, false_alarms = [], 0, 0
+    for mark in sorted({min(1000, stress_total), stress_total}):
+        while done < mark:
+            count = min(per_program, mark - done)
+            false_alarms += len(run_stress(programs[done // per_program % len(programs)], count).violations)
+            done += count
+        stress_rows.append({"runs": done, "resident_bytes": _resident_bytes()})
     first, last = rows[0]["resident_bytes"], rows[-1]["resident_bytes"]
     md = [f"Command: `pyfuzz bench memory {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
-          "Engine runs of 1,000 random programs in turn, each history converted to Python and dropped.", "",
-          "| runs | resident MiB | vs 1,000 runs |", "|---|---|---|"]
-    md += [f"| {r['runs']:,} | {r['resident_bytes'] / 2**20:.1f} | {r['resident_bytes'] / first - 1:+.1%} |" for r in rows]
+          "Engine runs of 1,000 random programs in turn, each history converted to Python and dropped; then "
+          f"stress runs (real threads, checked by `pyfuzz.stress`) of 20 of them, {per_program} runs each in turn.", "",
+          "| runner | runs | resident MiB | vs its first row |", "|---|---|---|---|"]
+    md += [f"| engine | {r['runs']:,} | {r['resident_bytes'] / 2**20:.1f} | {r['resident_bytes'] / first - 1:+.1%} |"
+           for r in rows]
+    md += [f"| real threads | {r['runs']:,} | {r['resident_bytes'] / 2**20:.1f} | "
+           f"{r['resident_bytes'] / stress_rows[0]['resident_bytes'] - 1:+.1%} |" for r in stress_rows]
+    md += ["", f"Violations reported by the stress checker (all false alarms in this configuration): {false_alarms}"]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "memory.json").write_text(json.dumps({"machine": machine(), "rows": rows,
-                                                      "growth": last / first - 1}, indent=1))
+    (args.out / "memory.json").write_text(json.dumps(
+        {"machine": machine(), "rows": rows, "growth": last / first - 1, "stress_rows": stress_rows,
+         "stress_growth": stress_rows[-1]["resident_bytes"] / stress_rows[0]["resident_bytes"] - 1,
+         "stress_false_alarms": false_alarms}, indent=1))
     (args.out / "memory.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0

@@ -225,6 +225,7 @@ impl Env for DirectEnv<'_> {
     async fn wait(&self, _ready: Ready) {
         std::thread::yield_now();
     }
+    #[inline(always)]
     fn emit(&self, event: Event) {
         self.log.borrow_mut().push(event);
     }

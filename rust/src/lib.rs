@@ -7,6 +7,7 @@ pub mod env;
 pub mod event;
 pub mod explore;
 pub mod feedback;
+pub mod membarrier;
 pub mod mutant;
 pub mod program;
 pub mod rcu;

@@ -256,17 +256,20 @@ fn stress(
         .collect()
 }
 
-/// Get/put pairs per second on `threads` OS threads sharing one counter: `"vma"` (vma_get +
-/// vma_put, the protocol's code), `"vma_unrecorded"` (the same without recording events), `"fetch_add"` (bare fetch-add + fetch-sub) or
+/// Get/put pairs per second on `threads` OS threads sharing one counter, by the wall clock and
+/// per CPU second of the slowest thread: `"vma"` (vma_get +
+/// vma_put, the protocol's code), `"vma_unrecorded"` (the same without recording events), `"fetch_add"` (bare fetch-add + fetch-sub),
+/// `"fetch_add_seam"` (the same, each access behind the real-thread Env's scheduling point) or
 /// `"inc_not_zero"` (a compare-exchange loop + fetch-sub).
 #[pyfunction]
 #[pyo3(signature = (kind, threads, pairs, config=None))]
-fn refcount_pairs(py: Python<'_>, kind: &str, threads: usize, pairs: u64, config: Option<&Bound<'_, PyDict>>) -> PyResult<f64> {
+fn refcount_pairs(py: Python<'_>, kind: &str, threads: usize, pairs: u64, config: Option<&Bound<'_, PyDict>>) -> PyResult<(f64, f64)> {
     use crate::stress::PairKind;
     let kind = match kind {
         "vma" => PairKind::VmaRef,
         "vma_unrecorded" => PairKind::VmaRefUnrecorded,
         "fetch_add" => PairKind::FetchAdd,
+        "fetch_add_seam" => PairKind::FetchAddThroughSeam,
         "inc_not_zero" => PairKind::IncNotZero,
         other => return Err(bad(format!("unknown pair kind {other:?}"))),
     };
@@ -274,7 +277,18 @@ fn refcount_pairs(py: Python<'_>, kind: &str, threads: usize, pairs: u64, config
         return Err(bad(format!("threads must be 1-{}", world::MAX_THREADS)));
     }
     let config = make_config(config, "none")?;
-    Ok(py.detach(|| crate::stress::refcount_pairs(kind, threads, pairs, config)))
+    let rate = py.detach(|| crate::stress::refcount_pairs(kind, threads, pairs, config));
+    Ok((rate.wall, rate.cpu))
+}
+
+/// How the real-thread runner's RCU grace periods order the readers' section entries:
+/// `"membarrier"`, or `"fences"` where the kernel refused it (said once on stderr).
+#[pyfunction]
+fn real_thread_rcu_barrier() -> &'static str {
+    match crate::membarrier::barrier() {
+        crate::membarrier::Barrier::Membarrier => "membarrier",
+        crate::membarrier::Barrier::Fences => "fences",
+    }
 }
 
 /// Which interleaving features the fuzz build reports to libFuzzer: `"pairs"` (the default: only
@@ -506,6 +520,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(stress, m)?)?;
     m.add_function(wrap_pyfunction!(refcount_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(real_thread_rcu_barrier, m)?)?;
     m.add_function(wrap_pyfunction!(set_interleaving_feedback, m)?)?;
     m.add_function(wrap_pyfunction!(interleavings_seen, m)?)?;
     m.add_class::<PyOutcome>()?;

@@ -14,8 +14,10 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Barrier;
 
 use crate::engine::{self, DirectEnv};
+use crate::env::Env;
 use crate::event::{Event, LockMode};
 use crate::program::{Op, Program};
+use crate::rcu::Rcu;
 use crate::vma;
 use crate::world::{Config, TreeEntry, World, MMS};
 
@@ -37,8 +39,13 @@ pub fn stress(program: &Program, config: Config, iterations: u32) -> Vec<StressR
     (0..iterations).map(|_| run_once(program, config)).collect()
 }
 
+/// A world whose RCU readers are OS threads.
+fn os_thread_world(config: Config, threads: usize) -> World {
+    World { rcu: Rcu::on_os_threads(threads), ..World::new(config, threads) }
+}
+
 fn run_once(program: &Program, config: Config) -> StressRun {
-    let world = World::new(config, program.threads.len());
+    let world = os_thread_world(config, program.threads.len());
     let setup = RefCell::new(Vec::new());
     engine::setup(&world, program, &setup);
     // The calling thread takes part too, so that it is reclaiming from the first access on.
@@ -171,32 +178,61 @@ pub enum PairKind {
     VmaRefUnrecorded,
     /// Bare `fetch_add` + `fetch_sub` on one word: what the hardware allows at best.
     FetchAdd,
+    /// The bare pair with a scheduling point of the real-thread `Env` before each access, each
+    /// driven by its own `block_on`: what the seam itself costs per call.
+    FetchAddThroughSeam,
     /// An `atomic_inc_not_zero` compare-exchange loop + `fetch_sub`, the scheme rcuref replaces.
     IncNotZero,
 }
 
+/// Pairs per second of a `refcount_pairs` run, by two clocks.
+#[derive(Clone, Copy, Debug)]
+pub struct PairRate {
+    /// All threads' pairs over the slowest thread's wall-clock time.
+    pub wall: f64,
+    /// The same over the slowest thread's CPU time: on a shared machine, the time a thread
+    /// spends descheduled is not the pair's cost (with two threads, the overlap that makes them
+    /// contend still depends on both having a CPU).
+    pub cpu: f64,
+}
+
+/// The calling thread's CPU time in seconds.
+fn thread_cpu_seconds() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes the timespec it is given, nothing else.
+        let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        assert_eq!(r, 0, "CLOCK_THREAD_CPUTIME_ID is always there on Linux");
+        t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+    }
+    #[cfg(not(target_os = "linux"))]
+    f64::NAN
+}
+
 /// Get/put pairs per second over `threads` OS threads hammering one VMA's counter (or one word),
 /// `pairs` pairs each. The VMA keeps the tree's reference throughout, so no put releases it.
-pub fn refcount_pairs(kind: PairKind, threads: usize, pairs: u64, config: Config) -> f64 {
-    let world = World::new(config, threads);
+pub fn refcount_pairs(kind: PairKind, threads: usize, pairs: u64, config: Config) -> PairRate {
+    let world = os_thread_world(config, threads);
     world.counter(0).store(crate::rcuref::ONEREF, Relaxed);
     let start = StartLine { runners: threads, arrived: AtomicUsize::new(0) };
-    let elapsed: Vec<f64> = std::thread::scope(|scope| {
+    let times: Vec<(f64, f64)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
                 let (world, start) = (&world, &start);
                 scope.spawn(move || {
                     start.cross();
-                    let began = std::time::Instant::now();
+                    let (began, cpu) = (std::time::Instant::now(), thread_cpu_seconds());
                     pair_loop(kind, world, t as i8, pairs);
-                    began.elapsed().as_secs_f64()
+                    (began.elapsed().as_secs_f64(), thread_cpu_seconds() - cpu)
                 })
             })
             .collect();
         workers.into_iter().map(|w| w.join().expect("pair loops do not panic")).collect()
     });
-    let slowest = elapsed.iter().cloned().fold(0.0, f64::max);
-    (threads as u64 * pairs) as f64 / slowest
+    let total = (threads as u64 * pairs) as f64;
+    let slowest = |f: fn(&(f64, f64)) -> f64| times.iter().map(f).fold(0.0, f64::max);
+    PairRate { wall: total / slowest(|t| t.0), cpu: total / slowest(|t| t.1) }
 }
 
 /// An environment like `DirectEnv` that drops every event, so that `refcount_pairs` can tell
@@ -206,7 +242,7 @@ struct UnrecordedEnv<'a> {
     world: &'a World,
 }
 
-impl crate::env::Env for UnrecordedEnv<'_> {
+impl Env for UnrecordedEnv<'_> {
     async fn step(&self) {}
     async fn wait(&self, _ready: fn(&World) -> bool) {
         std::thread::yield_now();
@@ -250,6 +286,15 @@ fn pair_loop(kind: PairKind, world: &World, tid: i8, pairs: u64) {
         PairKind::FetchAdd => {
             for _ in 0..pairs {
                 std::hint::black_box(counter.fetch_add(1, Relaxed));
+                std::hint::black_box(counter.fetch_sub(1, Release));
+            }
+        }
+        PairKind::FetchAddThroughSeam => {
+            let env = UnrecordedEnv { tid, world };
+            for _ in 0..pairs {
+                engine::block_on(env.step());
+                std::hint::black_box(counter.fetch_add(1, Relaxed));
+                engine::block_on(env.step());
                 std::hint::black_box(counter.fetch_sub(1, Release));
             }
         }
@@ -359,8 +404,9 @@ mod tests {
 
     #[test]
     fn refcount_pairs_leave_the_reference_count_where_it_started() {
-        for kind in [PairKind::VmaRef, PairKind::VmaRefUnrecorded, PairKind::FetchAdd, PairKind::IncNotZero] {
-            assert!(refcount_pairs(kind, 2, 1000, deferred()) > 0.0);
+        for kind in [PairKind::VmaRef, PairKind::VmaRefUnrecorded, PairKind::FetchAdd, PairKind::FetchAddThroughSeam, PairKind::IncNotZero] {
+            let rate = refcount_pairs(kind, 2, 1000, deferred());
+            assert!(rate.wall > 0.0 && rate.cpu > 0.0, "{kind:?}: {rate:?}");
         }
         let world = World::new(deferred(), 1);
         pair_loop(PairKind::VmaRef, &world, 0, 100);
@@ -375,5 +421,26 @@ mod tests {
         assert_eq!(mmap_lock_held(&[lock(LockMode::Write)]), Some(LockMode::Write));
         assert_eq!(mmap_lock_held(&[lock(LockMode::Read), Event::Fence { t: 0 }]), Some(LockMode::Read));
         assert_eq!(mmap_lock_held(&[lock(LockMode::Write), unlock(LockMode::Write)]), None);
+    }
+}
+
+/// `cargo test --release -p pyfuzz-core pair_throughput -- --ignored --nocapture`: each pair
+/// kind on one thread, for profiling (`perf`, `valgrind --tool=callgrind`) without Python.
+#[cfg(test)]
+mod throughput {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn pair_throughput() {
+        let pairs = std::env::var("PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+        let config = Config { slab: crate::world::SlabMode::Deferred, ..Config::SEED };
+        for kind in [PairKind::VmaRef, PairKind::VmaRefUnrecorded, PairKind::FetchAdd, PairKind::FetchAddThroughSeam, PairKind::IncNotZero] {
+            if std::env::var("KIND").is_ok_and(|k| !format!("{kind:?}").eq_ignore_ascii_case(&k)) {
+                continue;
+            }
+            let rate = refcount_pairs(kind, 1, pairs, config);
+            println!("{kind:?}: {:.1}M pairs/s, {:.1}M per CPU second", rate.wall / 1e6, rate.cpu / 1e6);
+        }
     }
 }
