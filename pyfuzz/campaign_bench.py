@@ -121,9 +121,14 @@ def bench_parser(args, console: Console) -> int:
     return 0
 
 
+def _inputs(corpus: Path) -> list[Path]:
+    # Not the temporary files of writes in progress (dot names), which come and go meanwhile.
+    return [p for p in corpus.iterdir() if not p.name.startswith(".")] if corpus.is_dir() else []
+
+
 def whole_corpus(corpus: Path) -> int:
     """Inputs in a campaign's corpus directory, each checked whole (its name is its SHA-1)."""
-    files = [p for p in corpus.iterdir() if not p.name.startswith(".")] if corpus.is_dir() else []
+    files = _inputs(corpus)
     for p in files:
         if hashlib.sha1(p.read_bytes()).hexdigest() != p.name:
             raise AssertionError(f"{p}: not a whole input")
@@ -252,7 +257,7 @@ def bench_soak(args, console: Console) -> int:
             workers = workers_of(proc.pid)
             sample = {"t": round(time.monotonic() - started), "campaign_kib": _rss_kib(proc.pid),
                       "workers_kib": sum(map(_rss_kib, workers)), "corpus": whole_corpus(tmp / "corpus"),
-                      "corpus_bytes": sum(p.stat().st_size for p in (tmp / "corpus").iterdir())}
+                      "corpus_bytes": sum(p.stat().st_size for p in _inputs(tmp / "corpus"))}
             if proc.poll() is None and workers:
                 samples.append(sample)
                 console.print(f"{sample}", highlight=False)

@@ -23,6 +23,8 @@ def write_atomically(path: str | os.PathLike, data: bytes, mode: int | None = No
     try:
         _write_and_rename(path, data, mode)
     except OSError as e:
+        if e.errno is None:  # not a system call's error: nothing to rename
+            raise
         raise OSError(e.errno, e.strerror, path) from e
 
 
