@@ -268,20 +268,20 @@ def parse_bound(spec: str) -> Bound:
     if "setup" in values:
         kw["setup"] = _parse_range("setup", ",".join(values["setup"]), 1, _core.LIMITS["setup_vmas"])
     if "ops-set" in values:
-        names = values["ops-set"]
-        unknown = [n for n in names if n not in OP_KINDS]
-        if unknown or not names:
-            raise ProgramError(f"--programs: ops-set: unknown op {unknown[0]!r} (expected {', '.join(OP_KINDS)})"
-                               if unknown else "--programs: ops-set is empty")
-        kw["ops_set"] = tuple(dict.fromkeys(names))
+        kw["ops_set"] = _names("ops-set", values["ops-set"], OP_KINDS, "op")
     if "presets" in values:
-        names = values["presets"]
-        unknown = [n for n in names if n not in PRESETS]
-        if unknown or not names:
-            raise ProgramError(f"--programs: presets: unknown preset {unknown[0]!r} (expected {', '.join(PRESETS)})"
-                               if unknown else "--programs: presets is empty")
-        kw["presets"] = tuple(dict.fromkeys(names))
+        kw["presets"] = _names("presets", values["presets"], PRESETS, "preset")
     return Bound(**{**bound.__dict__, **kw})
+
+
+def _names(key: str, names: list[str], known, what: str) -> tuple[str, ...]:
+    """A list-valued --programs key: every name known, at least one, duplicates dropped in order."""
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ProgramError(f"--programs: {key}: unknown {what} {unknown[0]!r} (expected {', '.join(known)})")
+    if not names:
+        raise ProgramError(f"--programs: {key} is empty")
+    return tuple(dict.fromkeys(names))
 
 
 def _instances(kind: str, vmas: int) -> list[tuple[Op, frozenset[int]]]:

@@ -437,14 +437,18 @@ mod throughput {
     use super::*;
     use crate::sched::SplitMix;
 
+    /// `count` random inputs of 8-256 bytes (the count overridable by the environment variable),
+    /// the same for a given seed on every run, so before/after measurements see the same programs.
+    fn random_inputs(seed: u64, count_var: &str, default: usize) -> Vec<Vec<u8>> {
+        let mut rng = SplitMix(seed);
+        let count = std::env::var(count_var).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+        (0..count).map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect()).collect()
+    }
+
     #[test]
     #[ignore]
     fn engine_throughput() {
-        let mut rng = SplitMix(2024);
-        let count = std::env::var("THROUGHPUT_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-        let inputs: Vec<Vec<u8>> = (0..count)
-            .map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect())
-            .collect();
+        let inputs = random_inputs(2024, "THROUGHPUT_RUNS", 20_000);
         for _ in 0..3 {
             let start = std::time::Instant::now();
             let steps: u64 = inputs
@@ -466,11 +470,7 @@ mod throughput {
     fn engine_fingerprint() {
         use crate::sched::{Pct, Pos, RandomWalk};
         use std::hash::{DefaultHasher, Hash, Hasher};
-        let mut rng = SplitMix(77);
-        let count = std::env::var("FINGERPRINT_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
-        let inputs: Vec<Vec<u8>> = (0..count)
-            .map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect())
-            .collect();
+        let inputs = random_inputs(77, "FINGERPRINT_RUNS", 300);
         let mut configs = vec![Config::SEED];
         for (key, values) in Config::KEYS {
             for value in &values[1..] {
@@ -505,6 +505,6 @@ mod throughput {
                 }
             }
         }
-        println!("fingerprint {:016x} over {} configurations x {count} programs x 4 schedulers, {total} steps", h.finish(), configs.len());
+        println!("fingerprint {:016x} over {} configurations x {} programs x 4 schedulers, {total} steps", h.finish(), configs.len(), inputs.len());
     }
 }
