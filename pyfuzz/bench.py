@@ -7,11 +7,15 @@ standing in for a run that found nothing (so a median above the budget reads "> 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
@@ -291,6 +295,40 @@ def _shaped_program(rng: random.Random, threads: int, ops: int, kinds: tuple[str
     prog = [[(k, rng.randrange(4) if k != "put" else 0) for k in (rng.choice(kinds) for _ in range(ops))]
             for _ in range(threads)]
     return prog, [(rng.randrange(threads), rng.randint(1, 32)) for _ in range(rng.randint(1, 8))]
+
+
+# main when the third session began: the oracle `pyfuzz bench speed` and the differential test
+# compare the current one against.
+ORACLE_BEFORE = "a80a357"
+
+
+def oracle_at(commit: str):
+    """The oracle package as it was at `commit`, read from this checkout's git history into a
+    temporary directory and imported under a name of its own (its modules import each other
+    relatively, so it needs nothing of the current tree).  Raises RuntimeError when the
+    history is not there (an installed package, a shallow clone)."""
+    name = f"pyfuzz_oracle_{commit}"
+    if name in sys.modules:
+        return sys.modules[name]
+    repo = Path(__file__).resolve().parents[1]
+
+    def git(*argv):
+        r = subprocess.run(["git", *argv], cwd=repo, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"the oracle at {commit} is not in this checkout's git history: "
+                               f"{r.stderr.strip() or 'git failed'}")
+        return r.stdout
+
+    where = Path(tempfile.mkdtemp(prefix=name)) / name
+    where.mkdir()
+    for path in git("ls-tree", "--name-only", f"{commit}:pyfuzz/oracle/").split():
+        if path.endswith(".py"):
+            (where / path).write_text(git("show", f"{commit}:pyfuzz/oracle/{path}"))
+    spec = importlib.util.spec_from_file_location(name, where / "__init__.py", submodule_search_locations=[str(where)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def checked_loop(run_own, run_walk, judge, inputs) -> int:

@@ -1,0 +1,78 @@
+"""The oracle made faster in the third session judges exactly as the oracle on main did before it
+(`bench.ORACLE_BEFORE`, read from git): the same kind, event index and message for every history
+of the corpus, of every mutant under several configurations, of random programs under random
+configurations and of the pure-Python executor, and the same damage witness (`first_damage`)."""
+
+import random
+from collections import Counter
+from pathlib import Path
+
+from pyfuzz import _core, oracle, pyrcuref
+from pyfuzz.bench import MUTANT_CONFIG, ORACLE_BEFORE, WALK_DEPTH, _shaped_program, oracle_at
+from pyfuzz.corpus import expectations, program_files
+from pyfuzz.program import load, random_input
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+MUTANTS = [m[0] for m in _core.MUTANTS]
+
+
+def _verdict(mod, events, config, final_counters):
+    try:
+        mod.check(events, config, final_counters)
+    except mod.Violation as v:
+        verdict = (v.kind, v.event_index, v.message)
+    else:
+        verdict = None
+    damage = mod.first_damage(events, config)
+    return verdict, damage and (damage.kind, damage.event_index, damage.message)
+
+
+def _runs(engine, data, rng):
+    """The input's own schedule and two PCT walks, as the harness runs it (core panics are
+    judged elsewhere: they never reach the oracle)."""
+    try:
+        first = engine.run_bytes(data)
+        return [first] + [engine.run_bytes_with(data, "pct", rng.getrandbits(64), WALK_DEPTH, first.steps)
+                          for _ in range(2)]
+    except BaseException:
+        return []
+
+
+def _histories():
+    rng = random.Random(9)
+    cases = []
+    for path in program_files([str(CORPUS)]):
+        for e in expectations(path):
+            program = e.apply(load(path, MUTANTS))
+            outcome = _core.run(program.to_tuple(), program.config_dict, program.mutant)
+            cases.append((outcome.events, program.config_dict, outcome.final_counters))
+    for mutant in MUTANTS:
+        for config in (MUTANT_CONFIG, dict(MUTANT_CONFIG, lockdep="on"), dict(MUTANT_CONFIG, slab="typesafe"),
+                       *({k: rng.choice(v) for k, v in _core.CONFIG.items()} for _ in range(3))):
+            engine = _core.Engine(config, mutant)
+            for _ in range(4):
+                cases += [(o.events, config, o.final_counters) for o in _runs(engine, random_input(rng), rng)]
+    for _ in range(300):
+        config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
+        cases += [(o.events, config, o.final_counters)
+                  for o in _runs(_core.Engine(config), random_input(rng), rng)]
+    for threads in (2, 3, 4):
+        for _ in range(20):
+            prog, schedule = _shaped_program(rng, threads, 8, ("get", "put"))
+            for o in (pyrcuref.run((0, 4), prog, pyrcuref.ListSchedule(schedule)),
+                      pyrcuref.run((0, 4), prog, pyrcuref.Pct(threads, WALK_DEPTH, 200, rng.getrandbits(64)))):
+                cases.append((o.events, MUTANT_CONFIG, o.final_counters))
+    return cases
+
+
+def test_the_oracle_judges_as_the_oracle_on_main_did():
+    before = oracle_at(ORACLE_BEFORE)
+    cases = _histories()
+    kinds = Counter()
+    for events, config, final_counters in cases:
+        now = _verdict(oracle, events, config, final_counters)
+        assert now == _verdict(before, events, config, final_counters), (config, events)
+        kinds[now[0][0] if now[0] else "ok"] += 1
+    # the comparison covers correct histories and a wide range of violations
+    assert len(cases) > 3000 and kinds["ok"] > 1000, kinds
+    assert len(kinds) >= 12, kinds
