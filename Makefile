@@ -12,11 +12,13 @@ TIME   ?= 60
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "pyfuzz needs CPython 3.11 (atheris 3.0.0 ships no wheel for other versions)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check "maturin>=1.7,<2.0"
+	$(BIN)/pip install --quiet --disable-pip-version-check "maturin>=1.7,<2.0" "mypy==2.4.1"
 	@touch $@
 
+# The Rust core, then the oracle compiled with mypyc (pyfuzz/mypyc_oracle.py; skipped when up to date).
 build: $(STAMP)
 	$(BIN)/maturin develop --release --quiet --extras test
+	$(BIN)/python -m pyfuzz.mypyc_oracle
 
 # A short default campaign on the seed's configuration, with a summary. pyfuzz exits 1 when it
 # finds a violation: that is the job's result, not a failure of the command.

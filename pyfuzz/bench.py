@@ -361,9 +361,8 @@ def _measure(run_own, run_walk, inputs, repeats: int, check: bool = True) -> dic
     return {"runs_per_s": statistics.median(rates), "all_s": [round(r) for r in rates], **seen}
 
 
-def _oracle_cost(run_own, run_walk, inputs) -> dict:
-    """Mean events and oracle time per distinct history (a separate pass: the loop rows above
-    are timed with nothing else in them)."""
+def _distinct(run_own, run_walk, inputs) -> list:
+    """The distinct histories of the loop (by digest), in the order it meets them."""
     outcomes, digests = [], set()
 
     def keep(outcome):
@@ -371,6 +370,45 @@ def _oracle_cost(run_own, run_walk, inputs) -> dict:
             digests.add(outcome.digest)
             outcomes.append(outcome)
     checked_loop(run_own, run_walk, keep, inputs)
+    return outcomes
+
+
+def _oracle_seconds(mod, outcomes) -> float:
+    start = time.perf_counter()
+    for o in outcomes:
+        try:
+            mod.check(o.events, MUTANT_CONFIG, o.final_counters)
+        except mod.Violation:
+            pass
+    return time.perf_counter() - start
+
+
+def _before_after(run_own, run_walk, inputs, repeats: int, before) -> dict:
+    """The loop with the oracle on main (`before`) and with the current one, passes interleaved,
+    medians; and the oracle alone per distinct history, each over the same stored histories."""
+    from . import oracle
+    mods = {"before": before, "now": oracle}
+    rates = {name: [] for name in mods}
+    alone = {name: [] for name in mods}
+    outcomes = _distinct(run_own, run_walk, inputs)
+    for o in outcomes:
+        o.events  # noqa: B018  (built once, outside the oracle's timing)
+    for _ in range(repeats):
+        for name, mod in mods.items():
+            histories = mod.DistinctHistories(MUTANT_CONFIG)
+            start = time.perf_counter()
+            runs = checked_loop(run_own, run_walk, histories.judge, inputs)
+            rates[name].append(runs / (time.perf_counter() - start))
+            alone[name].append(_oracle_seconds(mod, outcomes) / max(len(outcomes), 1))
+    out = {f"{name}_runs_per_s": statistics.median(r) for name, r in rates.items()}
+    out.update({f"{name}_oracle_us": statistics.median(a) * 1e6 for name, a in alone.items()})
+    return out
+
+
+def _oracle_cost(run_own, run_walk, inputs) -> dict:
+    """Mean events and oracle time per distinct history (a separate pass: the loop rows above
+    are timed with nothing else in them)."""
+    outcomes = _distinct(run_own, run_walk, inputs)
     start = time.perf_counter()
     for o in outcomes:
         judge(o, MUTANT_CONFIG)
@@ -403,7 +441,8 @@ def bench_speed(args, console: Console) -> int:
         return r
 
     rng = random.Random(2024)
-    row("default campaign loop (random inputs)", own, walk, [random_input(rng) for _ in range(n)], shape="campaign")
+    compared = {"default campaign loop": [random_input(rng) for _ in range(n)]}
+    row("default campaign loop (random inputs)", own, walk, compared["default campaign loop"], shape="campaign")
     grid_n = max(n // 4, 1)
     for threads in SPEED_THREADS:
         for ops in SPEED_OPS:
@@ -412,6 +451,8 @@ def bench_speed(args, console: Console) -> int:
                              "skipped": f"programs have at most LIMITS ops={_core.LIMITS['ops']} per thread"})
                 continue
             inputs = [spell_input(*_shaped_program(rng, threads, ops, ("get", "put", "rmap"))) for _ in range(grid_n)]
+            if (threads, ops) == (3, 16):
+                compared["3 threads x 16 get/put/rmap ops"] = inputs
             row(f"{threads} threads x {ops} get/put/rmap ops", own, walk, inputs, shape=f"{threads}x{ops}")
 
     # The acceleration: the same get/put programs, the same loop and oracle, two executors.
@@ -431,10 +472,23 @@ def bench_speed(args, console: Console) -> int:
         rust["ratio_to_python"] = rust["runs_per_s"] / py["runs_per_s"]
         rust["engine_ratio_to_python"] = rust["engine_only_runs_per_s"] / py["engine_only_runs_per_s"]
 
+    # The oracle on main before this session's changes against the current one, same loop, same inputs.
+    try:
+        before = oracle_at(ORACLE_BEFORE)
+    except RuntimeError as e:
+        before, versus = None, [{"what": name, "skipped": str(e)} for name in compared]
+    if before is not None:
+        versus = []
+        for name, inputs in compared.items():
+            versus.append({"what": name, **_before_after(own, walk, inputs, repeats, before)})
+            console.print(f"{name}: oracle at {ORACLE_BEFORE} {versus[-1]['before_runs_per_s']:,.0f}, "
+                          f"now {versus[-1]['now_runs_per_s']:,.0f} checked runs/s", markup=False)
+
     command = "pyfuzz bench speed " + " ".join(args.raw_argv)
     result = {"machine": machine(), "command": command, "repeats": repeats, "inputs": n,
               "walks_per_input": WALKS_PER_INPUT, "walk_depth": WALK_DEPTH, "config": MUTANT_CONFIG,
-              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows}
+              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows,
+              "oracle_before": ORACLE_BEFORE, "before_after": versus}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speed.json").write_text(json.dumps(result, indent=1))
     md = [f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {result['date']}  ",
@@ -452,6 +506,19 @@ def bench_speed(args, console: Console) -> int:
             if "ratio_to_python" in r else ""
         md.append(f"| {r['what']} | {r['runs_per_s']:,.0f} | {r['engine_only_runs_per_s']:,.0f} | "
                   f"{r['distinct']:,} of {r['runs']:,} | {r['events']:.0f} | {r['oracle_us']:.0f} | {ratio} |")
+    md += ["", f"The oracle on main at {ORACLE_BEFORE} (read from git) against the current one, in the same loop on "
+           f"the same inputs, passes interleaved, medians of {repeats}; the oracle alone is timed over the "
+           "loop's distinct histories with their events already built.", "",
+           f"| loop | {ORACLE_BEFORE}: checked runs/s | now: checked runs/s | now / then | "
+           f"{ORACLE_BEFORE}: oracle us per history | now: oracle us per history | now / then |",
+           "|---|---|---|---|---|---|---|"]
+    for r in versus:
+        if "skipped" in r:
+            md.append(f"| {r['what']} | not run: {r['skipped']} | | | | | |")
+            continue
+        md.append(f"| {r['what']} | {r['before_runs_per_s']:,.0f} | {r['now_runs_per_s']:,.0f} | "
+                  f"{r['now_runs_per_s'] / r['before_runs_per_s']:.2f}x | {r['before_oracle_us']:.0f} | "
+                  f"{r['now_oracle_us']:.0f} | {r['before_oracle_us'] / r['now_oracle_us']:.2f}x |")
     (args.out / "speed.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0

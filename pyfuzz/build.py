@@ -88,27 +88,36 @@ def _build_from_checkout(crate: Path, quiet: bool) -> Path:
 
 
 # PEP 517 hooks: maturin's, except that a wheel also carries the instrumented core, so that an
-# installed pyfuzz is the coverage-guided fuzzer without its sources.
+# installed pyfuzz is the coverage-guided fuzzer without its sources, and the oracle compiled
+# with mypyc (its pure-Python source is in the wheel as well, and is what runs if they differ).
 
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import tempfile
+
     import maturin
+
+    from .mypyc_oracle import build as build_oracle
 
     name = maturin.build_wheel(wheel_directory, config_settings, metadata_directory)
     core = _build_from_checkout(REPO / "rust", quiet=False)
     _add_to_wheel(Path(wheel_directory) / name, core, f"pyfuzz/{SHIPPED.name}")
+    with tempfile.TemporaryDirectory() as staging:
+        for so in build_oracle(Path(staging), quiet=False):
+            _add_to_wheel(Path(wheel_directory) / name, so, f"pyfuzz/{so.relative_to(staging)}")
     return name
 
 
 def _add_to_wheel(wheel: Path, file: Path, arcname: str) -> None:
-    """Add a file to a built wheel, with its line in the wheel's RECORD."""
+    """Add a file to a built wheel, with its line in the wheel's RECORD (replacing a file of that
+    name that the wheel already has, such as a copy left in the source tree by `make build`)."""
     data = file.read_bytes()
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     temp = wheel.with_name(f".{wheel.name}.tmp")
     with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as dst:
         items = src.infolist()
         metadata = [i for i in items if ".dist-info/" in i.filename]
-        for item in [i for i in items if i not in metadata]:
+        for item in [i for i in items if i not in metadata and i.filename != arcname]:
             dst.writestr(item, src.read(item))
         entry = zipfile.ZipInfo(arcname, date_time=metadata[0].date_time)
         entry.external_attr = 0o755 << 16
@@ -116,7 +125,8 @@ def _add_to_wheel(wheel: Path, file: Path, arcname: str) -> None:
         for item in metadata:
             content = src.read(item)
             if item.filename.endswith(".dist-info/RECORD"):
-                content = f"{arcname},sha256={digest},{len(data)}\n".encode() + content
+                kept = [line for line in content.decode().splitlines(True) if not line.startswith(f"{arcname},")]
+                content = (f"{arcname},sha256={digest},{len(data)}\n" + "".join(kept)).encode()
             dst.writestr(item, content)
     os.replace(temp, wheel)
 

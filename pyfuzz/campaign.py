@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import build
+from . import build, model
 from .check import Verdict, decode, execute
 from .files import InUse, holding, scratch_directory, write_atomically
 from .harness import FINDING_EXIT
@@ -86,6 +86,7 @@ class CampaignResult:
     seed: int | None = None
     instrumented: bool = False
     coverage_source: str = ""
+    oracle: str = ""  # which build of the oracle judged the histories (model.ORACLE_NAME)
     interrupted: bool = False
     stopped: str = ""  # why the campaign stopped early on its own: a file it could not write
     findings: list[Finding] = field(default_factory=list)
@@ -248,7 +249,7 @@ class _Campaign:
         self.core = core
         self.result = CampaignResult(
             config=config, mutant=mutant, jobs=jobs, seed=seed, loaded=len(self.known),
-            instrumented=core is not None, coverage_source=build.describe(core),
+            instrumented=core is not None, coverage_source=build.describe(core), oracle=model.ORACLE_NAME,
         )
         self.signatures: dict[str, Finding] = self._saved_signatures()
         self.repeats: dict[str, int] = {}  # signature -> findings of it a worker wrote but not saved

@@ -279,6 +279,8 @@ def cmd_fuzz(args, console: Console) -> int:
         count = sum(1 for p in args.corpus.iterdir() if p.is_file()) if args.corpus.is_dir() else 0
         console.print(f"corpus {args.corpus}: " + (f"resuming from {count:,} inputs" if count else "new, empty"),
                       highlight=False)
+    from .model import ORACLE_NAME
+    console.print(f"oracle: {ORACLE_NAME}", highlight=False, markup=False)
     if build.instrumented_core() is None:
         print("pyfuzz: warning: " + build.describe(None) + "; install from a wheel built by "
               "'pip install .' or run from a source checkout with cargo", file=sys.stderr)
@@ -304,6 +306,7 @@ def cmd_fuzz(args, console: Console) -> int:
     table.add_row("inputs/s (libFuzzer)", f"{result.exec_per_second:,}")
     table.add_row("distinct histories checked", f"{result.checked:,}")
     table.add_row("coverage source", result.coverage_source)
+    table.add_row("oracle", result.oracle)
     table.add_row("coverage", f"cov {result.coverage}, features {result.features}, "
                               f"interleaving pairs {result.interleavings}")
     corpus = f"{result.corpus_entries:,} inputs"

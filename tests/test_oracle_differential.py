@@ -1,13 +1,16 @@
-"""The oracle made faster in the third session judges exactly as the oracle on main did before it
-(`bench.ORACLE_BEFORE`, read from git): the same kind, event index and message for every history
-of the corpus, of every mutant under several configurations, of random programs under random
-configurations and of the pure-Python executor, and the same damage witness (`first_damage`)."""
+"""The oracle made faster in the third session, as pure Python and as its mypyc build, judges
+exactly as the oracle on main did before it (`bench.ORACLE_BEFORE`, read from git): the same kind,
+event index and message for every history of the corpus, of every mutant under several
+configurations, of random programs under random configurations and of the pure-Python executor,
+and the same damage witness (`first_damage`)."""
 
 import random
 from collections import Counter
 from pathlib import Path
 
-from pyfuzz import _core, oracle, pyrcuref
+import pytest
+
+from pyfuzz import _core, model, oracle, pyrcuref
 from pyfuzz.bench import MUTANT_CONFIG, ORACLE_BEFORE, WALK_DEPTH, _shaped_program, oracle_at
 from pyfuzz.corpus import expectations, program_files
 from pyfuzz.program import load, random_input
@@ -65,12 +68,17 @@ def _histories():
     return cases
 
 
-def test_the_oracle_judges_as_the_oracle_on_main_did():
+# The pure-Python source, and the oracle that runs when it is another (the mypyc build).
+ORACLES = [oracle] + ([model.ORACLE] if model.ORACLE is not oracle else [])
+
+
+@pytest.mark.parametrize("now_oracle", ORACLES, ids=[m.__name__ for m in ORACLES])
+def test_the_oracle_judges_as_the_oracle_on_main_did(now_oracle):
     before = oracle_at(ORACLE_BEFORE)
     cases = _histories()
     kinds = Counter()
     for events, config, final_counters in cases:
-        now = _verdict(oracle, events, config, final_counters)
+        now = _verdict(now_oracle, events, config, final_counters)
         assert now == _verdict(before, events, config, final_counters), (config, events)
         kinds[now[0][0] if now[0] else "ok"] += 1
     # the comparison covers correct histories and a wide range of violations

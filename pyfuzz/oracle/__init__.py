@@ -14,7 +14,8 @@ One module per rule family, in the order of DESIGN.md section 5:
 * `endstate`: rule 6, leaks, raw counters and holders at the end;
 * `invariants`: rule 7, the VMA trees and folio mappings;
 * `debugchecks`: the kernel's own debug checks (vma_assert_detached, and with `lockdep=on`
-  RCU_LOCKDEP_WARN in __rcuref_put, might_sleep, sections left open), in a pass of their own;
+  RCU_LOCKDEP_WARN in __rcuref_put, might_sleep, sections left open), fed by the pass ahead of
+  the other rules;
 * `rmaplock`: rule 10, with `rmap_lock=rwsem` the reverse-map lock's rules, a pass of its own;
 * `history`: the one pass that replays the shared facts (allocations, pointers, trees,
   mappings, operations in flight) and hands each event to the rules above; rule 8 (stray
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 from array import array
 
-from .debugchecks import first_debug_violation
 from .endstate import check_end
 from .history import History
 from .rmaplock import first_rmap_lock_violation
@@ -64,8 +64,7 @@ def _judge(h, events, config, final_counters) -> None:
     lv = h.lin.finish(stop)
     if lv is not None and (first is None or lv.event_index <= first.event_index):
         first = lv
-    # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
-    dv = first_debug_violation(events, config) if h.frees or config.get("lockdep", "off") == "on" else None
+    dv = h.debug_checks.found
     if dv is not None and (first is None or dv.event_index <= first.event_index):
         first = dv
     # A lock rule broken no later than the first damage is its cause, as with the debug checks.
@@ -92,7 +91,7 @@ def first_damage(events: list, config: dict) -> Violation | None:
         found = v
     finally:
         h.close()
-    dv = first_debug_violation(events, config)
+    dv = h.debug_checks.found
     if dv is not None and (found is None or dv.event_index <= found.event_index):
         found = dv
     return None if found is not None and found.kind == "not-linearizable" else found

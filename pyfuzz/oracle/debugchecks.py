@@ -2,8 +2,10 @@
 
 These do not judge what happened to the objects (the other rules do): they fire where a kernel
 built with the matching debug option would warn, whether or not the hazard did damage in this
-history.  One pass over the events; `check` reports its violation when it comes no later than
-the first violation of the other rules (the kernel's check runs before the damage it guards).
+history.  `check` reports their first violation when it comes no later than the first violation
+of the other rules (the kernel's check runs before the damage it guards).  The main pass hands
+them the events of the kinds they subscribe to (`DebugChecks.kinds`), ahead of every other rule,
+and they only note their first violation without stopping the pass.
 
 * `vma-not-detached`: `vm_area_free` of a VMA that is still in an mm's tree.  `vm_area_free`
   asserts `vma_assert_detached` first thing; always on (it needs no debug option).
@@ -23,25 +25,41 @@ from __future__ import annotations
 from .violation import Violation, thread_name
 
 KINDS = ("vma-not-detached", "suspicious-rcu-usage", "might-sleep", "unbalanced-rcu")
+# The events each check reads: without lockdep only the trees and the frees.
+_DETACHED_EVENTS = frozenset(("tree_insert", "tree_remove", "free"))
+_LOCKDEP_EVENTS = _DETACHED_EVENTS | {"rcu_lock", "rcu_unlock", "preempt_off", "preempt_on", "ref_call", "lock",
+                                      "op_end"}
 
 
-def first_debug_violation(events: list, config: dict) -> Violation | None:
-    lockdep = config.get("lockdep", "off") == "on"
-    rcu = {}       # thread -> rcu_read_lock nesting
-    preempt = {}   # thread -> preempt_disable nesting
-    in_tree = {}   # slot -> set of mms whose tree holds it
+class DebugChecks:
+    def __init__(self, events: list, config: dict):
+        self.events = events
+        self.lockdep = config.get("lockdep", "off") == "on"
+        self.kinds = _LOCKDEP_EVENTS if self.lockdep else _DETACHED_EVENTS
+        self.rcu: dict[int, int] = {}       # thread -> rcu_read_lock nesting
+        self.preempt: dict[int, int] = {}   # thread -> preempt_disable nesting
+        self.in_tree: dict[int, set[int]] = {}   # slot -> set of mms whose tree holds it
+        self.found: Violation | None = None  # the first violation
 
-    def context(t) -> str:
+    def context(self, t) -> str:
         parts = []
-        if rcu.get(t, 0):
+        if self.rcu.get(t, 0):
             parts.append("inside an RCU read-side section")
-        if preempt.get(t, 0):
+        if self.preempt.get(t, 0):
             parts.append("with preemption disabled")
         return " and ".join(parts)
 
-    for idx, ev in enumerate(events):
+    def see(self, idx: int, ev: tuple) -> None:
+        """Judge one event of `kinds`; the first violation is kept in `found`."""
+        if self.found is None:
+            self.found = self.judge(idx, ev)
+
+    def judge(self, idx: int, ev: tuple) -> Violation | None:
         k = ev[0]
         t = ev[1]
+        events = self.events
+        rcu = self.rcu
+        preempt = self.preempt
         if k == "rcu_lock":
             rcu[t] = rcu.get(t, 0) + 1
         elif k == "rcu_unlock":
@@ -51,18 +69,16 @@ def first_debug_violation(events: list, config: dict) -> Violation | None:
         elif k == "preempt_on":
             preempt[t] = preempt.get(t, 0) - 1
         elif k == "tree_insert":
-            in_tree.setdefault(ev[3], set()).add(ev[2])
+            self.in_tree.setdefault(ev[3], set()).add(ev[2])
         elif k == "tree_remove":
-            in_tree.get(ev[3], set()).discard(ev[2])
+            self.in_tree.get(ev[3], set()).discard(ev[2])
         elif k == "free":
-            mms = in_tree.get(ev[2])
+            mms = self.in_tree.get(ev[2])
             if mms:
                 return Violation(
                     "vma-not-detached",
                     f"{thread_name(t)} frees VMA slot {ev[2]} gen {ev[3]} at event {idx} while it is still "
                     f"in the tree of mm {min(mms)}: vm_area_free's vma_assert_detached() fires.", idx, events)
-        elif not lockdep:
-            continue
         elif k == "ref_call" and ev[3] == "put":
             if not rcu.get(t, 0) and not preempt.get(t, 0):
                 return Violation(
@@ -72,7 +88,7 @@ def first_debug_violation(events: list, config: dict) -> Violation | None:
                     "\"suspicious rcuref_put_rcusafe() usage\" (nothing holds the grace period off "
                     "between the put's decrement and its cmpxchg).", idx, events)
         elif k == "lock":
-            where = context(t)
+            where = self.context(t)
             if where:
                 return Violation(
                     "might-sleep",
@@ -80,11 +96,12 @@ def first_debug_violation(events: list, config: dict) -> Violation | None:
                     "sleep, and might_sleep() reports a sleeping function called from invalid context.",
                     idx, events)
         elif k == "op_end":
-            where = context(t)
+            where = self.context(t)
             if where:
                 return Violation(
                     "unbalanced-rcu",
                     f"{thread_name(t)}'s op {ev[2]} ends at event {idx} {where}: a section entered in the "
                     "operation was never left (lockdep reports a lock held when returning to user space).",
                     idx, events)
-    return None
+        return None
+

@@ -18,7 +18,9 @@ reported against that dead allocation.
 from __future__ import annotations
 
 from operator import itemgetter
+from typing import Any
 
+from .debugchecks import DebugChecks
 from .invariants import check_vmas
 from .lifetime import Lifetime
 from .linearizability import Linearizability
@@ -46,21 +48,22 @@ class Allocation:
     __slots__ = ("aid", "slot", "gen", "alloc_idx", "allocer", "free", "freer", "reclaim",
                  "fields", "ranges", "trees", "init", "preset", "root")
 
-    def __init__(self, aid, slot, gen, idx, t):
+    def __init__(self, aid: int, slot: int, gen: int, idx: int, t: int):
         self.aid = aid
         self.slot = slot
         self.gen = gen
         self.alloc_idx = idx
         self.allocer = t
         self.free = -1            # free event index
-        self.freer = None
+        self.freer: int | None = None
         self.reclaim = -1         # reclaim event index (deferred slab)
-        self.fields = [None, None, None]  # vm_start, vm_end, vm_pgoff
-        self.ranges = []          # [(event index, start, end, pgoff)]: every value fields took
+        self.fields: list[int | None] = [None, None, None]  # vm_start, vm_end, vm_pgoff
+        # [(event index, start, end, pgoff)]: every value fields took
+        self.ranges: list[tuple[int, int | None, int | None, int | None]] = []
         self.trees = 0            # bitmask of the mms whose tree holds it
-        self.init = None          # initial spec state (None: never initialised)
+        self.init: int | None = None  # initial spec state (None: never initialised)
         self.preset = 0           # external holders preset by setup (-1: unknown, saturated)
-        self.root = None          # mapping=root: the allocation of its root (None: itself)
+        self.root: int | None = None  # mapping=root: the allocation of its root (None: itself)
 
 
 class History:
@@ -81,19 +84,21 @@ class History:
         # clocks and read-side sections are never consulted, so they are not kept.
         self.frees = judges_ordering(events)
         nthreads = THREAD_INDICES
-        self.allocs = []
-        self.by_key = {}      # (slot, gen) -> Allocation
-        self.ptr = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
-        self.open_op = [None] * nthreads  # per thread index: [call, slot, fn, allocation, warnings]
-        self.slot_cur = {}    # slot -> its latest allocation
-        self.slot_owner = {}  # slot -> allocation whose counter the slot holds
-        self.slot_val = {}    # slot -> last raw counter value written
-        self.trees = {0: {}, 1: {}}  # mm -> {slot: allocation}
-        self.mapping = {}     # page -> (allocation, store index) or None
+        self.allocs: list[Allocation] = []
+        self.by_key: dict[tuple[int, int], Allocation] = {}  # (slot, gen) -> Allocation
+        self.ptr: list[dict[int, int]] = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
+        # per thread index: [call, slot, fn, allocation, warnings]
+        self.open_op: list[list[Any] | None] = [None] * nthreads
+        self.slot_cur: dict[int, int] = {}    # slot -> its latest allocation
+        self.slot_owner: dict[int, int] = {}  # slot -> allocation whose counter the slot holds
+        self.slot_val: dict[int, int] = {}    # slot -> last raw counter value written
+        self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
+        self.mapping: dict[int, tuple[int, int] | None] = {}  # page -> (allocation, store index) or None
         self.lin = Linearizability(self)
         self.life = Lifetime(self)
         self.rcu = ReadSideSections(self, nthreads)
         self.hb = HappensBefore(self, nthreads)
+        self.debug_checks = DebugChecks(events, config)
 
     def close(self) -> None:
         """Drop the rules' references back to the history: without the cycle, a judged history's
@@ -141,6 +146,9 @@ class History:
         lin, life, rcu, hb = self.lin, self.life, self.rcu, self.hb
         viol = self.viol
         frees = self.frees
+        debug_checks = self.debug_checks
+        # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
+        debug_kinds = debug_checks.kinds if frees or debug_checks.lockdep else ()
         wlock = 0
         dirty = True   # something the VMA invariants read changed since they were last checked
         started = False
@@ -148,6 +156,8 @@ class History:
         for idx, ev in enumerate(events):
             k = ev[0]
             t = ev[1]
+            if k in debug_kinds:
+                debug_checks.see(idx, ev)  # before the other rules: it wins a tie
             ti = t + 2
             if not started and t != -1:
                 started = True
@@ -376,9 +386,9 @@ class History:
         if wlock == 0 and dirty:
             check_vmas(self, len(events), "at the end")
 
-    def alloc(self, t, ti, slot, gen, idx) -> None:
-        old = self.slot_cur.get(slot)
-        old = self.allocs[old] if old is not None else None
+    def alloc(self, t: int, ti: int, slot: int, gen: int, idx: int) -> None:
+        prev = self.slot_cur.get(slot)
+        old = self.allocs[prev] if prev is not None else None
         self.life.check_reuse(old, t, slot, gen, idx)
         self.rcu.check_reuse(old, t, slot, gen, idx)
         self.life.check_generation(slot, gen, idx)

@@ -12,6 +12,8 @@ vm_area_alloc never initialised, and the CONFIG_VMA_REF=n behaviour of vma_get/v
 
 from __future__ import annotations
 
+from typing import Any
+
 from .spec import DEAD, KERNEL_NAME, NO_WARNING, disabled_get, spec_step, state_name
 from .violation import result_text, thread_name
 
@@ -45,7 +47,7 @@ def _search(ops, inits, step=spec_step):
             need |= 1 << i
     seen = set()
     finals = set()
-    best = [-1, None, -1]
+    best: list[Any] = [-1, None, -1]
     path = []
 
     def dfs(mask, state, depth):
@@ -186,7 +188,7 @@ class Linearizability:
         h = self.h
         if not h.on:
             return None
-        pending = {}
+        pending: dict[int, list[tuple]] = {}
         for ti, cur in enumerate(h.open_op):
             if cur is not None and cur[2] in ("get", "put") and cur[0] < stop:
                 aid = cur[3] if cur[3] is not None else h.slot_owner.get(cur[1])

@@ -19,7 +19,7 @@ _ACQ = ("acquire", "acq_rel", "seq_cst")
 _RMW = ("add", "sub", "cas_ok")
 
 
-def join(clock: list, other: list) -> None:
+def join(clock: list[int], other: list[int]) -> None:
     """clock := the pointwise maximum of clock and other (vector-clock join, in place). Most
     joins find the clock already ahead, so comparing before storing is the fast path."""
     for j, c in enumerate(other):
@@ -31,17 +31,19 @@ class HappensBefore:
     def __init__(self, h, nthreads: int):
         self.h = h
         rng = range(nthreads)
-        self.clocks = [[0] * nthreads for _ in rng]  # per thread index (thread + 2)
+        self.clocks: list[list[int]] = [[0] * nthreads for _ in rng]  # per thread index (thread + 2)
         for j in rng:
             self.clocks[j][j] = 1
-        self.pending_acquire = [None] * nthreads     # relaxed loads' views, until a fence
-        self.section_end = [None] * nthreads         # view at the end of each thread's last section
-        self.counter = {}   # slot -> view released into the counter (release sequence), or None
-        self.mapping = {}   # page -> view released by the last mapping store
-        self.slab = {}      # slot -> view of the last free (typesafe) or reclaim (deferred)
-        self.lock = None    # view of the last mmap_lock release
-        self.accesses = []  # per allocation: {thread index: (event index, own epoch)} latest access
-        self.free_view = []  # per allocation: the freer's view at the free (deferred slab)
+        self.pending_acquire: list[list[int] | None] = [None] * nthreads  # relaxed loads' views, until a fence
+        self.section_end: list[list[int] | None] = [None] * nthreads  # view at the end of each thread's last section
+        # slot -> view released into the counter (release sequence), or None
+        self.counter: dict[int, list[int] | None] = {}
+        self.mapping: dict[int, list[int]] = {}  # page -> view released by the last mapping store
+        self.slab: dict[int, list[int]] = {}     # slot -> view of the last free (typesafe) or reclaim (deferred)
+        self.lock: list[int] | None = None       # view of the last mmap_lock release
+        # per allocation: {thread index: (event index, own epoch)} of its latest access
+        self.accesses: list[dict[int, tuple[int, int]]] = []
+        self.free_view: list[list[int] | None] = []  # per allocation: the freer's view at the free (deferred slab)
 
     def allocated(self, a) -> None:
         self.accesses.append({})
@@ -53,10 +55,10 @@ class HappensBefore:
             if j != 1:
                 join(c, sc)
 
-    def accessed(self, aid, ti, idx) -> None:
+    def accessed(self, aid: int, ti: int, idx: int) -> None:
         self.accesses[aid][ti] = (idx, self.clocks[ti][ti])
 
-    def atomic(self, ti, slot, op, order) -> None:
+    def atomic(self, ti: int, slot: int, op: str, order: str) -> None:
         C = self.clocks[ti]
         rel = order in _REL
         if op == "store":
@@ -80,17 +82,17 @@ class HappensBefore:
         if rel:
             C[ti] += 1
 
-    def fence(self, ti) -> None:
+    def fence(self, ti: int) -> None:
         pa = self.pending_acquire[ti]
         if pa is not None:
             join(self.clocks[ti], pa)
             self.pending_acquire[ti] = None
 
-    def locked(self, ti) -> None:
+    def locked(self, ti: int) -> None:
         if self.lock is not None:
             join(self.clocks[ti], self.lock)
 
-    def unlocked(self, ti) -> None:
+    def unlocked(self, ti: int) -> None:
         C = self.clocks[ti]
         if self.lock is None:
             self.lock = C[:]
@@ -98,27 +100,27 @@ class HappensBefore:
             join(self.lock, C)
         C[ti] += 1
 
-    def section_ended(self, ti) -> None:
+    def section_ended(self, ti: int) -> None:
         C = self.clocks[ti]
         self.section_end[ti] = C[:]
         C[ti] += 1
 
-    def mapping_stored(self, ti, page) -> None:
+    def mapping_stored(self, ti: int, page: int) -> None:
         C = self.clocks[ti]
         self.mapping[page] = C[:]
         C[ti] += 1
 
-    def mapping_loaded(self, ti, page) -> None:
+    def mapping_loaded(self, ti: int, page: int) -> None:
         mc = self.mapping.get(page)
         if mc is not None:
             join(self.clocks[ti], mc)
 
-    def allocating(self, ti, slot) -> None:
+    def allocating(self, ti: int, slot: int) -> None:
         sc = self.slab.get(slot)
         if sc is not None:
             join(self.clocks[ti], sc)
 
-    def check_free(self, a, t, idx) -> None:
+    def check_free(self, a, t: int, idx: int) -> None:
         ti = t + 2
         C = self.clocks[ti]
         for uti, (eidx, stamp) in sorted(self.accesses[a.aid].items(), key=lambda x: x[1][0]):
@@ -132,7 +134,7 @@ class HappensBefore:
                     f"{thread_name(t)}'s free of it at event {idx}: no release/acquire chain orders them "
                     "(data race).", idx)
 
-    def freed(self, a, ti) -> None:
+    def freed(self, a, ti: int) -> None:
         C = self.clocks[ti]
         if self.h.deferred:
             self.free_view[a.aid] = C[:]
@@ -140,7 +142,7 @@ class HappensBefore:
             self.slab[a.slot] = C[:]
         C[ti] += 1
 
-    def reclaimed(self, a, ti, waited) -> None:
+    def reclaimed(self, a, ti: int, waited) -> None:
         C = self.clocks[ti]
         fc = self.free_view[a.aid]
         if fc is not None:

@@ -19,7 +19,7 @@ class ReadSideSections:
         self.since = [-1] * nthreads  # per thread index: where its outermost section began, or -1
         self.nrcu = [0] * nthreads
         self.npreempt = [0] * nthreads
-        self.wait = []                # per allocation: {thread index: section start} at its free
+        self.wait: list[dict[int, int] | None] = []  # per allocation: {thread index: section start} at its free
 
     def allocated(self, a) -> None:
         self.wait.append(None)

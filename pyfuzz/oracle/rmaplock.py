@@ -31,11 +31,11 @@ def first_rmap_lock_violation(events: list, config: dict) -> Violation | None:
     """The first violation of rule 10, or None (always None under `rmap_lock=none`)."""
     if config.get("rmap_lock", "none") != "rwsem":
         return None
-    writer = {}      # slot -> thread holding its rwsem for write
-    readers = {}     # slot -> {thread: read acquisitions held}
-    root = {}        # slot -> slot of its root
-    in_tree = {}     # slot -> number of mms whose tree holds it
-    mmap_held = {}   # thread -> mmap_lock acquisitions held
+    writer: dict = {}      # slot -> thread holding its rwsem for write
+    readers: dict = {}     # slot -> {thread: read acquisitions held}
+    root: dict = {}        # slot -> slot of its root
+    in_tree: dict = {}     # slot -> number of mms whose tree holds it
+    mmap_held: dict = {}   # thread -> mmap_lock acquisitions held
 
     def viol(kind, msg, idx):
         return Violation(kind, msg, idx, events)

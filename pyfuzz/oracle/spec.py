@@ -14,7 +14,7 @@ RELEASED = 0xC0000000
 DEAD = 0
 SAT = -1
 
-NO_WARNING = frozenset()
+NO_WARNING: frozenset[str] = frozenset()
 W_SATURATED = frozenset(("saturated",))
 W_IMBALANCED = frozenset(("imbalanced_put",))
 W_DISABLED = frozenset(("vma_get_disabled",))
