@@ -37,7 +37,7 @@ _ACCESS = frozenset(("read", "write", "use"))
 _UNJUDGED = frozenset(("op_begin", "folio_map", "mapped_load"))
 
 
-def judges_ordering(events) -> bool:
+def judges_ordering(events: list[tuple]) -> bool:
     """Whether ordering and memory safety can judge anything here: only if something is freed."""
     return "free" in map(itemgetter(0), events)
 
@@ -59,7 +59,7 @@ class Allocation:
         self.reclaim = -1         # reclaim event index (deferred slab)
         self.fields: list[int | None] = [None, None, None]  # vm_start, vm_end, vm_pgoff
         # [(event index, start, end, pgoff)]: every value fields took
-        self.ranges: list[tuple[int, int | None, int | None, int | None]] = []
+        self.ranges: list[tuple] = []
         self.trees = 0            # bitmask of the mms whose tree holds it
         self.init: int | None = None  # initial spec state (None: never initialised)
         self.preset = 0           # external holders preset by setup (-1: unknown, saturated)
@@ -67,7 +67,7 @@ class Allocation:
 
 
 class History:
-    def __init__(self, events, config):
+    def __init__(self, events: list[tuple], config: dict[str, str]):
         self.events = events
         self.on = config.get("vma_ref", "on") == "on"
         self.deferred = config.get("slab", "typesafe") == "deferred"
@@ -103,14 +103,13 @@ class History:
     def close(self) -> None:
         """Drop the rules' references back to the history: without the cycle, a judged history's
         state is freed at once instead of waiting for (and feeding) the cyclic garbage collector."""
-        for rule in (self.lin, self.life, self.rcu, self.hb):
-            rule.h = None
+        del self.lin.h, self.life.h, self.rcu.h, self.hb.h
 
-    def an(self, aid) -> str:
+    def an(self, aid: int) -> str:
         a = self.allocs[aid]
         return f"VMA slot {a.slot} gen {a.gen}"
 
-    def viol(self, kind, msg, idx) -> Violation:
+    def viol(self, kind: str, msg: str, idx: int) -> Violation:
         return Violation(kind, msg, idx, self.events)
 
     def root_field(self, k, a, t, value, idx) -> None:
@@ -129,7 +128,7 @@ class History:
         elif root is not None and self.life.released_by(a.aid, t):
             self.life.unpinned(root, a.aid, t, idx)
 
-    def pointer(self, ti, slot):
+    def pointer(self, ti: int, slot: int) -> int | None:
         aid = self.ptr[ti].get(slot)
         return self.slot_cur.get(slot) if aid is None else aid
 
@@ -154,8 +153,8 @@ class History:
         started = False
 
         for idx, ev in enumerate(events):
-            k = ev[0]
-            t = ev[1]
+            k: str = ev[0]
+            t: int = ev[1]
             if k in debug_kinds:
                 debug_checks.see(idx, ev)  # before the other rules: it wins a tie
             ti = t + 2
@@ -248,7 +247,7 @@ class History:
                     fn = cur[2]
                     if fn == "init":
                         if op == "store" and t != -1 and a is not None:
-                            slot_owner[slot] = aid
+                            slot_owner[slot] = a.aid
                             a.init = 1
                             cur[3] = aid
                     elif on and (cur[3] is None or (fn == "get" and self.cas_get)):
@@ -262,7 +261,7 @@ class History:
                             life.dropped(o, t)
                 if t == -1 and op == "store" and a is not None and on:
                     st = state_from_counter(ev[6])
-                    slot_owner[slot] = aid
+                    slot_owner[slot] = a.aid
                     a.init = st
                     a.preset = -1 if st == SAT else (st - 1 if st > 0 else 0)
                 if frees:

@@ -10,8 +10,13 @@ munmap never clears it, and that is what the reverse-map reader races against.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def check_vmas(h, idx, when) -> None:
+if TYPE_CHECKING:
+    from .history import History
+
+
+def check_vmas(h: History, idx: int, when: str) -> None:
     allocs = h.allocs
     for mm in (0, 1):
         tr = h.trees.get(mm)

@@ -13,17 +13,27 @@ that reference, or the external holders a setup counter preset stands for.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .violation import thread_name
+
+if TYPE_CHECKING:
+    from .history import Allocation, History
 
 
 class Lifetime:
-    def __init__(self, h):
-        self.h = h
-        self.hold = []     # per allocation: {thread: [(event index, "get" | "alloc" | "detach")]}
-        self.lastput = {}  # (allocation, thread) -> (result, return index) of its latest vma_put
-        self.pins = []     # per allocation: {VMA cut from it (mapping=root): event index of the pin}
+    __deletable__ = ("h",)  # History.close drops it (mypyc keeps attributes undeletable otherwise)
 
-    def allocated(self, a) -> None:
+    def __init__(self, h: History):
+        self.h = h
+        # per allocation: {thread: [(event index, "get" | "alloc" | "detach")]}
+        self.hold: list[dict[int, list[tuple[int, str]]]] = []
+        # (allocation, thread) -> (result, return index) of its latest vma_put
+        self.lastput: dict[tuple[int, int], tuple[bool, int]] = {}
+        # per allocation: {VMA cut from it (mapping=root): event index of the pin}
+        self.pins: list[dict[int, int]] = []
+
+    def allocated(self, a: Allocation) -> None:
         self.hold.append({a.allocer: [(a.alloc_idx, "alloc")]})
         self.pins.append({})
 
@@ -98,20 +108,20 @@ class Lifetime:
         return n + len(self.pins[aid]) + (a.preset if a.preset > 0 else 0)
 
     # ------------------------------------------------------------------ references taken and dropped
-    def got(self, aid, t, idx) -> None:
+    def got(self, aid: int, t: int, idx: int) -> None:
         self.hold[aid].setdefault(t, []).append((idx, "get"))
 
-    def dropped(self, aid, t) -> None:
+    def dropped(self, aid: int, t: int) -> None:
         """A put by t drops t's most recent reference on aid (the op's own: the reference the munmap
         detached, the mmap error path's new VMA, the reader's get, the `put` op's latest get)."""
         lst = self.hold[aid].get(t)
         if lst:
             lst.pop()
 
-    def put_returned(self, aid, t, result, idx) -> None:
+    def put_returned(self, aid: int, t: int, result: bool, idx: int) -> None:
         self.lastput[(aid, t)] = (result, idx)
 
-    def published(self, aid, t) -> None:
+    def published(self, aid: int, t: int) -> None:
         """t's own reference becomes the tree's: drop an owned (non-get) one first."""
         lst = self.hold[aid].get(t)
         if lst:
@@ -121,7 +131,7 @@ class Lifetime:
                     return
             lst.pop()
 
-    def detached(self, aid, t, idx) -> None:
+    def detached(self, aid: int, t: int, idx: int) -> None:
         self.hold[aid].setdefault(t, []).append((idx, "detach"))
 
     # ------------------------------------------------------------------ the slab
@@ -140,7 +150,7 @@ class Lifetime:
                               f"VMA slot {slot} gen {gen} was allocated a second time (the generation did not "
                               f"advance), at event {idx}.", idx)
 
-    def check_free(self, t, slot, gen, idx, tptr):
+    def check_free(self, t: int, slot: int, gen: int, idx: int, tptr: dict[int, int]) -> Allocation:
         """The free rules; returns the allocation freed."""
         h = self.h
         a = h.by_key.get((slot, gen))
@@ -196,7 +206,7 @@ class Lifetime:
         return a
 
     # ------------------------------------------------------------------ use
-    def check_use(self, a, t, page, idx) -> None:
+    def check_use(self, a: Allocation, t: int, page: int, idx: int) -> None:
         h = self.h
         aid = a.aid
         an = h.an(aid)

@@ -12,10 +12,13 @@ vm_area_alloc never initialised, and the CONFIG_VMA_REF=n behaviour of vma_get/v
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .spec import DEAD, KERNEL_NAME, NO_WARNING, disabled_get, spec_step, state_name
 from .violation import result_text, thread_name
+
+if TYPE_CHECKING:
+    from .history import Allocation, History
 
 _INF = float("inf")
 
@@ -142,15 +145,17 @@ def linearize_ops(ops, init, step=spec_step):
 
 
 class Linearizability:
-    def __init__(self, h):
-        self.h = h
-        self.ops = []     # per allocation: its completed rcuref operations
-        self.final = {}   # allocation -> set of spec states some linearization ends in
+    __deletable__ = ("h",)  # History.close drops it (mypyc keeps attributes undeletable otherwise)
 
-    def allocated(self, a) -> None:
+    def __init__(self, h: History):
+        self.h = h
+        self.ops: list[list[tuple]] = []  # per allocation: its completed rcuref operations
+        self.final: dict[int, set] = {}    # allocation -> set of spec states some linearization ends in
+
+    def allocated(self, a: Allocation) -> None:
         self.ops.append([])
 
-    def completed(self, aid, call, idx, t, fn, result, warns) -> None:
+    def completed(self, aid: int, call: int, idx: int, t: int, fn: str, result: bool, warns: frozenset[str]) -> None:
         self.ops[aid].append((call, idx, t, fn, result, warns))
 
     def uninitialised(self, a, t, idx, what):

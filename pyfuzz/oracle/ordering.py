@@ -12,7 +12,12 @@ initial view (0) orders nothing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .violation import thread_name
+
+if TYPE_CHECKING:
+    from .history import Allocation, History
 
 _REL = ("release", "acq_rel", "seq_cst")
 _ACQ = ("acquire", "acq_rel", "seq_cst")
@@ -28,7 +33,9 @@ def join(clock: list[int], other: list[int]) -> None:
 
 
 class HappensBefore:
-    def __init__(self, h, nthreads: int):
+    __deletable__ = ("h",)  # History.close drops it (mypyc keeps attributes undeletable otherwise)
+
+    def __init__(self, h: History, nthreads: int):
         self.h = h
         rng = range(nthreads)
         self.clocks: list[list[int]] = [[0] * nthreads for _ in rng]  # per thread index (thread + 2)
@@ -43,9 +50,9 @@ class HappensBefore:
         self.lock: list[int] | None = None       # view of the last mmap_lock release
         # per allocation: {thread index: (event index, own epoch)} of its latest access
         self.accesses: list[dict[int, tuple[int, int]]] = []
-        self.free_view: list[list[int] | None] = []  # per allocation: the freer's view at the free (deferred slab)
+        self.free_view: list[Any] = []  # per allocation: the freer's view at the free (deferred slab)
 
-    def allocated(self, a) -> None:
+    def allocated(self, a: Allocation) -> None:
         self.accesses.append({})
         self.free_view.append(None)
 
@@ -120,7 +127,7 @@ class HappensBefore:
         if sc is not None:
             join(self.clocks[ti], sc)
 
-    def check_free(self, a, t: int, idx: int) -> None:
+    def check_free(self, a: Allocation, t: int, idx: int) -> None:
         ti = t + 2
         C = self.clocks[ti]
         for uti, (eidx, stamp) in sorted(self.accesses[a.aid].items(), key=lambda x: x[1][0]):
@@ -134,7 +141,7 @@ class HappensBefore:
                     f"{thread_name(t)}'s free of it at event {idx}: no release/acquire chain orders them "
                     "(data race).", idx)
 
-    def freed(self, a, ti: int) -> None:
+    def freed(self, a: Allocation, ti: int) -> None:
         C = self.clocks[ti]
         if self.h.deferred:
             self.free_view[a.aid] = C[:]
@@ -142,13 +149,14 @@ class HappensBefore:
             self.slab[a.slot] = C[:]
         C[ti] += 1
 
-    def reclaimed(self, a, ti: int, waited) -> None:
+    def reclaimed(self, a: Allocation, ti: int, waited: dict[int, int]) -> None:
         C = self.clocks[ti]
         fc = self.free_view[a.aid]
         if fc is not None:
             join(C, fc)
         for j in waited:
-            if self.section_end[j] is not None:
-                join(C, self.section_end[j])
+            end = self.section_end[j]
+            if end is not None:
+                join(C, end)
         self.slab[a.slot] = C[:]
         C[ti] += 1

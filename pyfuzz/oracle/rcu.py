@@ -10,21 +10,28 @@ out again only after that.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .violation import thread_name
+
+if TYPE_CHECKING:
+    from .history import Allocation, History
 
 
 class ReadSideSections:
-    def __init__(self, h, nthreads: int):
+    __deletable__ = ("h",)  # History.close drops it (mypyc keeps attributes undeletable otherwise)
+
+    def __init__(self, h: History, nthreads: int):
         self.h = h
         self.since = [-1] * nthreads  # per thread index: where its outermost section began, or -1
         self.nrcu = [0] * nthreads
         self.npreempt = [0] * nthreads
-        self.wait: list[dict[int, int] | None] = []  # per allocation: {thread index: section start} at its free
+        self.wait: list[Any] = []     # per allocation: {thread index: section start} at its free
 
-    def allocated(self, a) -> None:
+    def allocated(self, a: Allocation) -> None:
         self.wait.append(None)
 
-    def enter(self, ti, idx, rcu: bool) -> None:
+    def enter(self, ti: int, idx: int, rcu: bool) -> None:
         if self.since[ti] < 0:
             self.since[ti] = idx
         if rcu:
@@ -32,7 +39,7 @@ class ReadSideSections:
         else:
             self.npreempt[ti] += 1
 
-    def leave(self, ti, rcu: bool) -> bool:
+    def leave(self, ti: int, rcu: bool) -> bool:
         """True when this ends the thread's outermost section."""
         if rcu:
             if self.nrcu[ti] > 0:
@@ -44,7 +51,7 @@ class ReadSideSections:
             return True
         return False
 
-    def check_access(self, a, t, ti, idx, what) -> None:
+    def check_access(self, a: Allocation, t: int, ti: int, idx: int, what: str) -> None:
         """Called for an access to an allocation that was freed."""
         s = self.since[ti]
         if s < 0 or s > a.free:
@@ -67,11 +74,11 @@ class ReadSideSections:
                 f"{self.h.an(old.aid)} at event {old.free} has not been reclaimed by a grace period.",
                 idx)
 
-    def freed(self, a) -> None:
+    def freed(self, a: Allocation) -> None:
         if self.h.deferred:
             self.wait[a.aid] = {j: s for j, s in enumerate(self.since) if s >= 0}
 
-    def check_reclaim(self, slot, gen, idx):
+    def check_reclaim(self, slot: int, gen: int, idx: int) -> Allocation:
         """The grace-period rules; returns the allocation reclaimed."""
         h = self.h
         a = h.by_key.get((slot, gen))

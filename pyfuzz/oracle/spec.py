@@ -22,7 +22,7 @@ W_DISABLED = frozenset(("vma_get_disabled",))
 KERNEL_NAME = {"get": "vma_get", "put": "vma_put", "init": "vma_rcuref_init"}
 
 
-def spec_step(state: int, fn: str):
+def spec_step(state: int, fn: str) -> tuple[int, bool, frozenset[str]]:
     """One rcuref operation on the sequential spec: returns (new_state, result, warnings)."""
     if fn == "get":
         if state == DEAD:
@@ -39,7 +39,7 @@ def spec_step(state: int, fn: str):
     return state - 1, False, NO_WARNING
 
 
-def _get_add_result(state: int, fn: str):
+def _get_add_result(state: int, fn: str) -> tuple[int, bool, frozenset[str]]:
     """`get=add_result` (file_ref_get, `!atomic_long_add_negative(1)`): the add's own sign
     decides.  A get that would take MAXREF + 1 references into the saturation zone fails without
     a warning, and its stray increment is never undone: the object leaks like a saturated one."""
@@ -52,7 +52,7 @@ def _get_add_result(state: int, fn: str):
     return state + 1, True, NO_WARNING
 
 
-def _get_inc_not_zero(state: int, fn: str):
+def _get_inc_not_zero(state: int, fn: str) -> tuple[int, bool, frozenset[str]]:
     """`get=inc_not_zero` (vm_refcnt's `__refcount_inc_not_zero_limited_acquire`): no reference
     from zero references, none past the limit, and a failed get leaves the count as it was."""
     if fn != "get":

@@ -33,7 +33,7 @@ def panic_violation(error: BaseException) -> Violation:
     return Violation("panic", f"the Rust core panicked: {error}", -1, [])
 
 
-def thread_name(t: int) -> str:
+def thread_name(t) -> str:
     if t == -1:
         return "setup"
     if t == -2:
