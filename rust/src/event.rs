@@ -59,7 +59,7 @@ pub enum LockMode {
     Write,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     OpBegin { t: i8, op: u8 },
     OpEnd { t: i8, op: u8, outcome: &'static str },

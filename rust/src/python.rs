@@ -162,6 +162,32 @@ fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>>
     Ok(any)
 }
 
+/// Python tuples are immutable, so one tuple can stand for every occurrence of an event: most of
+/// a history's events recur across the runs of a campaign (the same thread taking the same lock,
+/// the same atomic on the same counter value), and looking a tuple up costs a fraction of
+/// building it. Bounded (2^16 tuples, under 10 MiB): the table starts afresh when full.
+const EVENT_TUPLES_MAX: usize = 1 << 16;
+
+thread_local! {
+    static EVENT_TUPLES: std::cell::RefCell<std::collections::HashMap<Event, Py<PyTuple>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn shared_event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>> {
+    EVENT_TUPLES.with(|cell| {
+        let mut table = cell.borrow_mut();
+        if let Some(t) = table.get(e) {
+            return Ok(t.bind(py).clone());
+        }
+        let t = event_to_py(py, e)?;
+        if table.len() >= EVENT_TUPLES_MAX {
+            table.clear();
+        }
+        table.insert(e.clone(), t.clone().unbind());
+        Ok(t)
+    })
+}
+
 /// The result of one execution. `events` is built on first access: the fuzz loop only asks for it
 /// when `digest` is new.
 #[pyclass(name = "Outcome", module = "pyfuzz._core", frozen)]
@@ -199,7 +225,7 @@ impl PyOutcome {
         if let Some(e) = self.events.get() {
             return Ok(e.clone_ref(py));
         }
-        let items = self.inner.events.iter().map(|e| event_to_py(py, e)).collect::<PyResult<Vec<_>>>()?;
+        let items = self.inner.events.iter().map(|e| shared_event_to_py(py, e)).collect::<PyResult<Vec<_>>>()?;
         let list: Py<PyAny> = pyo3::types::PyList::new(py, items)?.into_any().unbind();
         let _ = self.events.set(list.clone_ref(py));
         Ok(list)
