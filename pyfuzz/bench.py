@@ -29,7 +29,7 @@ from . import _core
 from .baselines import BLIND, FEEDBACK, METHODS, Attempt, config_label, run_method
 from .check import judge
 from .harness import WALK_DEPTH, WALKS_PER_INPUT
-from .model import DistinctHistories
+from .model import ORACLE_NAME, DistinctHistories
 from .program import DEFAULT_CONFIG, INPUT_LEN, Program, ProgramError, random_input
 
 # The mutants run under the configuration the specification calls safe, so that every violation
@@ -348,15 +348,20 @@ def _ignore(outcome) -> None:
     pass
 
 
+# `bench speed` counts this process's CPU seconds: on a shared machine a wall clock would count
+# the time other processes held the core (the same figure on an idle one).
+_cpu = time.process_time
+
+
 def _measure(run_own, run_walk, inputs, repeats: int, check: bool = True) -> dict:
     """Median runs/s over `repeats` passes (each with a fresh set of judged histories), and what
     the oracle saw in the last pass."""
     rates, seen = [], {}
     for _ in range(repeats):
         histories = DistinctHistories(MUTANT_CONFIG)
-        start = time.perf_counter()
+        start = _cpu()
         runs = checked_loop(run_own, run_walk, histories.judge if check else _ignore, inputs)
-        rates.append(runs / (time.perf_counter() - start))
+        rates.append(runs / (_cpu() - start))
         seen = {"runs": runs, "distinct": histories.checked}
     return {"runs_per_s": statistics.median(rates), "all_s": [round(r) for r in rates], **seen}
 
@@ -374,20 +379,28 @@ def _distinct(run_own, run_walk, inputs) -> list:
 
 
 def _oracle_seconds(mod, outcomes) -> float:
-    start = time.perf_counter()
+    start = _cpu()
     for o in outcomes:
         try:
             mod.check(o.events, MUTANT_CONFIG, o.final_counters)
         except mod.Violation:
             pass
-    return time.perf_counter() - start
+    return _cpu() - start
 
 
-def _before_after(run_own, run_walk, inputs, repeats: int, before) -> dict:
-    """The loop with the oracle on main (`before`) and with the current one, passes interleaved,
-    medians; and the oracle alone per distinct history, each over the same stored histories."""
-    from . import oracle
-    mods = {"before": before, "now": oracle}
+def _oracles(before) -> dict:
+    """The oracles `bench speed` compares: main's before this session, the pure-Python source now,
+    and the build that runs (`model.ORACLE`) when it is another."""
+    from . import model, oracle
+    mods = {f"{ORACLE_BEFORE} (pure Python)": before, "now, pure Python": oracle}
+    if model.ORACLE is not oracle:
+        mods[f"now, {model.ORACLE_NAME}"] = model.ORACLE
+    return mods
+
+
+def _before_after(run_own, run_walk, inputs, repeats: int, mods: dict) -> dict:
+    """The loop under each oracle, passes interleaved, medians; and each oracle alone per
+    distinct history, over the loop's distinct histories with their events already built."""
     rates = {name: [] for name in mods}
     alone = {name: [] for name in mods}
     outcomes = _distinct(run_own, run_walk, inputs)
@@ -396,23 +409,22 @@ def _before_after(run_own, run_walk, inputs, repeats: int, before) -> dict:
     for _ in range(repeats):
         for name, mod in mods.items():
             histories = mod.DistinctHistories(MUTANT_CONFIG)
-            start = time.perf_counter()
+            start = _cpu()
             runs = checked_loop(run_own, run_walk, histories.judge, inputs)
-            rates[name].append(runs / (time.perf_counter() - start))
+            rates[name].append(runs / (_cpu() - start))
             alone[name].append(_oracle_seconds(mod, outcomes) / max(len(outcomes), 1))
-    out = {f"{name}_runs_per_s": statistics.median(r) for name, r in rates.items()}
-    out.update({f"{name}_oracle_us": statistics.median(a) * 1e6 for name, a in alone.items()})
-    return out
+    return {name: {"runs_per_s": statistics.median(rates[name]), "oracle_us": statistics.median(alone[name]) * 1e6}
+            for name in mods}
 
 
 def _oracle_cost(run_own, run_walk, inputs) -> dict:
     """Mean events and oracle time per distinct history (a separate pass: the loop rows above
     are timed with nothing else in them)."""
     outcomes = _distinct(run_own, run_walk, inputs)
-    start = time.perf_counter()
+    start = _cpu()
     for o in outcomes:
         judge(o, MUTANT_CONFIG)
-    per = (time.perf_counter() - start) / max(len(outcomes), 1)
+    per = (_cpu() - start) / max(len(outcomes), 1)
     return {"events": statistics.mean(len(o.events) for o in outcomes), "oracle_us": per * 1e6}
 
 
@@ -472,29 +484,29 @@ def bench_speed(args, console: Console) -> int:
         rust["ratio_to_python"] = rust["runs_per_s"] / py["runs_per_s"]
         rust["engine_ratio_to_python"] = rust["engine_only_runs_per_s"] / py["engine_only_runs_per_s"]
 
-    # The oracle on main before this session's changes against the current one, same loop, same inputs.
+    # The oracle on main before this session's changes against the current ones, same loop, same inputs.
     try:
-        before = oracle_at(ORACLE_BEFORE)
+        mods = _oracles(oracle_at(ORACLE_BEFORE))
     except RuntimeError as e:
-        before, versus = None, [{"what": name, "skipped": str(e)} for name in compared]
-    if before is not None:
+        mods, versus = None, [{"what": name, "skipped": str(e)} for name in compared]
+    if mods is not None:
         versus = []
         for name, inputs in compared.items():
-            versus.append({"what": name, **_before_after(own, walk, inputs, repeats, before)})
-            console.print(f"{name}: oracle at {ORACLE_BEFORE} {versus[-1]['before_runs_per_s']:,.0f}, "
-                          f"now {versus[-1]['now_runs_per_s']:,.0f} checked runs/s", markup=False)
+            versus.append({"what": name, "oracles": _before_after(own, walk, inputs, repeats, mods)})
+            console.print(f"{name}: " + ", ".join(f"{m} {r['runs_per_s']:,.0f}" for m, r in versus[-1]["oracles"].items())
+                          + " checked runs/s", markup=False)
 
     command = "pyfuzz bench speed " + " ".join(args.raw_argv)
     result = {"machine": machine(), "command": command, "repeats": repeats, "inputs": n,
               "walks_per_input": WALKS_PER_INPUT, "walk_depth": WALK_DEPTH, "config": MUTANT_CONFIG,
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows,
-              "oracle_before": ORACLE_BEFORE, "before_after": versus}
+              "oracle": ORACLE_NAME, "oracle_before": ORACLE_BEFORE, "before_after": versus}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speed.json").write_text(json.dumps(result, indent=1))
     md = [f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {result['date']}  ",
-          f"One core. A run is one execution of a program; each input runs under its own schedule and "
+          f"One core, per CPU second of this process. A run is one execution of a program; each input runs under its own schedule and "
           f"{WALKS_PER_INPUT} PCT walks (depth {WALK_DEPTH}) and every distinct history is judged by the "
-          f"Python oracle, as in the harness. Median of {repeats} passes; `{config_label(MUTANT_CONFIG)}`; "
+          f"oracle ({ORACLE_NAME}), as in the harness. Median of {repeats} passes; `{config_label(MUTANT_CONFIG)}`; "
           f"{n} random inputs for the campaign row, {grid_n} programs per other row.", "",
           "| loop | checked runs/s | engine only, runs/s | distinct histories | events per history | "
           "oracle us per history | Rust / pure Python |", "|---|---|---|---|---|---|---|"]
@@ -506,19 +518,19 @@ def bench_speed(args, console: Console) -> int:
             if "ratio_to_python" in r else ""
         md.append(f"| {r['what']} | {r['runs_per_s']:,.0f} | {r['engine_only_runs_per_s']:,.0f} | "
                   f"{r['distinct']:,} of {r['runs']:,} | {r['events']:.0f} | {r['oracle_us']:.0f} | {ratio} |")
-    md += ["", f"The oracle on main at {ORACLE_BEFORE} (read from git) against the current one, in the same loop on "
-           f"the same inputs, passes interleaved, medians of {repeats}; the oracle alone is timed over the "
-           "loop's distinct histories with their events already built.", "",
-           f"| loop | {ORACLE_BEFORE}: checked runs/s | now: checked runs/s | now / then | "
-           f"{ORACLE_BEFORE}: oracle us per history | now: oracle us per history | now / then |",
-           "|---|---|---|---|---|---|---|"]
+    md += ["", f"Each oracle in the same loop on the same inputs (the oracle on main at {ORACLE_BEFORE}, read from "
+           f"git, the pure-Python source now and the build that runs), passes interleaved, medians of {repeats}; "
+           "the oracle alone is timed over the loop's distinct histories with their events already built.", "",
+           f"| loop | oracle | checked runs/s | x {ORACLE_BEFORE} | oracle us per history | x {ORACLE_BEFORE} |",
+           "|---|---|---|---|---|---|"]
     for r in versus:
         if "skipped" in r:
-            md.append(f"| {r['what']} | not run: {r['skipped']} | | | | | |")
+            md.append(f"| {r['what']} | not run: {r['skipped']} | | | | |")
             continue
-        md.append(f"| {r['what']} | {r['before_runs_per_s']:,.0f} | {r['now_runs_per_s']:,.0f} | "
-                  f"{r['now_runs_per_s'] / r['before_runs_per_s']:.2f}x | {r['before_oracle_us']:.0f} | "
-                  f"{r['now_oracle_us']:.0f} | {r['before_oracle_us'] / r['now_oracle_us']:.2f}x |")
+        base = next(iter(r["oracles"].values()))
+        for name, o in r["oracles"].items():
+            md.append(f"| {r['what']} | {name} | {o['runs_per_s']:,.0f} | {o['runs_per_s'] / base['runs_per_s']:.2f}x | "
+                      f"{o['oracle_us']:.0f} | {base['oracle_us'] / o['oracle_us']:.2f}x |")
     (args.out / "speed.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0

@@ -12,7 +12,7 @@ vm_area_alloc never initialised, and the CONFIG_VMA_REF=n behaviour of vma_get/v
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .spec import DEAD, KERNEL_NAME, NO_WARNING, disabled_get, spec_step, state_name
 from .violation import result_text, thread_name
@@ -20,7 +20,11 @@ from .violation import result_text, thread_name
 if TYPE_CHECKING:
     from .history import Allocation, History
 
-_INF = float("inf")
+Step = Callable[[int, str], tuple[int, bool, frozenset[str]]]
+
+# The return index of a pending operation: later than any event (an int, so that every return
+# index compares as a machine integer in the compiled build).
+_NEVER = 1 << 62
 
 
 # An operation is (call index, return index or None when pending, thread, fn, result, warnings).
@@ -31,7 +35,7 @@ def _opshort(op) -> str:
     return f"T{t} {fn}@{call}..{ret}->{result_text(r, w)}"
 
 
-def _search(ops, inits, step=spec_step):
+def _search(ops: list[tuple], inits: set, step: Step = spec_step) -> tuple[bool, Any]:
     """Wing & Gong search with memoization on (done set, spec state) over one cluster of
     operations (sorted by call index), from every state in `inits`.
 
@@ -39,21 +43,21 @@ def _search(ops, inits, step=spec_step):
     the deepest dead end found.
     """
     n = len(ops)
-    calls = [op[0] for op in ops]
-    rets = [op[1] if op[1] is not None else _INF for op in ops]
-    fns = [op[3] for op in ops]
-    obs = [(op[4], op[5]) for op in ops]
-    pend = [op[1] is None for op in ops]
+    calls: list[int] = [op[0] for op in ops]
+    rets: list[int] = [op[1] if op[1] is not None else _NEVER for op in ops]
+    fns: list[str] = [op[3] for op in ops]
+    obs: list[tuple[Any, frozenset[str]]] = [(op[4], op[5]) for op in ops]  # result None: pending
+    pend: list[bool] = [op[1] is None for op in ops]
     need = 0
     for i in range(n):
         if not pend[i]:
             need |= 1 << i
-    seen = set()
-    finals = set()
+    seen: set[tuple[int, int]] = set()
+    finals: set[int] = set()
     best: list[Any] = [-1, None, -1]
-    path = []
+    path: list[int] = []
 
-    def dfs(mask, state, depth):
+    def dfs(mask: int, state: int, depth: int) -> None:
         key = (mask, state)
         if key in seen:
             return
@@ -65,7 +69,7 @@ def _search(ops, inits, step=spec_step):
         # smallest return seen so far, none can be a candidate or lower that return: the scans
         # stop there (each thread has at most one operation in flight, so that is a few steps).
         lo = ((mask + 1) & ~mask).bit_length() - 1
-        minret = _INF
+        minret = _NEVER
         for i in range(lo, n):
             if calls[i] > minret:
                 break
@@ -99,7 +103,7 @@ def _search(ops, inits, step=spec_step):
     return False, best[1]
 
 
-def linearize_ops(ops, init, step=spec_step):
+def linearize_ops(ops: list[tuple], init: int, step: Step = spec_step) -> tuple[bool, Any]:
     """Check one allocation's operations (sorted by call index) from spec state `init`.
 
     Returns (True, set of possible final states) or (False, (failing index, state, path of
@@ -111,11 +115,11 @@ def linearize_ops(ops, init, step=spec_step):
     while i < n:
         j = i + 1
         r = ops[i][1]
-        hi = r if r is not None else _INF
+        hi = r if r is not None else _NEVER
         while j < n and ops[j][0] < hi:
             r = ops[j][1]
             if r is None:
-                hi = _INF
+                hi = _NEVER
             elif r > hi:
                 hi = r
             j += 1
