@@ -166,13 +166,24 @@ fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>>
 /// a history's events recur across the runs of a campaign (the same thread taking the same lock,
 /// the same atomic on the same counter value), and looking a tuple up costs a fraction of
 /// building it. Bounded (2^16 tuples, under 10 MiB): the table starts afresh when full.
+/// Not in the coverage build: the table's hashing and probing would be code libFuzzer follows,
+/// so what it counts would depend on earlier runs (and on the hasher's random seed), and a
+/// campaign would no longer replay from its seed.
+#[cfg(not(feature = "sancov"))]
 const EVENT_TUPLES_MAX: usize = 1 << 16;
 
+#[cfg(feature = "sancov")]
+fn shared_event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>> {
+    event_to_py(py, e)
+}
+
+#[cfg(not(feature = "sancov"))]
 thread_local! {
     static EVENT_TUPLES: std::cell::RefCell<std::collections::HashMap<Event, Py<PyTuple>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
+#[cfg(not(feature = "sancov"))]
 fn shared_event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>> {
     EVENT_TUPLES.with(|cell| {
         let mut table = cell.borrow_mut();
