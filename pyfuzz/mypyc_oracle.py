@@ -8,7 +8,8 @@ stamp matches the source beside it and the pure-Python one otherwise, and says w
 (`ORACLE_NAME`, printed by `pyfuzz fuzz`): a stale or missing build is never used silently.
 
 `PYFUZZ_ORACLE=python` runs the pure-Python source, `PYFUZZ_ORACLE=mypyc` insists on the
-compiled one (exit 2 when it is missing or stale).
+compiled one (exit 2 when it is missing or stale); `on` and `off` are the harness's switch for
+judging at all (pyfuzz/harness.py) and leave the build to the rule above.
 
     python -m pyfuzz.mypyc_oracle      # (re)build it in this checkout; a no-op when up to date
 """
@@ -90,8 +91,10 @@ def _compiled():
 def choose():
     """(the oracle package to run, the words that name it)."""
     want = os.environ.get("PYFUZZ_ORACLE", "")
-    if want not in ("", "python", "mypyc"):
-        print(f"pyfuzz: PYFUZZ_ORACLE must be python or mypyc, not {want!r}", file=sys.stderr)
+    # on/off is the harness's own switch (off: libFuzzer's merge runs without judging), which
+    # leaves the choice of build to this function.
+    if want not in ("", "on", "off", "python", "mypyc"):
+        print(f"pyfuzz: PYFUZZ_ORACLE must be python, mypyc, on or off, not {want!r}", file=sys.stderr)
         raise SystemExit(2)
     source = importlib.import_module("pyfuzz.oracle")
     if want == "python":

@@ -7,7 +7,7 @@ from __future__ import annotations
 class Violation(Exception):
     """A violation of the specification, found at `events[event_index]`."""
 
-    def __init__(self, kind: str, message: str, event_index: int, events: list):
+    def __init__(self, kind: str, message: str, event_index, events: list):
         Exception.__init__(self, kind, message)
         self.kind = kind
         self.message = message
