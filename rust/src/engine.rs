@@ -40,20 +40,20 @@ struct ThreadState {
 /// the same poll instead of unwinding every nested future to the engine and descending again.
 /// Either way the boundary does the same work at the same moment of the execution, so the
 /// history is the same.
-struct Runtime<'a, 's> {
+struct Runtime<'a, 's, S: Scheduler + ?Sized> {
     world: &'a World,
     log: RefCell<Vec<Event>>,
     states: [ThreadState; MAX_THREADS],
     threads: usize,
-    sched: RefCell<Sched<'a, 's>>,
+    sched: RefCell<Sched<'a, 's, S>>,
     /// The thread the last boundary picked, for the engine's loop to poll; None: the run is over.
     next: Cell<Option<usize>>,
     /// How many threads are parked in `Wait`.
     waiting: Cell<u8>,
 }
 
-struct Sched<'a, 's> {
-    scheduler: &'s mut dyn Scheduler,
+struct Sched<'a, 's, S: Scheduler + ?Sized> {
+    scheduler: &'s mut S,
     live: [bool; MAX_THREADS],
     steps: u32,
     taken: Vec<(u8, u8)>,
@@ -62,10 +62,10 @@ struct Sched<'a, 's> {
     interleavings: crate::feedback::Tracker<'a>,
 }
 
-impl Runtime<'_, '_> {
+impl<S: Scheduler + ?Sized> Runtime<'_, '_, S> {
     /// The step just taken is over: count it and show it to the scheduler, which may end the run.
     #[inline]
-    fn end_step(&self, s: &mut Sched) -> bool {
+    fn end_step(&self, s: &mut Sched<S>) -> bool {
         s.steps += 1;
         if self.world.slab.has_deferred() {
             self.log.borrow_mut().extend(self.world.slab.reclaim_ready(&self.world.rcu));
@@ -83,7 +83,7 @@ impl Runtime<'_, '_> {
     /// Pick the thread that takes the next step and record it; None ends the run (nothing can
     /// run, or the step limit).
     #[inline(always)]
-    fn begin_step(&self, s: &mut Sched) -> Option<usize> {
+    fn begin_step(&self, s: &mut Sched<S>) -> Option<usize> {
         // Threads wait only for the mmap_lock: mostly none is waiting, and every live one can run.
         let mut runnable = s.live;
         if self.waiting.get() != 0 {
@@ -105,7 +105,7 @@ impl Runtime<'_, '_> {
     /// Why no step can be taken: every thread has finished, every live one is blocked, or the
     /// step limit is reached.
     #[cold]
-    fn stuck(&self, s: &Sched, any_runnable: bool) {
+    fn stuck(&self, s: &Sched<S>, any_runnable: bool) {
         let message = if any_runnable {
             format!("no progress after {STEP_LIMIT} steps")
         } else if s.live.contains(&true) {
@@ -140,17 +140,17 @@ impl Runtime<'_, '_> {
     }
 }
 
-struct SimEnv<'a, 'r, 's> {
+struct SimEnv<'a, 'r, 's, S: Scheduler + ?Sized> {
     tid: i8,
     /// Also in `rt`: here the algorithms reach it (and the configuration) with one load less.
     world: &'a World,
-    rt: &'r Runtime<'a, 's>,
+    rt: &'r Runtime<'a, 's, S>,
     state: &'r ThreadState,
 }
 
-struct Grant<'e, 'a, 'r, 's>(&'e SimEnv<'a, 'r, 's>);
+struct Grant<'e, 'a, 'r, 's, S: Scheduler + ?Sized>(&'e SimEnv<'a, 'r, 's, S>);
 
-impl Future for Grant<'_, '_, '_, '_> {
+impl<S: Scheduler + ?Sized> Future for Grant<'_, '_, '_, '_, S> {
     type Output = ();
     #[inline]
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
@@ -163,13 +163,13 @@ impl Future for Grant<'_, '_, '_, '_> {
     }
 }
 
-struct Wait<'e, 'a, 'r, 's> {
-    env: &'e SimEnv<'a, 'r, 's>,
+struct Wait<'e, 'a, 'r, 's, S: Scheduler + ?Sized> {
+    env: &'e SimEnv<'a, 'r, 's, S>,
     ready: Ready,
     parked: bool,
 }
 
-impl Future for Wait<'_, '_, '_, '_> {
+impl<S: Scheduler + ?Sized> Future for Wait<'_, '_, '_, '_, S> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
         let state = self.env.state;
@@ -190,7 +190,7 @@ impl Future for Wait<'_, '_, '_, '_> {
     }
 }
 
-impl Env for SimEnv<'_, '_, '_> {
+impl<S: Scheduler + ?Sized> Env for SimEnv<'_, '_, '_, S> {
     fn step(&self) -> impl Future<Output = ()> {
         Grant(self)
     }
@@ -277,8 +277,10 @@ pub struct Outcome {
     pub digest: u64,
 }
 
-/// Run `program` under `config`, letting `scheduler` interleave its threads.
-pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> Outcome {
+/// Run `program` under `config`, letting `scheduler` interleave its threads. Generic rather than
+/// `&mut dyn`: each scheduler kind gets its own copy of the runtime, with its choice and its
+/// look at each step inlined into the step boundary instead of two indirect calls per step.
+pub fn run<S: Scheduler + ?Sized>(program: &Program, config: Config, scheduler: &mut S) -> Outcome {
     let n = program.threads.len();
     let world = World::new(config, n);
     let log = RefCell::new(Vec::with_capacity(512));
@@ -307,7 +309,7 @@ pub fn run(program: &Program, config: Config, scheduler: &mut dyn Scheduler) -> 
         // Fixed arrays sized for the most threads a program may have, and the threads' futures
         // pinned in place on this stack frame: no allocation per thread, and polling calls the one
         // concrete future type directly instead of through a vtable.
-        let envs: [SimEnv; MAX_THREADS] = std::array::from_fn(|t| SimEnv { tid: t as i8, world: &world, rt: &rt, state: &rt.states[t] });
+        let envs: [SimEnv<S>; MAX_THREADS] = std::array::from_fn(|t| SimEnv { tid: t as i8, world: &world, rt: &rt, state: &rt.states[t] });
         let threads: [Option<_>; MAX_THREADS] =
             std::array::from_fn(|t| program.threads.get(t).map(|ops| vma::run_thread(&envs[t], ops)));
         let mut threads = pin!(threads);
@@ -456,7 +458,7 @@ mod throughput {
                 .map(|data| run_program(&Program::decode(data), Config { slab: crate::world::SlabMode::Deferred, ..Config::SEED }).steps as u64)
                 .sum();
             let s = start.elapsed().as_secs_f64();
-            println!("{:.0} runs/s, {:.2}M steps/s", inputs.len() as f64 / s, steps as f64 / s / 1e6);
+            println!("{:.0} runs/s, {:.2}M steps/s ({steps} steps)", inputs.len() as f64 / s, steps as f64 / s / 1e6);
         }
     }
 
@@ -491,14 +493,14 @@ mod throughput {
                 let program = Program::decode(data);
                 let n = program.threads.len();
                 let seed = i as u64;
-                let mut schedulers: [Box<dyn Scheduler>; 4] = [
-                    Box::new(ListSchedule::new(&program.schedule)),
-                    Box::new(Pct::new(n, 3, 60, seed)),
-                    Box::new(RandomWalk(SplitMix(seed))),
-                    Box::new(Pos::new(config, n, seed)),
+                // Each scheduler by its own type: `run` is compiled once per scheduler kind.
+                let outcomes = [
+                    run(&program, *config, &mut ListSchedule::new(&program.schedule)),
+                    run(&program, *config, &mut Pct::new(n, 3, 60, seed)),
+                    run(&program, *config, &mut RandomWalk(SplitMix(seed))),
+                    run(&program, *config, &mut Pos::new(config, n, seed)),
                 ];
-                for s in schedulers.iter_mut() {
-                    let out = run(&program, *config, s.as_mut());
+                for out in outcomes {
                     format!("{:?}", out.events).hash(&mut h);
                     (out.digest, out.steps, &out.taken, &out.final_counters).hash(&mut h);
                     total += out.steps as u64;

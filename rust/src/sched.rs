@@ -214,6 +214,36 @@ impl Scheduler for DelayBounded {
     }
 }
 
+/// The walks `Engine.run_bytes_with` offers, as one type: the engine is compiled once for it,
+/// and each step's choice is a jump on the kind rather than a call through a vtable.
+pub enum Walk {
+    Random(RandomWalk),
+    Pct(Pct),
+    Pos(Pos),
+    Delay(DelayBounded),
+    Weighted(WeightedWalk),
+}
+
+impl Scheduler for Walk {
+    #[inline]
+    fn next(&mut self, runnable: &[bool]) -> usize {
+        match self {
+            Walk::Random(s) => s.next(runnable),
+            Walk::Pct(s) => s.next(runnable),
+            Walk::Pos(s) => s.next(runnable),
+            Walk::Delay(s) => s.next(runnable),
+            Walk::Weighted(s) => s.next(runnable),
+        }
+    }
+    #[inline]
+    fn observe(&mut self, step: &[Event]) -> bool {
+        match self {
+            Walk::Pos(s) => s.observe(step),
+            Walk::Random(_) | Walk::Pct(_) | Walk::Delay(_) | Walk::Weighted(_) => true,
+        }
+    }
+}
+
 /// A tiny deterministic PRNG (SplitMix64) so baselines replay from their seed.
 pub struct SplitMix(pub u64);
 
