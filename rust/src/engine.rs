@@ -68,7 +68,7 @@ impl<S: Scheduler + ?Sized> Runtime<'_, '_, S> {
     fn end_step(&self, s: &mut Sched<S>) -> bool {
         s.steps += 1;
         if self.world.slab.has_deferred() {
-            self.log.borrow_mut().extend(self.world.slab.reclaim_ready(&self.world.rcu));
+            self.world.slab.reclaim_ready(&self.world.rcu, &mut self.log.borrow_mut());
         }
         let log = self.log.borrow();
         let step_events = &log[s.seen..];

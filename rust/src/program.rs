@@ -149,12 +149,18 @@ impl Program {
         let mut bytes = Bytes { data, pos: 0 };
         let threads = THREAD_COUNTS[bytes.next() as usize % THREAD_COUNTS.len()];
         let setup = decode_setup(&mut bytes);
-        let mut mapped = Vec::with_capacity(PAGES as usize);
-        mapped.extend(setup.iter().flat_map(|v| v.start..v.end));
+        // On the stack: the setup's VMAs are disjoint ranges inside 0..PAGES, so they fit.
+        let mut pages = [0; PAGES as usize];
+        let mut count = 0;
+        for page in setup.iter().flat_map(|v| v.start..v.end) {
+            pages[count] = page;
+            count += 1;
+        }
+        let mapped = &pages[..count];
         let threads = (0..threads)
             .map(|_| {
                 let n = OP_COUNTS[bytes.next() as usize % OP_COUNTS.len()];
-                (0..n).map(|_| decode_op(&mut bytes, &mapped)).collect()
+                (0..n).map(|_| decode_op(&mut bytes, mapped)).collect()
             })
             .collect::<Vec<_>>();
         let n = threads.len() as u8;

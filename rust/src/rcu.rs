@@ -24,6 +24,7 @@ use std::sync::Mutex;
 use crate::env::Env;
 use crate::event::Event;
 use crate::membarrier::{self, Barrier};
+use crate::world::MAX_THREADS;
 
 /// What runs the readers, which decides what orders a section's entry before a grace period's
 /// look at it.
@@ -63,18 +64,23 @@ impl ReaderState {
 /// A callback queued by `call_rcu`, waiting for the readers it must outlive.
 pub struct Callback<T> {
     pub payload: T,
-    waits_for: Vec<(usize, u64)>,
+    /// Per thread: how many sections it had finished, if it was inside one when the callback was
+    /// queued (None: the grace period need not wait for it).
+    waits_for: [Option<u64>; MAX_THREADS],
 }
 
 pub struct Rcu {
-    readers: Vec<ReaderState>,
+    /// Inline, one per thread a program may have: the engine builds a world for every run, and a
+    /// thread that does not exist is never inside a section, so no grace period waits for it.
+    readers: [ReaderState; MAX_THREADS],
     run_by: Readers,
 }
 
 impl Rcu {
     /// The deterministic engine's RCU.
     pub fn new(threads: usize) -> Rcu {
-        Rcu { readers: (0..threads).map(|_| ReaderState::default()).collect(), run_by: Readers::Simulated }
+        assert!(threads <= MAX_THREADS, "at most {MAX_THREADS} readers");
+        Rcu { readers: Default::default(), run_by: Readers::Simulated }
     }
 
     /// The RCU of readers on OS threads, with membarrier where the kernel offers it.
@@ -146,35 +152,32 @@ impl Rcu {
         // The count is read first: a reader that leaves between the two reads is then either
         // seen outside (and needs no waiting) or waited for one section end too many, never
         // one section end that has already happened.
-        let waits_for = self
-            .readers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                let done = r.sections_done.load(Acquire);
-                r.holds_grace_period(preempt).then_some((i, done))
-            })
-            .collect();
+        let mut waits_for = [None; MAX_THREADS];
+        for (waits, r) in waits_for.iter_mut().zip(&self.readers) {
+            let done = r.sections_done.load(Acquire);
+            if r.holds_grace_period(preempt) {
+                *waits = Some(done);
+            }
+        }
         Callback { payload, waits_for }
     }
 
     pub fn grace_period_over<T>(&self, cb: &Callback<T>) -> bool {
-        cb.waits_for.iter().all(|&(i, done)| self.readers[i].sections_done.load(Acquire) > done)
+        cb.waits_for.iter().zip(&self.readers).all(|(waits, r)| waits.is_none_or(|done| r.sections_done.load(Acquire) > done))
     }
 
-    /// Take every callback whose grace period has ended, in queue order.
-    pub fn take_ready<T>(&self, queue: &Mutex<Vec<Callback<T>>>) -> Vec<T> {
+    /// Run `f` on the payload of every callback whose grace period has ended, in queue order,
+    /// with the queue locked.
+    pub fn take_ready<T>(&self, queue: &Mutex<Vec<Callback<T>>>, mut f: impl FnMut(T)) {
         let mut q = queue.lock().unwrap();
-        let mut ready = Vec::new();
         let mut i = 0;
         while i < q.len() {
             if self.grace_period_over(&q[i]) {
-                ready.push(q.remove(i).payload);
+                f(q.remove(i).payload);
             } else {
                 i += 1;
             }
         }
-        ready
     }
 }
 

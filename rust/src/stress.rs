@@ -69,12 +69,12 @@ fn run_once(program: &Program, config: Config) -> StressRun {
         spawned.wait();
         // The RCU callback context: run each deferred free as soon as its grace period allows.
         while !workers.iter().all(|w| w.is_finished()) {
-            reclaims.extend(world.slab.reclaim_ready(&world.rcu));
+            world.slab.reclaim_ready(&world.rcu, &mut reclaims);
             std::thread::yield_now();
         }
         let threads = workers.into_iter().map(|w| w.join().expect("a worker catches its own panics")).collect();
         // Joined, the workers' last frees are visible here, and every grace period is over.
-        reclaims.extend(world.slab.reclaim_ready(&world.rcu));
+        world.slab.reclaim_ready(&world.rcu, &mut reclaims);
         threads
     });
     let trees = world.trees.lock().unwrap().clone();
