@@ -75,6 +75,9 @@ impl<S: Scheduler + ?Sized> Runtime<'_, '_, S> {
             self.world.slab.reclaim_ready(&self.world.rcu, &mut log);
             self.record_digest(&log[before..]);
         }
+        if !S::OBSERVES && !crate::feedback::ENABLED {
+            return true;
+        }
         let log = self.log.borrow();
         let step_events = &log[s.seen..];
         if crate::feedback::ENABLED {
