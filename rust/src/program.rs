@@ -164,12 +164,13 @@ impl Program {
             })
             .collect::<Vec<_>>();
         let n = threads.len() as u8;
-        let mut schedule = Vec::with_capacity((data.len().saturating_sub(bytes.pos) / 2 + 1).min(MAX_SCHEDULE));
-        while !bytes.done() && schedule.len() < MAX_SCHEDULE {
-            let t = bytes.next() % n;
-            let steps = 1 + (bytes.next() % 32) as u32;
-            schedule.push((t, steps));
-        }
+        // The rest, two bytes a slice (a missing last byte reads as zero).
+        let rest = data.get(bytes.pos..).unwrap_or_default();
+        let schedule = rest
+            .chunks(2)
+            .take(MAX_SCHEDULE)
+            .map(|pair| (pair[0] % n, 1 + (pair.get(1).copied().unwrap_or(0) % 32) as u32))
+            .collect();
         Program { setup, threads, schedule }
     }
 }
@@ -184,9 +185,6 @@ impl Bytes<'_> {
         let b = self.data.get(self.pos).copied().unwrap_or(0);
         self.pos += 1;
         b
-    }
-    fn done(&self) -> bool {
-        self.pos >= self.data.len()
     }
 }
 
