@@ -265,20 +265,49 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// The deterministic engine's setup code: its steps never suspend, and it folds each event into
+/// the history's digest where it records it, as `SimEnv` does.
+struct SetupEnv<'a> {
+    world: &'a World,
+    log: &'a RefCell<Vec<Event>>,
+    digest: &'a Cell<u64>,
+}
+
+impl Env for SetupEnv<'_> {
+    async fn step(&self) {}
+    async fn wait(&self, _ready: Ready) {
+        unreachable!("the setup runs alone: nothing holds a lock")
+    }
+    #[inline(always)]
+    fn emit(&self, event: Event) {
+        self.digest.set(event.fold_into(self.digest.get()));
+        self.log.borrow_mut().push(event);
+    }
+    fn world(&self) -> &World {
+        self.world
+    }
+    fn tid(&self) -> i8 {
+        SETUP
+    }
+}
+
 /// Build the initial world: the setup VMAs, their folios, and any counter presets.
 pub fn setup(world: &World, program: &Program, log: &RefCell<Vec<Event>>) {
-    let env = DirectEnv { tid: SETUP, world, log };
+    build(&DirectEnv { tid: SETUP, world, log }, program);
+}
+
+fn build<E: Env>(env: &E, program: &Program) {
     block_on(async {
         for v in &program.setup {
             let range = Range { start: v.start, end: v.end, pgoff: v.start };
-            let slot = vma::map_new(&env, PARENT_MM, range).await.expect("setup fits in the slab");
+            let slot = vma::map_new(env, PARENT_MM, range).await.expect("setup fits in the slab");
             // Without CONFIG_VMA_REF there is no counter to preset.
-            if let (Some(counter), true) = (v.counter, world.config.vma_ref) {
-                rcuref::counter_store(&env, slot, counter, crate::event::Order::Relaxed).await;
+            if let (Some(counter), true) = (v.counter, env.config().vma_ref) {
+                rcuref::counter_store(env, slot, counter, crate::event::Order::Relaxed).await;
             }
             for page in v.start..v.end {
-                vma::mapping_store(&env, page, slot).await;
-                vma::folio_set_mapped(&env, page, true).await;
+                vma::mapping_store(env, page, slot).await;
+                vma::folio_set_mapped(env, page, true).await;
             }
         }
     });
@@ -301,15 +330,15 @@ pub fn run<S: Scheduler + ?Sized>(program: &Program, config: Config, scheduler: 
     let n = program.threads.len();
     let world = World::new(config, n);
     let log = RefCell::new(Vec::with_capacity(512));
-    setup(&world, program, &log);
+    let setup_digest = Cell::new(0);
+    build(&SetupEnv { world: &world, log: &log, digest: &setup_digest }, program);
     let seen = log.borrow().len();
-    let setup_digest = log.borrow().iter().fold(0, |h, e| e.fold_into(h));
     let mut live = [false; MAX_THREADS];
     live[..n].fill(true);
     let rt = Runtime {
         world: &world,
         log,
-        digest: Cell::new(setup_digest),
+        digest: setup_digest,
         states: Default::default(),
         threads: n,
         sched: RefCell::new(Sched {
