@@ -471,19 +471,7 @@ mod throughput {
         use crate::sched::{Pct, Pos, RandomWalk};
         use std::hash::{DefaultHasher, Hash, Hasher};
         let inputs = random_inputs(77, "FINGERPRINT_RUNS", 300);
-        let mut configs = vec![Config::SEED];
-        for (key, values) in Config::KEYS {
-            for value in &values[1..] {
-                let mut c = Config::SEED;
-                c.set(key, value).unwrap();
-                configs.push(c);
-            }
-        }
-        for entry in &crate::mutant::CATALOG[1..] {
-            for slab in [crate::world::SlabMode::TypesafeByRcu, crate::world::SlabMode::Deferred] {
-                configs.push(Config { mutant: entry.mutant, slab, ..Config::SEED });
-            }
-        }
+        let configs = Config::variants();
         let mut h = DefaultHasher::new();
         let mut total = 0u64;
         for config in &configs {
