@@ -97,7 +97,6 @@ macro_rules! twice {
             )*
             $(
                 $(#[$meta])*
-                #[inline]
                 pub fn $name<E: $crate::env::Env>($($arg: $ty),*) $(-> $ret)? {
                     // Not a const assertion: the async expansion's hand-over is instantiated
                     // for every Env, dead or not.

@@ -160,6 +160,7 @@ twice! {
     []
 
     /// `rcu_read_lock`.
+    #[inline(always)]
     pub fn read_lock(env: &E) {
         step!(env);
         let rcu = &env.world().rcu;
@@ -168,6 +169,7 @@ twice! {
     }
 
     /// `rcu_read_unlock`.
+    #[inline(always)]
     pub fn read_unlock(env: &E) {
         step!(env);
         let rcu = &env.world().rcu;
@@ -176,6 +178,7 @@ twice! {
     }
 
     /// `preempt_disable`: a read-side section for every grace period but `gp_ignores_preempt`'s.
+    #[inline(always)]
     pub fn preempt_disable(env: &E) {
         step!(env);
         let rcu = &env.world().rcu;
@@ -184,6 +187,7 @@ twice! {
     }
 
     /// `preempt_enable`.
+    #[inline(always)]
     pub fn preempt_enable(env: &E) {
         step!(env);
         let rcu = &env.world().rcu;

@@ -112,6 +112,7 @@ twice! {
     [use crate::rcu as rcu;]
 
     /// One atomic read-modify-write adding `delta` (two's complement) to the counter.
+    #[inline(always)]
     fn counter_add(env: &E, slot: u8, delta: u32, op: AtomicOp, order: Order) -> u32 {
         step!(env);
         let old = env.world().counter(slot).fetch_add(delta, rust_order(order));
@@ -161,6 +162,7 @@ twice! {
 
     /// `rcuref_get`, or the get the configuration puts in its place: true when a reference was
     /// acquired.
+    #[inline(always)]
     pub fn get(env: &E, slot: u8) -> bool {
         let t = env.tid();
         env.emit(Event::RefCall { t, slot, f: RefFn::Get });
@@ -212,6 +214,7 @@ twice! {
 
     /// `rcuref_put` (preemption disabled around the whole operation) or, with `preempt == false`,
     /// `rcuref_put_rcusafe`. True when this put released the object: the caller must free it.
+    #[inline(always)]
     pub fn put(env: &E, slot: u8, preempt: bool) -> bool {
         let t = env.tid();
         let preempt = preempt && env.mutant() != Mutant::PutNoPreempt;
