@@ -53,13 +53,16 @@ pub trait Env {
 ///   `step!(env)` is nothing (so it is only for an `Env` with `NEVER_SUSPENDS`).
 ///
 /// A call in a body resolves in the module it is expanded in, so a plain expansion calls the
-/// plain expansions of its neighbours. The block starts with a bracketed header: a module that
-/// the bodies call into as `name` (imported by hand for the async expansion) is listed there as
-/// `use path as name;`, and the plain expansion sees `path::now` under that name; a function that the plain expansion calls but that is written
-/// only as `async fn` (a path too cold to expand twice) is listed as `cold fn name(args) -> ret;`,
-/// and the plain expansion drives it to completion with `block_on`, in one poll since nothing
-/// suspends. A call left unexpanded by mistake
-/// is a future dropped unpolled, which `deny(unused_must_use)` turns into a compile error.
+/// plain expansions of its neighbours. The block starts with a bracketed header:
+///
+/// - `use path as name;` for a module the bodies call into as `name` (imported by hand for the
+///   async expansion): the plain expansion sees `path::now` under that name;
+/// - `cold fn name(args) -> ret;` for a function written only as `async fn` (a path too cold to
+///   expand twice) that a plain expansion calls: it drives it with `block_on`, in one poll, since
+///   nothing suspends.
+///
+/// A call left unexpanded by mistake is a future dropped unpolled, which `deny(unused_must_use)`
+/// turns into a compile error.
 macro_rules! twice {
     (
         [
