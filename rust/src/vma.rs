@@ -134,7 +134,6 @@ twice! {
 
     /// `vma_get`. With `CONFIG_VMA_REF=n` taking a reference is not allowed: warn (debug builds)
     /// and return NULL.
-    #[inline(always)]
     pub fn vma_get(env: &E, slot: u8) -> bool {
         if !env.config().vma_ref {
             if env.config().debug_vm {
@@ -146,7 +145,6 @@ twice! {
     }
 
     /// `vma_put`: frees the VMA when this was the last reference (at once with `CONFIG_VMA_REF=n`).
-    #[inline(always)]
     pub fn vma_put(env: &E, slot: u8) -> bool {
         aw!(vma_put_as(env, slot, env.config().put_preempt))
     }
