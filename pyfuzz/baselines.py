@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from . import _core
 from .check import judge
+from .files import scratch_directory
 from .harness import WALK_DEPTH
 from .model import DistinctHistories
 from .program import random_input
@@ -186,8 +185,8 @@ def pyfuzz_campaign(method: str, config: dict[str, str], mutant: str, budget: fl
     from .campaign import run_campaign
 
     os.environ["PYFUZZ_FEEDBACK"] = FEEDBACK[method]  # inherited by the harness process
-    with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-") as tmp:
-        result = run_campaign(config, mutant, int(budget), None, Path(tmp), seed + 1, minimize_finding=False)
+    with scratch_directory("pyfuzz-bench-") as tmp:
+        result = run_campaign(config, mutant, int(budget), None, tmp, seed + 1, minimize_finding=False)
     f = result.finding
     if f is None:
         return _attempt(method, mutant, config, seed, False, result.seconds, result.executions, None)

@@ -115,10 +115,9 @@ def _shape(program: Program) -> str:
 def _catalog_rows(names: list[str], budget: int, seeds: int, console) -> list[str]:
     """One campaign per mutant (under slab=deferred) and `seeds` on the seed's configuration:
     the finding as libFuzzer's walk gave it beside the minimized reproducer."""
-    import tempfile
-
     from .bench import MUTANT_CONFIG, SEED_ROW
     from .campaign import run_campaign
+    from .files import scratch_directory
     from .program import DEFAULT_CONFIG
     from .signature import signature
 
@@ -129,8 +128,8 @@ def _catalog_rows(names: list[str], budget: int, seeds: int, console) -> list[st
     jobs = [(name, seed) for name in names for seed in (range(1, seeds + 1) if name == SEED_ROW else (1,))]
     for name, seed in jobs:
         config, mutant = (DEFAULT_CONFIG, "none") if name == SEED_ROW else (MUTANT_CONFIG, name)
-        with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-") as tmp:
-            result = run_campaign(dict(config), mutant, budget, None, Path(tmp), seed)
+        with scratch_directory("pyfuzz-bench-") as tmp:
+            result = run_campaign(dict(config), mutant, budget, None, tmp, seed)
         label = f"{name} (seed {seed})"
         finding = result.finding
         if finding is None:

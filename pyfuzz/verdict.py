@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from itertools import product
 from pathlib import Path
 
 from . import _core
+from .files import scratch_directory
 from .program import DEFAULT_CONFIG, Program, ProgramError, parse
 
 # The candidate fixes of the get's two windows (DESIGN section 2): the slow path's store on a
@@ -164,10 +164,10 @@ def judge_configuration(config: dict[str, str], bound_spec: str, campaign_second
     if result.violation is not None:
         _unsafe(cell, parse(result.violation["program"]), "verify")
     elif campaign_seconds > 0:
-        with tempfile.TemporaryDirectory(prefix="pyfuzz-verdict-") as tmp:
-            corpus = Path(tmp) / "corpus"
+        with scratch_directory("pyfuzz-verdict-") as tmp:
+            corpus = tmp / "corpus"
             corpus.mkdir()
-            r = run_campaign(config, "none", campaign_seconds, corpus, Path(tmp) / "artifacts", CAMPAIGN_SEED)
+            r = run_campaign(config, "none", campaign_seconds, corpus, tmp / "artifacts", CAMPAIGN_SEED)
             walks = r.executions * WALKS_PER_INPUT
             cell.campaign = {"seconds": round(r.seconds, 1), "seed": CAMPAIGN_SEED, "inputs": r.executions,
                              "runs": r.executions * (1 + WALKS_PER_INPUT), "walks": walks,

@@ -63,6 +63,17 @@ BAD_INPUT = [
     ("corpus check of a missing dir", ["corpus", "check", "{d}/missing"], {}),
     ("corpus check of a file that does not parse", ["corpus", "check", "{d}"], {"p.txt": b"\x00\x01", "q.txt": GOOD}),
     ("bench parser --inputs 0", ["bench", "parser", "--inputs", "0"], {}),
+    ("unknown bench", ["bench", "frob"], {}),
+    ("bench bugs, unknown mutant", ["bench", "bugs", "--mutant", "bogus"], {}),
+    ("verify, bad bound", ["verify", "--programs", "threads=9"], {}),
+    ("verify, unknown bound key", ["verify", "--programs", "bogus=1"], {}),
+    ("verify, bad config value", ["verify", "--programs", "threads=2", "--config", "lockdep=maybe"], {}),
+    ("verdict, bad bound", ["verdict", "--bound", "nonsense", "--corpus", "{d}", "--out", "{d}/out"], {}),
+    ("verdict --jobs 0", ["verdict", "--jobs", "0"], {}),
+    ("show of a missing file", ["show", "{d}/missing.txt"], {}),
+    ("show, unknown format", ["show", "--format", "xml", "{d}/p.txt"], {"p.txt": GOOD}),
+    ("minimize of a missing file", ["minimize", "{d}/missing.txt"], {}),
+    ("export without a file", ["export", "--pytest", "{d}/t.py"], {}),
 ]
 
 

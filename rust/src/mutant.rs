@@ -266,10 +266,11 @@ pub const CATALOG: &[Entry] = &[
         name: "rmap_put_after_unlock",
         kernel: "the reverse-map reader drops its reference after rcu_read_unlock(), still with \
                  the rcuref_put_rcusafe() that was correct inside the section",
-        expect: "use-after-free / bad-reclaim (three threads: a reader holding the VMA across the \
-                 munmap drops the last reference; a second reader, parked before the zap, revives \
-                 it in that put's window, drops it and frees it; RCU reclaims it before the first \
-                 put's cmpxchg)",
+        expect: "use-after-free / bad-reclaim (the reader's get revives the VMA inside the \
+                 munmap's put window, between its fetch-sub to NOREF and its cmpxchg; the \
+                 reader's put after its section reaches NOREF again, the munmap frees the VMA \
+                 and RCU reclaims it before the reader's cmpxchg: \
+                 corpus/rmap-put-after-rcu-unlock.txt)",
     },
 ];
 
