@@ -229,8 +229,8 @@ impl<S: Scheduler + ?Sized> Env for SimEnv<'_, '_, '_, S> {
     }
 }
 
-/// An environment whose steps never suspend: the setup code, and each OS thread of the
-/// real-thread runner.
+/// An environment whose steps never suspend: `setup` (for the real-thread runner and the
+/// explorer), and each OS thread of the real-thread runner.
 pub struct DirectEnv<'a> {
     pub tid: i8,
     pub world: &'a World,
@@ -238,6 +238,7 @@ pub struct DirectEnv<'a> {
 }
 
 impl Env for DirectEnv<'_> {
+    const NEVER_SUSPENDS: bool = true;
     async fn step(&self) {}
     async fn wait(&self, _ready: Ready) {
         std::thread::yield_now();
@@ -274,6 +275,7 @@ struct SetupEnv<'a> {
 }
 
 impl Env for SetupEnv<'_> {
+    const NEVER_SUSPENDS: bool = true;
     async fn step(&self) {}
     async fn wait(&self, _ready: Ready) {
         unreachable!("the setup runs alone: nothing holds a lock")
@@ -522,19 +524,7 @@ mod throughput {
         use crate::sched::{Pct, Pos, RandomWalk};
         use std::hash::{DefaultHasher, Hash, Hasher};
         let inputs = random_inputs(77, "FINGERPRINT_RUNS", 300);
-        let mut configs = vec![Config::SEED];
-        for (key, values) in Config::KEYS {
-            for value in &values[1..] {
-                let mut c = Config::SEED;
-                c.set(key, value).unwrap();
-                configs.push(c);
-            }
-        }
-        for entry in &crate::mutant::CATALOG[1..] {
-            for slab in [crate::world::SlabMode::TypesafeByRcu, crate::world::SlabMode::Deferred] {
-                configs.push(Config { mutant: entry.mutant, slab, ..Config::SEED });
-            }
-        }
+        let configs = Config::variants();
         let (mut h, mut histories) = (DefaultHasher::new(), DefaultHasher::new());
         let mut total = 0u64;
         for config in &configs {

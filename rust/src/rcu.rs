@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{compiler_fence, fence, AtomicU32, AtomicU64};
 use std::sync::Mutex;
 
-use crate::env::Env;
+use crate::env::{twice, Env};
 use crate::event::Event;
 use crate::membarrier::{self, Barrier};
 use crate::world::MAX_THREADS;
@@ -121,30 +121,6 @@ impl Rcu {
         }
     }
 
-    pub async fn read_lock<E: Env>(&self, env: &E) {
-        env.step().await;
-        self.enter(&self.reader(env).rcu_nesting);
-        env.emit(Event::RcuLock { t: env.tid() });
-    }
-
-    pub async fn read_unlock<E: Env>(&self, env: &E) {
-        env.step().await;
-        self.exit(env, &self.reader(env).rcu_nesting);
-        env.emit(Event::RcuUnlock { t: env.tid() });
-    }
-
-    pub async fn preempt_disable<E: Env>(&self, env: &E) {
-        env.step().await;
-        self.enter(&self.reader(env).preempt_count);
-        env.emit(Event::PreemptOff { t: env.tid() });
-    }
-
-    pub async fn preempt_enable<E: Env>(&self, env: &E) {
-        env.step().await;
-        self.exit(env, &self.reader(env).preempt_count);
-        env.emit(Event::PreemptOn { t: env.tid() });
-    }
-
     /// `call_rcu`: the payload becomes ready after a grace period starting now, which waits for
     /// preempt-disabled regions too unless `preempt` is false.
     pub fn defer<T>(&self, payload: T, preempt: bool) -> Callback<T> {
@@ -181,13 +157,55 @@ impl Rcu {
     }
 }
 
+// The read side is on the get/put path (`rcuref_put` disables preemption), so it is expanded for
+// both runners (env.rs).
+twice! {
+    []
+
+    /// `rcu_read_lock`.
+    #[inline(always)]
+    pub fn read_lock(env: &E) {
+        step!(env);
+        let rcu = &env.world().rcu;
+        rcu.enter(&rcu.reader(env).rcu_nesting);
+        env.emit(Event::RcuLock { t: env.tid() });
+    }
+
+    /// `rcu_read_unlock`.
+    #[inline(always)]
+    pub fn read_unlock(env: &E) {
+        step!(env);
+        let rcu = &env.world().rcu;
+        rcu.exit(env, &rcu.reader(env).rcu_nesting);
+        env.emit(Event::RcuUnlock { t: env.tid() });
+    }
+
+    /// `preempt_disable`: a read-side section for every grace period but `gp_ignores_preempt`'s.
+    #[inline(always)]
+    pub fn preempt_disable(env: &E) {
+        step!(env);
+        let rcu = &env.world().rcu;
+        rcu.enter(&rcu.reader(env).preempt_count);
+        env.emit(Event::PreemptOff { t: env.tid() });
+    }
+
+    /// `preempt_enable`.
+    #[inline(always)]
+    pub fn preempt_enable(env: &E) {
+        step!(env);
+        let rcu = &env.world().rcu;
+        rcu.exit(env, &rcu.reader(env).preempt_count);
+        env.emit(Event::PreemptOn { t: env.tid() });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
     use std::sync::atomic::AtomicBool;
 
     use super::*;
-    use crate::engine::{block_on, DirectEnv};
+    use crate::engine::DirectEnv;
     use crate::world::{Config, World};
 
     /// rcutorture in miniature, on OS threads: a reader keeps dereferencing the current object
@@ -203,8 +221,8 @@ mod tests {
         // may give them late.
         const REPLACEMENTS: u32 = 20_000;
         const SECTIONS: u64 = 200_000;
-        let world = World::new(Config::SEED, 2);
-        let rcu = Rcu::on_os_threads(2);
+        let world = World { rcu: Rcu::on_os_threads(2), ..World::new(Config::SEED, 2) };
+        let rcu = &world.rcu;
         let current = AtomicU32::new(0);
         let poisoned: [AtomicBool; OBJECTS] = Default::default();
         let (sections, done) = (AtomicU64::new(0), AtomicBool::new(false));
@@ -219,18 +237,14 @@ mod tests {
                     }
                     // Both kinds of section: rcu_read_lock and disabled preemption.
                     let preempt = n % 2 == 1;
-                    block_on(async {
-                        if preempt { rcu.preempt_disable(&env).await } else { rcu.read_lock(&env).await }
-                    });
+                    if preempt { now::preempt_disable(&env) } else { now::read_lock(&env) }
                     let object = current.load(Acquire) as usize;
                     // Look for a while: a premature grace period poisons within some 100 ns.
                     for _ in 0..4 {
                         bad += poisoned[object].load(Relaxed) as u32;
                         std::hint::spin_loop();
                     }
-                    block_on(async {
-                        if preempt { rcu.preempt_enable(&env).await } else { rcu.read_unlock(&env).await }
-                    });
+                    if preempt { now::preempt_enable(&env) } else { now::read_unlock(&env) }
                     log.borrow_mut().clear();
                     sections.store(n + 1, Relaxed);
                 }
