@@ -664,7 +664,7 @@ def _engine_child(module: str, mode: str, inputs: int, under: list[str] | None =
                            json.dumps(MUTANT_CONFIG), str(WALK_DEPTH)], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ProgramError(f"bench engine: the {module or 'this tree'}'s engine child failed: {last}")
+        raise ProgramError(f"bench engine: the engine of {module or 'this tree'} failed: {last}")
     return done
 
 
@@ -685,8 +685,11 @@ def bench_engine(args, console: Console) -> int:
     count = args.inputs or 20_000
     builds = {"this tree": ""}
     if args.baseline is not None:
+        import importlib.machinery
         if not args.baseline.is_file():
             raise ProgramError(f"--baseline {args.baseline}: no such module file")
+        if not args.baseline.name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+            raise ProgramError(f"--baseline {args.baseline}: not an extension module (a _core .so file)")
         builds = {"baseline": str(args.baseline.resolve()), **builds}
     passes: dict[str, list[dict]] = {build: [] for build in builds}
     for _ in range(args.repeats):
