@@ -40,7 +40,7 @@ struct ThreadState {
 /// the same poll instead of unwinding every nested future to the engine and descending again.
 /// Either way the boundary does the same work at the same moment of the execution, so the
 /// history is the same.
-struct Runtime<'a, 's, S: Scheduler + ?Sized> {
+struct Runtime<'a, 's, S: Scheduler> {
     world: &'a World,
     log: RefCell<Vec<Event>>,
     /// The history's digest so far: every event is folded in as it is recorded.
@@ -54,7 +54,7 @@ struct Runtime<'a, 's, S: Scheduler + ?Sized> {
     waiting: Cell<u8>,
 }
 
-struct Sched<'a, 's, S: Scheduler + ?Sized> {
+struct Sched<'a, 's, S: Scheduler> {
     scheduler: &'s mut S,
     live: [bool; MAX_THREADS],
     steps: u32,
@@ -64,7 +64,7 @@ struct Sched<'a, 's, S: Scheduler + ?Sized> {
     interleavings: crate::feedback::Tracker<'a>,
 }
 
-impl<S: Scheduler + ?Sized> Runtime<'_, '_, S> {
+impl<S: Scheduler> Runtime<'_, '_, S> {
     /// The step just taken is over: count it and show it to the scheduler, which may end the run.
     #[inline]
     fn end_step(&self, s: &mut Sched<S>) -> bool {
@@ -154,7 +154,7 @@ impl<S: Scheduler + ?Sized> Runtime<'_, '_, S> {
     }
 }
 
-struct SimEnv<'a, 'r, 's, S: Scheduler + ?Sized> {
+struct SimEnv<'a, 'r, 's, S: Scheduler> {
     tid: i8,
     /// Also in `rt`: here the algorithms reach it (and the configuration) with one load less.
     world: &'a World,
@@ -162,9 +162,9 @@ struct SimEnv<'a, 'r, 's, S: Scheduler + ?Sized> {
     state: &'r ThreadState,
 }
 
-struct Grant<'e, 'a, 'r, 's, S: Scheduler + ?Sized>(&'e SimEnv<'a, 'r, 's, S>);
+struct Grant<'e, 'a, 'r, 's, S: Scheduler>(&'e SimEnv<'a, 'r, 's, S>);
 
-impl<S: Scheduler + ?Sized> Future for Grant<'_, '_, '_, '_, S> {
+impl<S: Scheduler> Future for Grant<'_, '_, '_, '_, S> {
     type Output = ();
     #[inline]
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
@@ -177,13 +177,13 @@ impl<S: Scheduler + ?Sized> Future for Grant<'_, '_, '_, '_, S> {
     }
 }
 
-struct Wait<'e, 'a, 'r, 's, S: Scheduler + ?Sized> {
+struct Wait<'e, 'a, 'r, 's, S: Scheduler> {
     env: &'e SimEnv<'a, 'r, 's, S>,
     ready: Ready,
     parked: bool,
 }
 
-impl<S: Scheduler + ?Sized> Future for Wait<'_, '_, '_, '_, S> {
+impl<S: Scheduler> Future for Wait<'_, '_, '_, '_, S> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
         let state = self.env.state;
@@ -204,7 +204,7 @@ impl<S: Scheduler + ?Sized> Future for Wait<'_, '_, '_, '_, S> {
     }
 }
 
-impl<S: Scheduler + ?Sized> Env for SimEnv<'_, '_, '_, S> {
+impl<S: Scheduler> Env for SimEnv<'_, '_, '_, S> {
     fn step(&self) -> impl Future<Output = ()> {
         Grant(self)
     }
@@ -328,7 +328,7 @@ pub struct Outcome {
 /// Run `program` under `config`, letting `scheduler` interleave its threads. Generic rather than
 /// `&mut dyn`: each scheduler kind gets its own copy of the runtime, with its choice and its
 /// look at each step inlined into the step boundary instead of two indirect calls per step.
-pub fn run<S: Scheduler + ?Sized>(program: &Program, config: Config, scheduler: &mut S) -> Outcome {
+pub fn run<S: Scheduler>(program: &Program, config: Config, scheduler: &mut S) -> Outcome {
     let n = program.threads.len();
     let world = World::new(config, n);
     let log = RefCell::new(Vec::with_capacity(512));
