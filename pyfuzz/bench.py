@@ -31,6 +31,15 @@ from .program import DEFAULT_CONFIG, INPUT_LEN, Program, ProgramError, random_in
 # The mutants run under the configuration the specification calls safe, so that every violation
 # found is the mutant's and not the seed configuration's own (see corpus/typesafe-reinit-*).
 MUTANT_CONFIG = {"vma_ref": "on", "slab": "deferred", "put": "preempt", "debug_vm": "on"}
+
+
+def mutant_config(name: str) -> dict[str, str]:
+    """The configuration a mutant is benchmarked under: MUTANT_CONFIG, and lockdep=on for the
+    debug-check mutants, whose catalog entry names that switch as the one their check needs."""
+    expect = next((e for n, _, e in _core.MUTANTS if n == name), "")
+    return {**MUTANT_CONFIG, "lockdep": "on"} if "lockdep=on" in expect else MUTANT_CONFIG
+
+
 SAFE_CONFIGS = (
     MUTANT_CONFIG,
     {"vma_ref": "off", "slab": "typesafe", "put": "preempt", "debug_vm": "on"},
@@ -129,7 +138,7 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
         f"Machine: {machine()}  ",
         f"Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ",
         f"Budget: {budget:g} s per run, {seeds} seeds per mutant and method; mutants run under "
-        f"`{config_label(MUTANT_CONFIG)}`. Cells: median time to the first violation in seconds "
+        f"`{config_label(MUTANT_CONFIG)}` (and `lockdep=on` for the mutants the catalog says need it). Cells: median time to the first violation in seconds "
         "(worst) [runs that found it]; executions are median executions to the violation."
         + (" The last two columns are the fastest blind method's median over pyfuzz's (above 1: pyfuzz is "
            "faster), with pyfuzz's time counted from its campaign's start and from its first input."
@@ -225,7 +234,7 @@ def bench_bugs(args, console: Console) -> int:
             raise ProgramError(f"unknown method {name!r} (choose from {', '.join(METHODS)})")
     # Each job is (the row it reports under, run_method's arguments).
     jobs = [(mutant, (method, DEFAULT_CONFIG, "none", args.budget, seed) if mutant == SEED_ROW else
-             (method, MUTANT_CONFIG, mutant, args.budget, seed))
+             (method, mutant_config(mutant), mutant, args.budget, seed))
             for mutant in mutants for method in methods for seed in range(args.seeds)]
     if not args.no_false_alarm_check:
         jobs += [("none", ("pyfuzz", config, "none", args.budget, seed))
@@ -431,8 +440,9 @@ WALKS = {"own schedule (slices)": None, "uniform walk": ("random", 0), "PCT dept
 def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> int:
     """How many of `inputs` random programs (the same ones for every walk) end in a violation."""
     programs, seeds = random.Random(2024), random.Random(2025)
-    engine = _core.Engine(MUTANT_CONFIG, mutant)
-    histories = DistinctHistories(MUTANT_CONFIG)
+    config = mutant_config(mutant)
+    engine = _core.Engine(config, mutant)
+    histories = DistinctHistories(config)
     found = 0
     for _ in range(inputs):
         data = random_input(programs)
@@ -557,9 +567,8 @@ def bench_verify(args, console: Console) -> int:
             if not r.complete:
                 break
     mutant_rows = []
-    for name, _, expect in _core.MUTANTS[1:]:
-        # The debug-check mutants say in the catalog which switch makes their check fire.
-        config = {**MUTANT_CONFIG, "lockdep": "on"} if "lockdep=on" in expect else MUTANT_CONFIG
+    for name, _, _ in _core.MUTANTS[1:]:
+        config = mutant_config(name)
         for spec in VERIFY_MUTANT_BOUNDS:
             r = verify_bound(parse_bound(spec), config, name, deadline=time.perf_counter() + 30)
             if r.interrupted:
