@@ -35,6 +35,15 @@ from .program import DEFAULT_CONFIG, INPUT_LEN, Program, ProgramError, random_in
 # The mutants run under the configuration the specification calls safe, so that every violation
 # found is the mutant's and not the seed configuration's own (see corpus/typesafe-reinit-*).
 MUTANT_CONFIG = {"vma_ref": "on", "slab": "deferred", "put": "preempt", "debug_vm": "on"}
+
+
+def mutant_config(name: str) -> dict[str, str]:
+    """The configuration a mutant is benchmarked under: MUTANT_CONFIG, and lockdep=on for the
+    debug-check mutants, whose catalog entry names that switch as the one their check needs."""
+    expect = next((e for n, _, e in _core.MUTANTS if n == name), "")
+    return {**MUTANT_CONFIG, "lockdep": "on"} if "lockdep=on" in expect else MUTANT_CONFIG
+
+
 SAFE_CONFIGS = (
     MUTANT_CONFIG,
     {"vma_ref": "off", "slab": "typesafe", "put": "preempt", "debug_vm": "on"},
@@ -133,7 +142,7 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
         f"Machine: {machine()}  ",
         f"Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ",
         f"Budget: {budget:g} s per run, {seeds} seeds per mutant and method; mutants run under "
-        f"`{config_label(MUTANT_CONFIG)}`. Cells: median time to the first violation in seconds "
+        f"`{config_label(MUTANT_CONFIG)}` (and `lockdep=on` for the mutants the catalog says need it). Cells: median time to the first violation in seconds "
         "(worst) [runs that found it]; executions are median executions to the violation."
         + (" The last two columns are the fastest blind method's median over pyfuzz's (above 1: pyfuzz is "
            "faster), with pyfuzz's time counted from its campaign's start and from its first input."
@@ -229,7 +238,7 @@ def bench_bugs(args, console: Console) -> int:
             raise ProgramError(f"unknown method {name!r} (choose from {', '.join(METHODS)})")
     # Each job is (the row it reports under, run_method's arguments).
     jobs = [(mutant, (method, DEFAULT_CONFIG, "none", args.budget, seed) if mutant == SEED_ROW else
-             (method, MUTANT_CONFIG, mutant, args.budget, seed))
+             (method, mutant_config(mutant), mutant, args.budget, seed))
             for mutant in mutants for method in methods for seed in range(args.seeds)]
     if not args.no_false_alarm_check:
         jobs += [("none", ("pyfuzz", config, "none", args.budget, seed))
@@ -548,8 +557,9 @@ WALKS = {"own schedule (slices)": None, "uniform walk": ("random", 0), "PCT dept
 def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> int:
     """How many of `inputs` random programs (the same ones for every walk) end in a violation."""
     programs, seeds = random.Random(2024), random.Random(2025)
-    engine = _core.Engine(MUTANT_CONFIG, mutant)
-    histories = DistinctHistories(MUTANT_CONFIG)
+    config = mutant_config(mutant)
+    engine = _core.Engine(config, mutant)
+    histories = DistinctHistories(config)
     found = 0
     for _ in range(inputs):
         data = random_input(programs)
@@ -674,9 +684,8 @@ def bench_verify(args, console: Console) -> int:
             if not r.complete:
                 break
     mutant_rows = []
-    for name, _, expect in _core.MUTANTS[1:]:
-        # The debug-check mutants say in the catalog which switch makes their check fire.
-        config = {**MUTANT_CONFIG, "lockdep": "on"} if "lockdep=on" in expect else MUTANT_CONFIG
+    for name, _, _ in _core.MUTANTS[1:]:
+        config = mutant_config(name)
         for spec in VERIFY_MUTANT_BOUNDS:
             r = verify_bound(parse_bound(spec), config, name, deadline=time.perf_counter() + 30)
             if r.interrupted:
@@ -732,100 +741,125 @@ ENGINE_WAYS = {"each": "`run_bytes` per input (one Python call and one outcome o
                "many": "`run_many`: decode and run of all inputs in one call, (digest, steps) per input",
                "pct": f"`run_bytes_with` per input, a PCT walk of depth {WALK_DEPTH} (as the harness's walks)"}
 
-# The child that callgrind runs: the same inputs every time, so that the difference between a run
-# of the engine and a run without it is the engine's work alone.
-_CALLGRIND_CHILD = """
-import random, sys
+# The child that runs the engine for `bench engine`: the module built from this tree, or another
+# build of it (`--baseline`, e.g. the session start's) loaded in its place, on the same inputs.
+# `time` prints one pass of each way (runs/s) and the steps taken; `none`, `many` and `each` are
+# for callgrind (`none` only makes the inputs, so that the difference is the engine's work alone).
+_ENGINE_CHILD = """
+import json, random, sys, time
+if sys.argv[1]:
+    import importlib.util, pyfuzz
+    spec = importlib.util.spec_from_file_location("pyfuzz._core", sys.argv[1])
+    core = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(core)
+    sys.modules["pyfuzz._core"] = pyfuzz._core = core
 from pyfuzz import _core
 from pyfuzz.program import random_input
+mode, count, config, depth = sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4]), int(sys.argv[5])
 rng = random.Random(2024)
-inputs = [random_input(rng) for _ in range(int(sys.argv[2]))]
-engine = _core.Engine({config!r})
-if sys.argv[1] == "many":
+inputs = [random_input(rng) for _ in range(count)]
+engine = _core.Engine(config)
+if mode == "many":
     engine.run_many(inputs)
-elif sys.argv[1] == "each":
+elif mode == "each":
     for data in inputs:
         engine.run_bytes(data)
+elif mode == "time":
+    own = [steps for _, steps in engine.run_many(inputs)]
+    pct = [engine.run_bytes_with(data, "pct", i, depth, own[i]).steps for i, data in enumerate(inputs)]
+    rates = {}
+    start = time.perf_counter()
+    for data in inputs:
+        engine.run_bytes(data)
+    rates["each"] = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    engine.run_many(inputs)
+    rates["many"] = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for i, data in enumerate(inputs):
+        engine.run_bytes_with(data, "pct", i, depth, own[i])
+    rates["pct"] = count / (time.perf_counter() - start)
+    print(json.dumps({"rates": rates, "steps": own, "pct_steps": pct}))
 """
 
 
-def _instructions(way: str, inputs: int) -> int | None:
-    """Instructions (callgrind) of the child doing `way` with `inputs` inputs, None without valgrind."""
-    import re
-    import shutil
+def _engine_child(module: str, mode: str, inputs: int, under: list[str] | None = None):
     import subprocess
     import sys
-    if shutil.which("valgrind") is None:
-        return None
-    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c",
-                           _CALLGRIND_CHILD.format(config=MUTANT_CONFIG), way, str(inputs)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run([*(under or []), sys.executable, "-c", _ENGINE_CHILD, module, mode, str(inputs),
+                           json.dumps(MUTANT_CONFIG), str(WALK_DEPTH)], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ProgramError(f"bench engine: the engine of {module or 'this tree'} failed: {last}")
+    return done
+
+
+def _instructions(module: str, way: str, inputs: int) -> int:
+    """Instructions (callgrind) of the child doing `way` with `inputs` inputs."""
+    import re
+    done = _engine_child(module, way, inputs, ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"])
     return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
 
 
 def bench_engine(args, console: Console) -> int:
     """Scheduling steps per second of the engine alone (decode and run, no check), on one core: the
     way the previous figure was taken (one `run_bytes` call per input), all inputs in one call,
-    and PCT walks; then instructions per scheduling step under callgrind (load-independent)."""
-    rng = random.Random(2024)
-    inputs = [random_input(rng) for _ in range(args.inputs or 20_000)]
-    engine = _core.Engine(MUTANT_CONFIG)
-    own = [steps for _, steps in engine.run_many(inputs)]
-    steps = sum(own)
-    assert steps == sum(engine.run_bytes(data).steps for data in inputs), "run_many and run_bytes disagree"
-    pct_steps = sum(engine.run_bytes_with(data, "pct", i, WALK_DEPTH, own[i]).steps for i, data in enumerate(inputs))
-    rates = {"each": _rate(lambda data: engine.run_bytes(data), inputs, args.repeats),
-             "many": statistics.median(_batch_rate(engine, inputs) for _ in range(args.repeats)),
-             "pct": statistics.median(_walk_rate(engine, inputs, own) for _ in range(args.repeats))}
-    rows = [{"way": way, "what": ENGINE_WAYS[way], "runs_per_s": round(rate),
-             "steps_per_run": (pct_steps if way == "pct" else steps) / len(inputs),
-             "steps_per_s": round(rate * (pct_steps if way == "pct" else steps) / len(inputs))}
-            for way, rate in rates.items()]
-    grind_inputs = 5_000
+    and PCT walks; with `--baseline MODULE` another build's module (the session start's) measured
+    in alternating passes beside this one, on the same inputs; then instructions per scheduling
+    step under callgrind (load-independent) for both."""
+    import shutil
+    count = args.inputs or 20_000
+    builds = {"this tree": ""}
+    if args.baseline is not None:
+        import importlib.machinery
+        if not args.baseline.is_file():
+            raise ProgramError(f"--baseline {args.baseline}: no such module file")
+        if not args.baseline.name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+            raise ProgramError(f"--baseline {args.baseline}: not an extension module (a _core .so file)")
+        builds = {"baseline": str(args.baseline.resolve()), **builds}
+    passes: dict[str, list[dict]] = {build: [] for build in builds}
+    for _ in range(args.repeats):
+        for build, module in builds.items():
+            passes[build].append(json.loads(_engine_child(module, "time", count).stdout))
+    rows = []
+    for build, results in passes.items():
+        first = results[0]
+        # Same program, same schedule, same history: both builds must take the same steps.
+        if first["steps"] != passes["this tree"][0]["steps"] or first["pct_steps"] != passes["this tree"][0]["pct_steps"]:
+            raise ProgramError(f"{build} takes other steps than this tree on the same inputs: not the same engine")
+        for way in ENGINE_WAYS:
+            steps = sum(first["pct_steps" if way == "pct" else "steps"])
+            rate = statistics.median(r["rates"][way] for r in results)
+            rows.append({"build": build, "way": way, "what": ENGINE_WAYS[way], "runs_per_s": round(rate),
+                         "steps_per_run": steps / count, "steps_per_s": round(rate * steps / count)})
+    grind_inputs = min(5_000, count)
     grind = None
-    base = _instructions("none", grind_inputs)
-    if base is not None:
-        grind_steps = sum(s for _, s in engine.run_many(inputs[:grind_inputs]))
-        grind = {way: round((_instructions(way, grind_inputs) - base) / grind_steps) for way in ("many", "each")}
-    result = {"machine": machine(), "inputs": len(inputs), "repeats": args.repeats, "config": MUTANT_CONFIG,
+    if shutil.which("valgrind") is not None:
+        grind = {}
+        for build, module in builds.items():
+            base = _instructions(module, "none", grind_inputs)
+            grind_steps = sum(passes[build][0]["steps"][:grind_inputs])
+            grind[build] = {way: round((_instructions(module, way, grind_inputs) - base) / grind_steps)
+                            for way in ("many", "each")}
+    result = {"machine": machine(), "inputs": count, "repeats": args.repeats, "config": MUTANT_CONFIG,
               "load": os.getloadavg()[0], "rows": rows, "instructions_per_step": grind}
     md = [f"Command: `pyfuzz bench engine {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
-          f"{len(inputs):,} random inputs, median of {args.repeats} passes, `{config_label(MUTANT_CONFIG)}`, "
-          f"load average {result['load']:.2f} at the end.", "",
-          "| how | runs/s | steps per run | scheduling steps/s |", "|---|---|---|---|"]
-    md += [f"| {r['what']} | {r['runs_per_s']:,} | {r['steps_per_run']:.1f} | {r['steps_per_s']:,} |" for r in rows]
+          f"{count:,} random inputs, median of {args.repeats} passes (the builds alternating, one child "
+          f"process per pass), `{config_label(MUTANT_CONFIG)}`, load average {result['load']:.2f} at the end."
+          + (f" Baseline: `{args.baseline}`." if args.baseline is not None else ""), "",
+          "| build | how | runs/s | steps per run | scheduling steps/s |", "|---|---|---|---|---|"]
+    md += [f"| {r['build']} | {r['what']} | {r['runs_per_s']:,} | {r['steps_per_run']:.1f} | {r['steps_per_s']:,} |"
+           for r in rows]
     if grind:
         md += ["", f"Instructions per scheduling step (callgrind, the first {grind_inputs:,} inputs, the Python "
-                   f"start-up subtracted): {grind['many']} with `run_many`, {grind['each']} with `run_bytes` per input."]
+                   "start-up and the inputs' making subtracted):", "",
+               "| build | `run_many` | `run_bytes` per input |", "|---|---|---|"]
+        md += [f"| {build} | {g['many']} | {g['each']} |" for build, g in grind.items()]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "engine.json").write_text(json.dumps(result, indent=1))
     (args.out / "engine.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0
-
-
-def _batch_rate(engine, inputs) -> float:
-    start = time.perf_counter()
-    engine.run_many(inputs)
-    return len(inputs) / (time.perf_counter() - start)
-
-
-def _walk_rate(engine, inputs, own_steps) -> float:
-    """PCT walks as the harness runs them: the change points spread over the own run's length."""
-    start = time.perf_counter()
-    for i, data in enumerate(inputs):
-        engine.run_bytes_with(data, "pct", i, WALK_DEPTH, own_steps[i])
-    return len(inputs) / (time.perf_counter() - start)
-
-
-def _rate(fn, inputs, repeats: int) -> float:
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for data in inputs:
-            fn(data)
-        rates.append(len(inputs) / (time.perf_counter() - start))
-    return statistics.median(rates)
 
 
 PAIR_KINDS = {"vma": "vma_get + vma_put (the protocol's code, events recorded)",

@@ -115,7 +115,7 @@ def _shape(program: Program) -> str:
 def _catalog_rows(names: list[str], budget: int, seeds: int, console) -> list[str]:
     """One campaign per mutant (under slab=deferred) and `seeds` on the seed's configuration:
     the finding as libFuzzer's walk gave it beside the minimized reproducer."""
-    from .bench import MUTANT_CONFIG, SEED_ROW
+    from .bench import SEED_ROW, mutant_config
     from .campaign import run_campaign
     from .files import scratch_directory
     from .program import DEFAULT_CONFIG
@@ -127,7 +127,7 @@ def _catalog_rows(names: list[str], budget: int, seeds: int, console) -> list[st
     ]
     jobs = [(name, seed) for name in names for seed in (range(1, seeds + 1) if name == SEED_ROW else (1,))]
     for name, seed in jobs:
-        config, mutant = (DEFAULT_CONFIG, "none") if name == SEED_ROW else (MUTANT_CONFIG, name)
+        config, mutant = (DEFAULT_CONFIG, "none") if name == SEED_ROW else (mutant_config(name), name)
         with scratch_directory("pyfuzz-bench-") as tmp:
             result = run_campaign(dict(config), mutant, budget, None, tmp, seed)
         label = f"{name} (seed {seed})"

@@ -178,6 +178,8 @@ def build_parser() -> Parser:
                                                             "threads: pairs per thread (default 2000000); "
                                                             "memory: runs (default 1000000)")
     b.add_argument("--repeats", type=_positive_int, default=3, help="speed: passes, the median is reported (default 3)")
+    b.add_argument("--baseline", type=Path, metavar="MODULE",
+                   help="engine: another build's _core extension module (e.g. the session start's), measured beside this one")
     return p
 
 

@@ -93,3 +93,14 @@ def test_bench_speed_reports_every_layer(tmp_path):
     assert all(r["runs_per_s"] > 0 and 0 < r["distinct"] <= r["runs"] for r in measured)
     assert sum("ratio_to_python" in r for r in measured) == 3
     assert "| 3 threads x 16 get/put/rmap ops |" in (tmp_path / "speed.md").read_text()
+
+
+def test_bench_engine_rejects_a_baseline_that_is_not_a_module(tmp_path):
+    """One line on stderr and exit 2, before or after the child tried to load it; nothing written."""
+    not_a_module = tmp_path / "_core.so"
+    not_a_module.write_text("not an extension module\n")
+    for baseline in (tmp_path / "missing.so", not_a_module):
+        result = run("bench", "engine", "--inputs", "10", "--repeats", "1", "--baseline", baseline, "--out", tmp_path / "out")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+        assert not (tmp_path / "out").exists()

@@ -149,21 +149,28 @@ impl Program {
         let mut bytes = Bytes { data, pos: 0 };
         let threads = THREAD_COUNTS[bytes.next() as usize % THREAD_COUNTS.len()];
         let setup = decode_setup(&mut bytes);
-        let mut mapped = Vec::with_capacity(PAGES as usize);
-        mapped.extend(setup.iter().flat_map(|v| v.start..v.end));
+        // On the stack: the setup's VMAs are disjoint ranges inside 0..PAGES, so they fit.
+        let mut pages = [0; PAGES as usize];
+        let mut count = 0;
+        for page in setup.iter().flat_map(|v| v.start..v.end) {
+            pages[count] = page;
+            count += 1;
+        }
+        let mapped = &pages[..count];
         let threads = (0..threads)
             .map(|_| {
                 let n = OP_COUNTS[bytes.next() as usize % OP_COUNTS.len()];
-                (0..n).map(|_| decode_op(&mut bytes, &mapped)).collect()
+                (0..n).map(|_| decode_op(&mut bytes, mapped)).collect()
             })
             .collect::<Vec<_>>();
         let n = threads.len() as u8;
-        let mut schedule = Vec::with_capacity((data.len().saturating_sub(bytes.pos) / 2 + 1).min(MAX_SCHEDULE));
-        while !bytes.done() && schedule.len() < MAX_SCHEDULE {
-            let t = bytes.next() % n;
-            let steps = 1 + (bytes.next() % 32) as u32;
-            schedule.push((t, steps));
-        }
+        // The rest, two bytes a slice (a missing last byte reads as zero).
+        let rest = data.get(bytes.pos..).unwrap_or_default();
+        let schedule = rest
+            .chunks(2)
+            .take(MAX_SCHEDULE)
+            .map(|pair| (pair[0] % n, 1 + (pair.get(1).copied().unwrap_or(0) % 32) as u32))
+            .collect();
         Program { setup, threads, schedule }
     }
 }
@@ -178,9 +185,6 @@ impl Bytes<'_> {
         let b = self.data.get(self.pos).copied().unwrap_or(0);
         self.pos += 1;
         b
-    }
-    fn done(&self) -> bool {
-        self.pos >= self.data.len()
     }
 }
 

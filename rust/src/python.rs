@@ -10,7 +10,7 @@ use crate::event::{AtomicOp, Event, Field, LockMode, Order, RefFn, Warning};
 use crate::mutant::{Mutant, CATALOG};
 use crate::program::{Op, OpKind, Program, SetupVma};
 use crate::event::Event as CoreEvent;
-use crate::sched::{DelayBounded, Pct, Pos, RandomWalk, Scheduler, SplitMix, WeightedWalk};
+use crate::sched::{DelayBounded, Pct, Pos, RandomWalk, Scheduler, SplitMix, Walk, WeightedWalk};
 use crate::world::{self, Config};
 
 fn bad(msg: impl Into<String>) -> PyErr {
@@ -397,7 +397,7 @@ impl PyEngine {
     ) -> PyResult<PyOutcome> {
         let program = Program::decode(data.as_bytes());
         let mut walk = self.walk(&program, scheduler, seed, depth, steps)?;
-        Ok(wrap(engine::run(&program, self.config, walk.as_mut())))
+        Ok(wrap(engine::run(&program, self.config, &mut walk)))
     }
 
     /// The thread that took each step of `run_bytes_with(data, ...)`, also when the run ends in
@@ -428,22 +428,22 @@ impl PyEngine {
         seed: u64,
         depth: u32,
         steps: Option<u32>,
-    ) -> PyResult<Box<dyn Scheduler>> {
+    ) -> PyResult<Walk> {
         // Change points must fall inside the run; how long the program runs under its own
         // schedule is a close estimate (only lock waits change the count).
         let expected = || steps.unwrap_or_else(|| engine::run_program(program, self.config).steps);
         let threads = program.threads.len();
         Ok(match scheduler {
-            "random" => Box::new(RandomWalk(SplitMix(seed))),
-            "pct" => Box::new(Pct::new(threads, depth, expected(), seed)),
-            "pos" => Box::new(Pos::new(&self.config, threads, seed)),
-            "delay" => Box::new(DelayBounded::new(depth, expected(), seed)),
+            "random" => Walk::Random(RandomWalk(SplitMix(seed))),
+            "pct" => Walk::Pct(Pct::new(threads, depth, expected(), seed)),
+            "pos" => Walk::Pos(Pos::new(&self.config, threads, seed)),
+            "delay" => Walk::Delay(DelayBounded::new(depth, expected(), seed)),
             "surw" => {
                 let mut per_thread = vec![0; threads];
                 for (t, _) in engine::run_program(program, self.config).taken {
                     per_thread[t as usize] += 1;
                 }
-                Box::new(WeightedWalk::new(per_thread, seed))
+                Walk::Weighted(WeightedWalk::new(per_thread, seed))
             }
             other => return Err(bad(format!("unknown scheduler {other:?}"))),
         })
@@ -451,7 +451,7 @@ impl PyEngine {
 }
 
 struct Recorder {
-    inner: Box<dyn Scheduler>,
+    inner: Walk,
     picks: Vec<u8>,
 }
 

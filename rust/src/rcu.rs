@@ -21,9 +21,10 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{compiler_fence, fence, AtomicU32, AtomicU64};
 use std::sync::Mutex;
 
-use crate::env::Env;
+use crate::env::{twice, Env};
 use crate::event::Event;
 use crate::membarrier::{self, Barrier};
+use crate::world::MAX_THREADS;
 
 /// What runs the readers, which decides what orders a section's entry before a grace period's
 /// look at it.
@@ -63,18 +64,23 @@ impl ReaderState {
 /// A callback queued by `call_rcu`, waiting for the readers it must outlive.
 pub struct Callback<T> {
     pub payload: T,
-    waits_for: Vec<(usize, u64)>,
+    /// Per thread: how many sections it had finished, if it was inside one when the callback was
+    /// queued (None: the grace period need not wait for it).
+    waits_for: [Option<u64>; MAX_THREADS],
 }
 
 pub struct Rcu {
-    readers: Vec<ReaderState>,
+    /// Inline, one per thread a program may have: the engine builds a world for every run, and a
+    /// thread that does not exist is never inside a section, so no grace period waits for it.
+    readers: [ReaderState; MAX_THREADS],
     run_by: Readers,
 }
 
 impl Rcu {
     /// The deterministic engine's RCU.
     pub fn new(threads: usize) -> Rcu {
-        Rcu { readers: (0..threads).map(|_| ReaderState::default()).collect(), run_by: Readers::Simulated }
+        assert!(threads <= MAX_THREADS, "at most {MAX_THREADS} readers");
+        Rcu { readers: Default::default(), run_by: Readers::Simulated }
     }
 
     /// The RCU of readers on OS threads, with membarrier where the kernel offers it.
@@ -115,30 +121,6 @@ impl Rcu {
         }
     }
 
-    pub async fn read_lock<E: Env>(&self, env: &E) {
-        env.step().await;
-        self.enter(&self.reader(env).rcu_nesting);
-        env.emit(Event::RcuLock { t: env.tid() });
-    }
-
-    pub async fn read_unlock<E: Env>(&self, env: &E) {
-        env.step().await;
-        self.exit(env, &self.reader(env).rcu_nesting);
-        env.emit(Event::RcuUnlock { t: env.tid() });
-    }
-
-    pub async fn preempt_disable<E: Env>(&self, env: &E) {
-        env.step().await;
-        self.enter(&self.reader(env).preempt_count);
-        env.emit(Event::PreemptOff { t: env.tid() });
-    }
-
-    pub async fn preempt_enable<E: Env>(&self, env: &E) {
-        env.step().await;
-        self.exit(env, &self.reader(env).preempt_count);
-        env.emit(Event::PreemptOn { t: env.tid() });
-    }
-
     /// `call_rcu`: the payload becomes ready after a grace period starting now, which waits for
     /// preempt-disabled regions too unless `preempt` is false.
     pub fn defer<T>(&self, payload: T, preempt: bool) -> Callback<T> {
@@ -146,35 +128,74 @@ impl Rcu {
         // The count is read first: a reader that leaves between the two reads is then either
         // seen outside (and needs no waiting) or waited for one section end too many, never
         // one section end that has already happened.
-        let waits_for = self
-            .readers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                let done = r.sections_done.load(Acquire);
-                r.holds_grace_period(preempt).then_some((i, done))
-            })
-            .collect();
+        let mut waits_for = [None; MAX_THREADS];
+        for (waits, r) in waits_for.iter_mut().zip(&self.readers) {
+            let done = r.sections_done.load(Acquire);
+            if r.holds_grace_period(preempt) {
+                *waits = Some(done);
+            }
+        }
         Callback { payload, waits_for }
     }
 
     pub fn grace_period_over<T>(&self, cb: &Callback<T>) -> bool {
-        cb.waits_for.iter().all(|&(i, done)| self.readers[i].sections_done.load(Acquire) > done)
+        cb.waits_for.iter().zip(&self.readers).all(|(waits, r)| waits.is_none_or(|done| r.sections_done.load(Acquire) > done))
     }
 
-    /// Take every callback whose grace period has ended, in queue order.
-    pub fn take_ready<T>(&self, queue: &Mutex<Vec<Callback<T>>>) -> Vec<T> {
+    /// Run `f` on the payload of every callback whose grace period has ended, in queue order,
+    /// with the queue locked.
+    pub fn take_ready<T>(&self, queue: &Mutex<Vec<Callback<T>>>, mut f: impl FnMut(T)) {
         let mut q = queue.lock().unwrap();
-        let mut ready = Vec::new();
         let mut i = 0;
         while i < q.len() {
             if self.grace_period_over(&q[i]) {
-                ready.push(q.remove(i).payload);
+                f(q.remove(i).payload);
             } else {
                 i += 1;
             }
         }
-        ready
+    }
+}
+
+// The read side is on the get/put path (`rcuref_put` disables preemption), so it is expanded for
+// both runners (env.rs).
+twice! {
+    []
+
+    /// `rcu_read_lock`.
+    #[inline(always)]
+    pub fn read_lock(env: &E) {
+        step!(env);
+        let rcu = &env.world().rcu;
+        rcu.enter(&rcu.reader(env).rcu_nesting);
+        env.emit(Event::RcuLock { t: env.tid() });
+    }
+
+    /// `rcu_read_unlock`.
+    #[inline(always)]
+    pub fn read_unlock(env: &E) {
+        step!(env);
+        let rcu = &env.world().rcu;
+        rcu.exit(env, &rcu.reader(env).rcu_nesting);
+        env.emit(Event::RcuUnlock { t: env.tid() });
+    }
+
+    /// `preempt_disable`: a read-side section for every grace period but `gp_ignores_preempt`'s.
+    #[inline(always)]
+    pub fn preempt_disable(env: &E) {
+        step!(env);
+        let rcu = &env.world().rcu;
+        rcu.enter(&rcu.reader(env).preempt_count);
+        env.emit(Event::PreemptOff { t: env.tid() });
+    }
+
+    /// `preempt_enable`.
+    #[inline(always)]
+    pub fn preempt_enable(env: &E) {
+        step!(env);
+        let rcu = &env.world().rcu;
+        rcu.exit(env, &rcu.reader(env).preempt_count);
+        env.emit(Event::PreemptOn { t: env.tid() });
     }
 }
 
@@ -184,7 +205,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use super::*;
-    use crate::engine::{block_on, DirectEnv};
+    use crate::engine::DirectEnv;
     use crate::world::{Config, World};
 
     /// rcutorture in miniature, on OS threads: a reader keeps dereferencing the current object
@@ -200,8 +221,8 @@ mod tests {
         // may give them late.
         const REPLACEMENTS: u32 = 20_000;
         const SECTIONS: u64 = 200_000;
-        let world = World::new(Config::SEED, 2);
-        let rcu = Rcu::on_os_threads(2);
+        let world = World { rcu: Rcu::on_os_threads(2), ..World::new(Config::SEED, 2) };
+        let rcu = &world.rcu;
         let current = AtomicU32::new(0);
         let poisoned: [AtomicBool; OBJECTS] = Default::default();
         let (sections, done) = (AtomicU64::new(0), AtomicBool::new(false));
@@ -216,18 +237,14 @@ mod tests {
                     }
                     // Both kinds of section: rcu_read_lock and disabled preemption.
                     let preempt = n % 2 == 1;
-                    block_on(async {
-                        if preempt { rcu.preempt_disable(&env).await } else { rcu.read_lock(&env).await }
-                    });
+                    if preempt { now::preempt_disable(&env) } else { now::read_lock(&env) }
                     let object = current.load(Acquire) as usize;
                     // Look for a while: a premature grace period poisons within some 100 ns.
                     for _ in 0..4 {
                         bad += poisoned[object].load(Relaxed) as u32;
                         std::hint::spin_loop();
                     }
-                    block_on(async {
-                        if preempt { rcu.preempt_enable(&env).await } else { rcu.read_unlock(&env).await }
-                    });
+                    if preempt { now::preempt_enable(&env) } else { now::read_unlock(&env) }
                     log.borrow_mut().clear();
                     sections.store(n + 1, Relaxed);
                 }

@@ -63,9 +63,10 @@
 
 use std::sync::atomic::Ordering as O;
 
-use crate::env::Env;
+use crate::env::{twice, Env};
 use crate::event::{AtomicOp, Event, Order, RefFn, Warning};
 use crate::mutant::Mutant;
+use crate::rcu;
 use crate::world::GetAlgo;
 
 pub const ONEREF: u32 = 0x0000_0000;
@@ -88,53 +89,8 @@ fn rust_order(order: Order) -> O {
     }
 }
 
-/// One atomic read-modify-write adding `delta` (two's complement) to the counter.
-async fn counter_add<E: Env>(env: &E, slot: u8, delta: u32, op: AtomicOp, order: Order) -> u32 {
-    env.step().await;
-    let old = env.world().counter(slot).fetch_add(delta, rust_order(order));
-    let new = old.wrapping_add(delta);
-    env.emit(Event::Atomic { t: env.tid(), slot, op, order, old, new });
-    new
-}
-
-async fn counter_load<E: Env>(env: &E, slot: u8) -> u32 {
-    env.step().await;
-    let v = env.world().counter(slot).load(O::Relaxed);
-    env.emit(Event::Atomic { t: env.tid(), slot, op: AtomicOp::Load, order: Order::Relaxed, old: v, new: v });
-    v
-}
-
-/// `atomic_set`: the slow paths' re-centering stores, `rcuref_init`, and the memset in `vma_init`.
-pub async fn counter_store<E: Env>(env: &E, slot: u8, value: u32, order: Order) {
-    env.step().await;
-    let old = env.world().counter(slot).swap(value, rust_order(order));
-    env.emit(Event::Atomic { t: env.tid(), slot, op: AtomicOp::Store, order, old, new: value });
-}
-
-/// `atomic_cmpxchg(counter, expected, new)` with `order` on success: Ok when it swapped, else
-/// the value found.
-async fn counter_cmpxchg<E: Env>(env: &E, slot: u8, expected: u32, new: u32, order: Order) -> Result<u32, u32> {
-    env.step().await;
-    let r = env.world().counter(slot).compare_exchange(expected, new, rust_order(order), O::Relaxed);
-    let t = env.tid();
-    let event = match r {
-        Ok(old) => Event::Atomic { t, slot, op: AtomicOp::CasOk, order, old, new },
-        Err(old) => Event::Atomic { t, slot, op: AtomicOp::CasFail, order, old, new: old },
-    };
-    env.emit(event);
-    r
-}
-
 fn warn<E: Env>(env: &E, slot: u8, what: Warning) {
     env.emit(Event::Warn { t: env.tid(), slot, what });
-}
-
-/// `rcuref_init(ref, n)`: a plain atomic store of n - 1.
-pub async fn init<E: Env>(env: &E, slot: u8, references: u32) {
-    let t = env.tid();
-    env.emit(Event::RefCall { t, slot, f: RefFn::Init });
-    counter_store(env, slot, references.wrapping_sub(1), Order::Relaxed).await;
-    env.emit(Event::RefRet { t, slot, f: RefFn::Init, result: None });
 }
 
 /// `rcuref_read`: the number of references, 0 once in the dead zone.
@@ -151,116 +107,171 @@ pub fn is_dead(counter: u32) -> bool {
     (RELEASED..NOREF).contains(&counter)
 }
 
-/// `rcuref_get`, or the get the configuration puts in its place: true when a reference was
-/// acquired.
-pub async fn get<E: Env>(env: &E, slot: u8) -> bool {
-    let t = env.tid();
-    env.emit(Event::RefCall { t, slot, f: RefFn::Get });
-    let result = match env.config().get {
-        GetAlgo::Rcuref => {
-            let added = counter_add(env, slot, 1, AtomicOp::Add, Order::Relaxed).await;
-            !negative(added) || get_slowpath(env, slot).await
-        }
-        // `!atomic_long_add_negative(1, ...)`, fully ordered. Nothing re-centres a dead or
-        // saturated counter: the zones are wide enough for the stray increments, and a store
-        // here could land on the slot's next object.
-        GetAlgo::AddResult => !negative(counter_add(env, slot, 1, AtomicOp::Add, Order::SeqCst).await),
-        GetAlgo::IncNotZero => inc_not_zero(env, slot).await,
-    };
-    env.emit(Event::RefRet { t, slot, f: RefFn::Get, result: Some(result) });
-    result
-}
+// The get/put chain, expanded for both runners (env.rs).
+twice! {
+    [use crate::rcu as rcu;]
 
-/// The inc-not-zero get in rcuref's encoding: a reference is taken only from a counter in the
-/// valid zone that stays there (the limit of `__refcount_inc_not_zero_limited_acquire`), with an
-/// acquire compare-exchange that is retried while other threads change the counter. A counter
-/// of no references (NOREF, the dead zone) or a saturated one is never written.
-async fn inc_not_zero<E: Env>(env: &E, slot: u8) -> bool {
-    let mut seen = counter_load(env, slot).await;
-    while seen < MAXREF {
-        match counter_cmpxchg(env, slot, seen, seen + 1, Order::Acquire).await {
-            Ok(_) => return true,
-            Err(now) => seen = now,
-        }
+    /// One atomic read-modify-write adding `delta` (two's complement) to the counter.
+    #[inline(always)]
+    fn counter_add(env: &E, slot: u8, delta: u32, op: AtomicOp, order: Order) -> u32 {
+        step!(env);
+        let old = env.world().counter(slot).fetch_add(delta, rust_order(order));
+        let new = old.wrapping_add(delta);
+        env.emit(Event::Atomic { t: env.tid(), slot, op, order, old, new });
+        new
     }
-    false
-}
 
-/// `rcuref_get_slowpath`: unlike the put slow path, it re-reads the counter, because it only
-/// needs to classify the zone, and every value a racing thread can leave behind stays in it.
-async fn get_slowpath<E: Env>(env: &E, slot: u8) -> bool {
-    let counter = counter_load(env, slot).await;
-    if counter >= RELEASED && env.mutant() != Mutant::GetIgnoresDead {
-        let recentre = if env.mutant() == Mutant::GetDeadStoresNoref { NOREF } else { DEAD };
-        counter_store(env, slot, recentre, Order::Relaxed).await;
-        return false;
+    fn counter_load(env: &E, slot: u8) -> u32 {
+        step!(env);
+        let v = env.world().counter(slot).load(O::Relaxed);
+        env.emit(Event::Atomic { t: env.tid(), slot, op: AtomicOp::Load, order: Order::Relaxed, old: v, new: v });
+        v
     }
-    if counter > MAXREF && env.mutant() != Mutant::NoSaturation {
-        warn(env, slot, Warning::Saturated);
-        counter_store(env, slot, SATURATED, Order::Relaxed).await;
-    }
-    true
-}
 
-/// `rcuref_put` (preemption disabled around the whole operation) or, with `preempt == false`,
-/// `rcuref_put_rcusafe`. True when this put released the object: the caller must free it.
-pub async fn put<E: Env>(env: &E, slot: u8, preempt: bool) -> bool {
-    let t = env.tid();
-    let preempt = preempt && env.mutant() != Mutant::PutNoPreempt;
-    if preempt {
-        env.world().rcu.preempt_disable(env).await;
+    /// `atomic_set`: the slow paths' re-centering stores, `rcuref_init`, and the memset in `vma_init`.
+    pub fn counter_store(env: &E, slot: u8, value: u32, order: Order) {
+        step!(env);
+        let old = env.world().counter(slot).swap(value, rust_order(order));
+        env.emit(Event::Atomic { t: env.tid(), slot, op: AtomicOp::Store, order, old, new: value });
     }
-    env.emit(Event::RefCall { t, slot, f: RefFn::Put });
-    let order = if env.mutant() == Mutant::PutRelaxed { Order::Relaxed } else { Order::Release };
-    let remaining = counter_add(env, slot, 1u32.wrapping_neg(), AtomicOp::Sub, order).await;
-    let enable_early = preempt && env.mutant() == Mutant::PutPreemptFastOnly;
-    if enable_early {
-        env.world().rcu.preempt_enable(env).await;
-    }
-    let released = negative(remaining) && put_slowpath(env, slot, remaining).await;
-    env.emit(Event::RefRet { t, slot, f: RefFn::Put, result: Some(released) });
-    let fast_path = !negative(remaining);
-    if preempt && !enable_early && !(fast_path && env.mutant() == Mutant::PutLeaksPreempt) {
-        env.world().rcu.preempt_enable(env).await;
-    }
-    released
-}
 
-/// `rcuref_put_slowpath(ref, cnt)`: decides on `counter`, the value the fetch-sub produced.
-async fn put_slowpath<E: Env>(env: &E, slot: u8, mut counter: u32) -> bool {
-    if env.mutant() == Mutant::PutReread {
-        counter = counter_load(env, slot).await;
+    /// `atomic_cmpxchg(counter, expected, new)` with `order` on success: Ok when it swapped, else
+    /// the value found.
+    fn counter_cmpxchg(env: &E, slot: u8, expected: u32, new: u32, order: Order) -> Result<u32, u32> {
+        step!(env);
+        let r = env.world().counter(slot).compare_exchange(expected, new, rust_order(order), O::Relaxed);
+        let t = env.tid();
+        let event = match r {
+            Ok(old) => Event::Atomic { t, slot, op: AtomicOp::CasOk, order, old, new },
+            Err(old) => Event::Atomic { t, slot, op: AtomicOp::CasFail, order, old, new: old },
+        };
+        env.emit(event);
+        r
     }
-    if counter == NOREF {
-        if env.mutant() == Mutant::PutNoCmpxchg {
-            counter_store(env, slot, DEAD, Order::Release).await;
-        } else if let Err(mut found) = counter_cmpxchg(env, slot, NOREF, DEAD, Order::Release).await {
-            if env.mutant() == Mutant::PutCmpxchgLoop {
-                // try_cmpxchg updates the expected value, so the loop's next try expects what
-                // it found, whoever put it there.
-                while let Err(now) = counter_cmpxchg(env, slot, found, DEAD, Order::Release).await {
-                    found = now;
-                }
-            } else if !(env.mutant() == Mutant::PutCasFailFreesDead && found == DEAD) {
-                return false;
+
+
+    /// `rcuref_init(ref, n)`: a plain atomic store of n - 1.
+    pub fn init(env: &E, slot: u8, references: u32) {
+        let t = env.tid();
+        env.emit(Event::RefCall { t, slot, f: RefFn::Init });
+        aw!(counter_store(env, slot, references.wrapping_sub(1), Order::Relaxed));
+        env.emit(Event::RefRet { t, slot, f: RefFn::Init, result: None });
+    }
+
+
+
+    /// `rcuref_get`, or the get the configuration puts in its place: true when a reference was
+    /// acquired.
+    #[inline(always)]
+    pub fn get(env: &E, slot: u8) -> bool {
+        let t = env.tid();
+        env.emit(Event::RefCall { t, slot, f: RefFn::Get });
+        let result = match env.config().get {
+            GetAlgo::Rcuref => {
+                let added = aw!(counter_add(env, slot, 1, AtomicOp::Add, Order::Relaxed));
+                !negative(added) || aw!(get_slowpath(env, slot))
+            }
+            // `!atomic_long_add_negative(1, ...)`, fully ordered. Nothing re-centres a dead or
+            // saturated counter: the zones are wide enough for the stray increments, and a store
+            // here could land on the slot's next object.
+            GetAlgo::AddResult => !negative(aw!(counter_add(env, slot, 1, AtomicOp::Add, Order::SeqCst))),
+            GetAlgo::IncNotZero => aw!(inc_not_zero(env, slot)),
+        };
+        env.emit(Event::RefRet { t, slot, f: RefFn::Get, result: Some(result) });
+        result
+    }
+
+    /// The inc-not-zero get in rcuref's encoding: a reference is taken only from a counter in the
+    /// valid zone that stays there (the limit of `__refcount_inc_not_zero_limited_acquire`), with an
+    /// acquire compare-exchange that is retried while other threads change the counter. A counter
+    /// of no references (NOREF, the dead zone) or a saturated one is never written.
+    fn inc_not_zero(env: &E, slot: u8) -> bool {
+        let mut seen = aw!(counter_load(env, slot));
+        while seen < MAXREF {
+            match aw!(counter_cmpxchg(env, slot, seen, seen + 1, Order::Acquire)) {
+                Ok(_) => return true,
+                Err(now) => seen = now,
             }
         }
-        if env.mutant() != Mutant::PutNoAcquire {
-            std::sync::atomic::fence(O::Acquire);
-            env.emit(Event::Fence { t: env.tid() });
+        false
+    }
+
+    /// `rcuref_get_slowpath`: unlike the put slow path, it re-reads the counter, because it only
+    /// needs to classify the zone, and every value a racing thread can leave behind stays in it.
+    fn get_slowpath(env: &E, slot: u8) -> bool {
+        let counter = aw!(counter_load(env, slot));
+        if counter >= RELEASED && env.mutant() != Mutant::GetIgnoresDead {
+            let recentre = if env.mutant() == Mutant::GetDeadStoresNoref { NOREF } else { DEAD };
+            aw!(counter_store(env, slot, recentre, Order::Relaxed));
+            return false;
         }
-        return true;
+        if counter > MAXREF && env.mutant() != Mutant::NoSaturation {
+            warn(env, slot, Warning::Saturated);
+            aw!(counter_store(env, slot, SATURATED, Order::Relaxed));
+        }
+        true
     }
-    if counter >= RELEASED {
-        warn(env, slot, Warning::ImbalancedPut);
-        counter_store(env, slot, DEAD, Order::Relaxed).await;
-        return false;
+
+    /// `rcuref_put` (preemption disabled around the whole operation) or, with `preempt == false`,
+    /// `rcuref_put_rcusafe`. True when this put released the object: the caller must free it.
+    #[inline(always)]
+    pub fn put(env: &E, slot: u8, preempt: bool) -> bool {
+        let t = env.tid();
+        let preempt = preempt && env.mutant() != Mutant::PutNoPreempt;
+        if preempt {
+            aw!(rcu::preempt_disable(env));
+        }
+        env.emit(Event::RefCall { t, slot, f: RefFn::Put });
+        let order = if env.mutant() == Mutant::PutRelaxed { Order::Relaxed } else { Order::Release };
+        let remaining = aw!(counter_add(env, slot, 1u32.wrapping_neg(), AtomicOp::Sub, order));
+        let enable_early = preempt && env.mutant() == Mutant::PutPreemptFastOnly;
+        if enable_early {
+            aw!(rcu::preempt_enable(env));
+        }
+        let released = negative(remaining) && aw!(put_slowpath(env, slot, remaining));
+        env.emit(Event::RefRet { t, slot, f: RefFn::Put, result: Some(released) });
+        let fast_path = !negative(remaining);
+        if preempt && !enable_early && !(fast_path && env.mutant() == Mutant::PutLeaksPreempt) {
+            aw!(rcu::preempt_enable(env));
+        }
+        released
     }
-    if counter > MAXREF {
-        counter_store(env, slot, SATURATED, Order::Relaxed).await;
+
+    /// `rcuref_put_slowpath(ref, cnt)`: decides on `counter`, the value the fetch-sub produced.
+    fn put_slowpath(env: &E, slot: u8, counter: u32) -> bool {
+        let counter = if env.mutant() == Mutant::PutReread { aw!(counter_load(env, slot)) } else { counter };
+        if counter == NOREF {
+            if env.mutant() == Mutant::PutNoCmpxchg {
+                aw!(counter_store(env, slot, DEAD, Order::Release));
+            } else if let Err(mut found) = aw!(counter_cmpxchg(env, slot, NOREF, DEAD, Order::Release)) {
+                if env.mutant() == Mutant::PutCmpxchgLoop {
+                    // try_cmpxchg updates the expected value, so the loop's next try expects what
+                    // it found, whoever put it there.
+                    while let Err(now) = aw!(counter_cmpxchg(env, slot, found, DEAD, Order::Release)) {
+                        found = now;
+                    }
+                } else if !(env.mutant() == Mutant::PutCasFailFreesDead && found == DEAD) {
+                    return false;
+                }
+            }
+            if env.mutant() != Mutant::PutNoAcquire {
+                std::sync::atomic::fence(O::Acquire);
+                env.emit(Event::Fence { t: env.tid() });
+            }
+            return true;
+        }
+        if counter >= RELEASED {
+            warn(env, slot, Warning::ImbalancedPut);
+            aw!(counter_store(env, slot, DEAD, Order::Relaxed));
+            return false;
+        }
+        if counter > MAXREF {
+            aw!(counter_store(env, slot, SATURATED, Order::Relaxed));
+        }
+        false
     }
-    false
 }
+
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,9 @@ use crate::explore::{Footprint, Footprints};
 use crate::world::Config;
 
 pub trait Scheduler {
+    /// Whether `observe` looks at the steps; if not, the engine skips showing them (the default
+    /// is true, so a scheduler that overrides `observe` sees every step).
+    const OBSERVES: bool = true;
     /// Pick the thread that takes the next step; `runnable` has at least one true entry.
     fn next(&mut self, runnable: &[bool]) -> usize;
     /// The events the step just taken emitted (with any reclaims it let happen); false ends the
@@ -16,6 +19,7 @@ pub trait Scheduler {
     }
 }
 
+#[inline]
 fn first_runnable_from(runnable: &[bool], from: usize) -> usize {
     // Schedules name threads of the program, so the common case needs neither the division
     // nor the search.
@@ -34,27 +38,43 @@ fn first_runnable_from(runnable: &[bool], from: usize) -> usize {
 /// threads run to completion one after another, in index order.
 pub struct ListSchedule<'a> {
     slices: &'a [(u8, u32)],
+    /// The next slice to start.
     index: usize,
-    used: u32,
+    /// The current slice's thread and the steps it has left.
+    thread: usize,
+    left: u32,
 }
 
 impl<'a> ListSchedule<'a> {
     pub fn new(slices: &'a [(u8, u32)]) -> Self {
-        ListSchedule { slices, index: 0, used: 0 }
+        ListSchedule { slices, index: 0, thread: 0, left: 0 }
+    }
+
+    /// The current slice is used up: start the next one that has steps, or, past the list's
+    /// end, the lowest runnable thread.
+    #[inline(never)]
+    fn next_slice(&mut self, runnable: &[bool]) -> usize {
+        while let Some(&(t, steps)) = self.slices.get(self.index) {
+            self.index += 1;
+            if steps > 0 {
+                (self.thread, self.left) = (t as usize, steps - 1);
+                return first_runnable_from(runnable, self.thread);
+            }
+        }
+        first_runnable_from(runnable, 0)
     }
 }
 
 impl Scheduler for ListSchedule<'_> {
+    const OBSERVES: bool = false;
+    /// Inlined into the engine's step boundary: most steps stay inside the current slice.
+    #[inline]
     fn next(&mut self, runnable: &[bool]) -> usize {
-        while let Some(&(t, steps)) = self.slices.get(self.index) {
-            if self.used < steps {
-                self.used += 1;
-                return first_runnable_from(runnable, t as usize);
-            }
-            self.index += 1;
-            self.used = 0;
+        if self.left == 0 {
+            return self.next_slice(runnable);
         }
-        first_runnable_from(runnable, 0)
+        self.left -= 1;
+        first_runnable_from(runnable, self.thread)
     }
 }
 
@@ -211,6 +231,36 @@ impl Scheduler for DelayBounded {
         }
         self.current = t;
         t
+    }
+}
+
+/// The walks `Engine.run_bytes_with` offers, as one type: the engine is compiled once for it,
+/// and each step's choice is a jump on the kind rather than a call through a vtable.
+pub enum Walk {
+    Random(RandomWalk),
+    Pct(Pct),
+    Pos(Pos),
+    Delay(DelayBounded),
+    Weighted(WeightedWalk),
+}
+
+impl Scheduler for Walk {
+    #[inline]
+    fn next(&mut self, runnable: &[bool]) -> usize {
+        match self {
+            Walk::Random(s) => s.next(runnable),
+            Walk::Pct(s) => s.next(runnable),
+            Walk::Pos(s) => s.next(runnable),
+            Walk::Delay(s) => s.next(runnable),
+            Walk::Weighted(s) => s.next(runnable),
+        }
+    }
+    #[inline]
+    fn observe(&mut self, step: &[Event]) -> bool {
+        match self {
+            Walk::Pos(s) => s.observe(step),
+            Walk::Random(_) | Walk::Pct(_) | Walk::Delay(_) | Walk::Weighted(_) => true,
+        }
     }
 }
 

@@ -27,10 +27,13 @@ pub struct Slab {
 
 impl Slab {
     pub fn new(mode: SlabMode) -> Slab {
+        // At most one deferred free per slot is pending (a slot is reused only once reclaimed),
+        // unless a mutant frees twice: then the queue grows.
+        let queue = if mode == SlabMode::Deferred { SLOTS } else { 0 };
         Slab {
             mode,
             cache: Mutex::new(Cache { free: (0..SLOTS as u8).rev().collect(), generation: [0; SLOTS] }),
-            deferred: Mutex::new(Vec::new()),
+            deferred: Mutex::new(Vec::with_capacity(queue)),
             pending: AtomicUsize::new(0),
         }
     }
@@ -69,19 +72,15 @@ impl Slab {
         }
     }
 
-    /// Run the RCU callbacks whose grace period has ended; returns the reclaim events.
-    pub fn reclaim_ready(&self, rcu: &crate::rcu::Rcu) -> Vec<Event> {
-        let ready = rcu.take_ready(&self.deferred);
-        self.pending.fetch_sub(ready.len(), Relaxed);
-        ready
-            .into_iter()
-            .map(|slot| {
-                let mut c = self.cache.lock().unwrap();
-                c.free.push(slot);
-                let gen = c.generation[slot as usize];
-                Event::Reclaim { slot, gen }
-            })
-            .collect()
+    /// Run the RCU callbacks whose grace period has ended, appending their reclaim events to
+    /// `out`.
+    pub fn reclaim_ready(&self, rcu: &crate::rcu::Rcu, out: &mut Vec<Event>) {
+        rcu.take_ready(&self.deferred, |slot| {
+            self.pending.fetch_sub(1, Relaxed);
+            let mut c = self.cache.lock().unwrap();
+            c.free.push(slot);
+            out.push(Event::Reclaim { slot, gen: c.generation[slot as usize] });
+        });
     }
 
     pub fn has_deferred(&self) -> bool {

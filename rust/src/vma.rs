@@ -6,10 +6,11 @@
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use crate::env::Env;
+use crate::env::{twice, Env};
 use crate::event::{Event, Field, LockMode, Order};
 use crate::mutant::Mutant;
 use crate::program::{Op, OpKind};
+use crate::rcu;
 use crate::rcuref;
 use crate::world::{MappingPolicy, RmapLock, TreeEntry, World, PAGES, SLOTS, WRITER};
 
@@ -124,30 +125,39 @@ pub async fn vm_area_free<E: Env>(env: &E, slot: u8) {
     env.world().slab.free(env, slot).await;
 }
 
-/// `vma_get`. With `CONFIG_VMA_REF=n` taking a reference is not allowed: warn (debug builds)
-/// and return NULL.
-pub async fn vma_get<E: Env>(env: &E, slot: u8) -> bool {
-    if !env.config().vma_ref {
-        if env.config().debug_vm {
-            env.emit(Event::Warn { t: env.tid(), slot, what: crate::event::Warning::VmaGetDisabled });
+// vma_get/vma_put, expanded for both runners (env.rs); freeing is too cold to expand twice.
+twice! {
+    [
+        use crate::rcuref as rcuref;
+        cold fn vm_area_free(env: &E, slot: u8);
+    ]
+
+    /// `vma_get`. With `CONFIG_VMA_REF=n` taking a reference is not allowed: warn (debug builds)
+    /// and return NULL.
+    pub fn vma_get(env: &E, slot: u8) -> bool {
+        if !env.config().vma_ref {
+            if env.config().debug_vm {
+                env.emit(Event::Warn { t: env.tid(), slot, what: crate::event::Warning::VmaGetDisabled });
+            }
+            return false;
         }
-        return false;
+        aw!(rcuref::get(env, slot))
     }
-    rcuref::get(env, slot).await
-}
 
-/// `vma_put`: frees the VMA when this was the last reference (at once with `CONFIG_VMA_REF=n`).
-pub async fn vma_put<E: Env>(env: &E, slot: u8) -> bool {
-    vma_put_as(env, slot, env.config().put_preempt).await
-}
-
-/// `vma_put` through `rcuref_put` (`preempt`) or `rcuref_put_rcusafe`.
-async fn vma_put_as<E: Env>(env: &E, slot: u8, preempt: bool) -> bool {
-    let release = !env.config().vma_ref || rcuref::put(env, slot, preempt).await;
-    if release {
-        vm_area_free(env, slot).await;
+    /// `vma_put`: frees the VMA when this was the last reference (at once with `CONFIG_VMA_REF=n`).
+    pub fn vma_put(env: &E, slot: u8) -> bool {
+        aw!(vma_put_as(env, slot, env.config().put_preempt))
     }
-    release
+
+    /// `vma_put` through `rcuref_put` (`preempt`) or `rcuref_put_rcusafe`.
+    #[inline(always)]
+    fn vma_put_as(env: &E, slot: u8, preempt: bool) -> bool {
+        let release = !env.config().vma_ref || aw!(rcuref::put(env, slot, preempt));
+        if release {
+            aw!(vm_area_free(env, slot));
+        }
+        release
+    }
 }
 
 /// The release at the end of an error path: the seed turned each `vm_area_free` into `vma_put`.
@@ -615,11 +625,11 @@ async fn rmap<E: Env>(env: &E, page: u32, pending: &mut Option<u8>) -> &'static 
     }
     let unlocked = env.mutant() == Mutant::RmapUnlockBeforeGet;
     if unlocked {
-        env.world().rcu.read_unlock(env).await;
+        rcu::read_unlock(env).await;
     }
     let got = vma_get(env, slot).await;
     if unlocked {
-        env.world().rcu.read_lock(env).await;
+        rcu::read_lock(env).await;
     }
     if !got {
         return if env.config().vma_ref { "dead" } else { "noref" };
@@ -685,9 +695,9 @@ async fn rmap_lock_pinned<E: Env>(env: &E, slot: u8) {
     if rmap_trylock_read(env, slot).await {
         return;
     }
-    env.world().rcu.read_unlock(env).await;
+    rcu::read_unlock(env).await;
     rmap_lock(env, slot, LockMode::Read).await;
-    env.world().rcu.read_lock(env).await;
+    rcu::read_lock(env).await;
 }
 
 /// Whether `slot`'s range covers the folio at `page` (read field by field, as a racing writer
@@ -754,11 +764,11 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
             if op.a >= PAGES {
                 return "noop";
             }
-            env.world().rcu.read_lock(env).await;
+            rcu::read_lock(env).await;
             let mut pending = None;
             let outcome = rmap(env, op.a, &mut pending).await;
             if !(outcome == "stale" && env.mutant() == Mutant::RmapLeaksRcu) {
-                env.world().rcu.read_unlock(env).await;
+                rcu::read_unlock(env).await;
             }
             if let Some(slot) = pending {
                 vma_put_as(env, slot, false).await;

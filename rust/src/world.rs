@@ -171,6 +171,26 @@ impl Config {
         }
         Ok(())
     }
+
+    /// For tests over the whole space: the seed, each key's other values on the seed, and each
+    /// mutant of the catalog on the seed under both slab modes.
+    #[cfg(test)]
+    pub fn variants() -> Vec<Config> {
+        let mut configs = vec![Config::SEED];
+        for (key, values) in Config::KEYS {
+            for value in &values[1..] {
+                let mut c = Config::SEED;
+                c.set(key, value).unwrap();
+                configs.push(c);
+            }
+        }
+        for entry in &crate::mutant::CATALOG[1..] {
+            for slab in [SlabMode::TypesafeByRcu, SlabMode::Deferred] {
+                configs.push(Config { mutant: entry.mutant, slab, ..Config::SEED });
+            }
+        }
+        configs
+    }
 }
 
 /// One slab object's worth of `struct vm_area_struct`, reduced to the fields the protocol uses.
