@@ -80,11 +80,16 @@ impl Scheduler for ListSchedule<'_> {
 
 /// PCT (Burckhardt et al., ASPLOS 2010): random distinct thread priorities and `depth - 1` random
 /// change points at which the running thread drops to the lowest priority. The highest-priority
-/// runnable thread always runs. The fuzz harness walks every input with it (depth 16), and
-/// `pyfuzz bench bugs` runs it as a baseline (depth 3, no feedback).
+/// runnable thread always runs. The fuzz harness walks every input with it (depth 32,
+/// `harness.WALK_DEPTH`), and `pyfuzz bench bugs` runs it as a baseline (depth 3, no feedback).
 pub struct Pct {
     priority: Vec<u32>,
-    change_points: Vec<u32>,
+    /// The change points as (step, k) in step order: change point k gives the running thread
+    /// priority k. Two drawn at one step count once, with the lower k (the draw's order decides,
+    /// as a search of the drawn list would), so the later ones are dropped when they are made.
+    change_points: Vec<(u32, u32)>,
+    /// The next change point to reach: the walk meets them in order, one comparison a step.
+    next_change: usize,
     step: u32,
 }
 
@@ -96,8 +101,11 @@ impl Pct {
             let j = rng.below(i as u64 + 1) as usize;
             priority.swap(i, j);
         }
-        let change_points = (1..depth).map(|_| rng.below(expected_steps.max(1) as u64) as u32).collect();
-        Pct { priority, change_points, step: 0 }
+        let mut change_points: Vec<(u32, u32)> =
+            (0..depth.saturating_sub(1)).map(|k| (rng.below(expected_steps.max(1) as u64) as u32, k)).collect();
+        change_points.sort_unstable();
+        change_points.dedup_by_key(|&mut (at, _)| at);
+        Pct { priority, change_points, next_change: 0, step: 0 }
     }
 }
 
@@ -105,13 +113,17 @@ impl Scheduler for Pct {
     fn next(&mut self, runnable: &[bool]) -> usize {
         let best = |p: &[u32]| (0..runnable.len()).filter(|&i| runnable[i]).max_by_key(|&i| p[i]).unwrap();
         let chosen = best(&self.priority);
-        if let Some(k) = self.change_points.iter().position(|&c| c == self.step) {
-            // Change point k lowers the running thread below every initial priority.
-            self.priority[chosen] = k as u32;
-            self.change_points[k] = u32::MAX;
-        }
+        let step = self.step;
         self.step += 1;
-        best(&self.priority)
+        match self.change_points.get(self.next_change) {
+            Some(&(at, k)) if at == step => {
+                // Change point k lowers the running thread below every initial priority.
+                self.next_change += 1;
+                self.priority[chosen] = k;
+                best(&self.priority)
+            }
+            _ => chosen,
+        }
     }
 }
 
@@ -329,6 +341,33 @@ mod tests {
         assert_ne!(p.priority[0], before[0], "the thread that stepped draws again");
         assert_ne!(p.priority[1], before[1], "thread 1 raced on slot 0");
         assert_eq!(p.priority[2], before[2], "thread 2 touched another slot");
+    }
+
+    #[test]
+    fn pct_meets_its_change_points_as_a_search_of_the_drawn_list_would() {
+        // The definition the sorted list must keep: at each step the first drawn change point
+        // equal to the step applies, once. 31 points over 40 steps draw many at one step.
+        let (threads, depth, expected) = (4, 32, 40);
+        for seed in 0..200 {
+            let mut pct = Pct::new(threads, depth, expected, seed);
+            let mut rng = SplitMix(seed);
+            let mut priority: Vec<u32> = (0..threads as u32).map(|i| i + depth).collect();
+            for i in (1..threads).rev() {
+                let j = rng.below(i as u64 + 1) as usize;
+                priority.swap(i, j);
+            }
+            let mut drawn: Vec<u32> = (1..depth).map(|_| rng.below(expected as u64) as u32).collect();
+            for step in 0..60u32 {
+                let runnable = [step % 3 != 0, true, step % 5 != 1, step % 7 != 2];
+                let best = |p: &[u32]| (0..threads).filter(|&i| runnable[i]).max_by_key(|&i| p[i]).unwrap();
+                let chosen = best(&priority);
+                if let Some(k) = drawn.iter().position(|&c| c == step) {
+                    priority[chosen] = k as u32;
+                    drawn[k] = u32::MAX;
+                }
+                assert_eq!(pct.next(&runnable), best(&priority), "seed {seed}, step {step}");
+            }
+        }
     }
 
     #[test]
