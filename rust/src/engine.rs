@@ -21,7 +21,7 @@ use crate::world::{Config, World, MAX_THREADS};
 
 /// Runs far beyond any real program (16 ops x a few dozen accesses x 4 threads); reaching it
 /// means a livelock in the model, which is reported as a finding.
-const STEP_LIMIT: u32 = 20_000;
+pub(crate) const STEP_LIMIT: u32 = 20_000;
 
 type Ready = fn(&World) -> bool;
 

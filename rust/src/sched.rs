@@ -2,6 +2,7 @@
 //! which threads can run; the runtime (`engine.rs`) owns everything else, so a new exploration
 //! strategy is one small type.
 
+use crate::engine::STEP_LIMIT;
 use crate::event::Event;
 use crate::explore::{Footprint, Footprints};
 use crate::world::Config;
@@ -84,14 +85,15 @@ impl Scheduler for ListSchedule<'_> {
 /// `harness.WALK_DEPTH`), and `pyfuzz bench bugs` runs it as a baseline (depth 3, no feedback).
 pub struct Pct {
     priority: Vec<u32>,
-    /// The change points as (step, k) in step order: change point k gives the running thread
-    /// priority k. Two drawn at one step count once, with the lower k (the draw's order decides,
-    /// as a search of the drawn list would), so the later ones are dropped when they are made.
-    change_points: Vec<(u32, u32)>,
-    /// The next change point to reach: the walk meets them in order, one comparison a step.
-    next_change: usize,
+    /// For each step a run can reach, the change point drawn at it (`NO_CHANGE`: none); change
+    /// point k gives the running thread priority k. Two drawn at one step count once, with the
+    /// lower k, as a search of the drawn list in order would find. A run stops at `STEP_LIMIT`
+    /// steps, so points drawn at or past it are never reached and are not kept.
+    change_at: Vec<u32>,
     step: u32,
 }
+
+const NO_CHANGE: u32 = u32::MAX;
 
 impl Pct {
     pub fn new(threads: usize, depth: u32, expected_steps: u32, seed: u64) -> Pct {
@@ -101,11 +103,14 @@ impl Pct {
             let j = rng.below(i as u64 + 1) as usize;
             priority.swap(i, j);
         }
-        let mut change_points: Vec<(u32, u32)> =
-            (0..depth.saturating_sub(1)).map(|k| (rng.below(expected_steps.max(1) as u64) as u32, k)).collect();
-        change_points.sort_unstable();
-        change_points.dedup_by_key(|&mut (at, _)| at);
-        Pct { priority, change_points, next_change: 0, step: 0 }
+        let mut change_at = vec![NO_CHANGE; expected_steps.clamp(1, STEP_LIMIT) as usize];
+        for k in 0..depth.saturating_sub(1) {
+            let at = rng.below(expected_steps.max(1) as u64) as usize;
+            if let Some(slot @ &mut NO_CHANGE) = change_at.get_mut(at) {
+                *slot = k;
+            }
+        }
+        Pct { priority, change_at, step: 0 }
     }
 }
 
@@ -113,12 +118,11 @@ impl Scheduler for Pct {
     fn next(&mut self, runnable: &[bool]) -> usize {
         let best = |p: &[u32]| (0..runnable.len()).filter(|&i| runnable[i]).max_by_key(|&i| p[i]).unwrap();
         let chosen = best(&self.priority);
-        let step = self.step;
+        let step = self.step as usize;
         self.step += 1;
-        match self.change_points.get(self.next_change) {
-            Some(&(at, k)) if at == step => {
+        match self.change_at.get(step) {
+            Some(&k) if k != NO_CHANGE => {
                 // Change point k lowers the running thread below every initial priority.
-                self.next_change += 1;
                 self.priority[chosen] = k;
                 best(&self.priority)
             }
