@@ -22,7 +22,9 @@ test -f "$site/_core-sancov.so" || { echo "build.sh: the wheel has no instrument
 
 for fuzzer in *_fuzzer.py; do
   name=$(basename -s .py "$fuzzer")
-  # The instrumented core is data to PyInstaller: only the harness loads it, by path.
-  compile_python_fuzzer "$fuzzer" --add-data "$site/_core-sancov.so:pyfuzz"
+  # The instrumented core is data to PyInstaller: only the harness loads it, by path. The oracle
+  # is imported by name (pyfuzz/mypyc_oracle.py picks its compiled build or its source), which
+  # PyInstaller's analysis cannot follow: so every pyfuzz module goes in.
+  compile_python_fuzzer "$fuzzer" --add-data "$site/_core-sancov.so:pyfuzz" --collect-submodules pyfuzz
   python3 -m zipfile -c "$OUT/${name}_seed_corpus.zip" "$checkout"/corpus/*.txt
 done

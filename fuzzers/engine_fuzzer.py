@@ -10,13 +10,14 @@ says otherwise: on the seed's own configuration every run would stop at the seed
 import os
 import sys
 
-from pyfuzz import build, harness
+from pyfuzz import build, harness, model
 
 os.environ.setdefault("PYFUZZ_CONFIG", "slab=deferred")
 core = build.instrumented_core()
 if core is None:
     sys.exit("engine_fuzzer: " + build.describe(None))
 os.environ.setdefault("PYFUZZ_CORE", str(core))
+print(f"engine_fuzzer: {build.describe(core)}; oracle: {model.ORACLE_NAME}", file=sys.stderr)
 
 if __name__ == "__main__":
     harness.main(sys.argv)

@@ -84,6 +84,11 @@ def _compiled():
     except ImportError:
         return None, "not built (make build compiles it)"
     if getattr(mod, "COMPILED_FROM", None) != source_hash():
+        # A frozen bundle (PyInstaller, as ClusterFuzzLite packs the fuzzers) keeps its modules in
+        # an archive, not as files to hash; both builds in it came from one installed wheel,
+        # whose backend compiled the one from the other.
+        if getattr(sys, "frozen", False) and not any(SOURCE.glob("*.py")):
+            return mod, ""
         return None, "stale: pyfuzz/oracle/ changed since it was compiled (make build)"
     return mod, ""
 
