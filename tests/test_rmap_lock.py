@@ -86,23 +86,17 @@ def without(events, kind, thread):
 SPLIT_THEN_WALK = "vma 0-4\nthread 0\n  split 2 below\nthread 1\n  rmap 3\nschedule 0:60 1:60\n"
 
 
-def test_rule_10_catches_a_split_that_skips_the_lock():
+@pytest.mark.parametrize("thread,kind", [(0, "unlocked-range-update"), (1, "unlocked-rmap-walk")],
+                         ids=["split", "walker"])
+def test_rule_10_catches_a_thread_that_skips_the_lock(thread, kind):
     outcome, config = locked_history(SPLIT_THEN_WALK)
-    events = without(outcome.events, "rmap_lock", 0)
+    events = without(outcome.events, "rmap_lock", thread)
     with pytest.raises(Violation) as v:
         check(events, config, outcome.final_counters)
-    assert v.value.kind == "unlocked-range-update"
+    assert v.value.kind == kind
     check(outcome.events, config, outcome.final_counters)  # the real history holds
     # Under rmap_lock=none the same unlocked history is the seed's behaviour.
     check(events, {**config, "rmap_lock": "none"}, outcome.final_counters)
-
-
-def test_rule_10_catches_a_walker_that_skips_the_lock():
-    outcome, config = locked_history(SPLIT_THEN_WALK)
-    events = without(outcome.events, "rmap_lock", 1)
-    with pytest.raises(Violation) as v:
-        check(events, config, outcome.final_counters)
-    assert v.value.kind == "unlocked-rmap-walk"
 
 
 def test_rule_10_catches_two_writers():
