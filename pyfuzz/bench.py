@@ -27,9 +27,8 @@ from rich.progress import Progress
 
 from . import _core
 from .baselines import BLIND, FEEDBACK, METHODS, Attempt, config_label, run_method
-from .check import judge
 from .harness import WALK_DEPTH, WALKS_PER_INPUT
-from .model import ORACLE_NAME, DistinctHistories
+from .model import ORACLE, ORACLE_NAME, DistinctHistories
 from .program import DEFAULT_CONFIG, INPUT_LEN, Program, ProgramError, random_input
 
 # The mutants run under the configuration the specification calls safe, so that every violation
@@ -430,10 +429,7 @@ def _oracle_cost(run_own, run_walk, inputs) -> dict:
     """Mean events and oracle time per distinct history (a separate pass: the loop rows above
     are timed with nothing else in them)."""
     outcomes = _distinct(run_own, run_walk, inputs)
-    start = _cpu()
-    for o in outcomes:
-        judge(o, MUTANT_CONFIG)
-    per = (_cpu() - start) / max(len(outcomes), 1)
+    per = _oracle_seconds(ORACLE, outcomes) / max(len(outcomes), 1)
     return {"events": statistics.mean(len(o.events) for o in outcomes), "oracle_us": per * 1e6}
 
 
