@@ -1,8 +1,6 @@
 """The candidate fixes (get=, init=), the folio->mapping policies (mapping=), the split and merge
 variants (`pyfuzz verdict` is tested in test_verdict.py)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
