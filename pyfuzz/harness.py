@@ -56,6 +56,11 @@ WALKS_PER_INPUT = 16
 # with fresh programs (drawn like the campaign's first inputs) keeps both; coverage from a fresh
 # program still lands it in the corpus, where libFuzzer mutates it further.
 FRESH_PROGRAMS = 0.5
+# The walk schedule (test_one_input): an input whose runs meet interleaving features new to the
+# process (feedback.rs, any family) has a shape or an alignment the campaign has not tried, and
+# gets NOVELTY_WALKS more walks per such run, up to MAX_WALKS; the others keep WALKS_PER_INPUT.
+NOVELTY_WALKS = 16
+MAX_WALKS = 256
 # How often the harness tells the campaign its counts: at tens to hundreds of inputs a second,
 # about once a second.
 STATS_EVERY = 32
@@ -138,7 +143,11 @@ def main(argv: list[str]) -> None:
     # Signature -> later violations with it that were not written (repeats).
     duplicates: dict[str, int] = dict.fromkeys(_known_signatures(), 0)
     written = 0
-    stats = {"executions": 0, "checked": 0, "started": time.time(), "duplicates": duplicates}
+    # `pyfuzz bench bugs` measures the walk schedule against WALKS_PER_INPUT walks for every input
+    # (PYFUZZ_WALKS=fixed). libFuzzer's -merge=1 (the oracle off) wants each input's coverage to
+    # depend on the input alone, not on what the process met before it: fixed walks there too.
+    power = oracle and os.environ.get("PYFUZZ_WALKS", "power") != "fixed"
+    stats = {"executions": 0, "runs": 0, "checked": 0, "started": time.time(), "duplicates": duplicates}
 
     def write_stats() -> None:
         if stats_path:
@@ -162,7 +171,8 @@ def main(argv: list[str]) -> None:
         duplicates[sig] = 0
         finding = {"data": data.hex(), "walk": walk, "kind": violation.kind, "message": violation.message,
                    "digest": digest, "signature": sig, "found_at": time.time(),
-                   "first_input_at": stats["first_input_at"], "executions": stats["executions"]}
+                   "first_input_at": stats["first_input_at"], "executions": stats["executions"],
+                   "runs": stats["runs"]}
         write_atomically(os.path.join(findings_dir, f"{written:06d}.json"), json.dumps(finding).encode())
         written += 1
         if not keep_going:
@@ -207,13 +217,26 @@ def main(argv: list[str]) -> None:
         # first finding over three runs; with no writes, or with these, 907 every time).
         if stats["executions"] % STATS_EVERY == 0:
             write_stats()
+        met = core.novel_interleavings()
+        stats["runs"] += 1
         outcome = run(data, None)
         judge(outcome, data, None)
         if outcome is None:
             return
-        for i in range(WALKS_PER_INPUT):
+        # WALKS_PER_INPUT walks, and NOVELTY_WALKS more for every run of this input (its own
+        # included) that met an interleaving feature new to this process, up to MAX_WALKS. The
+        # count depends only on the inputs run before, never on the clock: a seed still replays.
+        walks, i = WALKS_PER_INPUT, 0
+        while True:
+            before, met = met, core.novel_interleavings()
+            if met > before and power:
+                walks = min(MAX_WALKS, walks + NOVELTY_WALKS)
+            if i == walks:
+                break
             walk = {"scheduler": "pct", "seed": outcome.digest ^ i, "depth": WALK_DEPTH, "steps": outcome.steps}
+            stats["runs"] += 1
             judge(run(data, walk), data, walk)
+            i += 1
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)
