@@ -66,6 +66,24 @@ MAX_WALKS = 256
 STATS_EVERY = 32
 
 
+def walk_indices(novel, before: int, power: bool = True):
+    """The indices of an input's walks, each yielded before it runs: WALKS_PER_INPUT, and with
+    `power` NOVELTY_WALKS more for every run of the input (its own included) after which
+    `novel()`, the process's count of interleaving features met for the first time, has grown
+    past `before` (its value when the input started), up to MAX_WALKS. The count depends only on
+    what the process ran before, never on the clock, so a campaign's seed still replays it."""
+    walks, i = WALKS_PER_INPUT, 0
+    while True:
+        met = novel()
+        if power and met > before:
+            walks = min(MAX_WALKS, walks + NOVELTY_WALKS)
+        before = met
+        if i >= walks:
+            return
+        yield i
+        i += 1
+
+
 def _load_instrumented_core(path: str):
     """Load the sanitizer-coverage build as `pyfuzz._core` (see pyfuzz/build.py).
 
@@ -217,26 +235,16 @@ def main(argv: list[str]) -> None:
         # first finding over three runs; with no writes, or with these, 907 every time).
         if stats["executions"] % STATS_EVERY == 0:
             write_stats()
-        met = core.novel_interleavings()
+        before = core.novel_interleavings()
         stats["runs"] += 1
         outcome = run(data, None)
         judge(outcome, data, None)
         if outcome is None:
             return
-        # WALKS_PER_INPUT walks, and NOVELTY_WALKS more for every run of this input (its own
-        # included) that met an interleaving feature new to this process, up to MAX_WALKS. The
-        # count depends only on the inputs run before, never on the clock: a seed still replays.
-        walks, i = WALKS_PER_INPUT, 0
-        while True:
-            before, met = met, core.novel_interleavings()
-            if met > before and power:
-                walks = min(MAX_WALKS, walks + NOVELTY_WALKS)
-            if i == walks:
-                break
+        for i in walk_indices(core.novel_interleavings, before, power):
             walk = {"scheduler": "pct", "seed": outcome.digest ^ i, "depth": WALK_DEPTH, "steps": outcome.steps}
             stats["runs"] += 1
             judge(run(data, walk), data, walk)
-            i += 1
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)
