@@ -905,17 +905,23 @@ def _resident_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _marks(total: int) -> list[int]:
+    """Where resident size is read: 1,000 runs, each power of ten up to `total`, and `total`."""
+    return sorted({mark for mark in (1000, 10_000, 100_000, total) if mark <= total} | {min(1000, total)})
+
+
 def bench_memory(args, console: Console) -> int:
     """Resident size of this process after 1,000 engine runs and after a million (or --inputs),
-    then after 1,000 and 10,000 (--inputs / 100) real-thread stress runs, each checked."""
+    then after 1,000 and --stress-runs (default a hundredth of that) real-thread stress runs, each
+    checked."""
     from .stress import run_stress
 
     total = args.inputs or 1_000_000
     rng = random.Random(2024)
     inputs = [random_input(rng) for _ in range(1000)]
     engine = _core.Engine(MUTANT_CONFIG)
-    marks, done, rows = [1000, 10_000, 100_000, total], 0, []
-    for mark in sorted(set(m for m in marks if m <= total)):
+    done, rows = 0, []
+    for mark in _marks(total):
         while done < mark:
             outcome = engine.run_bytes(inputs[done % len(inputs)])
             outcome.events  # the history as the oracle receives it, built and then dropped
@@ -923,10 +929,10 @@ def bench_memory(args, console: Console) -> int:
         rows.append({"runs": done, "resident_bytes": _resident_bytes()})
     # The real-thread runner on the same programs, in the configuration the specification calls
     # safe (so any violation is a false alarm), in batches as `pyfuzz stress` runs them.
-    stress_total, per_program = total // 100, 100
+    stress_total, per_program = args.stress_runs or max(1, total // 100), 100
     programs = [Program.from_tuple(_core.decode(data), MUTANT_CONFIG) for data in inputs[:20]]
     stress_rows, done, false_alarms = [], 0, 0
-    for mark in sorted({min(1000, stress_total), stress_total}):
+    for mark in _marks(stress_total):
         while done < mark:
             count = min(per_program, mark - done)
             false_alarms += len(run_stress(programs[done // per_program % len(programs)], count).violations)

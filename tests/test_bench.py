@@ -73,13 +73,13 @@ def test_bench_threads_and_memory_report_every_row(tmp_path):
     rows = json.loads((tmp_path / "threads.json").read_text())["rows"]
     assert {(r["threads"], r["kind"]) for r in rows} == {(t, k) for t in (1, 2) for k in ("vma", "vma_unrecorded", "fetch_add", "fetch_add_seam", "inc_not_zero")}
     assert all(r["pairs_per_s"] > 0 and r["pairs_per_cpu_s"] > 0 for r in rows)
-    result = run("bench", "memory", "--inputs", "3000", "--out", tmp_path)
+    result = run("bench", "memory", "--inputs", "3000", "--stress-runs", "1200", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "memory.json").read_text())["rows"]
     assert [r["runs"] for r in rows] == [1000, 3000]
     assert all(r["resident_bytes"] > 0 for r in rows)
     report = json.loads((tmp_path / "memory.json").read_text())
-    assert [r["runs"] for r in report["stress_rows"]] == [30]
+    assert [r["runs"] for r in report["stress_rows"]] == [1000, 1200]
     assert report["stress_false_alarms"] == 0
 
 
