@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from . import _core
+from . import _core, build
 from .baselines import BLIND, FEEDBACK, METHODS, Attempt, config_label, run_method
 from .harness import WALK_DEPTH, WALKS_PER_INPUT
 from .model import ORACLE, ORACLE_NAME, DistinctHistories
@@ -310,6 +311,44 @@ def _shaped_program(rng: random.Random, threads: int, ops: int, kinds: tuple[str
     return prog, [(rng.randrange(threads), rng.randint(1, 32)) for _ in range(rng.randint(1, 8))]
 
 
+def _campaign_cpu_seconds(inputs: int, oracle: str, work: Path) -> float:
+    """CPU seconds of one harness child that libFuzzer stops after `inputs` inputs (its 64 random
+    start inputs among them), with the campaign's own flags and instrumented core."""
+    import resource
+
+    from .campaign import _harness_args, _write_random_inputs, libfuzzer_env
+
+    shutil.rmtree(work, ignore_errors=True)
+    corpus = work / "corpus"
+    corpus.mkdir(parents=True)
+    _write_random_inputs(work / "random", seed=1)
+    env = dict(libfuzzer_env(build.instrumented_core()), PYFUZZ_ORACLE=oracle, PYFUZZ_FINDINGS=str(work), PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in MUTANT_CONFIG.items()))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(_harness_args(3600, 1, [corpus, work / "random"], work, False) + [f"-runs={inputs}"],
+                            env=env, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RuntimeError(f"the harness exited {result.returncode}: {result.stderr.strip().splitlines()[-1:]}")
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def campaign_rates(inputs: int, repeats: int) -> dict:
+    """Runs per CPU second of the campaign itself (libFuzzer, its mutations, the instrumented core,
+    the harness), with the oracle and without: the difference of a child stopped after `inputs`
+    more inputs and one stopped after 100, so start-up and the random start inputs cancel."""
+    runs_per_input = 1 + WALKS_PER_INPUT
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-campaign-") as tmp:
+        for oracle in ("on", "off"):
+            samples = []
+            for _ in range(repeats):
+                short = _campaign_cpu_seconds(100, oracle, Path(tmp) / "short")
+                long = _campaign_cpu_seconds(100 + inputs, oracle, Path(tmp) / "long")
+                samples.append(inputs * runs_per_input / max(long - short, 1e-9))
+            rates[oracle] = statistics.median(samples)
+    return {"inputs": inputs, "runs_per_cpu_s": rates["on"], "runs_per_cpu_s_without_oracle": rates["off"]}
+
+
 # main when the third session began: the oracle `pyfuzz bench speed` and the differential test
 # compare the current one against.
 ORACLE_BEFORE = "a80a357"
@@ -502,6 +541,11 @@ def bench_speed(args, console: Console) -> int:
         rust["ratio_to_python"] = rust["runs_per_s"] / py["runs_per_s"]
         rust["engine_ratio_to_python"] = rust["engine_only_runs_per_s"] / py["engine_only_runs_per_s"]
 
+    # The loop above without libFuzzer and with the plain core; the campaign's own costs beside it.
+    campaign = campaign_rates(max(n * 4, 100), repeats)
+    console.print(f"the campaign itself: {campaign['runs_per_cpu_s']:,.0f} checked runs/s, "
+                  f"{campaign['runs_per_cpu_s_without_oracle']:,.0f} without the oracle", markup=False)
+
     # The oracle on main before this session's changes against the current ones, same loop, same inputs.
     try:
         mods = _oracles(oracle_at(ORACLE_BEFORE))
@@ -518,7 +562,7 @@ def bench_speed(args, console: Console) -> int:
     result = {"machine": machine(), "command": command, "repeats": repeats, "inputs": n,
               "walks_per_input": WALKS_PER_INPUT, "walk_depth": WALK_DEPTH, "config": MUTANT_CONFIG,
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows,
-              "oracle": ORACLE_NAME, "oracle_before": ORACLE_BEFORE, "before_after": versus}
+              "oracle": ORACLE_NAME, "oracle_before": ORACLE_BEFORE, "before_after": versus, "campaign": campaign}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speed.json").write_text(json.dumps(result, indent=1))
     md = [f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {result['date']}  ",
@@ -536,6 +580,10 @@ def bench_speed(args, console: Console) -> int:
             if "ratio_to_python" in r else ""
         md.append(f"| {r['what']} | {r['runs_per_s']:,.0f} | {r['engine_only_runs_per_s']:,.0f} | "
                   f"{r['distinct']:,} of {r['runs']:,} | {r['events']:.0f} | {r['oracle_us']:.0f} | {ratio} |")
+    md += ["", f"The campaign itself (`pyfuzz fuzz`'s harness under libFuzzer with its flags, mutations and the core built "
+           f"with sanitizer coverage, {campaign['inputs']:,} inputs past its start, per CPU second of the child, median of "
+           f"{repeats}): {campaign['runs_per_cpu_s']:,.0f} checked runs/s; with the oracle off, "
+           f"{campaign['runs_per_cpu_s_without_oracle']:,.0f} runs/s."]
     md += ["", f"Each oracle in the same loop on the same inputs (the oracle on main at {ORACLE_BEFORE}, read from "
            f"git, the pure-Python source now and the build that runs), passes interleaved, medians of {repeats}; "
            "the oracle alone is timed over the loop's distinct histories with their events already built.", "",

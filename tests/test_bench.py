@@ -94,6 +94,8 @@ def test_bench_speed_reports_every_layer(tmp_path):
     assert sum("ratio_to_python" in r for r in measured) == 3
     text = (tmp_path / "speed.md").read_text()
     assert "| 3 threads x 16 get/put/rmap ops |" in text and "| 3 threads x 32 get/put/rmap ops (as tuples) |" in text
+    campaign = json.loads((tmp_path / "speed.json").read_text())["campaign"]
+    assert campaign["inputs"] == 100 and campaign["runs_per_cpu_s"] > 0 and campaign["runs_per_cpu_s_without_oracle"] > 0
 
 
 def test_bench_engine_rejects_a_baseline_that_is_not_a_module(tmp_path):
