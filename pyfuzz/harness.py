@@ -1,11 +1,12 @@
 """The libFuzzer harness, run by `pyfuzz fuzz` in a child process (`python -m pyfuzz.harness`).
 
 Per input: the Rust core decodes the bytes into a program and runs it under the deterministic
-engine: once under the schedule the bytes spell, then under WALKS_PER_INPUT PCT walks (random
-thread priorities and WALK_DEPTH - 1 change points spread over the run), each seeded from the
-first run's digest and its own index. The program's slices line threads up at points the bytes
-choose; the walks try other alignments of the same program. Every run feeds the same coverage,
-so libFuzzer keeps programs whose threads meet in new ways. Half of libFuzzer's mutations are
+engine: once under the schedule the bytes spell, then under PCT walks (random thread priorities
+and WALK_DEPTH - 1 change points spread over the run), each seeded from the first run's digest
+and its own index: WALKS_PER_INPUT of them, and more while the input's runs keep meeting
+interleaving features the process has not met (`walk_indices`). The program's slices line
+threads up at points the bytes choose; the walks try other alignments of the same program. Every
+run feeds the same coverage, so libFuzzer keeps programs whose threads meet in new ways. Half of libFuzzer's mutations are
 replaced by a fresh random program (FRESH_PROGRAMS). The Python oracle checks each history
 unless an identical one (same digest) was already checked in this process. A violation is
 written as JSON into the directory $PYFUZZ_FINDINGS (with the walk's parameters when a walk found
@@ -171,7 +172,7 @@ def main(argv: list[str]) -> None:
         if stats_path:
             # Read here, at inputs the count fixes, not on every input: the call runs instrumented
             # Rust, so its moments must not depend on the clock, and a copy of every counter per
-            # input is work the 17 runs of an input need not pay for.
+            # input is work the runs of an input need not pay for.
             seen = core.interleavings_seen() if core is not None else b""
             met = [pair for pair, flag in enumerate(seen) if flag]
             write_atomically(stats_path, json.dumps(dict(stats, interleavings=met)).encode())
