@@ -57,9 +57,15 @@ WALKS_PER_INPUT = 16
 # with fresh programs (drawn like the campaign's first inputs) keeps both; coverage from a fresh
 # program still lands it in the corpus, where libFuzzer mutates it further.
 FRESH_PROGRAMS = 0.5
-# The walk schedule (test_one_input): an input whose runs meet interleaving features new to the
+# The walk schedule (walk_indices): an input whose runs meet interleaving features new to the
 # process (feedback.rs, any family) has a shape or an alignment the campaign has not tried, and
 # gets NOVELTY_WALKS more walks per such run, up to MAX_WALKS; the others keep WALKS_PER_INPUT.
+# A narrow race's rate per walk differs by program by fifty times and more, so walks pay where a
+# program is new. Against 16 walks for every input, in runs to the first violation over 8 seeds
+# (BENCHMARKS.md, "The walk schedule"): 1.3-1.7x fewer on `rmap_put_after_unlock`, 3.4-6x on
+# `merge_put_rcusafe`, 4.4x on the seed's race, 2.9x and 12x on two rcuref windows; 1.4x more on
+# `merge_skips_remove2_folios`, rare in program shape alone, where walks of one program add
+# nothing. 32 more per new run (cap 512) and a base of 8 walks were no better on the deep two.
 NOVELTY_WALKS = 16
 MAX_WALKS = 256
 # How often the harness tells the campaign its counts: at tens to hundreds of inputs a second,
