@@ -36,6 +36,10 @@ pub enum Mutant {
     MunmapZapAfterRelease,
     MergePutRcusafe,
     RmapPutAfterUnlock,
+    RemovePutRcusafe,
+    HolderPutRcusafe,
+    MergeRemove2PutRcusafe,
+    MergeRepointRemove2AfterPut,
 }
 
 pub struct Entry {
@@ -271,6 +275,30 @@ pub const CATALOG: &[Entry] = &[
                  reader's put after its section reaches NOREF again, the munmap frees the VMA \
                  and RCU reclaims it before the reader's cmpxchg: \
                  corpus/rmap-put-after-rcu-unlock.txt)",
+    },
+    Entry {
+        mutant: Mutant::RemovePutRcusafe,
+        name: "remove_put_rcusafe",
+        kernel: "TODO",
+        expect: "use-after-free",
+    },
+    Entry {
+        mutant: Mutant::HolderPutRcusafe,
+        name: "holder_put_rcusafe",
+        kernel: "TODO",
+        expect: "use-after-free",
+    },
+    Entry {
+        mutant: Mutant::MergeRemove2PutRcusafe,
+        name: "merge_remove2_put_rcusafe",
+        kernel: "TODO",
+        expect: "use-after-free",
+    },
+    Entry {
+        mutant: Mutant::MergeRepointRemove2AfterPut,
+        name: "merge_repoint_remove2_after_put",
+        kernel: "TODO",
+        expect: "use-after-free",
     },
 ];
 
