@@ -173,8 +173,7 @@ async fn error_path_release<E: Env>(env: &E, slot: u8) {
 async fn remove_vma<E: Env>(env: &E, slot: u8) {
     read_field(env, slot, Field::File).await;
     read_field(env, slot, Field::Policy).await;
-    let preempt = env.config().put_preempt && env.mutant() != Mutant::RemovePutRcusafe;
-    vma_put_as(env, slot, preempt).await;
+    vma_put(env, slot).await;
     if env.mutant() == Mutant::RemoveDoublePut {
         vma_put(env, slot).await;
     }
@@ -581,11 +580,13 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
     rmap_complete(env, held).await;
     let preempt = env.config().put_preempt && env.mutant() != Mutant::MergePutRcusafe;
     for (i, gone) in removed.iter().enumerate() {
-        // vma_complete's second pass, for remove2.
-        let second = i == 1;
+        // The second pass of vma_complete's loop, for remove2 (a three-way merge only).
+        let remove2 = i == 1;
         read_field(env, gone.slot, Field::Policy).await;
-        vma_put_as(env, gone.slot, preempt && !(second && env.mutant() == Mutant::MergeRemove2PutRcusafe)).await;
-        if (repoint_late || second && repoint_remove2_late) && !root_policy(env) {
+        let rcusafe = remove2 && env.mutant() == Mutant::MergeRemove2PutRcusafe;
+        vma_put_as(env, gone.slot, preempt && !rcusafe).await;
+        let late = repoint_late || remove2 && repoint_remove2_late;
+        if late && !root_policy(env) {
             repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
         }
     }
