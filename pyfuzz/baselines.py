@@ -134,7 +134,8 @@ def hypothesis_machine(config: dict[str, str], mutant: str, budget: float, seed:
         @rule(data=st.data(), op=ops())
         def add_op(self, data, op):
             thread = self.threads[data.draw(st.integers(0, len(self.threads) - 1))]
-            if len(thread) < limits["ops"]:
+            # as long as the decoder's threads, so that every method searches the same programs
+            if len(thread) < limits["decoded_ops"]:
                 thread.append(op)
 
         @rule(data=st.data(), steps=st.integers(1, 32))

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from . import _core
+from . import _core, build
 from .baselines import BLIND, FEEDBACK, METHODS, Attempt, config_label, run_method
 from .harness import WALK_DEPTH, WALKS_PER_INPUT
 from .model import ORACLE, ORACLE_NAME, DistinctHistories
@@ -299,10 +300,53 @@ def spell_input(threads: list, schedule: list) -> bytes:
     return bytes(data)
 
 
+def _program_tuple(threads: list, schedule: list) -> tuple:
+    """`spell_input`'s program as the tuple `Engine.run_program` takes, for any number of ops."""
+    return [(0, 4, None)], [[(name, page, 0, False) for name, page in ops] for ops in threads], schedule
+
+
 def _shaped_program(rng: random.Random, threads: int, ops: int, kinds: tuple[str, ...]):
     prog = [[(k, rng.randrange(4) if k != "put" else 0) for k in (rng.choice(kinds) for _ in range(ops))]
             for _ in range(threads)]
     return prog, [(rng.randrange(threads), rng.randint(1, 32)) for _ in range(rng.randint(1, 8))]
+
+
+def _campaign_cpu_seconds(inputs: int, oracle: str, work: Path) -> float:
+    """CPU seconds of one harness child that libFuzzer stops after `inputs` inputs (its 64 random
+    start inputs among them), with the campaign's own flags and instrumented core."""
+    import resource
+
+    from .campaign import _harness_args, _write_random_inputs, libfuzzer_env
+
+    shutil.rmtree(work, ignore_errors=True)
+    corpus = work / "corpus"
+    corpus.mkdir(parents=True)
+    _write_random_inputs(work / "random", seed=1)
+    env = dict(libfuzzer_env(build.instrumented_core()), PYFUZZ_ORACLE=oracle, PYFUZZ_FINDINGS=str(work), PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in MUTANT_CONFIG.items()))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(_harness_args(3600, 1, [corpus, work / "random"], work, False) + [f"-runs={inputs}"],
+                            env=env, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RuntimeError(f"the harness exited {result.returncode}: {result.stderr.strip().splitlines()[-1:]}")
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def campaign_rates(inputs: int, repeats: int) -> dict:
+    """Runs per CPU second of the campaign itself (libFuzzer, its mutations, the instrumented core,
+    the harness), with the oracle and without: the difference of a child stopped after `inputs`
+    more inputs and one stopped after 100, so start-up and the random start inputs cancel."""
+    runs_per_input = 1 + WALKS_PER_INPUT
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-campaign-") as tmp:
+        for oracle in ("on", "off"):
+            samples = []
+            for _ in range(repeats):
+                short = _campaign_cpu_seconds(100, oracle, Path(tmp) / "short")
+                long = _campaign_cpu_seconds(100 + inputs, oracle, Path(tmp) / "long")
+                samples.append(inputs * runs_per_input / max(long - short, 1e-9))
+            rates[oracle] = statistics.median(samples)
+    return {"inputs": inputs, "runs_per_cpu_s": rates["on"], "runs_per_cpu_s_without_oracle": rates["off"]}
 
 
 # main when the third session began: the oracle `pyfuzz bench speed` and the differential test
@@ -461,16 +505,24 @@ def bench_speed(args, console: Console) -> int:
     compared = {"default campaign loop": [random_input(rng) for _ in range(n)]}
     row("default campaign loop (random inputs)", own, walk, compared["default campaign loop"], shape="campaign")
     grid_n = max(n // 4, 1)
+    def own_tuple(program):
+        return engine.run_program(program)
+
+    def walk_tuple(program, seed, steps):
+        return engine.run_program(program, "pct", seed, WALK_DEPTH, steps)
+
     for threads in SPEED_THREADS:
         for ops in SPEED_OPS:
-            if ops > _core.LIMITS["ops"]:
-                rows.append({"what": f"{threads} threads x {ops} get/put/rmap ops", "shape": f"{threads}x{ops}",
-                             "skipped": f"programs have at most LIMITS ops={_core.LIMITS['ops']} per thread"})
-                continue
-            inputs = [spell_input(*_shaped_program(rng, threads, ops, ("get", "put", "rmap"))) for _ in range(grid_n)]
-            if (threads, ops) == (3, 16):
-                compared["3 threads x 16 get/put/rmap ops"] = inputs
-            row(f"{threads} threads x {ops} get/put/rmap ops", own, walk, inputs, shape=f"{threads}x{ops}")
+            programs = [_shaped_program(rng, threads, ops, ("get", "put", "rmap")) for _ in range(grid_n)]
+            what = f"{threads} threads x {ops} get/put/rmap ops"
+            if ops <= _core.LIMITS["decoded_ops"]:
+                inputs = [spell_input(*p) for p in programs]
+                if (threads, ops) == (3, 16):
+                    compared["3 threads x 16 get/put/rmap ops"] = inputs
+                row(what, own, walk, inputs, shape=f"{threads}x{ops}")
+            else:  # more ops than the decoder draws: the same programs handed over as tuples
+                row(what + " (as tuples)", own_tuple, walk_tuple, [_program_tuple(*p) for p in programs],
+                    shape=f"{threads}x{ops}")
 
     # The acceleration: the same get/put programs, the same loop and oracle, two executors.
     for threads in SPEED_THREADS:
@@ -489,6 +541,11 @@ def bench_speed(args, console: Console) -> int:
         rust["ratio_to_python"] = rust["runs_per_s"] / py["runs_per_s"]
         rust["engine_ratio_to_python"] = rust["engine_only_runs_per_s"] / py["engine_only_runs_per_s"]
 
+    # The loop above without libFuzzer and with the plain core; the campaign's own costs beside it.
+    campaign = campaign_rates(max(n * 4, 100), repeats)
+    console.print(f"the campaign itself: {campaign['runs_per_cpu_s']:,.0f} checked runs/s, "
+                  f"{campaign['runs_per_cpu_s_without_oracle']:,.0f} without the oracle", markup=False)
+
     # The oracle on main before this session's changes against the current ones, same loop, same inputs.
     try:
         mods = _oracles(oracle_at(ORACLE_BEFORE))
@@ -505,7 +562,7 @@ def bench_speed(args, console: Console) -> int:
     result = {"machine": machine(), "command": command, "repeats": repeats, "inputs": n,
               "walks_per_input": WALKS_PER_INPUT, "walk_depth": WALK_DEPTH, "config": MUTANT_CONFIG,
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows,
-              "oracle": ORACLE_NAME, "oracle_before": ORACLE_BEFORE, "before_after": versus}
+              "oracle": ORACLE_NAME, "oracle_before": ORACLE_BEFORE, "before_after": versus, "campaign": campaign}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speed.json").write_text(json.dumps(result, indent=1))
     md = [f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {result['date']}  ",
@@ -523,6 +580,10 @@ def bench_speed(args, console: Console) -> int:
             if "ratio_to_python" in r else ""
         md.append(f"| {r['what']} | {r['runs_per_s']:,.0f} | {r['engine_only_runs_per_s']:,.0f} | "
                   f"{r['distinct']:,} of {r['runs']:,} | {r['events']:.0f} | {r['oracle_us']:.0f} | {ratio} |")
+    md += ["", f"The campaign itself (`pyfuzz fuzz`'s harness under libFuzzer with its flags, mutations and the core built "
+           f"with sanitizer coverage, {campaign['inputs']:,} inputs past its start, per CPU second of the child, median of "
+           f"{repeats}): {campaign['runs_per_cpu_s']:,.0f} checked runs/s; with the oracle off, "
+           f"{campaign['runs_per_cpu_s_without_oracle']:,.0f} runs/s."]
     md += ["", f"Each oracle in the same loop on the same inputs (the oracle on main at {ORACLE_BEFORE}, read from "
            f"git, the pure-Python source now and the build that runs), passes interleaved, medians of {repeats}; "
            "the oracle alone is timed over the loop's distinct histories with their events already built.", "",
@@ -905,17 +966,23 @@ def _resident_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _marks(total: int) -> list[int]:
+    """Where resident size is read: 1,000 runs, each power of ten up to `total`, and `total`."""
+    return sorted({mark for mark in (1000, 10_000, 100_000, total) if mark <= total} | {min(1000, total)})
+
+
 def bench_memory(args, console: Console) -> int:
     """Resident size of this process after 1,000 engine runs and after a million (or --inputs),
-    then after 1,000 and 10,000 (--inputs / 100) real-thread stress runs, each checked."""
+    then after 1,000 and --stress-runs (default a hundredth of that) real-thread stress runs, each
+    checked."""
     from .stress import run_stress
 
     total = args.inputs or 1_000_000
     rng = random.Random(2024)
     inputs = [random_input(rng) for _ in range(1000)]
     engine = _core.Engine(MUTANT_CONFIG)
-    marks, done, rows = [1000, 10_000, 100_000, total], 0, []
-    for mark in sorted(set(m for m in marks if m <= total)):
+    done, rows = 0, []
+    for mark in _marks(total):
         while done < mark:
             outcome = engine.run_bytes(inputs[done % len(inputs)])
             outcome.events  # the history as the oracle receives it, built and then dropped
@@ -923,10 +990,10 @@ def bench_memory(args, console: Console) -> int:
         rows.append({"runs": done, "resident_bytes": _resident_bytes()})
     # The real-thread runner on the same programs, in the configuration the specification calls
     # safe (so any violation is a false alarm), in batches as `pyfuzz stress` runs them.
-    stress_total, per_program = total // 100, 100
+    stress_total, per_program = args.stress_runs or max(1, total // 100), 100
     programs = [Program.from_tuple(_core.decode(data), MUTANT_CONFIG) for data in inputs[:20]]
     stress_rows, done, false_alarms = [], 0, 0
-    for mark in sorted({min(1000, stress_total), stress_total}):
+    for mark in _marks(stress_total):
         while done < mark:
             count = min(per_program, mark - done)
             false_alarms += len(run_stress(programs[done // per_program % len(programs)], count).violations)

@@ -1,10 +1,11 @@
 """`pyfuzz bench minimize`: how long the minimizer takes on the largest failing programs.
 
 The inputs are the seed's race (corpus/typesafe-reinit-swallows-get.txt's three ops) buried in
-random padding: every thread filled to the op limit with random ops on the same VMAs, and a
+random padding: every thread filled to the most ops the decoder draws (the size of a campaign's
+largest programs) with random ops on the same VMAs, and a
 random schedule tail after the race's own prefix. A padded program is kept only if it fails (by
-whatever violation comes first), so each input is a failing program of LIMITS' size that the
-minimizer must take apart.
+whatever violation comes first), so each input is a failing program of that size that the minimizer
+must take apart.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def failing_padded_races(seed: int, count: int, threads: int, ops_per_thread: in
 def _timing_rows(seed: int, inputs: int, console) -> list[str]:
     from .minimize import reduce
 
-    threads, ops = LIMITS["threads"][1], LIMITS["ops"]
+    threads, ops = LIMITS["threads"][1], LIMITS["decoded_ops"]
     rows = []
     for program in failing_padded_races(seed, inputs, threads, ops):
         started = time.monotonic()

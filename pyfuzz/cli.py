@@ -163,7 +163,7 @@ def build_parser() -> Parser:
                         "verify: DPOR against plain DFS, verify on the corpus, largest --programs bound in --budget s; "
                         "engine: scheduling steps per second of the engine alone; "
                         "threads: get/put pairs per second on OS threads; "
-                        "memory: resident size of the engine over a million runs")
+                        "memory: resident size of the engine over a million runs, and of the real-thread runner")
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
@@ -176,7 +176,9 @@ def build_parser() -> Parser:
     b.add_argument("--inputs", type=_positive_int, help="speed: inputs per pass (default 20000); "
                                                             "walks: random programs per cell (default 100000); "
                                                             "threads: pairs per thread (default 2000000); "
-                                                            "memory: runs (default 1000000)")
+                                                            "memory: engine runs (default 1000000)")
+    b.add_argument("--stress-runs", type=_positive_int, metavar="N",
+                   help="memory: real-thread runs, each checked (default --inputs / 100)")
     b.add_argument("--repeats", type=_positive_int, default=3, help="speed: passes, the median is reported (default 3)")
     b.add_argument("--baseline", type=Path, metavar="MODULE",
                    help="engine: another build's _core extension module (e.g. the session start's), measured beside this one")

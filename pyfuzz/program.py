@@ -24,7 +24,7 @@ DEFAULT_CONFIG = {key: values[0] for key, values in CONFIG_VALUES.items()}
 # The text form always spells out the seed's own four keys; the candidate fixes and policies
 # added since appear only when they differ from the seed, so older program files stay canonical.
 _SEED_KEYS = CONFIG_KEYS[:4]
-LIMITS = {"threads": (2, 4), "ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 256}
+LIMITS = {"threads": (2, 4), "ops": 32, "decoded_ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 256}
 # Lengths of the byte strings the core decodes into programs: libFuzzer's -max_len is the upper
 # bound, and random inputs are drawn uniformly from the whole range.
 INPUT_LEN = (8, 256)

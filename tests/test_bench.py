@@ -73,13 +73,13 @@ def test_bench_threads_and_memory_report_every_row(tmp_path):
     rows = json.loads((tmp_path / "threads.json").read_text())["rows"]
     assert {(r["threads"], r["kind"]) for r in rows} == {(t, k) for t in (1, 2) for k in ("vma", "vma_unrecorded", "fetch_add", "fetch_add_seam", "inc_not_zero")}
     assert all(r["pairs_per_s"] > 0 and r["pairs_per_cpu_s"] > 0 for r in rows)
-    result = run("bench", "memory", "--inputs", "3000", "--out", tmp_path)
+    result = run("bench", "memory", "--inputs", "3000", "--stress-runs", "1200", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "memory.json").read_text())["rows"]
     assert [r["runs"] for r in rows] == [1000, 3000]
     assert all(r["resident_bytes"] > 0 for r in rows)
     report = json.loads((tmp_path / "memory.json").read_text())
-    assert [r["runs"] for r in report["stress_rows"]] == [30]
+    assert [r["runs"] for r in report["stress_rows"]] == [1000, 1200]
     assert report["stress_false_alarms"] == 0
 
 
@@ -88,11 +88,14 @@ def test_bench_speed_reports_every_layer(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "speed.json").read_text())["rows"]
     measured = [r for r in rows if "skipped" not in r]
-    # the campaign row, 2-4 threads x 8 and 16 ops, and three get/put pairs (Rust, pure Python)
-    assert len(measured) == 1 + 3 * 2 + 3 * 2
+    # the campaign row, 2-4 threads x 8, 16 and 32 ops, and three get/put pairs (Rust, pure Python)
+    assert len(measured) == len(rows) == 1 + 3 * 3 + 3 * 2
     assert all(r["runs_per_s"] > 0 and 0 < r["distinct"] <= r["runs"] for r in measured)
     assert sum("ratio_to_python" in r for r in measured) == 3
-    assert "| 3 threads x 16 get/put/rmap ops |" in (tmp_path / "speed.md").read_text()
+    text = (tmp_path / "speed.md").read_text()
+    assert "| 3 threads x 16 get/put/rmap ops |" in text and "| 3 threads x 32 get/put/rmap ops (as tuples) |" in text
+    campaign = json.loads((tmp_path / "speed.json").read_text())["campaign"]
+    assert campaign["inputs"] == 100 and campaign["runs_per_cpu_s"] > 0 and campaign["runs_per_cpu_s_without_oracle"] > 0
 
 
 def test_bench_engine_rejects_a_baseline_that_is_not_a_module(tmp_path):

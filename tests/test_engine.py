@@ -29,6 +29,26 @@ def test_every_byte_string_decodes_to_a_program_the_text_form_accepts():
         assert Program.parse(program.to_text()) == program
 
 
+def test_the_decoder_draws_at_most_decoded_ops_and_tuples_take_up_to_the_op_limit():
+    most = max(len(ops) for data in random_inputs(2000, seed=3) for ops in _core.decode(data)[1])
+    assert most == LIMITS["decoded_ops"] < LIMITS["ops"]
+    engine = _core.Engine(SEED_CONFIG)
+    setup = [(0, 4, None)]
+    assert engine.run_program((setup, [[("get", 0, 0, False)] * LIMITS["ops"]] * 2, [])).steps > 0
+    with pytest.raises(ValueError, match="at most"):
+        engine.run_program((setup, [[("get", 0, 0, False)] * (LIMITS["ops"] + 1)] * 2, []))
+
+
+def test_a_program_run_as_bytes_or_as_a_tuple_has_one_history():
+    engine = _core.Engine(SEED_CONFIG)
+    for i, data in enumerate(random_inputs(100, seed=4)):
+        program = _core.decode(data)
+        own = engine.run_bytes(data)
+        assert engine.run_program(program).events == own.events
+        walk = engine.run_bytes_with(data, "pct", i, 8, own.steps)
+        assert engine.run_program(program, "pct", i, 8, own.steps).events == walk.events
+
+
 def test_same_bytes_same_history_every_time():
     engine = _core.Engine(SEED_CONFIG)
     for data in random_inputs(50, seed=1):

@@ -136,11 +136,11 @@ def test_config_is_sorted_and_complete():
 def test_constants_describe_the_same_world():
     assert set(CONFIG_KEYS) == set(DEFAULT_CONFIG) == set(CONFIG_VALUES)
     assert all(CONFIG_VALUES[key][0] == DEFAULT_CONFIG[key] for key in CONFIG_KEYS)
-    assert LIMITS == {"threads": (2, 4), "ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 256}
+    assert LIMITS == {"threads": (2, 4), "ops": 32, "decoded_ops": 16, "pages": 16, "setup_vmas": 4, "schedule": 256}
 
 
 HEADER = "thread 0\nthread 1\n"
-SIXTEEN_PUTS = "".join("  put\n" for _ in range(16))
+FULL_THREAD_OF_PUTS = "".join("  put\n" for _ in range(LIMITS["ops"]))
 
 # (text, line the error must name, fragment of the message)
 BAD_TEXTS = [
@@ -167,7 +167,7 @@ BAD_TEXTS = [
     (HEADER + "  put fail\n", 3, "no error path"),
     (HEADER + "  get 1 fail\n", 3, "no error path"),
     (HEADER + "  split 1 fail fail\n", 3, "split takes 1"),
-    ("thread 0\n" + SIXTEEN_PUTS + "  put\nthread 1\n", 18, "more than 16 ops"),
+    ("thread 0\n" + FULL_THREAD_OF_PUTS + "  put\nthread 1\n", LIMITS["ops"] + 2, f"more than {LIMITS['ops']} ops"),
     ("vma 0-4\nvma 3-5\n" + HEADER, 2, "overlaps vma 0-4"),
     ("vma 4-6\nvma 0-2\n" + HEADER, 2, "address order"),
     ("vma 0-4 counter=0xc0000000\n" + HEADER, 1, "counter"),

@@ -19,7 +19,7 @@ use crate::sched::{ListSchedule, Scheduler};
 use crate::vma::{self, Range, PARENT_MM};
 use crate::world::{Config, World, MAX_THREADS};
 
-/// Runs far beyond any real program (16 ops x a few dozen accesses x 4 threads); reaching it
+/// Runs far beyond any real program (4 threads of 32 ops of every kind stay near 2,000 steps); reaching it
 /// means a livelock in the model, which is reported as a finding.
 pub(crate) const STEP_LIMIT: u32 = 20_000;
 

@@ -85,6 +85,8 @@ pub const MAX_SCHEDULE: usize = 256;
 /// the common case, while every size up to the limits stays reachable.
 const THREAD_COUNTS: [usize; 8] = [2, 2, 2, 2, 2, 3, 3, 4];
 const OP_COUNTS: [usize; 16] = [1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 6, 8, 12, 16];
+/// The most ops the decoder gives a thread (the last, largest, of `OP_COUNTS`).
+pub const DECODED_OPS: usize = OP_COUNTS[OP_COUNTS.len() - 1];
 pub const MAX_SLICE: u32 = 10_000;
 
 impl Program {

@@ -400,6 +400,25 @@ impl PyEngine {
         Ok(wrap(engine::run(&program, self.config, &mut walk)))
     }
 
+    /// Run a program tuple (`decode`'s shape) under its own schedule or, with `scheduler`, as
+    /// `run_bytes_with` would: for programs the decoder cannot spell, such as threads with more
+    /// ops than it draws.
+    #[pyo3(signature = (program, scheduler=None, seed=0, depth=3, steps=None))]
+    fn run_program(
+        &self,
+        program: ProgramTuple,
+        scheduler: Option<&str>,
+        seed: u64,
+        depth: u32,
+        steps: Option<u32>,
+    ) -> PyResult<PyOutcome> {
+        let program = program_from_tuple(program)?;
+        Ok(wrap(match scheduler {
+            None => engine::run_program(&program, self.config),
+            Some(name) => engine::run(&program, self.config, &mut self.walk(&program, name, seed, depth, steps)?),
+        }))
+    }
+
     /// The thread that took each step of `run_bytes_with(data, ...)`, also when the run ends in
     /// a panic: the walk's schedule, to spell out as program text so that a finding replays
     /// without its bytes.
@@ -548,6 +567,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let limits = PyDict::new(py);
     limits.set_item("threads", (world::MIN_THREADS, world::MAX_THREADS))?;
     limits.set_item("ops", world::MAX_OPS)?;
+    limits.set_item("decoded_ops", crate::program::DECODED_OPS)?;
     limits.set_item("pages", world::PAGES)?;
     limits.set_item("slots", world::SLOTS)?;
     limits.set_item("setup_vmas", world::MAX_SETUP_VMAS)?;

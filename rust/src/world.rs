@@ -16,7 +16,10 @@ pub const SLOTS: usize = 8;
 pub const PAGES: u32 = 16;
 pub const MAX_THREADS: usize = 4;
 pub const MIN_THREADS: usize = 2;
-pub const MAX_OPS: usize = 16;
+/// The most ops a program file or tuple may give one thread. The byte decoder draws at most
+/// `program::DECODED_OPS` (campaigns' programs stay small, see `OP_COUNTS`); the larger limit is for
+/// programs written out, such as `pyfuzz bench speed`'s 32-op rows.
+pub const MAX_OPS: usize = 32;
 pub const MAX_SETUP_VMAS: usize = 4;
 pub const MMS: usize = 2;
 
