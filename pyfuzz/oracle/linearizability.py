@@ -127,7 +127,10 @@ def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[boo
     Returns (True, set of possible final states) or (False, (failing index, state, path of
     indices into ops)).
     """
-    states = {init}
+    # While only one spec state is possible (the common case: most clusters are one completed
+    # operation), it is `one` and `states` is None: a plain replay, no sets built.
+    one = init
+    states: set[int] | None = None
     n = len(ops)
     i = 0
     while i < n:
@@ -141,8 +144,17 @@ def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[boo
             elif r > hi:
                 hi = r
             j += 1
+        op = ops[i]
+        if j == i + 1 and states is None and op[1] is not None:
+            ns, r, w = spec.step(one, op[3])
+            if r != op[4] or w != op[5]:
+                return False, (i, one, list(range(i)))
+            one = ns
+            i = j
+            continue
+        if states is None:
+            states = {one}
         if j == i + 1:
-            op = ops[i]
             nxt = set()
             for s in states:
                 ns, r, w = spec.step(s, op[3])
@@ -162,8 +174,15 @@ def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[boo
                 k, s, p = out
                 return False, (i + k, s, list(range(i)) + [i + x for x in p])
             states = out
+        if len(states) == 1:
+            one = min(states)
+            states = None
         i = j
-    return True, states
+    return True, states if states is not None else {one}
+
+
+def _call_index(op: tuple) -> int:
+    return op[0]
 
 
 class Linearizability:
@@ -230,7 +249,7 @@ class Linearizability:
             if a.init is None or not ops:
                 self.final[aid] = {a.init}
                 continue
-            ops.sort()
+            ops.sort(key=_call_index)
             ok, out = linearize_ops(ops, a.init, h.spec)
             if ok:
                 self.final[aid] = out
