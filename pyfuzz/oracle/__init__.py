@@ -54,7 +54,7 @@ def check(events: list, config: dict, final_counters: list | None = None) -> Non
         h.close()
 
 
-def _judge(h, events, config, final_counters) -> None:
+def _judge(h: History, events: list, config: dict, final_counters: list | None) -> None:
     first = None
     try:
         h.run()

@@ -9,11 +9,18 @@ the end state will do (each is a linearization of the same history).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .spec import DEAD, MAXREF, RELEASED, SAT, SAT_LO, state_name
 from .violation import thread_name
 
+if TYPE_CHECKING:
+    from .history import History
+    from .lifetime import Lifetime
+    from .linearizability import Linearizability
 
-def check_end(h, lin, life, final_counters) -> None:
+
+def check_end(h: History, lin: Linearizability, life: Lifetime, final_counters: list | None) -> None:
     n_ev = len(h.events)
     for a in h.allocs:
         aid = a.aid

@@ -17,8 +17,7 @@ reported against that dead allocation.
 
 from __future__ import annotations
 
-from operator import itemgetter
-from typing import Any
+from typing import Any, Final
 
 from .debugchecks import DebugChecks
 from .invariants import check_vmas
@@ -30,16 +29,55 @@ from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
 # Thread index = thread + 2: the RCU callback is 0, setup 1, program threads (at most 4) 2..5.
-THREAD_INDICES = 6
-_FIELD = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
-_ACCESS = frozenset(("read", "write", "use"))
-# Facts the verdicts do not depend on (kept in the history for reports and the minimizer).
-_UNJUDGED = frozenset(("op_begin", "folio_map", "mapped_load"))
+THREAD_INDICES: Final = 6
+_FIELD: Final = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
+
+# The event kinds the pass judges, as small integers: one dictionary lookup per event picks the
+# branch, where a chain of string compares cost about as much as the branch itself.  The plain
+# accesses come first (one range test); kinds not listed (the facts the verdicts do not depend
+# on, op_begin, folio_map and mapped_load, and the reverse-map lock's, judged by rmaplock's own
+# pass) fall through every branch.
+K_READ: Final = 0
+K_WRITE: Final = 1
+K_USE: Final = 2
+K_ATOMIC: Final = 3
+K_REF_CALL: Final = 4
+K_REF_RET: Final = 5
+K_OP_END: Final = 6
+K_LOCK: Final = 7
+K_UNLOCK: Final = 8
+K_RCU_LOCK: Final = 9
+K_PREEMPT_OFF: Final = 10
+K_RCU_UNLOCK: Final = 11
+K_PREEMPT_ON: Final = 12
+K_MAPPING_STORE: Final = 13
+K_MAPPING_LOAD: Final = 14
+K_ALLOC: Final = 15
+K_LOOKUP: Final = 16
+K_TREE_INSERT: Final = 17
+K_TREE_UPDATE: Final = 18
+K_FREE: Final = 19
+K_FENCE: Final = 20
+K_TREE_REMOVE: Final = 21
+K_WARN: Final = 22
+K_RECLAIM: Final = 23
+K_PANIC: Final = 24
+KIND: Final[dict[str, int]] = {
+    "read": K_READ, "write": K_WRITE, "use": K_USE, "atomic": K_ATOMIC, "ref_call": K_REF_CALL,
+    "ref_ret": K_REF_RET, "op_end": K_OP_END, "lock": K_LOCK, "unlock": K_UNLOCK, "rcu_lock": K_RCU_LOCK,
+    "preempt_off": K_PREEMPT_OFF, "rcu_unlock": K_RCU_UNLOCK, "preempt_on": K_PREEMPT_ON,
+    "mapping_store": K_MAPPING_STORE, "mapping_load": K_MAPPING_LOAD, "alloc": K_ALLOC, "lookup": K_LOOKUP,
+    "tree_insert": K_TREE_INSERT, "tree_update": K_TREE_UPDATE, "free": K_FREE, "fence": K_FENCE,
+    "tree_remove": K_TREE_REMOVE, "warn": K_WARN, "reclaim": K_RECLAIM, "panic": K_PANIC}
 
 
 def judges_ordering(events: list[tuple]) -> bool:
     """Whether ordering and memory safety can judge anything here: only if something is freed."""
-    return "free" in map(itemgetter(0), events)
+    for ev in events:
+        k: str = ev[0]
+        if k == "free":
+            return True
+    return False
 
 
 class Allocation:
@@ -147,7 +185,10 @@ class History:
         frees = self.frees
         debug_checks = self.debug_checks
         # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
-        debug_kinds = debug_checks.kinds if frees or debug_checks.lockdep else ()
+        debug_kinds = 0  # bit k: the debug checks read events of kind k
+        if frees or debug_checks.lockdep:
+            for name in debug_checks.kinds:
+                debug_kinds |= 1 << KIND[name]
         wlock = 0
         dirty = True   # something the VMA invariants read changed since they were last checked
         started = False
@@ -155,7 +196,8 @@ class History:
         for idx, ev in enumerate(events):
             k: str = ev[0]
             t: int = ev[1]
-            if k in debug_kinds:
+            kind = KIND.get(k, -1)
+            if kind >= 0 and (debug_kinds >> kind) & 1:
                 debug_checks.see(idx, ev)  # before the other rules: it wins a tie
             ti = t + 2
             if not started and t != -1:
@@ -166,7 +208,9 @@ class History:
                     check_vmas(self, idx, "after setup")
                     dirty = False
 
-            if k in _ACCESS:
+            if kind <= K_USE:
+                if kind < 0:
+                    continue
                 aid = ptr[ti].get(ev[2])
                 if aid is None:
                     aid = slot_cur.get(ev[2])
@@ -181,21 +225,19 @@ class History:
                 if ev[3] == "vm_root":
                     self.root_field(k, a, t, ev[4], idx)
                     dirty = True
-                elif k == "write":
+                elif kind == K_WRITE:
                     f = _FIELD.get(ev[3])
                     if f is not None:
                         a.fields[f] = ev[4]
                         a.ranges.append((idx, *a.fields))
                         dirty = True
-                elif k == "use":
+                elif kind == K_USE:
                     life.check_use(a, t, ev[3], idx)
 
-            elif k in _UNJUDGED:
-                continue
-            elif k == "ref_call":
+            elif kind == K_REF_CALL:
                 opn[ti] = [idx, ev[2], ev[3], None, None]
 
-            elif k == "ref_ret":
+            elif kind == K_REF_RET:
                 cur = opn[ti]
                 opn[ti] = None
                 if cur is None:
@@ -230,7 +272,7 @@ class History:
                 elif fn == "put":
                     life.put_returned(aid, t, result, idx)
 
-            elif k == "atomic":
+            elif kind == K_ATOMIC:
                 slot = ev[2]
                 op = ev[3]
                 aid = ptr[ti].get(slot)
@@ -267,32 +309,32 @@ class History:
                 if frees:
                     hb.atomic(ti, slot, op, ev[4])
 
-            elif k == "op_end":
+            elif kind == K_OP_END:
                 if dirty and wlock == 0:
                     check_vmas(self, idx, f"after {thread_name(t)}'s op {ev[2]}")
                     dirty = False
 
-            elif k == "lock":
+            elif kind == K_LOCK:
                 if frees:
                     hb.locked(ti)
                 if ev[2] == "write":
                     wlock += 1
 
-            elif k == "unlock":
+            elif kind == K_UNLOCK:
                 if frees:
                     hb.unlocked(ti)
                 if ev[2] == "write" and wlock > 0:
                     wlock -= 1
 
-            elif k == "rcu_lock" or k == "preempt_off":
+            elif kind == K_RCU_LOCK or kind == K_PREEMPT_OFF:
                 if frees:
-                    rcu.enter(ti, idx, k == "rcu_lock")
+                    rcu.enter(ti, idx, kind == K_RCU_LOCK)
 
-            elif k == "rcu_unlock" or k == "preempt_on":
-                if frees and rcu.leave(ti, k == "rcu_unlock"):
+            elif kind == K_RCU_UNLOCK or kind == K_PREEMPT_ON:
+                if frees and rcu.leave(ti, kind == K_RCU_UNLOCK):
                     hb.section_ended(ti)
 
-            elif k == "mapping_store":
+            elif kind == K_MAPPING_STORE:
                 page = ev[2]
                 slot = ev[3]
                 if frees:
@@ -304,7 +346,7 @@ class History:
                     self.mapping[page] = (aid, idx) if aid is not None else None
                 dirty = True
 
-            elif k == "mapping_load":
+            elif kind == K_MAPPING_LOAD:
                 if frees:
                     hb.mapping_loaded(ti, ev[2])
                 slot = ev[3]
@@ -313,10 +355,10 @@ class History:
                     if aid is not None:
                         ptr[ti][slot] = aid
 
-            elif k == "alloc":
+            elif kind == K_ALLOC:
                 self.alloc(t, ti, ev[2], ev[3], idx)
 
-            elif k == "lookup":
+            elif kind == K_LOOKUP:
                 slot = ev[3]
                 aid = trees.get(ev[2], {}).get(slot)
                 if aid is None:
@@ -324,11 +366,11 @@ class History:
                 if aid is not None:
                     ptr[ti][slot] = aid
 
-            elif k == "tree_insert" or k == "tree_update":
+            elif kind == K_TREE_INSERT or kind == K_TREE_UPDATE:
                 mm = ev[2]
                 slot = ev[3]
                 tr = trees.setdefault(mm, {})
-                if k == "tree_update":
+                if kind == K_TREE_UPDATE:
                     aid = tr.get(slot)
                     if aid is None:
                         aid = ptr[ti].get(slot, slot_cur.get(slot))
@@ -337,7 +379,7 @@ class History:
                 if aid is None:
                     continue
                 a = allocs[aid]
-                if k == "tree_insert":
+                if kind == K_TREE_INSERT:
                     if on and a.init is None:
                         raise lin.uninitialised(a, t, idx, f"insertion into mm {mm}'s tree publishes")
                     prev = tr.get(slot)
@@ -351,7 +393,7 @@ class History:
                 a.ranges.append((idx, ev[4], ev[5], ev[6]))
                 dirty = True
 
-            elif k == "free":
+            elif kind == K_FREE:
                 a = life.check_free(t, ev[2], ev[3], idx, ptr[ti])
                 hb.check_free(a, t, idx)
                 a.free = idx
@@ -359,11 +401,11 @@ class History:
                 rcu.freed(a)
                 hb.freed(a, ti)
 
-            elif k == "fence":
+            elif kind == K_FENCE:
                 if frees:
                     hb.fence(ti)
 
-            elif k == "tree_remove":
+            elif kind == K_TREE_REMOVE:
                 mm = ev[2]
                 aid = trees.setdefault(mm, {}).pop(ev[3], None)
                 if aid is not None:
@@ -371,15 +413,15 @@ class History:
                     life.detached(aid, t, idx)
                 dirty = True
 
-            elif k == "warn":
+            elif kind == K_WARN:
                 self.warning(t, ti, ev[2], ev[3], idx)
 
-            elif k == "reclaim":
+            elif kind == K_RECLAIM:
                 a = rcu.check_reclaim(ev[2], ev[3], idx)
                 a.reclaim = idx
                 hb.reclaimed(a, ti, rcu.wait[a.aid])
 
-            elif k == "panic":
+            elif kind == K_PANIC:
                 raise viol("panic", f"the Rust core hit an internal assertion in {thread_name(t)}: {ev[2]}", idx)
 
         if wlock == 0 and dirty:

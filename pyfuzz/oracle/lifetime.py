@@ -158,10 +158,9 @@ class Lifetime:
             raise h.viol("double-free",
                          f"{thread_name(t)} freed VMA slot {slot} gen {gen}, which was never allocated.", idx)
         aid = a.aid
-        an = h.an(aid)
         if a.free >= 0:
             raise h.viol("double-free",
-                         f"{thread_name(t)} freed {an} at event {idx}, but {thread_name(a.freer)} had already "
+                         f"{thread_name(t)} freed {h.an(aid)} at event {idx}, but {thread_name(a.freer)} had already "
                          f"freed it at event {a.free}.", idx)
         if h.on:
             lp = self.lastput.pop((aid, t), None)
@@ -179,7 +178,7 @@ class Lifetime:
                 hs = self.holders(aid)
                 held = ("; still held by " + ", ".join(hs)) if hs else ""
                 raise h.viol("free-while-held",
-                             f"{thread_name(t)} freed {an} at event {idx} although {why}{held}.", idx)
+                             f"{thread_name(t)} freed {h.an(aid)} at event {idx} although {why}{held}.", idx)
         else:
             p = tptr.get(slot)
             if p != aid:
@@ -187,7 +186,7 @@ class Lifetime:
                 hs = self.holders(aid)
                 held = ("; it is still held by " + ", ".join(hs)) if hs else ""
                 raise h.viol("free-while-held",
-                             f"{thread_name(t)} freed {an} at event {idx}, but its pointer refers to {pdesc}{held}.",
+                             f"{thread_name(t)} freed {h.an(aid)} at event {idx}, but its pointer refers to {pdesc}{held}.",
                              idx)
             if self.hold[aid].get(t):
                 self.published(aid, t)  # CONFIG_VMA_REF=n: vma_put frees; it drops t's own reference
@@ -195,21 +194,19 @@ class Lifetime:
                 hs = self.holders(aid)
                 held = ("; it is still held by " + ", ".join(hs)) if hs else ""
                 raise h.viol("free-while-held",
-                             f"{thread_name(t)} vma_put-freed {an} at event {idx} without owning it (it neither "
+                             f"{thread_name(t)} vma_put-freed {h.an(aid)} at event {idx} without owning it (it neither "
                              f"allocated it nor detached it from a tree){held}.", idx)
-        hs = self.holders(aid)
-        if hs:
+        if self.count(aid) or a.preset == -1:  # held: the holders, in words
             how = "its vma_put returned true" if h.on else "CONFIG_VMA_REF=n: vma_put frees at once"
             raise h.viol("free-while-held",
-                         f"{thread_name(t)} freed {an} at event {idx} ({how}) while it is still held by "
-                         + ", ".join(hs) + ".", idx)
+                         f"{thread_name(t)} freed {h.an(aid)} at event {idx} ({how}) while it is still held by "
+                         + ", ".join(self.holders(aid)) + ".", idx)
         return a
 
     # ------------------------------------------------------------------ use
     def check_use(self, a: Allocation, t: int, page: int, idx: int) -> None:
         h = self.h
         aid = a.aid
-        an = h.an(aid)
         if not self.hold[aid].get(t):
             why = "" if h.on else " (CONFIG_VMA_REF=n: vma_get can never pin a VMA)"
             other = [h.an(b.aid) for b in h.allocs
@@ -217,24 +214,36 @@ class Lifetime:
             if other:
                 why += f"; its reference is on {other[0]}, the slot's other occupant"
             raise h.viol("bad-use",
-                         f"{thread_name(t)} used folio {page} through {an} at event {idx} without holding a "
+                         f"{thread_name(t)} used folio {page} through {h.an(aid)} at event {idx} without holding a "
                          f"reference on it{why}.", idx)
         if a.free >= 0:
             raise h.viol("bad-use",
-                         f"{thread_name(t)} used folio {page} through {an} at event {idx}, after "
+                         f"{thread_name(t)} used folio {page} through {h.an(aid)} at event {idx}, after "
                          f"{thread_name(a.freer)} freed it at event {a.free}.", idx)
         # A reference pins the VMA's lifetime, not its range ("rcuref only manages the lifetime of
         # a VMA and does not track its state"): a split may shrink the VMA between the reader's
         # check and its use. What the reader must never do is use a VMA that did not map the
         # folio at any moment while it held it, i.e. one it cannot have validated.
         held_since = self.hold[aid][t][-1][0]
-        ranges = a.ranges
-        at_get = [r for r in ranges if r[0] <= held_since][-1:]
-        since = [r for r in ranges if held_since < r[0] <= idx]
-        if not any(None not in r and r[3] <= page < r[3] + (r[2] - r[1]) for r in at_get + since):
+        # The ranges are in event order: the one in force when the reference was taken, then
+        # every one written since, up to this use.
+        at_get = None
+        validated = False
+        for r in a.ranges:
+            if r[0] <= held_since:
+                at_get = r
+            elif r[0] <= idx and _maps(r, page):
+                validated = True
+                break
+        if not validated and not (at_get is not None and _maps(at_get, page)):
             s, e, p = a.fields
             raise h.viol("bad-use",
-                         f"{thread_name(t)} used folio {page} through {an} at event {idx}, but that VMA did not "
+                         f"{thread_name(t)} used folio {page} through {h.an(aid)} at event {idx}, but that VMA did not "
                          f"map page {page} at any moment since {thread_name(t)} took its reference at event "
                          f"{held_since} (it covers [{s}, {e}) with vm_pgoff {p}): the reader acted on a "
                          "VMA it never validated.", idx)
+
+
+def _maps(r: tuple, page: int) -> bool:
+    """Whether the range r = (event index, start, end, pgoff) maps the folio of page."""
+    return None not in r and r[3] <= page < r[3] + (r[2] - r[1])

@@ -12,19 +12,19 @@ vm_area_alloc never initialised, and the CONFIG_VMA_REF=n behaviour of vma_get/v
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Final
 
-from .spec import DEAD, KERNEL_NAME, NO_WARNING, disabled_get, spec_step, state_name
+from .spec import DEAD, GET_SPECS, KERNEL_NAME, NO_WARNING, Spec, disabled_get, state_name
 from .violation import result_text, thread_name
 
 if TYPE_CHECKING:
     from .history import Allocation, History
 
-Step = Callable[[int, str], tuple[int, bool, frozenset[str]]]
+RCUREF: Final = GET_SPECS["rcuref"]
 
-# The return index of a pending operation: later than any event (an int, so that every return
-# index compares as a machine integer in the compiled build).
-_NEVER = 1 << 62
+# The return index of a pending operation: later than any event (and below 2**62, so that every
+# return index is a short int, compared as a machine integer, in the compiled build).
+_NEVER: Final = 1 << 61
 
 
 # An operation is (call index, return index or None when pending, thread, fn, result, warnings).
@@ -35,35 +35,44 @@ def _opshort(op) -> str:
     return f"T{t} {fn}@{call}..{ret}->{result_text(r, w)}"
 
 
-def _search(ops: list[tuple], inits: set, step: Step = spec_step) -> tuple[bool, Any]:
+class _Search:
     """Wing & Gong search with memoization on (done set, spec state) over one cluster of
-    operations (sorted by call index), from every state in `inits`.
+    operations (sorted by call index).  A class rather than a nested function, so that the
+    compiled build recurses through native calls."""
 
-    Returns (True, set of final states) or (False, (failing index, state, path of indices)) for
-    the deepest dead end found.
-    """
-    n = len(ops)
-    calls: list[int] = [op[0] for op in ops]
-    rets: list[int] = [op[1] if op[1] is not None else _NEVER for op in ops]
-    fns: list[str] = [op[3] for op in ops]
-    obs: list[tuple[Any, frozenset[str]]] = [(op[4], op[5]) for op in ops]  # result None: pending
-    pend: list[bool] = [op[1] is None for op in ops]
-    need = 0
-    for i in range(n):
-        if not pend[i]:
-            need |= 1 << i
-    seen: set[tuple[int, int]] = set()
-    finals: set[int] = set()
-    best: list[Any] = [-1, None, -1]
-    path: list[int] = []
+    def __init__(self, ops: list[tuple], spec: Spec):
+        n = len(ops)
+        self.spec = spec
+        self.n = n
+        self.calls: list[int] = [op[0] for op in ops]
+        self.rets: list[int] = [op[1] if op[1] is not None else _NEVER for op in ops]
+        self.fns: list[str] = [op[3] for op in ops]
+        self.results: list[Any] = [op[4] for op in ops]  # None: pending
+        self.warns: list[frozenset[str]] = [op[5] for op in ops]
+        self.pend: list[bool] = [op[1] is None for op in ops]
+        need = 0
+        for i in range(n):
+            if not self.pend[i]:
+                need |= 1 << i
+        self.need = need
+        self.seen: set[tuple[int, int]] = set()
+        self.finals: set[int] = set()
+        self.best_depth = -1
+        self.best: Any = None
+        self.best_ret = -1
+        self.path: list[int] = []
 
-    def dfs(mask: int, state: int, depth: int) -> None:
+    def dfs(self, mask: int, state: int, depth: int) -> None:
         key = (mask, state)
-        if key in seen:
+        if key in self.seen:
             return
-        seen.add(key)
+        self.seen.add(key)
+        need = self.need
         if mask & need == need:
-            finals.add(state)
+            self.finals.add(state)
+        calls = self.calls
+        rets = self.rets
+        n = self.n
         # The candidates are the operations called before the first pending return.  Calls are
         # sorted and every return follows its call, so past the first operation called after the
         # smallest return seen so far, none can be a candidate or lower that return: the scans
@@ -75,41 +84,53 @@ def _search(ops: list[tuple], inits: set, step: Step = spec_step) -> tuple[bool,
                 break
             if not (mask >> i) & 1 and rets[i] < minret:
                 minret = rets[i]
-        failed = None
+        failed = -1
         for i in range(lo, n):
             if calls[i] > minret:
                 break
             if (mask >> i) & 1:
                 continue
-            ns, r, w = step(state, fns[i])
-            if not pend[i] and (r != obs[i][0] or w != obs[i][1]):
-                if failed is None or rets[i] > rets[failed]:
+            ns, r, w = self.spec.step(state, self.fns[i])
+            if not self.pend[i] and (r != self.results[i] or w != self.warns[i]):
+                if failed < 0 or rets[i] > rets[failed]:
                     failed = i
                 continue
-            path.append(i)
-            dfs(mask | (1 << i), ns, depth + 1)
-            path.pop()
+            self.path.append(i)
+            self.dfs(mask | (1 << i), ns, depth + 1)
+            self.path.pop()
         # report the deepest dead end; among equally deep ones, the operation that returned last
         # (its result is the one that contradicts everything completed before it)
-        if failed is not None and (depth > best[0] or (depth == best[0] and rets[failed] > best[2])):
-            best[0] = depth
-            best[1] = (failed, state, list(path))
-            best[2] = rets[failed]
+        if failed >= 0 and (depth > self.best_depth or (depth == self.best_depth and rets[failed] > self.best_ret)):
+            self.best_depth = depth
+            self.best = (failed, state, list(self.path))
+            self.best_ret = rets[failed]
 
+
+def _search(ops: list[tuple], inits: set, spec: Spec = RCUREF) -> tuple[bool, Any]:
+    """The Wing & Gong search over one cluster of operations (sorted by call index), from every
+    state in `inits`.
+
+    Returns (True, set of final states) or (False, (failing index, state, path of indices)) for
+    the deepest dead end found.
+    """
+    search = _Search(ops, spec)
     for s in sorted(inits):
-        dfs(0, s, 0)
-    if finals:
-        return True, finals
-    return False, best[1]
+        search.dfs(0, s, 0)
+    if search.finals:
+        return True, search.finals
+    return False, search.best
 
 
-def linearize_ops(ops: list[tuple], init: int, step: Step = spec_step) -> tuple[bool, Any]:
+def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[bool, Any]:
     """Check one allocation's operations (sorted by call index) from spec state `init`.
 
     Returns (True, set of possible final states) or (False, (failing index, state, path of
     indices into ops)).
     """
-    states = {init}
+    # While only one spec state is possible (the common case: most clusters are one completed
+    # operation), it is `one` and `states` is None: a plain replay, no sets built.
+    one = init
+    states: set[int] | None = None
     n = len(ops)
     i = 0
     while i < n:
@@ -123,11 +144,20 @@ def linearize_ops(ops: list[tuple], init: int, step: Step = spec_step) -> tuple[
             elif r > hi:
                 hi = r
             j += 1
+        op = ops[i]
+        if j == i + 1 and states is None and op[1] is not None:
+            ns, r, w = spec.step(one, op[3])
+            if r != op[4] or w != op[5]:
+                return False, (i, one, list(range(i)))
+            one = ns
+            i = j
+            continue
+        if states is None:
+            states = {one}
         if j == i + 1:
-            op = ops[i]
             nxt = set()
             for s in states:
-                ns, r, w = step(s, op[3])
+                ns, r, w = spec.step(s, op[3])
                 if op[1] is None:
                     nxt.add(s)
                     nxt.add(ns)
@@ -137,15 +167,22 @@ def linearize_ops(ops: list[tuple], init: int, step: Step = spec_step) -> tuple[
                 return False, (i, min(states), list(range(i)))
             states = nxt
         else:
-            ok, out = _search(ops[i:j], states, step)
+            ok, out = _search(ops[i:j], states, spec)
             if not ok:
                 if out is None:
                     return False, (i, min(states), list(range(i)))
                 k, s, p = out
                 return False, (i + k, s, list(range(i)) + [i + x for x in p])
             states = out
+        if len(states) == 1:
+            one = min(states)
+            states = None
         i = j
-    return True, states
+    return True, states if states is not None else {one}
+
+
+def _call_index(op: tuple) -> int:
+    return op[0]
 
 
 class Linearizability:
@@ -212,7 +249,7 @@ class Linearizability:
             if a.init is None or not ops:
                 self.final[aid] = {a.init}
                 continue
-            ops.sort()
+            ops.sort(key=_call_index)
             ok, out = linearize_ops(ops, a.init, h.spec)
             if ok:
                 self.final[aid] = out
@@ -226,7 +263,7 @@ class Linearizability:
         h = self.h
         i, state, path = diag
         call, ret, t, fn, r, w = ops[i]
-        ns, er, ew = h.spec(state, fn)
+        ns, er, ew = h.spec.step(state, fn)
         an = h.an(a.aid)
         who = f"{thread_name(t)}'s {KERNEL_NAME[fn]} on {an} (events {call}..{ret})"
         # who made it dead, in the deepest linearization

@@ -12,16 +12,16 @@ initial view (0) orders nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from .violation import thread_name
 
 if TYPE_CHECKING:
     from .history import Allocation, History
 
-_REL = ("release", "acq_rel", "seq_cst")
-_ACQ = ("acquire", "acq_rel", "seq_cst")
-_RMW = ("add", "sub", "cas_ok")
+_REL: Final = frozenset(("release", "acq_rel", "seq_cst"))
+_ACQ: Final = frozenset(("acquire", "acq_rel", "seq_cst"))
+_RMW: Final = frozenset(("add", "sub", "cas_ok"))
 
 
 def join(clock: list[int], other: list[int]) -> None:

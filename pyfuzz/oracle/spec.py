@@ -7,19 +7,22 @@ this module; a configuration that changes the get or put algorithm changes this 
 
 from __future__ import annotations
 
-MAXREF = 0x7FFFFFFF
-SAT_LO = 0x80000000
-RELEASED = 0xC0000000
+from typing import Final
 
-DEAD = 0
-SAT = -1
+# Final: the compiled build reads these as C constants, not as module attributes looked up by name.
+MAXREF: Final = 0x7FFFFFFF
+SAT_LO: Final = 0x80000000
+RELEASED: Final = 0xC0000000
 
-NO_WARNING: frozenset[str] = frozenset()
-W_SATURATED = frozenset(("saturated",))
-W_IMBALANCED = frozenset(("imbalanced_put",))
-W_DISABLED = frozenset(("vma_get_disabled",))
+DEAD: Final = 0
+SAT: Final = -1
 
-KERNEL_NAME = {"get": "vma_get", "put": "vma_put", "init": "vma_rcuref_init"}
+NO_WARNING: Final[frozenset[str]] = frozenset()
+W_SATURATED: Final = frozenset(("saturated",))
+W_IMBALANCED: Final = frozenset(("imbalanced_put",))
+W_DISABLED: Final = frozenset(("vma_get_disabled",))
+
+KERNEL_NAME: Final = {"get": "vma_get", "put": "vma_put", "init": "vma_rcuref_init"}
 
 
 def spec_step(state: int, fn: str) -> tuple[int, bool, frozenset[str]]:
@@ -62,11 +65,31 @@ def _get_inc_not_zero(state: int, fn: str) -> tuple[int, bool, frozenset[str]]:
     return state + 1, True, NO_WARNING
 
 
+class Spec:
+    """The sequential specification of one configuration's rcuref operations: `step` is one of
+    the functions above.  A class rather than the function itself, so that the compiled build
+    calls it natively (a call through a function-valued variable goes through the interpreter's
+    calling convention, boxing every argument and result)."""
+
+    def step(self, state: int, fn: str) -> tuple[int, bool, frozenset[str]]:
+        return spec_step(state, fn)
+
+
+class _AddResultSpec(Spec):
+    def step(self, state: int, fn: str) -> tuple[int, bool, frozenset[str]]:
+        return _get_add_result(state, fn)
+
+
+class _IncNotZeroSpec(Spec):
+    def step(self, state: int, fn: str) -> tuple[int, bool, frozenset[str]]:
+        return _get_inc_not_zero(state, fn)
+
+
 # The `get=` configuration key: which algorithm vma_get uses, and so which specification holds.
-GET_SPECS = {"rcuref": spec_step, "add_result": _get_add_result, "inc_not_zero": _get_inc_not_zero}
+GET_SPECS: Final[dict[str, Spec]] = {"rcuref": Spec(), "add_result": _AddResultSpec(), "inc_not_zero": _IncNotZeroSpec()}
 
 
-def spec_for(config: dict):
+def spec_for(config: dict) -> Spec:
     """The sequential specification of a configuration's rcuref operations."""
     return GET_SPECS[config.get("get", "rcuref")]
 
