@@ -6,7 +6,8 @@ are chosen:
 
 * ``pyfuzz``: the libFuzzer campaign (coverage from the instrumented core and interleavings);
   ``pyfuzz-full`` the same with reads-from and hand-off features too, ``pyfuzz-branches``
-  without interleaving features.
+  without interleaving features; ``pyfuzz-fixed`` the default with the same number of walks for
+  every input (the harness's walk schedule off).
 * ``random``: uniformly random program bytes, uniformly random thread choice at every step.
 * ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
 * ``pct-walk``: the same, at the depth of the PCT walks the pyfuzz harness runs on every input:
@@ -37,7 +38,9 @@ BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DE
          "pos": ("pos", 0), "surw": ("surw", 0), "delay-3": ("delay", 3)}
 # pyfuzz with more or less interleaving feedback (feedback.rs): the access-class pairs (the
 # default), those with reads-from pairs and hand-off sequences, or none (branch coverage alone).
-FEEDBACK = {"pyfuzz": "pairs", "pyfuzz-full": "full", "pyfuzz-branches": "off"}
+FEEDBACK = {"pyfuzz": "pairs", "pyfuzz-full": "full", "pyfuzz-branches": "off", "pyfuzz-fixed": "pairs"}
+# The campaign methods whose harness gives every input WALKS_PER_INPUT walks (harness.py).
+FIXED_WALKS = {"pyfuzz-fixed"}
 METHODS = (*FEEDBACK, *BLIND, "hypothesis")
 
 
@@ -52,6 +55,9 @@ class Attempt:
     executions: int
     kind: str | None
     startup: float | None = None  # pyfuzz: the part of `seconds` spent starting the campaign
+    # Runs (schedules executed: a campaign's inputs each run under their own schedule and their
+    # walks) to the first violation or in the whole budget; for the blind methods, `executions`.
+    runs: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,9 +67,9 @@ def config_label(config: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in config.items())
 
 
-def _attempt(method, mutant, config, seed, found, seconds, executions, kind, startup=None) -> Attempt:
+def _attempt(method, mutant, config, seed, found, seconds, executions, kind, startup=None, runs=None) -> Attempt:
     return Attempt(method, mutant, config_label(config), seed, found, round(seconds, 4), executions, kind,
-                   None if startup is None else round(startup, 4))
+                   None if startup is None else round(startup, 4), executions if runs is None else runs)
 
 
 def blind_search(method: str, config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:
@@ -186,12 +192,14 @@ def pyfuzz_campaign(method: str, config: dict[str, str], mutant: str, budget: fl
     from .campaign import run_campaign
 
     os.environ["PYFUZZ_FEEDBACK"] = FEEDBACK[method]  # inherited by the harness process
+    os.environ["PYFUZZ_WALKS"] = "fixed" if method in FIXED_WALKS else "power"
     with scratch_directory("pyfuzz-bench-") as tmp:
         result = run_campaign(config, mutant, int(budget), None, tmp, seed + 1, minimize_finding=False)
     f = result.finding
     if f is None:
-        return _attempt(method, mutant, config, seed, False, result.seconds, result.executions, None)
-    return _attempt(method, mutant, config, seed, True, f.seconds, f.executions, f.kind, f.startup)
+        return _attempt(method, mutant, config, seed, False, result.seconds, result.executions, None,
+                        runs=result.runs)
+    return _attempt(method, mutant, config, seed, True, f.seconds, f.executions, f.kind, f.startup, runs=f.runs)
 
 
 def run_method(method: str, config: dict[str, str], mutant: str, budget: float, seed: int) -> Attempt:

@@ -99,6 +99,9 @@ def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dic
                 "found": sum(a.found for a in runs), "runs": len(runs),
                 "median_s": statistics.median(times), "worst_s": max(times),
                 "median_executions": statistics.median(a.executions for a in runs),
+                # Runs (schedules executed) to the violation, or in the whole budget: the
+                # load-independent measure, since a campaign's inputs get different walk counts.
+                "median_runs": statistics.median(a.executions if a.runs is None else a.runs for a in runs),
                 "kinds": sorted({a.kind for a in runs if a.kind}),
             }
             if method in FEEDBACK:
@@ -124,6 +127,9 @@ def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dic
             if mine and others:
                 mine["best_other_ratio"] = min(others) / mine["median_s"]
                 mine["best_other_ratio_from_first_input"] = min(others) / max(mine["median_from_first_input_s"], 1e-3)
+                other_runs = [per[f"{mutant}/{m}"]["median_runs"] for m in methods
+                              if m not in FEEDBACK and f"{mutant}/{m}" in per]
+                mine["best_other_ratio_runs"] = min(other_runs) / max(mine["median_runs"], 1)
     false_alarms = {}
     for a in attempts:
         if a.mutant == "none":
@@ -144,16 +150,20 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
         f"Budget: {budget:g} s per run, {seeds} seeds per mutant and method; mutants run under "
         f"`{config_label(MUTANT_CONFIG)}` (and `lockdep=on` for the mutants the catalog says need it). Cells: median time to the first violation in seconds "
         "(worst) [runs that found it]; executions are median executions to the violation."
-        + (" The last two columns are the fastest blind method's median over pyfuzz's (above 1: pyfuzz is "
-           "faster), with pyfuzz's time counted from its campaign's start and from its first input."
+        + " A campaign's cell also gives its median inputs and runs (each input's own schedule and its walks; "
+          "for a blind method a run is an execution), to the violation or in the whole budget."
+        + (" The last three columns are the fastest blind method's median over pyfuzz's (above 1: pyfuzz is "
+           "faster), with pyfuzz's time counted from its campaign's start and from its first input, and in runs "
+           "(a median not found on most seeds is a lower bound)."
            if ratios else ""),
         "",
-        "| mutant | " + " | ".join(methods) + (" | best blind / pyfuzz | from first input |" if ratios else " |"),
-        "|---|" + "---|" * (len(methods) + 2 * ratios),
+        "| mutant | " + " | ".join(methods) + (" | best blind / pyfuzz | from first input | in runs |"
+                                              if ratios else " |"),
+        "|---|" + "---|" * (len(methods) + 3 * ratios),
     ]
 
     def row(name: str, cells: list[str]) -> None:
-        lines.append(f"| {name} | " + " | ".join(cells + [""] * (len(methods) + 2 * ratios - len(cells))) + " |")
+        lines.append(f"| {name} | " + " | ".join(cells + [""] * (len(methods) + 3 * ratios - len(cells))) + " |")
 
     def result_row(mutant: str, name: str) -> None:
         cells = []
@@ -161,12 +171,12 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
             p = summary["per"].get(f"{mutant}/{method}")
             cells.append("" if p is None else
                          f"{_fmt(p['median_s'], budget)} ({_fmt(p['worst_s'], budget)}) [{p['found']}/{p['runs']}]"
-                         f"<br>{int(p['median_executions']):,} execs"
-                         + (f"<br>{_fmt(p['median_from_first_input_s'], budget)} from first input"
-                            if "median_from_first_input_s" in p else ""))
+                         + (f"<br>{int(p['median_executions']):,} inputs, {int(p['median_runs']):,} runs"
+                            f"<br>{_fmt(p['median_from_first_input_s'], budget)} from first input"
+                            if "median_from_first_input_s" in p else f"<br>{int(p['median_executions']):,} execs"))
         if ratios:
             mine = summary["per"].get(f"{mutant}/pyfuzz", {})
-            for key in ("best_other_ratio", "best_other_ratio_from_first_input"):
+            for key in ("best_other_ratio", "best_other_ratio_from_first_input", "best_other_ratio_runs"):
                 cells.append(f"{mine[key]:.2g}x" if key in mine else "")
         row(name, cells)
 
@@ -611,19 +621,22 @@ WALKS = {"own schedule (slices)": None, "uniform walk": ("random", 0), "PCT dept
          "SURW (weighted by remaining steps)": ("surw", 0), "delay bounding (3 delays)": ("delay", 3)}
 
 
-def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> int:
-    """How many of `inputs` random programs (the same ones for every walk) end in a violation."""
+def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> dict[str, int]:
+    """How many of `inputs` random programs (the same ones for every walk) end in a violation, by
+    kind: a kind the mutant's catalog entry does not name is a bug of the configuration itself."""
     programs, seeds = random.Random(2024), random.Random(2025)
     config = mutant_config(mutant)
     engine = _core.Engine(config, mutant)
     histories = DistinctHistories(config)
-    found = 0
+    kinds: dict[str, int] = {}
     for _ in range(inputs):
         data = random_input(programs)
         seed = seeds.getrandbits(64)
         outcome = engine.run_bytes(data) if walk is None else engine.run_bytes_with(data, walk[0], seed, walk[1])
-        found += histories.judge(outcome) is not None
-    return found
+        violation = histories.judge(outcome)
+        if violation is not None:
+            kinds[violation.kind] = kinds.get(violation.kind, 0) + 1
+    return kinds
 
 
 def bench_walks(args, console: Console) -> int:
@@ -639,12 +652,13 @@ def bench_walks(args, console: Console) -> int:
         chosen = {BLIND[m] for m in args.method}
         walks = {name: walk for name, walk in WALKS.items() if walk in chosen}
     cells = [(mutant, name) for mutant in mutants for name in walks]
-    counts = {}
+    counts, kinds = {}, {}
     with Progress(console=console) as progress, ProcessPoolExecutor(args.jobs) as pool:
         task = progress.add_task("bench walks", total=len(cells))
         futures = {pool.submit(count_violations, mutant, WALKS[name], inputs): (mutant, name) for mutant, name in cells}
         for future in as_completed(futures):
-            counts[futures[future]] = future.result()
+            kinds[futures[future]] = future.result()
+            counts[futures[future]] = sum(kinds[futures[future]].values())
             progress.advance(task)
     md = [f"Command: `pyfuzz bench walks {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
           f"Violating runs among the same {inputs:,} random programs ({INPUT_LEN[0]}-{INPUT_LEN[1]} random bytes each) "
@@ -653,10 +667,13 @@ def bench_walks(args, console: Console) -> int:
           "| mutant | " + " | ".join(walks) + " |", "|---|" + "---|" * len(walks)]
     for mutant in mutants:
         md.append(f"| `{mutant}` | " + " | ".join(f"{counts[mutant, name]:,}" for name in walks) + " |")
+    md += ["", "Violations by kind: " + ("; ".join(
+        f"`{m}` {w}: " + ", ".join(f"{k} {n:,}" for k, n in sorted(kinds[m, w].items()))
+        for (m, w) in sorted(kinds) if kinds[m, w]) or "none") + "."]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "walks.json").write_text(json.dumps(
         {"machine": machine(), "inputs": inputs, "config": MUTANT_CONFIG,
-         "counts": [{"mutant": m, "walk": w, "violations": c} for (m, w), c in sorted(counts.items())]}, indent=1))
+         "counts": [{"mutant": m, "walk": w, "violations": c, "kinds": kinds[m, w]} for (m, w), c in sorted(counts.items())]}, indent=1))
     (args.out / "walks.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0

@@ -24,12 +24,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = Path(__file__).resolve().with_name("_core-sancov.so")
+# Edge counters only, no -sanitizer-coverage-trace-compares: campaigns run libFuzzer with
+# -use_value_profile=0, so compare tracing only fed the dictionary of a few of its mutations, at a
+# call per comparison in the engine's hot path. Without it the campaign ran 1.6-2.3x as many runs
+# per CPU second with the oracle off (1.04-1.55x with it), and the inputs to the first violation of
+# put_no_cmpxchg, put_no_preempt, put_reread and the seed's race over 10 seeds each were alike
+# (BENCHMARKS.md, "The campaign itself"; bench-results/tuning/trace-compares/).
 SANCOV_FLAGS = [
     "-Cpasses=sancov-module",
     "-Cllvm-args=-sanitizer-coverage-level=4",
     "-Cllvm-args=-sanitizer-coverage-inline-8bit-counters",
     "-Cllvm-args=-sanitizer-coverage-pc-table",
-    "-Cllvm-args=-sanitizer-coverage-trace-compares",
 ]
 
 

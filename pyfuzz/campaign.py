@@ -66,6 +66,7 @@ class Finding:
     executions: int  # executions up to and including the violating one, in the finding worker
     signature: str = ""
     duplicates: int = 0  # later violations (distinct histories) with the same signature, not saved again
+    runs: int = 0  # runs (own schedules and walks) up to and including the violating one, in that worker
 
 
 @dataclass
@@ -76,6 +77,7 @@ class CampaignResult:
     seconds: float = 0.0
     executions: int = 0
     exec_per_second: int = 0
+    runs: int = 0  # the inputs' runs (own schedules and walks), as the workers last reported them
     checked: int = 0
     coverage: int = 0  # libFuzzer's cov (code edges and interleaving pairs), max over workers
     features: int = 0  # libFuzzer's ft, max over workers
@@ -153,6 +155,7 @@ def _harness_args(seconds: int, seed: int, dirs: list[Path], work: Path, reload:
 class _Status:
     executions: int = 0
     exec_per_second: int = 0
+    runs: int = 0
     coverage: int = 0
     features: int = 0
     checked: int = 0
@@ -203,6 +206,7 @@ class _Worker:
             return
         self.status.checked = stats["checked"]
         self.status.executions = max(self.status.executions, stats["executions"])
+        self.status.runs = max(self.status.runs, stats.get("runs", 0))
         self.status.interleavings = frozenset(stats.get("interleavings", ()))
         self.status.duplicates = stats.get("duplicates", {})
         self.core = stats.get("core", self.core)
@@ -385,6 +389,7 @@ class _Campaign:
         r, statuses = self.result, [w.status for w in self.workers]
         r.seconds = time.monotonic() - self.started
         r.executions = sum(s.executions for s in statuses)
+        r.runs = sum(s.runs for s in statuses)
         r.checked = sum(s.checked for s in statuses)
         # Live, the sum of the running workers' rates; at the end, of each worker's average.
         running = [w.status for w in self.live] or statuses
@@ -521,5 +526,5 @@ def _save_finding(raw: dict, original: Program, verdict: Verdict, artifacts: Pat
     save(small, path, header_comment=header)
     return Finding(
         kind, final.violation.message, small, original, path, final, raw["found_at"] - started_wall,
-        raw["first_input_at"] - started_wall, raw["executions"]
+        raw["first_input_at"] - started_wall, raw["executions"], runs=raw.get("runs", 0)
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .harness import WALKS_PER_INPUT
+from .harness import MAX_WALKS, WALKS_PER_INPUT
 from .program import CONFIG_VALUES, DEFAULT_CONFIG, ProgramError, load, parse_config_overrides
 
 OK, VIOLATION, BAD_INPUT = 0, 1, 2
@@ -305,8 +305,9 @@ def cmd_fuzz(args, console: Console) -> int:
     table.add_column(overflow="fold")  # a path must survive a narrow terminal whole
     table.add_row("configuration", label)
     table.add_row("time", f"{result.seconds:.1f} s" + (f", {result.jobs} workers" if result.jobs > 1 else ""))
-    runs = 1 + WALKS_PER_INPUT
-    table.add_row("inputs", f"{result.executions:,} (each run {runs} times: its own schedule and {runs - 1} PCT walks)")
+    table.add_row("inputs", f"{result.executions:,} (each run under its own schedule and {WALKS_PER_INPUT} to "
+                            f"{MAX_WALKS} PCT walks: more while its runs meet new interleavings)")
+    table.add_row("runs", f"{result.runs:,} (as the workers last reported them)")
     table.add_row("inputs/s (libFuzzer)", f"{result.exec_per_second:,}")
     table.add_row("distinct histories checked", f"{result.checked:,}")
     table.add_row("coverage source", result.coverage_source)

@@ -1,11 +1,12 @@
 """The libFuzzer harness, run by `pyfuzz fuzz` in a child process (`python -m pyfuzz.harness`).
 
 Per input: the Rust core decodes the bytes into a program and runs it under the deterministic
-engine: once under the schedule the bytes spell, then under WALKS_PER_INPUT PCT walks (random
-thread priorities and WALK_DEPTH - 1 change points spread over the run), each seeded from the
-first run's digest and its own index. The program's slices line threads up at points the bytes
-choose; the walks try other alignments of the same program. Every run feeds the same coverage,
-so libFuzzer keeps programs whose threads meet in new ways. Half of libFuzzer's mutations are
+engine: once under the schedule the bytes spell, then under PCT walks (random thread priorities
+and WALK_DEPTH - 1 change points spread over the run), each seeded from the first run's digest
+and its own index: WALKS_PER_INPUT of them, and more while the input's runs keep meeting
+interleaving features the process has not met (`walk_indices`). The program's slices line
+threads up at points the bytes choose; the walks try other alignments of the same program. Every
+run feeds the same coverage, so libFuzzer keeps programs whose threads meet in new ways. Half of libFuzzer's mutations are
 replaced by a fresh random program (FRESH_PROGRAMS). The Python oracle checks each history
 unless an identical one (same digest) was already checked in this process. A violation is
 written as JSON into the directory $PYFUZZ_FINDINGS (with the walk's parameters when a walk found
@@ -56,9 +57,38 @@ WALKS_PER_INPUT = 16
 # with fresh programs (drawn like the campaign's first inputs) keeps both; coverage from a fresh
 # program still lands it in the corpus, where libFuzzer mutates it further.
 FRESH_PROGRAMS = 0.5
+# The walk schedule (walk_indices): an input whose runs meet interleaving features new to the
+# process (feedback.rs, any family) has a shape or an alignment the campaign has not tried, and
+# gets NOVELTY_WALKS more walks per such run, up to MAX_WALKS; the others keep WALKS_PER_INPUT.
+# A narrow race's rate per walk differs by program by fifty times and more, so walks pay where a
+# program is new. Against 16 walks for every input, in runs to the first violation over 8 seeds
+# (BENCHMARKS.md, "The walk schedule"): 1.3-1.7x fewer on `rmap_put_after_unlock`, 3.4-6x on
+# `merge_put_rcusafe`, 4.4x on the seed's race, 2.9x and 12x on two rcuref windows; 1.4x more on
+# `merge_skips_remove2_folios`, rare in program shape alone, where walks of one program add
+# nothing. 32 more per new run (cap 512) and a base of 8 walks were no better on the deep two.
+NOVELTY_WALKS = 16
+MAX_WALKS = 256
 # How often the harness tells the campaign its counts: at tens to hundreds of inputs a second,
 # about once a second.
 STATS_EVERY = 32
+
+
+def walk_indices(novel, before: int, power: bool = True):
+    """The indices of an input's walks, each yielded before it runs: WALKS_PER_INPUT, and with
+    `power` NOVELTY_WALKS more for every run of the input (its own included) after which
+    `novel()`, the process's count of interleaving features met for the first time, has grown
+    past `before` (its value when the input started), up to MAX_WALKS. The count depends only on
+    what the process ran before, never on the clock, so a campaign's seed still replays it."""
+    walks, i = WALKS_PER_INPUT, 0
+    while True:
+        met = novel()
+        if power and met > before:
+            walks = min(MAX_WALKS, walks + NOVELTY_WALKS)
+        before = met
+        if i >= walks:
+            return
+        yield i
+        i += 1
 
 
 def _load_instrumented_core(path: str):
@@ -138,13 +168,17 @@ def main(argv: list[str]) -> None:
     # Signature -> later violations with it that were not written (repeats).
     duplicates: dict[str, int] = dict.fromkeys(_known_signatures(), 0)
     written = 0
-    stats = {"executions": 0, "checked": 0, "started": time.time(), "duplicates": duplicates}
+    # `pyfuzz bench bugs` measures the walk schedule against WALKS_PER_INPUT walks for every input
+    # (PYFUZZ_WALKS=fixed). libFuzzer's -merge=1 (the oracle off) wants each input's coverage to
+    # depend on the input alone, not on what the process met before it: fixed walks there too.
+    power = oracle and os.environ.get("PYFUZZ_WALKS", "power") != "fixed"
+    stats = {"executions": 0, "runs": 0, "checked": 0, "started": time.time(), "duplicates": duplicates}
 
     def write_stats() -> None:
         if stats_path:
             # Read here, at inputs the count fixes, not on every input: the call runs instrumented
             # Rust, so its moments must not depend on the clock, and a copy of every counter per
-            # input is work the 17 runs of an input need not pay for.
+            # input is work the runs of an input need not pay for.
             seen = core.interleavings_seen() if core is not None else b""
             met = [pair for pair, flag in enumerate(seen) if flag]
             write_atomically(stats_path, json.dumps(dict(stats, interleavings=met)).encode())
@@ -162,7 +196,8 @@ def main(argv: list[str]) -> None:
         duplicates[sig] = 0
         finding = {"data": data.hex(), "walk": walk, "kind": violation.kind, "message": violation.message,
                    "digest": digest, "signature": sig, "found_at": time.time(),
-                   "first_input_at": stats["first_input_at"], "executions": stats["executions"]}
+                   "first_input_at": stats["first_input_at"], "executions": stats["executions"],
+                   "runs": stats["runs"]}
         write_atomically(os.path.join(findings_dir, f"{written:06d}.json"), json.dumps(finding).encode())
         written += 1
         if not keep_going:
@@ -207,12 +242,15 @@ def main(argv: list[str]) -> None:
         # first finding over three runs; with no writes, or with these, 907 every time).
         if stats["executions"] % STATS_EVERY == 0:
             write_stats()
+        before = core.novel_interleavings()
+        stats["runs"] += 1
         outcome = run(data, None)
         judge(outcome, data, None)
         if outcome is None:
             return
-        for i in range(WALKS_PER_INPUT):
+        for i in walk_indices(core.novel_interleavings, before, power):
             walk = {"scheduler": "pct", "seed": outcome.digest ^ i, "depth": WALK_DEPTH, "steps": outcome.steps}
+            stats["runs"] += 1
             judge(run(data, walk), data, walk)
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:

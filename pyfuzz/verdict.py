@@ -168,9 +168,11 @@ def judge_configuration(config: dict[str, str], bound_spec: str, campaign_second
             corpus = tmp / "corpus"
             corpus.mkdir()
             r = run_campaign(config, "none", campaign_seconds, corpus, tmp / "artifacts", CAMPAIGN_SEED)
-            walks = r.executions * WALKS_PER_INPUT
+            # Every input gets at least WALKS_PER_INPUT walks; the workers' last reported count of
+            # runs may trail libFuzzer's final count of inputs by a few, so take the larger.
+            walks = max(r.runs - r.executions, r.executions * WALKS_PER_INPUT)
             cell.campaign = {"seconds": round(r.seconds, 1), "seed": CAMPAIGN_SEED, "inputs": r.executions,
-                             "runs": r.executions * (1 + WALKS_PER_INPUT), "walks": walks,
+                             "runs": r.executions + walks, "walks": walks,
                              "distinct_histories": r.checked, "walk_depth": WALK_DEPTH}
             if r.finding is not None:
                 _unsafe(cell, r.finding.program, "campaign")

@@ -48,6 +48,20 @@ def test_summary_compares_pyfuzz_with_the_fastest_other_method_per_mutant():
     assert s["overall"]["pyfuzz"]["median_startup_s"] == 0.1
 
 
+def test_summary_compares_campaigns_in_runs_too():
+    # A campaign's inputs get different numbers of walks: the comparison in runs uses its runs,
+    # a blind method's executions.
+    attempts = [
+        Attempt("pyfuzz", "m", "cfg", 0, True, 2.0, 10, "x", startup=0.1, runs=400),
+        Attempt("pct-walk", "m", "cfg", 0, True, 1.0, 1000, "x"),
+    ]
+    s = summarize(attempts, 60.0, ["pyfuzz", "pct-walk"])
+    assert s["per"]["m/pyfuzz"]["median_runs"] == 400
+    assert s["per"]["m/pct-walk"]["median_runs"] == 1000
+    assert s["per"]["m/pyfuzz"]["best_other_ratio_runs"] == 2.5
+    assert s["per"]["m/pyfuzz"]["best_other_ratio"] == 0.5
+
+
 def test_the_seed_race_row_stays_out_of_the_catalog_median():
     attempts = [Attempt("pyfuzz", "m", "cfg", 0, True, 2.0, 10, "x"), Attempt("pyfuzz", "seed", "cfg", 0, True, 50.0, 9, "x")]
     s = summarize(attempts, 60.0, ["pyfuzz"])
@@ -64,6 +78,8 @@ def test_bench_walks_counts_violations_on_the_same_programs_per_walk(tmp_path):
     assert all(0 <= c["violations"] <= 300 for c in counts)
     # put_relaxed breaks on almost any program that frees a VMA, whatever the interleaving.
     assert all(c["violations"] > 0 for c in counts if c["mutant"] == "put_relaxed")
+    assert all(sum(c["kinds"].values()) == c["violations"] for c in counts)
+    assert all(set(c["kinds"]) == {"data-race"} for c in counts if c["mutant"] == "put_relaxed")
     assert "| `get_ignores_dead` |" in (tmp_path / "walks.md").read_text()
 
 

@@ -100,6 +100,26 @@ def test_a_harness_walk_replays_as_a_program_schedule():
         assert engine.run_bytes_with(data, **walk).events == history
 
 
+def test_the_walk_schedule_gives_more_walks_to_runs_that_meet_something_new():
+    from pyfuzz.harness import MAX_WALKS, NOVELTY_WALKS, WALKS_PER_INPUT, walk_indices
+
+    def counter(values):
+        it = iter(values)
+        return lambda: next(it)
+
+    # Nothing new after any run: the fixed count, and the same with the schedule off.
+    assert list(walk_indices(lambda: 7, 7)) == list(range(WALKS_PER_INPUT))
+    # The input's own run met something, its walks nothing.
+    assert len(list(walk_indices(counter([8] * 100), 7))) == WALKS_PER_INPUT + NOVELTY_WALKS
+    # The third walk met something: counted when the fourth is decided.
+    met = [7, 7, 7, 9] + [9] * 100
+    assert len(list(walk_indices(counter(met), 7))) == WALKS_PER_INPUT + NOVELTY_WALKS
+    # Every run new: capped; without the schedule, the fixed count whatever is met.
+    growing = iter(range(1, 10**6))
+    assert len(list(walk_indices(lambda: next(growing), 0))) == MAX_WALKS
+    assert len(list(walk_indices(lambda: next(growing), 0, power=False))) == WALKS_PER_INPUT
+
+
 def test_every_sampler_walk_replays_as_a_program_schedule():
     # A blind baseline's finding is reported the same way, whichever sampler found it.
     from pyfuzz.program import LIMITS, merged_slices

@@ -17,6 +17,12 @@
 //! last three changes of the thread touching it, as (op kind before, op kind after). Nothing here
 //! knows about any particular bug.
 //!
+//! The mode (`set_mode`) says which families libFuzzer is told of; all three are tracked in every
+//! mode, and `novel` counts the features of any family this process meets for the first time.
+//! That count is the harness's signal for how many walks an input deserves (pyfuzz/harness.py):
+//! libFuzzer does not tell it whether it kept an input, and the walk schedule should not depend on
+//! which families guide the corpus.
+//!
 //! Only the fuzz build (cargo feature `sancov`, built with sanitizer coverage by
 //! pyfuzz/build.py) registers the counters; elsewhere `observe` compiles to nothing.
 
@@ -170,32 +176,29 @@ impl<'a> Tracker<'a> {
 
     pub fn see(&mut self, event: &Event) {
         let mode = self.mode;
-        if mode == Mode::Off as u8 {
-            return;
-        }
         if let Event::OpBegin { t, op } = *event {
             if let Some(o) = self.threads.get(t as usize).and_then(|ops| ops.get(op as usize)) {
                 self.kind[t as usize] = OpKind::ALL.iter().position(|&k| k == o.kind).unwrap_or(0) as u8;
             }
             return;
         }
+        // Every family is tracked in every mode: the mode says which ones libFuzzer is told of,
+        // while the harness spends its walks by what is new in all of them (`novel`).
         if let Some((t, slot, class)) = classify(event) {
             let (prev_t, prev_class) = self.last[slot as usize];
             if prev_t != t && prev_t != i8::MIN {
-                counters::hit(prev_class * CLASSES + class);
+                counters::hit(prev_class * CLASSES + class, mode != Mode::Off as u8);
             }
             self.last[slot as usize] = (t, class);
         }
-        if mode != Mode::Full as u8 {
-            return;
-        }
+        let reported = mode == Mode::Full as u8;
         let Some((t, object, reads, writes, class)) = access(event) else { return };
         let site = self.thread_kind(t) * (CLASSES + PAGE_CLASSES) + class;
         if reads {
             if let Some((writer, write_site)) = self.last_write[object] {
                 if writer != t {
                     let h = mix(object_kind(object) as u64, (write_site * SITES + site) as u64);
-                    counters::hit(PAIRS + h as usize % READS_FROM);
+                    counters::hit(PAIRS + h as usize % READS_FROM, reported);
                 }
             }
         }
@@ -208,7 +211,7 @@ impl<'a> Tracker<'a> {
                 let handoff = (self.thread_kind(owner) * KINDS + self.thread_kind(t)) as u32;
                 self.handoffs[object] = (self.handoffs[object] << 8 | handoff) & 0xFF_FFFF;
                 let h = mix(object_kind(object) as u64, self.handoffs[object] as u64);
-                counters::hit(PAIRS + READS_FROM + h as usize % HANDOFFS);
+                counters::hit(PAIRS + READS_FROM + h as usize % HANDOFFS, reported);
             }
             self.owner[object] = t;
         }
@@ -218,7 +221,7 @@ impl<'a> Tracker<'a> {
 #[cfg(feature = "sancov")]
 mod counters {
     use super::FEATURES;
-    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
     use std::sync::Once;
 
     extern "C" {
@@ -234,6 +237,10 @@ mod counters {
     /// the "pcs", which keeps them distinct from every real pc.
     static PCS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
     static REGISTER: Once = Once::new();
+    /// Every feature of every family met so far, reported or not, and how many those are: what
+    /// the harness's walk schedule asks after each run (pyfuzz/harness.py).
+    static MET: [AtomicBool; FEATURES] = [const { AtomicBool::new(false) }; FEATURES];
+    static NOVEL: AtomicU64 = AtomicU64::new(0);
 
     pub fn register() {
         REGISTER.call_once(|| {
@@ -248,12 +255,22 @@ mod counters {
         });
     }
 
-    pub fn hit(pair: usize) {
-        let c = &COUNTERS[pair];
-        c.store(c.load(Relaxed).saturating_add(1), Relaxed);
-        // Unconditionally: a branch taken only the first time a pair is met would be coverage
-        // that depends on what the process ran before, not on this input.
-        SEEN[pair].store(true, Relaxed);
+    /// Feature `pair` met by this run: counted for libFuzzer if `reported` (the mode's families),
+    /// and in every case remembered for `novel`.
+    pub fn hit(pair: usize, reported: bool) {
+        if reported {
+            let c = &COUNTERS[pair];
+            c.store(c.load(Relaxed).saturating_add(1), Relaxed);
+            // Unconditionally: a branch taken only the first time a pair is met would be
+            // coverage that depends on what the process ran before, not on this input.
+            SEEN[pair].store(true, Relaxed);
+        }
+        // Without a branch, for the same reason: the first meeting only changes a count.
+        NOVEL.fetch_add(!MET[pair].swap(true, Relaxed) as u64, Relaxed);
+    }
+
+    pub fn novel() -> u64 {
+        NOVEL.load(Relaxed)
     }
 
     /// The interleaving features met so far by this process, for the status line.
@@ -267,13 +284,16 @@ mod counters {
 #[cfg(not(feature = "sancov"))]
 mod counters {
     pub fn register() {}
-    pub fn hit(_pair: usize) {}
+    pub fn hit(_pair: usize, _reported: bool) {}
     pub fn seen() -> Vec<u8> {
         Vec::new()
     }
+    pub fn novel() -> u64 {
+        0
+    }
 }
 
-pub use counters::{register, seen};
+pub use counters::{novel, register, seen};
 
 #[cfg(test)]
 mod tests {

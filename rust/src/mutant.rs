@@ -36,6 +36,9 @@ pub enum Mutant {
     MunmapZapAfterRelease,
     MergePutRcusafe,
     RmapPutAfterUnlock,
+    HolderPutRcusafe,
+    MergeRemove2PutRcusafe,
+    MergeRepointRemove2AfterPut,
 }
 
 pub struct Entry {
@@ -271,6 +274,46 @@ pub const CATALOG: &[Entry] = &[
                  reader's put after its section reaches NOREF again, the munmap frees the VMA \
                  and RCU reclaims it before the reader's cmpxchg: \
                  corpus/rmap-put-after-rcu-unlock.txt)",
+    },
+    // The hard tier's fourth round: a rare site and a narrow window again, each with a mistake of
+    // its own kind (BENCHMARKS.md, "The hard tier, fourth round", counts them blind).
+    Entry {
+        mutant: Mutant::HolderPutRcusafe,
+        name: "holder_put_rcusafe",
+        kernel: "a vma_get() holder outside the reverse map (it looked the VMA up under \
+                 mmap_read_lock() and keeps the reference after mmap_read_unlock(), as migration \
+                 keeps the anon_vma that folio_get_anon_vma() pinned) drops it with \
+                 rcuref_put_rcusafe(), the variant the walker it was copied from may use inside its \
+                 read-side section; the holder is in none. Unlike merge_put_rcusafe, the put is the \
+                 program's own and is the last one only after a munmap took the tree's reference",
+        expect: "use-after-free (the holder's put takes the counter to NOREF after a munmap; a \
+                 walker that passed folio_mapped() before the zap revives the VMA in that window, \
+                 drops and frees it inside its section, and RCU reclaims it once the walker leaves, \
+                 before the holder's cmpxchg; needs a get, a munmap of that VMA, the put and a \
+                 walker parked across the munmap)",
+    },
+    Entry {
+        mutant: Mutant::MergeRemove2PutRcusafe,
+        name: "merge_remove2_put_rcusafe",
+        kernel: "vma_complete(): the second pass of its loop, for the VMA a three-way merge \
+                 removes second (remove2, mprotect's case 6), drops it with rcuref_put_rcusafe() \
+                 (a release of remove2 written apart from the goto loop, under mmap_lock alone); \
+                 merge_put_rcusafe's mistake confined to the case that removes two VMAs",
+        expect: "use-after-free (the merge's cmpxchg on remove2 after a walker that found it through \
+                 a folio revived it in the put window, freed it and left its section; needs a \
+                 three-way merge and a walker on the third VMA's folios)",
+    },
+    Entry {
+        mutant: Mutant::MergeRepointRemove2AfterPut,
+        name: "merge_repoint_remove2_after_put",
+        kernel: "vma_complete(): remove2's folios are re-pointed at the survivor only after remove2 \
+                 has been dropped (merge_skips_remove2_folios' fix, added after the goto loop \
+                 instead of inside it), while remove's are re-pointed before its put; an ordering \
+                 mistake, not a wrong helper: every put is vma_put()",
+        expect: "use-after-free (a walker that entered its section after remove2's free and reclaim \
+                 reads the old mapping, finds the folio mapped and takes a reference on the \
+                 reclaimed slot; needs a three-way merge and the walker's whole look-up inside the \
+                 one step between the free and the re-point)",
     },
 ];
 

@@ -554,6 +554,14 @@ fn interleavings_seen(py: Python<'_>) -> Bound<'_, PyBytes> {
     PyBytes::new(py, &crate::feedback::seen())
 }
 
+/// How many interleaving features of any family (reported to libFuzzer or not) this process has
+/// met for the first time so far (feedback.rs): the harness's walk schedule reads it after each
+/// run. Always 0 outside the fuzz build.
+#[pyfunction]
+fn novel_interleavings() -> u64 {
+    crate::feedback::novel()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -580,6 +588,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(real_thread_rcu_barrier, m)?)?;
     m.add_function(wrap_pyfunction!(set_interleaving_feedback, m)?)?;
     m.add_function(wrap_pyfunction!(interleavings_seen, m)?)?;
+    m.add_function(wrap_pyfunction!(novel_interleavings, m)?)?;
     m.add_class::<PyOutcome>()?;
     m.add_class::<PyEngine>()?;
     m.add_class::<PyExplorer>()?;

@@ -558,8 +558,10 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
     }
     tree_update(env, PARENT_MM, survivor.slot, whole).await;
     let repoint_late = env.mutant() == Mutant::MergePutBeforeRepoint;
+    let repoint_remove2_late = env.mutant() == Mutant::MergeRepointRemove2AfterPut;
     if !root_policy(env) && !repoint_late {
-        let repointed = if env.mutant() == Mutant::MergeSkipsRemove2Folios { 1 } else { removed.len() };
+        let skip_remove2 = matches!(env.mutant(), Mutant::MergeSkipsRemove2Folios | Mutant::MergeRepointRemove2AfterPut);
+        let repointed = if skip_remove2 { 1 } else { removed.len() };
         for gone in &removed[..repointed] {
             repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
         }
@@ -577,10 +579,14 @@ async fn merge<E: Env>(env: &E, addr: u32, kind: MergeKind) -> &'static str {
     }
     rmap_complete(env, held).await;
     let preempt = env.config().put_preempt && env.mutant() != Mutant::MergePutRcusafe;
-    for gone in &removed {
+    for (i, gone) in removed.iter().enumerate() {
+        // The second pass of vma_complete's loop, for remove2 (a three-way merge only).
+        let remove2 = i == 1;
         read_field(env, gone.slot, Field::Policy).await;
-        vma_put_as(env, gone.slot, preempt).await;
-        if repoint_late && !root_policy(env) {
+        let rcusafe = remove2 && env.mutant() == Mutant::MergeRemove2PutRcusafe;
+        vma_put_as(env, gone.slot, preempt && !rcusafe).await;
+        let late = repoint_late || remove2 && repoint_remove2_late;
+        if late && !root_policy(env) {
             repoint_folios(env, gone.start..gone.end, gone.slot, survivor.slot).await;
         }
     }
@@ -755,7 +761,8 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
     match op.kind {
         OpKind::Put => match held.pop() {
             Some(slot) => {
-                vma_put(env, slot).await;
+                let preempt = env.config().put_preempt && env.mutant() != Mutant::HolderPutRcusafe;
+                vma_put_as(env, slot, preempt).await;
                 "ok"
             }
             None => "noop",
