@@ -621,19 +621,22 @@ WALKS = {"own schedule (slices)": None, "uniform walk": ("random", 0), "PCT dept
          "SURW (weighted by remaining steps)": ("surw", 0), "delay bounding (3 delays)": ("delay", 3)}
 
 
-def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> int:
-    """How many of `inputs` random programs (the same ones for every walk) end in a violation."""
+def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> dict[str, int]:
+    """How many of `inputs` random programs (the same ones for every walk) end in a violation, by
+    kind: a kind the mutant's catalog entry does not name is a bug of the configuration itself."""
     programs, seeds = random.Random(2024), random.Random(2025)
     config = mutant_config(mutant)
     engine = _core.Engine(config, mutant)
     histories = DistinctHistories(config)
-    found = 0
+    kinds: dict[str, int] = {}
     for _ in range(inputs):
         data = random_input(programs)
         seed = seeds.getrandbits(64)
         outcome = engine.run_bytes(data) if walk is None else engine.run_bytes_with(data, walk[0], seed, walk[1])
-        found += histories.judge(outcome) is not None
-    return found
+        violation = histories.judge(outcome)
+        if violation is not None:
+            kinds[violation.kind] = kinds.get(violation.kind, 0) + 1
+    return kinds
 
 
 def bench_walks(args, console: Console) -> int:
@@ -649,12 +652,13 @@ def bench_walks(args, console: Console) -> int:
         chosen = {BLIND[m] for m in args.method}
         walks = {name: walk for name, walk in WALKS.items() if walk in chosen}
     cells = [(mutant, name) for mutant in mutants for name in walks]
-    counts = {}
+    counts, kinds = {}, {}
     with Progress(console=console) as progress, ProcessPoolExecutor(args.jobs) as pool:
         task = progress.add_task("bench walks", total=len(cells))
         futures = {pool.submit(count_violations, mutant, WALKS[name], inputs): (mutant, name) for mutant, name in cells}
         for future in as_completed(futures):
-            counts[futures[future]] = future.result()
+            kinds[futures[future]] = future.result()
+            counts[futures[future]] = sum(kinds[futures[future]].values())
             progress.advance(task)
     md = [f"Command: `pyfuzz bench walks {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
           f"Violating runs among the same {inputs:,} random programs ({INPUT_LEN[0]}-{INPUT_LEN[1]} random bytes each) "
@@ -663,10 +667,13 @@ def bench_walks(args, console: Console) -> int:
           "| mutant | " + " | ".join(walks) + " |", "|---|" + "---|" * len(walks)]
     for mutant in mutants:
         md.append(f"| `{mutant}` | " + " | ".join(f"{counts[mutant, name]:,}" for name in walks) + " |")
+    md += ["", "Violations by kind: " + ("; ".join(
+        f"`{m}` {w}: " + ", ".join(f"{k} {n:,}" for k, n in sorted(kinds[m, w].items()))
+        for (m, w) in sorted(kinds) if kinds[m, w]) or "none") + "."]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "walks.json").write_text(json.dumps(
         {"machine": machine(), "inputs": inputs, "config": MUTANT_CONFIG,
-         "counts": [{"mutant": m, "walk": w, "violations": c} for (m, w), c in sorted(counts.items())]}, indent=1))
+         "counts": [{"mutant": m, "walk": w, "violations": c, "kinds": kinds[m, w]} for (m, w), c in sorted(counts.items())]}, indent=1))
     (args.out / "walks.md").write_text("\n".join(md) + "\n")
     console.print("\n".join(md), markup=False)
     return 0

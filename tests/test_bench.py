@@ -78,6 +78,8 @@ def test_bench_walks_counts_violations_on_the_same_programs_per_walk(tmp_path):
     assert all(0 <= c["violations"] <= 300 for c in counts)
     # put_relaxed breaks on almost any program that frees a VMA, whatever the interleaving.
     assert all(c["violations"] > 0 for c in counts if c["mutant"] == "put_relaxed")
+    assert all(sum(c["kinds"].values()) == c["violations"] for c in counts)
+    assert all(set(c["kinds"]) == {"data-race"} for c in counts if c["mutant"] == "put_relaxed")
     assert "| `get_ignores_dead` |" in (tmp_path / "walks.md").read_text()
 
 
