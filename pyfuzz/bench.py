@@ -321,9 +321,12 @@ def _shaped_program(rng: random.Random, threads: int, ops: int, kinds: tuple[str
     return prog, [(rng.randrange(threads), rng.randint(1, 32)) for _ in range(rng.randint(1, 8))]
 
 
-def _campaign_cpu_seconds(inputs: int, oracle: str, work: Path) -> float:
+def _campaign_cpu_seconds(inputs: int, oracle: str, work: Path) -> tuple[float, float]:
     """CPU seconds of one harness child that libFuzzer stops after `inputs` inputs (its 64 random
-    start inputs among them), with the campaign's own flags and instrumented core."""
+    start inputs among them), with the campaign's own flags and instrumented core, and its runs.
+    The walk schedule gives inputs different numbers of walks; the harness counts the runs of the
+    inputs before its last stats (written every STATS_EVERY inputs), and the last few inputs are
+    taken at that mean."""
     import resource
 
     from .campaign import _harness_args, _write_random_inputs, libfuzzer_env
@@ -332,29 +335,33 @@ def _campaign_cpu_seconds(inputs: int, oracle: str, work: Path) -> float:
     corpus = work / "corpus"
     corpus.mkdir(parents=True)
     _write_random_inputs(work / "random", seed=1)
-    env = dict(libfuzzer_env(build.instrumented_core()), PYFUZZ_ORACLE=oracle, PYFUZZ_FINDINGS=str(work), PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in MUTANT_CONFIG.items()))
+    stats = work / "stats.json"
+    env = dict(libfuzzer_env(build.instrumented_core()), PYFUZZ_ORACLE=oracle, PYFUZZ_FINDINGS=str(work),
+               PYFUZZ_STATS=str(stats), PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in MUTANT_CONFIG.items()))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(_harness_args(3600, 1, [corpus, work / "random"], work, False) + [f"-runs={inputs}"],
                             env=env, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise RuntimeError(f"the harness exited {result.returncode}: {result.stderr.strip().splitlines()[-1:]}")
-    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    counted = json.loads(stats.read_text())
+    done = counted["executions"] - 1  # the stats are written as an input starts
+    runs = counted["runs"] + (inputs - done) * counted["runs"] / done
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, runs
 
 
 def campaign_rates(inputs: int, repeats: int) -> dict:
     """Runs per CPU second of the campaign itself (libFuzzer, its mutations, the instrumented core,
     the harness), with the oracle and without: the difference of a child stopped after `inputs`
     more inputs and one stopped after 100, so start-up and the random start inputs cancel."""
-    runs_per_input = 1 + WALKS_PER_INPUT
     rates = {}
     with tempfile.TemporaryDirectory(prefix="pyfuzz-bench-campaign-") as tmp:
         for oracle in ("on", "off"):
             samples = []
             for _ in range(repeats):
-                short = _campaign_cpu_seconds(100, oracle, Path(tmp) / "short")
-                long = _campaign_cpu_seconds(100 + inputs, oracle, Path(tmp) / "long")
-                samples.append(inputs * runs_per_input / max(long - short, 1e-9))
+                short, short_runs = _campaign_cpu_seconds(100, oracle, Path(tmp) / "short")
+                long, long_runs = _campaign_cpu_seconds(100 + inputs, oracle, Path(tmp) / "long")
+                samples.append((long_runs - short_runs) / max(long - short, 1e-9))
             rates[oracle] = statistics.median(samples)
     return {"inputs": inputs, "runs_per_cpu_s": rates["on"], "runs_per_cpu_s_without_oracle": rates["off"]}
 
@@ -394,8 +401,10 @@ def oracle_at(commit: str):
 
 
 def checked_loop(run_own, run_walk, judge, inputs) -> int:
-    """The harness's loop (pyfuzz/harness.py): each input under its own schedule, then under
-    WALKS_PER_INPUT PCT walks seeded from the first run's digest, every history to `judge`."""
+    """The harness's loop (pyfuzz/harness.py) with fixed walks: each input under its own schedule,
+    then under WALKS_PER_INPUT PCT walks seeded from the first run's digest, every history to
+    `judge`. (The harness's walk schedule adds walks to inputs that meet new interleavings; the
+    loop under libFuzzer, with the schedule, is `campaign_rates`.)"""
     runs = 0
     for x in inputs:
         first = run_own(x)
