@@ -265,8 +265,12 @@ mod counters {
             // coverage that depends on what the process ran before, not on this input.
             SEEN[pair].store(true, Relaxed);
         }
-        // Without a branch, for the same reason: the first meeting only changes a count.
-        NOVEL.fetch_add(!MET[pair].swap(true, Relaxed) as u64, Relaxed);
+        // Without a branch, for the same reason: the first meeting only changes a count. Plain
+        // loads and stores, not locked read-modify-writes, as for COUNTERS: one engine runs at a
+        // time in the harness, and this is on every shared access of every run.
+        let first = !MET[pair].load(Relaxed) as u64;
+        MET[pair].store(true, Relaxed);
+        NOVEL.store(NOVEL.load(Relaxed) + first, Relaxed);
     }
 
     pub fn novel() -> u64 {
