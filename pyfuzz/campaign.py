@@ -113,16 +113,17 @@ def _write_random_inputs(directory: Path, seed: int) -> None:
         (directory / f"random-{i:02d}").write_bytes(random_input(rng))
 
 
-def libfuzzer_env(core: Path | None) -> dict[str, str]:
-    """The environment of a harness child: the very pyfuzz package this process runs, and the
-    instrumented core if there is one. `python -P` keeps the working directory off sys.path, so a
+def libfuzzer_env(core: Path | None, config: dict[str, str]) -> dict[str, str]:
+    """The environment of a harness child: the very pyfuzz package this process runs, the
+    instrumented core if there is one, and the configuration to run. `python -P` keeps the working directory off sys.path, so a
     source checkout's uncompiled pyfuzz/ cannot shadow an installed package in the child. A fixed
     hash seed: atheris feeds Python's own coverage to libFuzzer too, and code that walks a set or
     dict of strings would otherwise take other branches in every process, and a campaign's seed
     would no longer decide its inputs."""
     package_root = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-    return dict(os.environ, PYTHONPATH=path, PYFUZZ_CORE=str(core or ""), PYTHONHASHSEED="0")
+    return dict(os.environ, PYTHONPATH=path, PYFUZZ_CORE=str(core or ""), PYTHONHASHSEED="0",
+                PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in config.items()))
 
 
 def harness_command(*args: str) -> list[str]:
@@ -259,8 +260,8 @@ class _Campaign:
         self.repeats: dict[str, int] = {}  # signature -> findings of it a worker wrote but not saved
         known = work / "known-signatures"
         known.write_text("".join(f"{sig}\n" for sig in self.signatures))
-        self.env = dict(libfuzzer_env(core), PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in config.items()),
-                        PYFUZZ_MUTANT=mutant, PYFUZZ_KNOWN=str(known), PYFUZZ_KEEP_GOING=str(int(keep_going)))
+        self.env = dict(libfuzzer_env(core, config), PYFUZZ_MUTANT=mutant, PYFUZZ_KNOWN=str(known),
+                        PYFUZZ_KEEP_GOING=str(int(keep_going)))
         self.seconds = seconds
         self.events: queue.Queue = queue.Queue()
         self.workers: list[_Worker] = []

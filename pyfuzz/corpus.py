@@ -182,8 +182,7 @@ def _libfuzzer_merge(out: Path, dirs: list[Path], config: dict[str, str], mutant
         launcher = tmp / "harness"
         launcher.write_text(f'#!/bin/sh\nexec {shlex.join(harness_command())} "$@"\n')
         launcher.chmod(0o755)
-        env = dict(libfuzzer_env(core), PYFUZZ_ARGV0=str(launcher), PYFUZZ_ORACLE="off", PYFUZZ_MUTANT=mutant,
-                   PYFUZZ_CONFIG=",".join(f"{k}={v}" for k, v in config.items()))
+        env = dict(libfuzzer_env(core, config), PYFUZZ_ARGV0=str(launcher), PYFUZZ_ORACLE="off", PYFUZZ_MUTANT=mutant)
         cmd = harness_command("-merge=1", f"-max_len={INPUT_LEN[1]}", "-use_value_profile=0",
                               "-timeout=20", f"-artifact_prefix={tmp}{os.sep}", str(out), *map(str, dirs))
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, errors="replace")
