@@ -337,7 +337,8 @@ class History:
 
             elif kind == K_LOOKUP:
                 slot = ev[3]
-                aid = trees.get(ev[2], {}).get(slot)
+                tr = trees.get(ev[2])
+                aid = tr.get(slot) if tr is not None else None
                 if aid is None:
                     aid = slot_cur.get(slot)
                 if aid is not None:
@@ -346,7 +347,9 @@ class History:
             elif kind == K_TREE_INSERT or kind == K_TREE_UPDATE:
                 mm = ev[2]
                 slot = ev[3]
-                tr = trees.setdefault(mm, {})
+                tr = trees.get(mm)
+                if tr is None:
+                    tr = trees[mm] = {}
                 if kind == K_TREE_UPDATE:
                     aid = tr.get(slot)
                     if aid is None:
@@ -384,7 +387,10 @@ class History:
 
             elif kind == K_TREE_REMOVE:
                 mm = ev[2]
-                aid = trees.setdefault(mm, {}).pop(ev[3], None)
+                tr = trees.get(mm)
+                if tr is None:
+                    tr = trees[mm] = {}
+                aid = tr.pop(ev[3], None)
                 if aid is not None:
                     allocs[aid].trees &= ~(1 << mm)
                     life.detached(aid, t, idx)

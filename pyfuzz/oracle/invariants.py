@@ -76,7 +76,10 @@ def _tree0_ranges(h: History) -> dict[int, tuple[int, int]]:
     one lookup (a tree holds a few VMAs, the folio mappings are many)."""
     allocs = h.allocs
     covers: dict[int, tuple[int, int]] = {}
-    for slot, aid in h.trees.get(0, {}).items():
+    tr0 = h.trees.get(0)
+    if not tr0:
+        return covers
+    for slot, aid in tr0.items():
         a = allocs[aid]
         s = a.fields[0]
         e = a.fields[1]

@@ -50,12 +50,14 @@ class RmapLock:
         if self.found is None:
             self.found = self.judge(idx, kind, ev)
 
-    def holds(self, t: int, slot: int, write_only: bool) -> tuple[bool, int]:
-        """Whether t holds the rwsem of slot's root (for write, or in either mode), and that root."""
-        r = self.root.get(slot, slot)
+    def holds(self, t: int, r: int, write_only: bool) -> bool:
+        """Whether t holds the rwsem of root r (for write, or in either mode)."""
         if self.writer.get(r) == t:
-            return True, r
-        return (not write_only and self.readers.get(r, {}).get(t, 0) > 0), r
+            return True
+        if write_only:
+            return False
+        held = self.readers.get(r)
+        return held is not None and held.get(t, 0) > 0
 
     def judge(self, idx: int, kind: int, ev: tuple) -> Violation | None:
         t: int = ev[1]
@@ -65,7 +67,8 @@ class RmapLock:
             slot: int = ev[2]
             mode: str = ev[3]
             holder = writer.get(slot)
-            if holder is not None or (mode == "write" and any(readers.get(slot, {}).values())):
+            held_by = readers.get(slot)
+            if holder is not None or (mode == "write" and held_by is not None and any(held_by.values())):
                 held = (f"{thread_name(holder)} holds it for write" if holder is not None
                         else "readers hold it")
                 return Violation("rmap-lock-misuse",
@@ -74,8 +77,10 @@ class RmapLock:
             if mode == "write":
                 writer[slot] = t
             else:
-                r = readers.setdefault(slot, {})
-                r[t] = r.get(t, 0) + 1
+                if held_by is None:
+                    readers[slot] = {t: 1}
+                else:
+                    held_by[t] = held_by.get(t, 0) + 1
         elif kind == K_RMAP_UNLOCK:
             slot = ev[2]
             mode = ev[3]
@@ -84,9 +89,9 @@ class RmapLock:
                 if ok:
                     del writer[slot]
             else:
-                r = readers.get(slot, {})
-                ok = r.get(t, 0) > 0
-                if ok:
+                r = readers.get(slot)
+                ok = r is not None and r.get(t, 0) > 0
+                if ok and r is not None:
                     r[t] -= 1
             if not ok:
                 return Violation("rmap-lock-misuse",
@@ -115,16 +120,16 @@ class RmapLock:
                 value: int = ev[4]
                 self.root[slot] = value - 1 if value else slot
             elif field in _RANGE and self.in_tree.get(slot, 0) > 0:
-                ok, rs = self.holds(t, slot, True)
-                if not ok:
+                rs = self.root.get(slot, slot)
+                if not self.holds(t, rs, True):
                     return Violation("unlocked-range-update",
                                      f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
                                      f"(it is in a tree), without holding the rmap rwsem of its root (slot {rs}) "
                                      "for write.", idx, self.events)
         elif (kind == K_READ and ev[3] in _RANGE or kind == K_USE) and t >= 0 and self.mmap_held.get(t, 0) <= 0:
             slot = ev[2]
-            ok, rs = self.holds(t, slot, False)
-            if not ok:
+            rs = self.root.get(slot, slot)
+            if not self.holds(t, rs, False):
                 what = f"read {ev[3]} of" if kind == K_READ else f"used folio {ev[3]} through"
                 return Violation("unlocked-rmap-walk",
                                  f"{thread_name(t)} {what} VMA slot {slot} holding neither the mmap_lock nor "
