@@ -38,9 +38,15 @@ BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DE
          "pos": ("pos", 0), "surw": ("surw", 0), "delay-3": ("delay", 3)}
 # pyfuzz with more or less interleaving feedback (feedback.rs): the access-class pairs (the
 # default), those with reads-from pairs and hand-off sequences, or none (branch coverage alone).
-FEEDBACK = {"pyfuzz": "pairs", "pyfuzz-full": "full", "pyfuzz-branches": "off", "pyfuzz-fixed": "pairs"}
+FEEDBACK = {"pyfuzz": "pairs", "pyfuzz-full": "full", "pyfuzz-branches": "off", "pyfuzz-fixed": "pairs",
+            "pyfuzz-no-entropic": "pairs", "pyfuzz-steer": "pairs"}
 # The campaign methods whose harness gives every input WALKS_PER_INPUT walks (harness.py).
 FIXED_WALKS = {"pyfuzz-fixed"}
+# The campaign methods whose kept inputs pass their most novel walk's seed to their mutants
+# (harness.py, PYFUZZ_WALKS=steer).
+STEERED = {"pyfuzz-steer"}
+# The campaign methods run without libFuzzer's entropic power schedule (campaign.py).
+NO_ENTROPIC = {"pyfuzz-no-entropic"}
 METHODS = (*FEEDBACK, *BLIND, "hypothesis")
 
 
@@ -192,7 +198,8 @@ def pyfuzz_campaign(method: str, config: dict[str, str], mutant: str, budget: fl
     from .campaign import run_campaign
 
     os.environ["PYFUZZ_FEEDBACK"] = FEEDBACK[method]  # inherited by the harness process
-    os.environ["PYFUZZ_WALKS"] = "fixed" if method in FIXED_WALKS else "power"
+    os.environ["PYFUZZ_WALKS"] = "fixed" if method in FIXED_WALKS else "steer" if method in STEERED else "power"
+    os.environ["PYFUZZ_ENTROPIC"] = "0" if method in NO_ENTROPIC else "1"
     with scratch_directory("pyfuzz-bench-") as tmp:
         result = run_campaign(config, mutant, int(budget), None, tmp, seed + 1, minimize_finding=False)
     f = result.finding

@@ -144,6 +144,7 @@ def _harness_args(seconds: int, seed: int, dirs: list[Path], work: Path, reload:
         f"-reload={int(reload)}",
         f"-max_len={INPUT_LEN[1]}",
         "-len_control=0",
+        f"-entropic={os.environ.get('PYFUZZ_ENTROPIC', '1')}",
         "-timeout=20",
         "-rss_limit_mb=8192",
         f"-artifact_prefix={work}{os.sep}",

@@ -25,6 +25,7 @@ $PYFUZZ_CONFIG / $PYFUZZ_MUTANT or the seed's.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import random
@@ -171,7 +172,16 @@ def main(argv: list[str]) -> None:
     # `pyfuzz bench bugs` measures the walk schedule against WALKS_PER_INPUT walks for every input
     # (PYFUZZ_WALKS=fixed). libFuzzer's -merge=1 (the oracle off) wants each input's coverage to
     # depend on the input alone, not on what the process met before it: fixed walks there too.
-    power = oracle and os.environ.get("PYFUZZ_WALKS", "power") != "fixed"
+    walks_mode = os.environ.get("PYFUZZ_WALKS", "power")
+    power = oracle and walks_mode != "fixed"
+    # Steering (PYFUZZ_WALKS=steer): the seed of an input's most novel walk, by input, passed on
+    # to its mutants (`mutate`), which run it first: `inherited` is the last mutant's (bytes,
+    # seed); `last_steered` the last input that ran an inherited seed and met nothing new, which
+    # libFuzzer's next mutation of the same unit (up to -mutate_depth in a row) still inherits.
+    steer = oracle and walks_mode == "steer"
+    novel_seed: dict[bytes, int] = {}
+    inherited: list = [None, None]
+    last_steered: list = [None, None]
     stats = {"executions": 0, "runs": 0, "checked": 0, "started": time.time(), "duplicates": duplicates}
 
     def write_stats() -> None:
@@ -243,21 +253,40 @@ def main(argv: list[str]) -> None:
         if stats["executions"] % STATS_EVERY == 0:
             write_stats()
         before = core.novel_interleavings()
+        parent_seed = inherited[1] if inherited[0] == data else None
+        inherited[0] = inherited[1] = None
         stats["runs"] += 1
         outcome = run(data, None)
         judge(outcome, data, None)
         if outcome is None:
             return
-        for i in walk_indices(core.novel_interleavings, before, power):
-            walk = {"scheduler": "pct", "seed": outcome.digest ^ i, "depth": WALK_DEPTH, "steps": outcome.steps}
+        seeds = (outcome.digest ^ i for i in walk_indices(core.novel_interleavings, before, power))
+        if parent_seed is not None:
+            seeds = itertools.chain([parent_seed], seeds)
+        best_gain, best_seed, mark = 0, None, core.novel_interleavings() if steer else 0
+        for seed in seeds:
+            walk = {"scheduler": "pct", "seed": seed, "depth": WALK_DEPTH, "steps": outcome.steps}
             stats["runs"] += 1
             judge(run(data, walk), data, walk)
+            if steer:
+                met = core.novel_interleavings()
+                if met - mark > best_gain:
+                    best_gain, best_seed = met - mark, seed
+                mark = met
+        if best_seed is not None:
+            novel_seed[data] = best_seed  # at most one input per feature: bounded
+        elif parent_seed is not None:
+            last_steered[0], last_steered[1] = data, parent_seed  # libFuzzer mutates it again next
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)
         if rng.random() < FRESH_PROGRAMS:
             return random_input(rng)[:max_size]
-        return atheris.Mutate(data, max_size)
+        child = atheris.Mutate(data, max_size)
+        if steer:
+            inherited[0] = child
+            inherited[1] = last_steered[1] if last_steered[0] == data else novel_seed.get(data)
+        return child
 
     # libFuzzer's -merge=1 re-runs its own command line in child processes: argv[0] must then be
     # something a shell can execute (pyfuzz/corpus.py writes a launcher), not harness.py.
