@@ -33,15 +33,23 @@ from .model import ORACLE, ORACLE_NAME, DistinctHistories
 from .program import DEFAULT_CONFIG, INPUT_LEN, Program, ProgramError, random_input
 
 # The mutants run under the configuration the specification calls safe, so that every violation
-# found is the mutant's and not the seed configuration's own (see corpus/typesafe-reinit-*).
-MUTANT_CONFIG = {"vma_ref": "on", "slab": "deferred", "put": "preempt", "debug_vm": "on"}
+# found is the mutant's and not the configuration's own: the deferred slab (the typesafe slab has
+# the seed's re-init race, corpus/typesafe-reinit-*) and the reverse-map walker under the rmap lock
+# (without it the walker reads a torn range across a split, corpus/split-below-torn-range-read.txt).
+MUTANT_CONFIG = {"vma_ref": "on", "slab": "deferred", "put": "preempt", "debug_vm": "on", "rmap_lock": "rwsem"}
 
 
 def mutant_config(name: str) -> dict[str, str]:
-    """The configuration a mutant is benchmarked under: MUTANT_CONFIG, and lockdep=on for the
-    debug-check mutants, whose catalog entry names that switch as the one their check needs."""
+    """The configuration a mutant is benchmarked under: MUTANT_CONFIG, with the switches its catalog
+    entry names as the ones its bug needs ("with lockdep=on" for the debug-check mutants, "with
+    rmap_lock=none" for a mistake of the lockless walker that the rmap lock would hide)."""
     expect = next((e for n, _, e in _core.MUTANTS if n == name), "")
-    return {**MUTANT_CONFIG, "lockdep": "on"} if "lockdep=on" in expect else MUTANT_CONFIG
+    config = dict(MUTANT_CONFIG)
+    for word in expect.replace("(", " ").replace(")", " ").split():
+        key, _, value = word.strip(",;:.").partition("=")
+        if value in _core.CONFIG.get(key, ()):
+            config[key] = value
+    return config
 
 
 SAFE_CONFIGS = (
@@ -49,10 +57,34 @@ SAFE_CONFIGS = (
     {"vma_ref": "off", "slab": "typesafe", "put": "preempt", "debug_vm": "on"},
     {"vma_ref": "off", "slab": "deferred", "put": "preempt", "debug_vm": "on"},
 )
-# Not a mutant: the seed's own configuration with no mutant, where the typesafe slab's re-init
-# race is there to be found (corpus/typesafe-reinit-*). Its row is the one real bug of the table,
-# and stays out of the catalog's median of medians.
-SEED_ROW = "seed"
+# Not mutants: the code as the seed has it, in a configuration with a bug of its own. Each is a
+# row of `bench bugs` and `bench walks` beside the mutants, and stays out of the catalog's median
+# of medians. "seed" is the seed's own configuration, with the typesafe slab's re-init race
+# (corpus/typesafe-reinit-*); "torn-range" is MUTANT_CONFIG without the rmap lock, where the lazy
+# walker's torn range across a split is rare enough for the hard tier
+# (corpus/split-below-torn-range-read.txt).
+SCENARIOS = {
+    "seed": (DEFAULT_CONFIG, "the seed's own race"),
+    "torn-range": ({**MUTANT_CONFIG, "rmap_lock": "none"}, "the lazy walker's torn range without the rmap lock"),
+}
+
+
+def chosen_rows(names: list[str]) -> list[str]:
+    """--mutant's rows, checked: mutants (with "none", the configuration alone) and scenarios."""
+    for name in names:
+        if name not in SCENARIOS and name not in (n for n, _, _ in _core.MUTANTS):
+            raise ProgramError(f"unknown mutant {name!r} (see 'pyfuzz mutants'; scenarios: {', '.join(SCENARIOS)})")
+    return names
+
+
+def row_setup(name: str) -> tuple[dict[str, str], str]:
+    """The configuration and mutant a row of the bug benchmark runs: a scenario's configuration
+    with no mutant, or a mutant under mutant_config()."""
+    if name in SCENARIOS:
+        return SCENARIOS[name][0], "none"
+    return mutant_config(name), name
+
+
 RCUREF_MUTANTS = ("put_reread", "put_no_preempt", "put_no_cmpxchg", "put_relaxed", "put_no_acquire",
                   "get_ignores_dead", "no_saturation")
 
@@ -86,8 +118,8 @@ def _fmt(seconds: float, budget: float) -> str:
 
 
 def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dict:
-    mutants = sorted({a.mutant for a in attempts if a.mutant != "none"}, key=lambda m: (m == SEED_ROW, m))
-    catalog = [m for m in mutants if m != SEED_ROW]
+    mutants = sorted({a.mutant for a in attempts if a.mutant != "none"}, key=lambda m: (m in SCENARIOS, m))
+    catalog = [m for m in mutants if m not in SCENARIOS]
     per: dict = {}
     for mutant in mutants:
         for method in methods:
@@ -148,7 +180,7 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
         f"Machine: {machine()}  ",
         f"Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}  ",
         f"Budget: {budget:g} s per run, {seeds} seeds per mutant and method; mutants run under "
-        f"`{config_label(MUTANT_CONFIG)}` (and `lockdep=on` for the mutants the catalog says need it). Cells: median time to the first violation in seconds "
+        f"`{config_label(MUTANT_CONFIG)}` (with the switches a mutant's catalog entry names: `lockdep=on`, `rmap_lock=none`; a scenario under its own configuration). Cells: median time to the first violation in seconds "
         "(worst) [runs that found it]; executions are median executions to the violation."
         + " A campaign's cell also gives its median inputs and runs (each input's own schedule and its walks; "
           "for a blind method a run is an execution), to the violation or in the whole budget."
@@ -181,14 +213,15 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
         row(name, cells)
 
     for mutant in summary["mutants"]:
-        if mutant != SEED_ROW:
+        if mutant not in SCENARIOS:
             result_row(mutant, f"`{mutant}`")
     o = summary["overall"]
     row("**median of medians**", [f"**{_fmt(o[m]['median_of_medians_s'], budget)}**" if m in o else "" for m in methods])
     row("**ratio to pyfuzz**",
         [f"{o[m]['ratio_to_pyfuzz']:.2g}x" if m in o and o[m].get("ratio_to_pyfuzz") else "" for m in methods])
-    if SEED_ROW in summary["mutants"]:
-        result_row(SEED_ROW, f"the seed's own race (`{config_label(DEFAULT_CONFIG)}`, no mutant)")
+    for name, (config, title) in SCENARIOS.items():
+        if name in summary["mutants"]:
+            result_row(name, f"{title} (`{name}`: `{config_label(config)}`, no mutant)")
     if "median_startup_s" in o.get("pyfuzz", {}):
         lines += ["", f"pyfuzz's times count from the start of its campaign; its start-up (the harness process, "
                       f"libFuzzer, loading the instrumented core) took a median {o['pyfuzz']['median_startup_s']:.3f} s "
@@ -237,19 +270,14 @@ def plot(summary: dict, attempts: list[Attempt], budget: float, methods: list[st
 
 
 def bench_bugs(args, console: Console) -> int:
-    known = [name for name, _, _ in _core.MUTANTS if name != "none"] + [SEED_ROW]
-    mutants = args.mutant or known
+    mutants = chosen_rows(args.mutant) or [name for name, _, _ in _core.MUTANTS if name != "none"] + list(SCENARIOS)
     methods = args.method or list(METHODS)
-    for name in mutants:
-        if name not in known:
-            raise ProgramError(f"unknown mutant {name!r} (see 'pyfuzz mutants'; '{SEED_ROW}' is the seed's own race)")
     for name in methods:
         if name not in METHODS:
             raise ProgramError(f"unknown method {name!r} (choose from {', '.join(METHODS)})")
     # Each job is (the row it reports under, run_method's arguments).
-    jobs = [(mutant, (method, DEFAULT_CONFIG, "none", args.budget, seed) if mutant == SEED_ROW else
-             (method, mutant_config(mutant), mutant, args.budget, seed))
-            for mutant in mutants for method in methods for seed in range(args.seeds)]
+    jobs = [(row, (method, *row_setup(row), args.budget, seed))
+            for row in mutants for method in methods for seed in range(args.seeds)]
     if not args.no_false_alarm_check:
         jobs += [("none", ("pyfuzz", config, "none", args.budget, seed))
                  for config in SAFE_CONFIGS for seed in range(args.seeds)]
@@ -632,7 +660,7 @@ def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> 
     """How many of `inputs` random programs (the same ones for every walk) end in a violation, by
     kind: a kind the mutant's catalog entry does not name is a bug of the configuration itself."""
     programs, seeds = random.Random(2024), random.Random(2025)
-    config = mutant_config(mutant)
+    config, mutant = row_setup(mutant)
     engine = _core.Engine(config, mutant)
     histories = DistinctHistories(config)
     kinds: dict[str, int] = {}
@@ -649,7 +677,7 @@ def count_violations(mutant: str, walk: tuple[str, int] | None, inputs: int) -> 
 def bench_walks(args, console: Console) -> int:
     """Which interleavings find the narrow races: the schedule the bytes spell, a uniform walk,
     and PCT, on the same random programs, counting violating runs (no feedback, no time limit)."""
-    mutants = args.mutant or list(WALK_MUTANTS)
+    mutants = chosen_rows(args.mutant) or list(WALK_MUTANTS)
     inputs = args.inputs or 100_000
     walks = WALKS
     if args.method:  # the blind methods of `bench bugs`, by the sampler each walks with
@@ -670,7 +698,8 @@ def bench_walks(args, console: Console) -> int:
     md = [f"Command: `pyfuzz bench walks {' '.join(args.raw_argv)}`  ", f"Machine: {machine()}  ",
           f"Violating runs among the same {inputs:,} random programs ({INPUT_LEN[0]}-{INPUT_LEN[1]} random bytes each) "
           f"per mutant, under "
-          f"`{config_label(MUTANT_CONFIG)}`.", "",
+          f"`{config_label(MUTANT_CONFIG)}` (with the switches a mutant's catalog entry names; a scenario under "
+          "its own configuration).", "",
           "| mutant | " + " | ".join(walks) + " |", "|---|" + "---|" * len(walks)]
     for mutant in mutants:
         md.append(f"| `{mutant}` | " + " | ".join(f"{counts[mutant, name]:,}" for name in walks) + " |")

@@ -116,19 +116,18 @@ def _shape(program: Program) -> str:
 def _catalog_rows(names: list[str], budget: int, seeds: int, console) -> list[str]:
     """One campaign per mutant (under slab=deferred) and `seeds` on the seed's configuration:
     the finding as libFuzzer's walk gave it beside the minimized reproducer."""
-    from .bench import SEED_ROW, mutant_config
+    from .bench import SCENARIOS, row_setup
     from .campaign import run_campaign
     from .files import scratch_directory
-    from .program import DEFAULT_CONFIG
     from .signature import signature
 
     lines = [
         "| finding | signature | raw: threads / ops / switches / show rows | minimized | campaign s |",
         "|---|---|---|---|---:|",
     ]
-    jobs = [(name, seed) for name in names for seed in (range(1, seeds + 1) if name == SEED_ROW else (1,))]
+    jobs = [(name, seed) for name in names for seed in (range(1, seeds + 1) if name in SCENARIOS else (1,))]
     for name, seed in jobs:
-        config, mutant = (DEFAULT_CONFIG, "none") if name == SEED_ROW else (mutant_config(name), name)
+        config, mutant = row_setup(name)
         with scratch_directory("pyfuzz-bench-") as tmp:
             result = run_campaign(dict(config), mutant, budget, None, tmp, seed)
         label = f"{name} (seed {seed})"
@@ -149,10 +148,10 @@ def bench_minimize(args, console) -> int:
     lines = _timing_rows(args.seeds, args.inputs or 10, console)
     if args.mutant:
         from . import _core
-        from .bench import SEED_ROW
+        from .bench import SCENARIOS
 
         names = [m for m, _, _ in _core.MUTANTS if m != "none"] if args.mutant == ["all"] else args.mutant
-        lines += [""] + _catalog_rows([*names, SEED_ROW] if args.mutant == ["all"] else names,
+        lines += [""] + _catalog_rows([*names, *SCENARIOS] if args.mutant == ["all"] else names,
                                       args.budget, args.seeds, console)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

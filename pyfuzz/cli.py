@@ -167,8 +167,8 @@ def build_parser() -> Parser:
     b.add_argument("--seeds", type=_positive_int, default=5, help="independent seeds per mutant and method (default 5)")
     b.add_argument("--budget", type=_positive_int, default=60, help="seconds per run (default 60)")
     b.add_argument("--mutant", action="append", default=[], metavar="NAME",
-                   help="bugs, walks: only these mutants (repeatable; bugs also takes 'seed', the race in the "
-                        "seed's configuration)")
+                   help="bugs, walks: only these mutants (repeatable; also the scenarios 'seed', the race in the "
+                        "seed's configuration, and 'torn-range', the walker's torn range without the rmap lock)")
     b.add_argument("--method", action="append", default=[], metavar="NAME", help="only these methods (repeatable; walks: the samplers of these blind methods)")
     b.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory (default ./bench-results)")
     b.add_argument("--jobs", type=_positive_int, default=2, help="runs in parallel, one core each (default 2)")

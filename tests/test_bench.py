@@ -4,9 +4,14 @@ in BENCHMARKS.md, never in assertions)."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from pyfuzz.baselines import Attempt
-from pyfuzz.bench import WALKS, summarize
+from pyfuzz.bench import MUTANT_CONFIG, SCENARIOS, WALKS, row_setup, summarize
+from pyfuzz.check import execute
+from pyfuzz.program import DEFAULT_CONFIG, load
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
 def run(*args):
@@ -62,11 +67,28 @@ def test_summary_compares_campaigns_in_runs_too():
     assert s["per"]["m/pyfuzz"]["best_other_ratio"] == 0.5
 
 
-def test_the_seed_race_row_stays_out_of_the_catalog_median():
-    attempts = [Attempt("pyfuzz", "m", "cfg", 0, True, 2.0, 10, "x"), Attempt("pyfuzz", "seed", "cfg", 0, True, 50.0, 9, "x")]
+def test_the_scenario_rows_stay_out_of_the_catalog_median():
+    attempts = [Attempt("pyfuzz", "m", "cfg", 0, True, 2.0, 10, "x"), Attempt("pyfuzz", "seed", "cfg", 0, True, 50.0, 9, "x"),
+                Attempt("pyfuzz", "torn-range", "cfg", 0, True, 90.0, 9, "x")]
     s = summarize(attempts, 60.0, ["pyfuzz"])
-    assert s["mutants"] == ["m", "seed"]
+    assert s["mutants"] == ["m", "seed", "torn-range"]
     assert s["overall"]["pyfuzz"]["median_of_medians_s"] == 2.0
+
+
+def test_each_row_runs_the_configuration_its_bug_needs():
+    assert row_setup("put_reread") == (MUTANT_CONFIG, "put_reread")
+    assert row_setup("rmap_leaks_rcu") == ({**MUTANT_CONFIG, "lockdep": "on"}, "rmap_leaks_rcu")
+    assert row_setup("rmap_recheck_mapping_only") == ({**MUTANT_CONFIG, "rmap_lock": "none"}, "rmap_recheck_mapping_only")
+    assert row_setup("torn-range") == ({**MUTANT_CONFIG, "rmap_lock": "none"}, "none")
+    assert row_setup("seed") == (DEFAULT_CONFIG, "none")
+
+
+def test_the_torn_range_scenario_is_a_bug_of_its_configuration_alone():
+    """The scenario's program fails without the rmap lock and holds under MUTANT_CONFIG, the
+    configuration the mutants (and the false-alarm check) run under."""
+    program = load(CORPUS / "split-below-torn-range-read.txt")
+    assert execute(program.with_config(**SCENARIOS["torn-range"][0])).violation.kind == "bad-use"
+    assert execute(program.with_config(**MUTANT_CONFIG)).violation is None
 
 
 def test_bench_walks_counts_violations_on_the_same_programs_per_walk(tmp_path):

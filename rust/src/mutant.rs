@@ -201,7 +201,9 @@ pub const CATALOG: &[Entry] = &[
         kernel: "the reverse-map reader's re-check after vma_get() only compares folio->mapping \
                  again, trusting that a VMA the folio still records covers it; a split that has \
                  shrunk the VMA but not yet re-pointed the folio breaks that",
-        expect: "bad-use (rmap_one on a VMA that no longer covers the folio, inside a split)",
+        expect: "bad-use with rmap_lock=none (rmap_one on a VMA that no longer covers the folio, \
+                 inside a split; the rmap lock keeps the walker out of that window, so the mistake \
+                 is the lockless walker's)",
     },
     Entry {
         mutant: Mutant::GetUnlockedLookup,
