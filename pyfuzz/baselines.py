@@ -8,8 +8,9 @@ are chosen:
   ``pyfuzz-full`` the same with reads-from and hand-off features too, ``pyfuzz-branches``
   without interleaving features; ``pyfuzz-fixed`` the default with the same number of walks for
   every input (the harness's walk schedule off); ``pyfuzz-entropic`` the default with libFuzzer's
-  entropic power schedule; ``pyfuzz-steer`` the default with steering (a kept input's most novel
-  walk seed passed on to its mutants).
+  entropic power schedule; ``pyfuzz-unsteered`` the default without steering (a kept input's most
+  novel walk seed passed on to its mutants); ``pyfuzz-unsteered-entropic`` without either, the
+  default before the fifth session.
 * ``random``: uniformly random program bytes, uniformly random thread choice at every step.
 * ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
 * ``pct-walk``: the same, at the depth of the PCT walks the pyfuzz harness runs on every input:
@@ -38,17 +39,18 @@ from .program import random_input
 # The blind methods: the scheduler each walks its random programs with, and the PCT depth.
 BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DEPTH), "pct-8": ("pct", 8),
          "pos": ("pos", 0), "surw": ("surw", 0), "delay-3": ("delay", 3)}
-# pyfuzz with more or less interleaving feedback (feedback.rs): the access-class pairs (the
-# default), those with reads-from pairs and hand-off sequences, or none (branch coverage alone).
+# The campaign methods, each with the interleaving feedback it reports (feedback.rs): the
+# access-class pairs (the default), those with reads-from pairs and hand-off sequences, or none
+# (branch coverage alone); the others differ from the default in the sets below.
 FEEDBACK = {"pyfuzz": "pairs", "pyfuzz-full": "full", "pyfuzz-branches": "off", "pyfuzz-fixed": "pairs",
-            "pyfuzz-entropic": "pairs", "pyfuzz-steer": "pairs"}
+            "pyfuzz-entropic": "pairs", "pyfuzz-unsteered": "pairs", "pyfuzz-unsteered-entropic": "pairs"}
 # The campaign methods whose harness gives every input WALKS_PER_INPUT walks (harness.py).
 FIXED_WALKS = {"pyfuzz-fixed"}
-# The campaign methods whose kept inputs pass their most novel walk's seed to their mutants
-# (harness.py, PYFUZZ_WALKS=steer).
-STEERED = {"pyfuzz-steer"}
+# The campaign methods whose kept inputs do not pass their most novel walk's seed to their
+# mutants (harness.py's steering off, PYFUZZ_WALKS=power).
+UNSTEERED = {"pyfuzz-unsteered", "pyfuzz-unsteered-entropic"}
 # The campaign methods run with libFuzzer's entropic power schedule (off by default, campaign.py).
-ENTROPIC = {"pyfuzz-entropic"}
+ENTROPIC = {"pyfuzz-entropic", "pyfuzz-unsteered-entropic"}
 METHODS = (*FEEDBACK, *BLIND, "hypothesis")
 
 
@@ -200,7 +202,7 @@ def pyfuzz_campaign(method: str, config: dict[str, str], mutant: str, budget: fl
     from .campaign import run_campaign
 
     os.environ["PYFUZZ_FEEDBACK"] = FEEDBACK[method]  # inherited by the harness process
-    os.environ["PYFUZZ_WALKS"] = "fixed" if method in FIXED_WALKS else "steer" if method in STEERED else "power"
+    os.environ["PYFUZZ_WALKS"] = "fixed" if method in FIXED_WALKS else "power" if method in UNSTEERED else "steer"
     os.environ["PYFUZZ_ENTROPIC"] = "1" if method in ENTROPIC else "0"
     with scratch_directory("pyfuzz-bench-") as tmp:
         result = run_campaign(config, mutant, int(budget), None, tmp, seed + 1, minimize_finding=False)
