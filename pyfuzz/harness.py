@@ -4,8 +4,7 @@ Per input: the Rust core decodes the bytes into a program and runs it under the 
 engine: once under the schedule the bytes spell, then under PCT walks (random thread priorities
 and WALK_DEPTH - 1 change points spread over the run), each seeded from the first run's digest
 and its own index: WALKS_PER_INPUT of them, and more while the input's runs keep meeting
-interleaving features the process has not met (`walk_indices`); a mutant of an input first runs
-the walk of its parent that met the most new ones (steering). The program's slices line
+interleaving features the process has not met (`walk_indices`). The program's slices line
 threads up at points the bytes choose; the walks try other alignments of the same program. Every
 run feeds the same coverage, so libFuzzer keeps programs whose threads meet in new ways. Half of libFuzzer's mutations are
 replaced by a fresh random program (FRESH_PROGRAMS). The Python oracle checks each history
@@ -70,17 +69,16 @@ FRESH_PROGRAMS = 0.5
 # nothing. 32 more per new run (cap 512) and a base of 8 walks were no better on the deep two.
 NOVELTY_WALKS = 16
 MAX_WALKS = 256
-# Steering: a walk's seed fixes its thread priorities (for as many threads) and change points (at
-# the same steps when the run is as long), and a mutant of a kept input is mostly the same
-# program. So the walk after which an input met the most interleaving features new to the
-# process is passed on to the inputs libFuzzer mutates from it, which run it before their own
-# walks: mutation explores programs near one where threads met in a new way, under the
-# interleaving that met it, at one run per mutant. Over 8 seeds per deep mutant (BENCHMARKS.md,
-# "Steering and the entropic schedule"), with libFuzzer's entropic schedule off (campaign.py),
-# median runs to the first violation: `rmap_put_after_unlock` 22,800 against 57,300 unsteered
-# (fewer on 5 seeds, more on 1), `merge_put_rcusafe` 25,900 against 29,000 (about even). With
-# the entropic schedule on, steering was worth less (47,700 against 61,600, and 18,500 against
-# 18,100).
+# Steering (PYFUZZ_WALKS=steer, `bench bugs --method pyfuzz-steer`; off by default): a walk's seed
+# fixes its thread priorities (for as many threads) and change points (at the same steps when the
+# run is as long), and a mutant of a kept input is mostly the same program. So the walk after
+# which an input met the most interleaving features new to the process can be passed on to the
+# inputs libFuzzer mutates from it, which run it before their own walks. It did not pay: over 16
+# seeds per deep mutant (BENCHMARKS.md, "Steering and the entropic schedule"), median runs to the
+# first violation 40,200 against 42,300 on `rmap_put_after_unlock` (the mean 43,000 against
+# 77,800: it cut the two worst seeds' tails) and 18,500 against 18,100 on `merge_put_rcusafe` (the
+# mean 44,500 against 26,000: three seeds 2.5-10x slower, two 3x faster); 8,300 against 7,600 on
+# the seed's race over 10.
 # How often the harness tells the campaign its counts: at tens to hundreds of inputs a second,
 # about once a second.
 STATS_EVERY = 32
@@ -182,13 +180,14 @@ def main(argv: list[str]) -> None:
     duplicates: dict[str, int] = dict.fromkeys(_known_signatures(), 0)
     written = 0
     # `pyfuzz bench bugs` measures the walk schedule against WALKS_PER_INPUT walks for every input
-    # (PYFUZZ_WALKS=fixed) and steering against the schedule alone (PYFUZZ_WALKS=power). A
-    # finding's walk, inherited or not, is a seed like any other, so it still replays as text. libFuzzer's -merge=1 (the oracle off) wants each input's coverage to
-    # depend on the input alone, not on what the process met before it: fixed walks there too.
-    walks_mode = os.environ.get("PYFUZZ_WALKS", "steer")
+    # (PYFUZZ_WALKS=fixed) and steering beside it (PYFUZZ_WALKS=steer; a finding's walk,
+    # inherited or not, is a seed like any other, so it still replays as text). libFuzzer's
+    # -merge=1 (the oracle off) wants each input's coverage to depend on the input alone, not on
+    # what the process met before it: fixed walks there too, and no steering.
+    walks_mode = os.environ.get("PYFUZZ_WALKS", "power")
     power = oracle and walks_mode != "fixed"
-    # Steering (off with PYFUZZ_WALKS=power or fixed): the seed of an input's most novel walk, by
-    # input, passed on to its mutants (`mutate`), which run it first (the note on steering above):
+    # Steering (PYFUZZ_WALKS=steer, the note above the constants): the seed of an input's most
+    # novel walk, by input, passed on to its mutants (`mutate`), which run it first:
     # `inherited` is the last mutant's (bytes, seed); `last_steered` the last input that ran an
     # inherited seed and met nothing new, which libFuzzer's next mutation of the same unit (up to
     # -mutate_depth in a row) still inherits.
