@@ -7,7 +7,9 @@ are chosen:
 * ``pyfuzz``: the libFuzzer campaign (coverage from the instrumented core and interleavings);
   ``pyfuzz-full`` the same with reads-from and hand-off features too, ``pyfuzz-branches``
   without interleaving features; ``pyfuzz-fixed`` the default with the same number of walks for
-  every input (the harness's walk schedule off).
+  every input (the harness's walk schedule off); ``pyfuzz-steer`` the default with steering (a kept
+  input's most novel walk seed passed on to its mutants); ``pyfuzz-no-entropic`` the default
+  without libFuzzer's entropic power schedule.
 * ``random``: uniformly random program bytes, uniformly random thread choice at every step.
 * ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
 * ``pct-walk``: the same, at the depth of the PCT walks the pyfuzz harness runs on every input:
@@ -36,11 +38,18 @@ from .program import random_input
 # The blind methods: the scheduler each walks its random programs with, and the PCT depth.
 BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DEPTH), "pct-8": ("pct", 8),
          "pos": ("pos", 0), "surw": ("surw", 0), "delay-3": ("delay", 3)}
-# pyfuzz with more or less interleaving feedback (feedback.rs): the access-class pairs (the
-# default), those with reads-from pairs and hand-off sequences, or none (branch coverage alone).
-FEEDBACK = {"pyfuzz": "pairs", "pyfuzz-full": "full", "pyfuzz-branches": "off", "pyfuzz-fixed": "pairs"}
+# The campaign methods, each with the interleaving feedback it reports (feedback.rs): the
+# access-class pairs (the default), those with reads-from pairs and hand-off sequences, or none
+# (branch coverage alone); the others differ from the default in the sets below.
+FEEDBACK = {"pyfuzz": "pairs", "pyfuzz-full": "full", "pyfuzz-branches": "off", "pyfuzz-fixed": "pairs",
+            "pyfuzz-steer": "pairs", "pyfuzz-no-entropic": "pairs"}
 # The campaign methods whose harness gives every input WALKS_PER_INPUT walks (harness.py).
 FIXED_WALKS = {"pyfuzz-fixed"}
+# The campaign methods whose kept inputs pass their most novel walk's seed to their mutants
+# (harness.py's steering, PYFUZZ_WALKS=steer).
+STEERED = {"pyfuzz-steer"}
+# The campaign methods run without libFuzzer's entropic power schedule (campaign.py).
+NO_ENTROPIC = {"pyfuzz-no-entropic"}
 METHODS = (*FEEDBACK, *BLIND, "hypothesis")
 
 
@@ -192,7 +201,8 @@ def pyfuzz_campaign(method: str, config: dict[str, str], mutant: str, budget: fl
     from .campaign import run_campaign
 
     os.environ["PYFUZZ_FEEDBACK"] = FEEDBACK[method]  # inherited by the harness process
-    os.environ["PYFUZZ_WALKS"] = "fixed" if method in FIXED_WALKS else "power"
+    os.environ["PYFUZZ_WALKS"] = "fixed" if method in FIXED_WALKS else "steer" if method in STEERED else "power"
+    os.environ["PYFUZZ_ENTROPIC"] = "0" if method in NO_ENTROPIC else "1"
     with scratch_directory("pyfuzz-bench-") as tmp:
         result = run_campaign(config, mutant, int(budget), None, tmp, seed + 1, minimize_finding=False)
     f = result.finding

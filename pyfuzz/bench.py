@@ -135,6 +135,10 @@ def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dic
                 # load-independent measure, since a campaign's inputs get different walk counts.
                 "median_runs": statistics.median(a.executions if a.runs is None else a.runs for a in runs),
                 "kinds": sorted({a.kind for a in runs if a.kind}),
+                # Runs over seconds, summed over seeds (a campaign's from its first input): how
+                # fast each method runs, measured in the same benchmark as its runs to the bug.
+                "runs_per_s": sum(a.executions if a.runs is None else a.runs for a in runs)
+                / max(sum(a.seconds - (a.startup or 0.0) for a in runs), 1e-9),
             }
             if method in FEEDBACK:
                 per[f"{mutant}/{method}"]["median_from_first_input_s"] = statistics.median(
@@ -219,6 +223,9 @@ def markdown(summary: dict, budget: float, methods: list[str], seeds: int, comma
     row("**median of medians**", [f"**{_fmt(o[m]['median_of_medians_s'], budget)}**" if m in o else "" for m in methods])
     row("**ratio to pyfuzz**",
         [f"{o[m]['ratio_to_pyfuzz']:.2g}x" if m in o and o[m].get("ratio_to_pyfuzz") else "" for m in methods])
+    rates = {m: [p["runs_per_s"] for k, p in summary["per"].items() if k.endswith(f"/{m}")] for m in methods}
+    row("runs per second (all seeds' runs over their seconds, a campaign's from its first input; median over rows)",
+        [f"{statistics.median(r):,.0f}" if r else "" for r in rates.values()])
     for name, (config, title) in SCENARIOS.items():
         if name in summary["mutants"]:
             result_row(name, f"{title} (`{name}`: `{config_label(config)}`, no mutant)")

@@ -144,6 +144,13 @@ def _harness_args(seconds: int, seed: int, dirs: list[Path], work: Path, reload:
         f"-reload={int(reload)}",
         f"-max_len={INPUT_LEN[1]}",
         "-len_control=0",
+        # libFuzzer's entropic power schedule (its default) spends about half of the campaign's
+        # CPU outside the oracle on per-feature bookkeeping: without it the campaign ran 1.23x
+        # the runs per CPU second, and needed as many runs to the deep two's violations over 16
+        # seeds each, but about 1.5x the runs to the seed's own race over 10 (BENCHMARKS.md,
+        # "Steering and the entropic schedule"). So it stays; PYFUZZ_ENTROPIC=0 (`bench bugs
+        # --method pyfuzz-no-entropic`) turns it off.
+        f"-entropic={os.environ.get('PYFUZZ_ENTROPIC', '1')}",
         "-timeout=20",
         "-rss_limit_mb=8192",
         f"-artifact_prefix={work}{os.sep}",

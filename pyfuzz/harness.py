@@ -25,6 +25,7 @@ $PYFUZZ_CONFIG / $PYFUZZ_MUTANT or the seed's.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import random
@@ -68,6 +69,16 @@ FRESH_PROGRAMS = 0.5
 # nothing. 32 more per new run (cap 512) and a base of 8 walks were no better on the deep two.
 NOVELTY_WALKS = 16
 MAX_WALKS = 256
+# Steering (PYFUZZ_WALKS=steer, `bench bugs --method pyfuzz-steer`; off by default): a walk's seed
+# fixes its thread priorities (for as many threads) and change points (at the same steps when the
+# run is as long), and a mutant of a kept input is mostly the same program. So the walk after
+# which an input met the most interleaving features new to the process can be passed on to the
+# inputs libFuzzer mutates from it, which run it before their own walks. It did not pay: over 16
+# seeds per deep mutant (BENCHMARKS.md, "Steering and the entropic schedule"), median runs to the
+# first violation 40,200 against 42,300 on `rmap_put_after_unlock` (the mean 43,000 against
+# 77,800: it cut the two worst seeds' tails) and 18,500 against 18,100 on `merge_put_rcusafe` (the
+# mean 44,500 against 26,000: three seeds 2.5-10x slower, two 3x faster); 8,300 against 7,600 on
+# the seed's race over 10.
 # How often the harness tells the campaign its counts: at tens to hundreds of inputs a second,
 # about once a second.
 STATS_EVERY = 32
@@ -169,9 +180,21 @@ def main(argv: list[str]) -> None:
     duplicates: dict[str, int] = dict.fromkeys(_known_signatures(), 0)
     written = 0
     # `pyfuzz bench bugs` measures the walk schedule against WALKS_PER_INPUT walks for every input
-    # (PYFUZZ_WALKS=fixed). libFuzzer's -merge=1 (the oracle off) wants each input's coverage to
-    # depend on the input alone, not on what the process met before it: fixed walks there too.
-    power = oracle and os.environ.get("PYFUZZ_WALKS", "power") != "fixed"
+    # (PYFUZZ_WALKS=fixed) and steering beside it (PYFUZZ_WALKS=steer; a finding's walk,
+    # inherited or not, is a seed like any other, so it still replays as text). libFuzzer's
+    # -merge=1 (the oracle off) wants each input's coverage to depend on the input alone, not on
+    # what the process met before it: fixed walks there too, and no steering.
+    walks_mode = os.environ.get("PYFUZZ_WALKS", "power")
+    power = oracle and walks_mode != "fixed"
+    # Steering (PYFUZZ_WALKS=steer, the note above the constants): the seed of an input's most
+    # novel walk, by input, passed on to its mutants (`mutate`), which run it first:
+    # `inherited` is the last mutant's (bytes, seed); `last_steered` the last input that ran an
+    # inherited seed and met nothing new, which libFuzzer's next mutation of the same unit (up to
+    # -mutate_depth in a row) still inherits.
+    steer = oracle and walks_mode == "steer"
+    novel_seed: dict[bytes, int] = {}
+    inherited: list = [None, None]
+    last_steered: list = [None, None]
     stats = {"executions": 0, "runs": 0, "checked": 0, "started": time.time(), "duplicates": duplicates}
 
     def write_stats() -> None:
@@ -243,21 +266,40 @@ def main(argv: list[str]) -> None:
         if stats["executions"] % STATS_EVERY == 0:
             write_stats()
         before = core.novel_interleavings()
+        parent_seed = inherited[1] if inherited[0] == data else None
+        inherited[0] = inherited[1] = None
         stats["runs"] += 1
         outcome = run(data, None)
         judge(outcome, data, None)
         if outcome is None:
             return
-        for i in walk_indices(core.novel_interleavings, before, power):
-            walk = {"scheduler": "pct", "seed": outcome.digest ^ i, "depth": WALK_DEPTH, "steps": outcome.steps}
+        seeds = (outcome.digest ^ i for i in walk_indices(core.novel_interleavings, before, power))
+        if parent_seed is not None:
+            seeds = itertools.chain([parent_seed], seeds)
+        best_gain, best_seed, mark = 0, None, core.novel_interleavings() if steer else 0
+        for seed in seeds:
+            walk = {"scheduler": "pct", "seed": seed, "depth": WALK_DEPTH, "steps": outcome.steps}
             stats["runs"] += 1
             judge(run(data, walk), data, walk)
+            if steer:
+                met = core.novel_interleavings()
+                if met - mark > best_gain:
+                    best_gain, best_seed = met - mark, seed
+                mark = met
+        if best_seed is not None:
+            novel_seed[data] = best_seed  # at most one input per feature: bounded
+        elif parent_seed is not None:
+            last_steered[0], last_steered[1] = data, parent_seed  # libFuzzer mutates it again next
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)
         if rng.random() < FRESH_PROGRAMS:
             return random_input(rng)[:max_size]
-        return atheris.Mutate(data, max_size)
+        child = atheris.Mutate(data, max_size)
+        if steer:
+            inherited[0] = child
+            inherited[1] = last_steered[1] if last_steered[0] == data else novel_seed.get(data)
+        return child
 
     # libFuzzer's -merge=1 re-runs its own command line in child processes: argv[0] must then be
     # something a shell can execute (pyfuzz/corpus.py writes a launcher), not harness.py.
