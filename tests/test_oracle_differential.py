@@ -59,6 +59,18 @@ def _histories():
         config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
         cases += [(o.events, config, o.final_counters)
                   for o in _runs(_core.Engine(config), random_input(rng), rng)]
+    # rule 10 never fires on the core's histories under rmap_lock=rwsem (the core keeps the lock's
+    # rules), so histories with one rwsem event dropped or repeated: misuse, unlocked updates and walks
+    rwsem = dict(MUTANT_CONFIG, rmap_lock="rwsem")
+    engine = _core.Engine(rwsem)
+    for _ in range(60):
+        for o in _runs(engine, random_input(rng), rng):
+            at = [i for i, ev in enumerate(o.events) if ev[0] in ("rmap_lock", "rmap_unlock")]
+            if at:
+                i = rng.choice(at)
+                cut = rng.random() < 0.5
+                events = o.events[:i] + o.events[i + cut:] if cut else o.events[:i] + [o.events[i]] + o.events[i:]
+                cases.append((events, rwsem, o.final_counters))
     for threads in (2, 3, 4):
         for _ in range(20):
             prog, schedule = _shaped_program(rng, threads, 8, ("get", "put"))

@@ -16,7 +16,9 @@ One module per rule family, in the order of DESIGN.md section 5:
 * `debugchecks`: the kernel's own debug checks (vma_assert_detached, and with `lockdep=on`
   RCU_LOCKDEP_WARN in __rcuref_put, might_sleep, sections left open), fed by the pass ahead of
   the other rules;
-* `rmaplock`: rule 10, with `rmap_lock=rwsem` the reverse-map lock's rules, a pass of its own;
+* `rmaplock`: rule 10, with `rmap_lock=rwsem` the reverse-map lock's rules, fed by the pass
+  ahead of the other rules as the debug checks are;
+* `kinds`: the event kinds as the small integers the pass and the rules it feeds dispatch on;
 * `history`: the one pass that replays the shared facts (allocations, pointers, trees,
   mappings, operations in flight) and hands each event to the rules above; rule 8 (stray
   warnings) is there too, as it is a fact about the operation in flight.
@@ -37,7 +39,6 @@ from array import array
 
 from .endstate import check_end
 from .history import History
-from .rmaplock import first_rmap_lock_violation
 from .spec import MAXREF, RELEASED, SAT_LO
 from .violation import Violation, is_core_panic, panic_violation
 
@@ -68,7 +69,7 @@ def _judge(h: History, events: list, config: dict, final_counters: list | None) 
     if dv is not None and (first is None or dv.event_index <= first.event_index):
         first = dv
     # A lock rule broken no later than the first damage is its cause, as with the debug checks.
-    rv = first_rmap_lock_violation(events, config)
+    rv = h.rmap_lock.found
     if rv is not None and (first is None or rv.event_index <= first.event_index):
         first = rv
     if first is not None:

@@ -21,54 +21,21 @@ from typing import Any, Final
 
 from .debugchecks import DebugChecks
 from .invariants import check_vmas
+from .kinds import (
+    KIND, K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
+    K_PREEMPT_OFF, K_RCU_UNLOCK, K_PREEMPT_ON, K_MAPPING_STORE, K_MAPPING_LOAD, K_ALLOC, K_LOOKUP,
+    K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC)
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
 from .rcu import ReadSideSections
+from .rmaplock import EVENTS, RmapLock
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
 # Thread index = thread + 2: the RCU callback is 0, setup 1, program threads (at most 4) 2..5.
 THREAD_INDICES: Final = 6
 _FIELD: Final = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
-
-# The event kinds the pass judges, as small integers: one dictionary lookup per event picks the
-# branch, where a chain of string compares cost about as much as the branch itself.  The plain
-# accesses come first (one range test); kinds not listed (the facts the verdicts do not depend
-# on, op_begin, folio_map and mapped_load, and the reverse-map lock's, judged by rmaplock's own
-# pass) fall through every branch.
-K_READ: Final = 0
-K_WRITE: Final = 1
-K_USE: Final = 2
-K_ATOMIC: Final = 3
-K_REF_CALL: Final = 4
-K_REF_RET: Final = 5
-K_OP_END: Final = 6
-K_LOCK: Final = 7
-K_UNLOCK: Final = 8
-K_RCU_LOCK: Final = 9
-K_PREEMPT_OFF: Final = 10
-K_RCU_UNLOCK: Final = 11
-K_PREEMPT_ON: Final = 12
-K_MAPPING_STORE: Final = 13
-K_MAPPING_LOAD: Final = 14
-K_ALLOC: Final = 15
-K_LOOKUP: Final = 16
-K_TREE_INSERT: Final = 17
-K_TREE_UPDATE: Final = 18
-K_FREE: Final = 19
-K_FENCE: Final = 20
-K_TREE_REMOVE: Final = 21
-K_WARN: Final = 22
-K_RECLAIM: Final = 23
-K_PANIC: Final = 24
-KIND: Final[dict[str, int]] = {
-    "read": K_READ, "write": K_WRITE, "use": K_USE, "atomic": K_ATOMIC, "ref_call": K_REF_CALL,
-    "ref_ret": K_REF_RET, "op_end": K_OP_END, "lock": K_LOCK, "unlock": K_UNLOCK, "rcu_lock": K_RCU_LOCK,
-    "preempt_off": K_PREEMPT_OFF, "rcu_unlock": K_RCU_UNLOCK, "preempt_on": K_PREEMPT_ON,
-    "mapping_store": K_MAPPING_STORE, "mapping_load": K_MAPPING_LOAD, "alloc": K_ALLOC, "lookup": K_LOOKUP,
-    "tree_insert": K_TREE_INSERT, "tree_update": K_TREE_UPDATE, "free": K_FREE, "fence": K_FENCE,
-    "tree_remove": K_TREE_REMOVE, "warn": K_WARN, "reclaim": K_RECLAIM, "panic": K_PANIC}
 
 
 def judges_ordering(events: list[tuple]) -> bool:
@@ -137,6 +104,7 @@ class History:
         self.rcu = ReadSideSections(self, nthreads)
         self.hb = HappensBefore(self, nthreads)
         self.debug_checks = DebugChecks(events, config)
+        self.rmap_lock = RmapLock(events, config)
 
     def close(self) -> None:
         """Drop the rules' references back to the history: without the cycle, a judged history's
@@ -189,6 +157,11 @@ class History:
         if frees or debug_checks.lockdep:
             for name in debug_checks.kinds:
                 debug_kinds |= 1 << KIND[name]
+        rmap_lock = self.rmap_lock
+        rmap_kinds = 0  # bit k: the reverse-map lock's rules read events of kind k
+        if rmap_lock.on:
+            for name in EVENTS:
+                rmap_kinds |= 1 << KIND[name]
         wlock = 0
         dirty = True   # something the VMA invariants read changed since they were last checked
         started = False
@@ -197,8 +170,12 @@ class History:
             k: str = ev[0]
             t: int = ev[1]
             kind = KIND.get(k, -1)
-            if kind >= 0 and (debug_kinds >> kind) & 1:
-                debug_checks.see(idx, ev)  # before the other rules: it wins a tie
+            if kind >= 0:
+                # before the other rules: they win a tie
+                if (debug_kinds >> kind) & 1:
+                    debug_checks.see(idx, ev)
+                if (rmap_kinds >> kind) & 1:
+                    rmap_lock.see(idx, kind, ev)
             ti = t + 2
             if not started and t != -1:
                 started = True
@@ -360,7 +337,8 @@ class History:
 
             elif kind == K_LOOKUP:
                 slot = ev[3]
-                aid = trees.get(ev[2], {}).get(slot)
+                tr = trees.get(ev[2])
+                aid = tr.get(slot) if tr is not None else None
                 if aid is None:
                     aid = slot_cur.get(slot)
                 if aid is not None:
@@ -369,7 +347,9 @@ class History:
             elif kind == K_TREE_INSERT or kind == K_TREE_UPDATE:
                 mm = ev[2]
                 slot = ev[3]
-                tr = trees.setdefault(mm, {})
+                tr = trees.get(mm)
+                if tr is None:
+                    tr = trees[mm] = {}
                 if kind == K_TREE_UPDATE:
                     aid = tr.get(slot)
                     if aid is None:
@@ -407,7 +387,10 @@ class History:
 
             elif kind == K_TREE_REMOVE:
                 mm = ev[2]
-                aid = trees.setdefault(mm, {}).pop(ev[3], None)
+                tr = trees.get(mm)
+                if tr is None:
+                    tr = trees[mm] = {}
+                aid = tr.pop(ev[3], None)
                 if aid is not None:
                     allocs[aid].trees &= ~(1 << mm)
                     life.detached(aid, t, idx)

@@ -10,7 +10,7 @@ munmap never clears it, and that is what the reverse-map reader races against.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:
     from .history import History
@@ -57,8 +57,11 @@ def check_vmas(h: History, idx: int, when: str) -> None:
                              "name freed memory.", idx)
         return
     # Most checks find nothing; only then is it worth sorting, to report the lowest such page.
-    if _misplaced_folio(h, h.mapping.items()) is not None:
-        page, m = _misplaced_folio(h, sorted(h.mapping.items()))
+    covers = _tree0_ranges(h)
+    if covers and _misplaced_folio(covers, h.mapping.items()) is not None:
+        found = _misplaced_folio(covers, sorted(h.mapping.items()))
+        assert found is not None
+        page, m = found
         aid = m[0]
         s, e, p = allocs[aid].fields
         raise h.viol("vma-invariant",
@@ -67,19 +70,30 @@ def check_vmas(h: History, idx: int, when: str) -> None:
                      "not re-pointed.", idx)
 
 
-def _misplaced_folio(h, mappings):
-    """The first (page, mapping) whose mapping names a VMA in mm 0's tree not covering it."""
+def _tree0_ranges(h: History) -> dict[int, tuple[int, int]]:
+    """[start, end) of each allocation in mm 0's tree (at its own slot) whose range is set: the
+    only VMAs a folio's mapping can name wrongly.  Built once per check, so that each folio costs
+    one lookup (a tree holds a few VMAs, the folio mappings are many)."""
     allocs = h.allocs
-    tr0 = h.trees.get(0, {})
+    covers: dict[int, tuple[int, int]] = {}
+    tr0 = h.trees.get(0)
+    if not tr0:
+        return covers
+    for slot, aid in tr0.items():
+        a = allocs[aid]
+        s = a.fields[0]
+        e = a.fields[1]
+        if a.slot == slot and s is not None and e is not None:
+            covers[aid] = (s, e)
+    return covers
+
+
+def _misplaced_folio(covers: dict[int, tuple[int, int]], mappings: Iterable[tuple[int, Any]]) -> tuple[int, Any] | None:
+    """The first (page, mapping) whose mapping names a VMA of `covers` that does not cover it."""
     for page, m in mappings:
         if m is None:
             continue
-        aid = m[0]
-        if tr0.get(allocs[aid].slot) != aid:
-            continue
-        s, e, p = allocs[aid].fields
-        if s is None or e is None:
-            continue
-        if not (s <= page < e):
+        r = covers.get(m[0])
+        if r is not None and not (r[0] <= page < r[1]):
             return page, m
     return None

@@ -109,7 +109,11 @@ class Lifetime:
 
     # ------------------------------------------------------------------ references taken and dropped
     def got(self, aid: int, t: int, idx: int) -> None:
-        self.hold[aid].setdefault(t, []).append((idx, "get"))
+        lst = self.hold[aid].get(t)
+        if lst is None:
+            self.hold[aid][t] = [(idx, "get")]
+        else:
+            lst.append((idx, "get"))
 
     def dropped(self, aid: int, t: int) -> None:
         """A put by t drops t's most recent reference on aid (the op's own: the reference the munmap
@@ -132,7 +136,11 @@ class Lifetime:
             lst.pop()
 
     def detached(self, aid: int, t: int, idx: int) -> None:
-        self.hold[aid].setdefault(t, []).append((idx, "detach"))
+        lst = self.hold[aid].get(t)
+        if lst is None:
+            self.hold[aid][t] = [(idx, "detach")]
+        else:
+            lst.append((idx, "detach"))
 
     # ------------------------------------------------------------------ the slab
     def check_reuse(self, old, t, slot, gen, idx) -> None:

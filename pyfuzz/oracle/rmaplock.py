@@ -15,93 +15,123 @@ own root; under `mapping=root` a VMA cut from a root records it in `vm_root`).  
 * `unlocked-rmap-walk`: a range read, or a use of a folio through a VMA, by a thread holding no
   mmap_lock (a walker) without the VMA's root's rwsem.
 
-A pass of its own over the events, like the debug checks: it needs only which thread holds which
-lock, the trees' members and each VMA's recorded root, all plain facts of the history.
+Fed by the pass like the debug checks (the events of `EVENTS`, ahead of the other rules), it
+needs only which thread holds which lock, the trees' members and each VMA's recorded root, all
+plain facts of the history, and keeps its first violation without stopping the pass.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
+from .kinds import K_ALLOC, K_LOCK, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_UNLOCK, K_USE, K_WRITE
 from .violation import Violation, thread_name
 
 KINDS = ("rmap-lock-misuse", "unlocked-range-update", "unlocked-rmap-walk")
-_RANGE = frozenset(("vm_start", "vm_end", "vm_pgoff"))
+_RANGE: Final = frozenset(("vm_start", "vm_end", "vm_pgoff"))
+# The events the rules read.
+EVENTS: Final = ("rmap_lock", "rmap_unlock", "lock", "unlock", "alloc", "tree_insert", "tree_remove", "write", "read",
+                 "use")
 
 
-def first_rmap_lock_violation(events: list, config: dict) -> Violation | None:
-    """The first violation of rule 10, or None (always None under `rmap_lock=none`)."""
-    if config.get("rmap_lock", "none") != "rwsem":
-        return None
-    writer: dict = {}      # slot -> thread holding its rwsem for write
-    readers: dict = {}     # slot -> {thread: read acquisitions held}
-    root: dict = {}        # slot -> slot of its root
-    in_tree: dict = {}     # slot -> number of mms whose tree holds it
-    mmap_held: dict = {}   # thread -> mmap_lock acquisitions held
+class RmapLock:
+    def __init__(self, events: list, config: dict):
+        self.events = events
+        self.on = config.get("rmap_lock", "none") == "rwsem"  # without the rwsem there is nothing to judge
+        self.writer: dict[int, int] = {}              # slot -> thread holding its rwsem for write
+        self.readers: dict[int, dict[int, int]] = {}  # slot -> {thread: read acquisitions held}
+        self.root: dict[int, int] = {}                # slot -> slot of its root
+        self.in_tree: dict[int, int] = {}             # slot -> number of mms whose tree holds it
+        self.mmap_held: dict[int, int] = {}           # thread -> mmap_lock acquisitions held
+        self.found: Violation | None = None           # the first violation
 
-    def viol(kind, msg, idx):
-        return Violation(kind, msg, idx, events)
+    def see(self, idx: int, kind: int, ev: tuple) -> None:
+        """Judge one event of `EVENTS` (`kind`: its kinds.KIND); the first violation is kept in `found`."""
+        if self.found is None:
+            self.found = self.judge(idx, kind, ev)
 
-    def holds(t, slot, write_only):
-        r = root.get(slot, slot)
-        return writer.get(r) == t or (not write_only and readers.get(r, {}).get(t, 0) > 0), r
+    def holds(self, t: int, r: int, write_only: bool) -> bool:
+        """Whether t holds the rwsem of root r (for write, or in either mode)."""
+        if self.writer.get(r) == t:
+            return True
+        if write_only:
+            return False
+        held = self.readers.get(r)
+        return held is not None and held.get(t, 0) > 0
 
-    for idx, ev in enumerate(events):
-        k = ev[0]
-        t = ev[1]
-        if k == "rmap_lock":
-            slot, mode = ev[2], ev[3]
-            if writer.get(slot) is not None or (mode == "write" and any(readers.get(slot, {}).values())):
-                holder = writer.get(slot)
+    def judge(self, idx: int, kind: int, ev: tuple) -> Violation | None:
+        t: int = ev[1]
+        writer = self.writer
+        readers = self.readers
+        if kind == K_RMAP_LOCK:
+            slot: int = ev[2]
+            mode: str = ev[3]
+            holder = writer.get(slot)
+            held_by = readers.get(slot)
+            if holder is not None or (mode == "write" and held_by is not None and any(held_by.values())):
                 held = (f"{thread_name(holder)} holds it for write" if holder is not None
                         else "readers hold it")
-                raise viol("rmap-lock-misuse",
-                           f"{thread_name(t)} took the rmap rwsem of VMA slot {slot} for {mode} while {held}.", idx)
+                return Violation("rmap-lock-misuse",
+                                 f"{thread_name(t)} took the rmap rwsem of VMA slot {slot} for {mode} while {held}.",
+                                 idx, self.events)
             if mode == "write":
                 writer[slot] = t
             else:
-                r = readers.setdefault(slot, {})
-                r[t] = r.get(t, 0) + 1
-        elif k == "rmap_unlock":
-            slot, mode = ev[2], ev[3]
+                if held_by is None:
+                    readers[slot] = {t: 1}
+                else:
+                    held_by[t] = held_by.get(t, 0) + 1
+        elif kind == K_RMAP_UNLOCK:
+            slot = ev[2]
+            mode = ev[3]
             if mode == "write":
                 ok = writer.get(slot) == t
                 if ok:
-                    writer[slot] = None
+                    del writer[slot]
             else:
-                r = readers.get(slot, {})
-                ok = r.get(t, 0) > 0
-                if ok:
+                r = readers.get(slot)
+                ok = r is not None and r.get(t, 0) > 0
+                if ok and r is not None:
                     r[t] -= 1
             if not ok:
-                raise viol("rmap-lock-misuse",
-                           f"{thread_name(t)} released the rmap rwsem of VMA slot {slot} ({mode}) without holding it.",
-                           idx)
-        elif k == "lock":
-            mmap_held[t] = mmap_held.get(t, 0) + 1
-        elif k == "unlock":
-            mmap_held[t] = mmap_held.get(t, 0) - 1
-        elif k == "alloc":
-            root[ev[2]] = ev[2]
-            in_tree[ev[2]] = 0
-        elif k == "tree_insert":
-            in_tree[ev[3]] = in_tree.get(ev[3], 0) + 1
-        elif k == "tree_remove":
-            in_tree[ev[3]] = max(0, in_tree.get(ev[3], 0) - 1)
-        elif k == "write" and t >= 0:
-            slot, field = ev[2], ev[3]
+                return Violation("rmap-lock-misuse",
+                                 f"{thread_name(t)} released the rmap rwsem of VMA slot {slot} ({mode}) without "
+                                 "holding it.", idx, self.events)
+        elif kind == K_LOCK:
+            self.mmap_held[t] = self.mmap_held.get(t, 0) + 1
+        elif kind == K_UNLOCK:
+            self.mmap_held[t] = self.mmap_held.get(t, 0) - 1
+        elif kind == K_ALLOC:
+            slot = ev[2]
+            self.root[slot] = slot
+            self.in_tree[slot] = 0
+        elif kind == K_TREE_INSERT:
+            slot = ev[3]
+            self.in_tree[slot] = self.in_tree.get(slot, 0) + 1
+        elif kind == K_TREE_REMOVE:
+            slot = ev[3]
+            self.in_tree[slot] = max(0, self.in_tree.get(slot, 0) - 1)
+        elif kind == K_WRITE:
+            if t < 0:
+                return None
+            slot = ev[2]
+            field: str = ev[3]
             if field == "vm_root":
-                root[slot] = ev[4] - 1 if ev[4] else slot
-            elif field in _RANGE and in_tree.get(slot, 0) > 0:
-                ok, r = holds(t, slot, write_only=True)
-                if not ok:
-                    raise viol("unlocked-range-update",
-                               f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
-                               f"(it is in a tree), without holding the rmap rwsem of its root (slot {r}) "
-                               "for write.", idx)
-        elif (k == "read" and ev[3] in _RANGE or k == "use") and t >= 0 and mmap_held.get(t, 0) <= 0:
-            ok, r = holds(t, ev[2], write_only=False)
-            if not ok:
-                what = f"read {ev[3]} of" if k == "read" else f"used folio {ev[3]} through"
-                raise viol("unlocked-rmap-walk",
-                           f"{thread_name(t)} {what} VMA slot {ev[2]} holding neither the mmap_lock nor "
-                           f"the rmap rwsem of its root (slot {r}).", idx)
-    return None
+                value: int = ev[4]
+                self.root[slot] = value - 1 if value else slot
+            elif field in _RANGE and self.in_tree.get(slot, 0) > 0:
+                rs = self.root.get(slot, slot)
+                if not self.holds(t, rs, True):
+                    return Violation("unlocked-range-update",
+                                     f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
+                                     f"(it is in a tree), without holding the rmap rwsem of its root (slot {rs}) "
+                                     "for write.", idx, self.events)
+        elif (kind == K_READ and ev[3] in _RANGE or kind == K_USE) and t >= 0 and self.mmap_held.get(t, 0) <= 0:
+            slot = ev[2]
+            rs = self.root.get(slot, slot)
+            if not self.holds(t, rs, False):
+                what = f"read {ev[3]} of" if kind == K_READ else f"used folio {ev[3]} through"
+                return Violation("unlocked-rmap-walk",
+                                 f"{thread_name(t)} {what} VMA slot {slot} holding neither the mmap_lock nor "
+                                 f"the rmap rwsem of its root (slot {rs}).", idx, self.events)
+        return None

@@ -39,6 +39,7 @@ pub enum Mutant {
     HolderPutRcusafe,
     MergeRemove2PutRcusafe,
     MergeRepointRemove2AfterPut,
+    PutAcquireBeforeCmpxchg,
 }
 
 pub struct Entry {
@@ -292,7 +293,8 @@ pub const CATALOG: &[Entry] = &[
                  walker that passed folio_mapped() before the zap revives the VMA in that window, \
                  drops and frees it inside its section, and RCU reclaims it once the walker leaves, \
                  before the holder's cmpxchg; needs a get, a munmap of that VMA, the put and a \
-                 walker parked across the munmap)",
+                 walker parked across the munmap: \
+                 corpus/holder-put-rcusafe-after-munmap.txt)",
     },
     Entry {
         mutant: Mutant::MergeRemove2PutRcusafe,
@@ -303,7 +305,8 @@ pub const CATALOG: &[Entry] = &[
                  merge_put_rcusafe's mistake confined to the case that removes two VMAs",
         expect: "use-after-free (the merge's cmpxchg on remove2 after a walker that found it through \
                  a folio revived it in the put window, freed it and left its section; needs a \
-                 three-way merge and a walker on the third VMA's folios)",
+                 three-way merge and a walker on the third VMA's folios: \
+                 corpus/merge-remove2-put-rcusafe.txt)",
     },
     Entry {
         mutant: Mutant::MergeRepointRemove2AfterPut,
@@ -315,7 +318,26 @@ pub const CATALOG: &[Entry] = &[
         expect: "use-after-free (a walker that entered its section after remove2's free and reclaim \
                  reads the old mapping, finds the folio mapped and takes a reference on the \
                  reclaimed slot; needs a three-way merge and the walker's whole look-up inside the \
-                 one step between the free and the re-point)",
+                 one step between the free and the re-point: \
+                 corpus/merge-repoint-remove2-after-put.txt)",
+    },
+    // The hard tier's fifth round: a mistake of another kind than a wrong put helper, in rcuref's
+    // memory ordering (BENCHMARKS.md, "The hard tier, fifth round", counts it blind).
+    Entry {
+        mutant: Mutant::PutAcquireBeforeCmpxchg,
+        name: "put_acquire_before_cmpxchg",
+        kernel: "rcuref_put_slowpath(): smp_acquire__after_ctrl_dep() placed right after the test \
+                 cnt == RCUREF_NOREF, before the try_cmpxchg(NOREF, DEAD), instead of after the \
+                 branch on the cmpxchg's result (a misreading of which control dependency the fence \
+                 follows). The fence then orders only the releases the fetch-sub observed; a get+put \
+                 that revived the object and dropped it again inside the window, whose release the \
+                 cmpxchg reads, is no longer ordered before the free. Unlike put_no_acquire, every \
+                 free without such a revival stays ordered",
+        expect: "data-race (a walker that passed folio_mapped() before the munmap's zap revives the \
+                 VMA from NOREF inside the munmap's put window, reads its range in its re-check, and \
+                 drops it to NOREF; the munmap's cmpxchg, run between the walker's fetch-sub and its \
+                 cmpxchg, wins and frees the VMA without acquiring the walker's release; three \
+                 preemptions)",
     },
 ];
 

@@ -107,6 +107,13 @@ pub fn is_dead(counter: u32) -> bool {
     (RELEASED..NOREF).contains(&counter)
 }
 
+/// `smp_acquire__after_ctrl_dep()`: the accesses of every holder whose release the preceding
+/// reads of the counter observed happen before what follows (the free).
+fn acquire_after_ctrl_dep<E: Env>(env: &E) {
+    std::sync::atomic::fence(O::Acquire);
+    env.emit(Event::Fence { t: env.tid() });
+}
+
 // The get/put chain, expanded for both runners (env.rs).
 twice! {
     [use crate::rcu as rcu;]
@@ -241,6 +248,10 @@ twice! {
     fn put_slowpath(env: &E, slot: u8, counter: u32) -> bool {
         let counter = if env.mutant() == Mutant::PutReread { aw!(counter_load(env, slot)) } else { counter };
         if counter == NOREF {
+            let acquire_early = env.mutant() == Mutant::PutAcquireBeforeCmpxchg;
+            if acquire_early {
+                acquire_after_ctrl_dep(env);
+            }
             if env.mutant() == Mutant::PutNoCmpxchg {
                 aw!(counter_store(env, slot, DEAD, Order::Release));
             } else if let Err(mut found) = aw!(counter_cmpxchg(env, slot, NOREF, DEAD, Order::Release)) {
@@ -254,9 +265,8 @@ twice! {
                     return false;
                 }
             }
-            if env.mutant() != Mutant::PutNoAcquire {
-                std::sync::atomic::fence(O::Acquire);
-                env.emit(Event::Fence { t: env.tid() });
+            if env.mutant() != Mutant::PutNoAcquire && !acquire_early {
+                acquire_after_ctrl_dep(env);
             }
             return true;
         }

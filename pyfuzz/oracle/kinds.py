@@ -1,0 +1,44 @@
+"""The event kinds as small integers: the pass looks each event's kind up once in `KIND` and
+picks its branch, and the rules it feeds, by int compares, where a chain of string compares cost
+about as much as the branch itself.  The plain accesses come first (one range test); kinds not
+listed (the facts no verdict depends on: op_begin, folio_map and mapped_load) get no branch."""
+
+from __future__ import annotations
+
+from typing import Final
+
+K_READ: Final = 0
+K_WRITE: Final = 1
+K_USE: Final = 2
+K_ATOMIC: Final = 3
+K_REF_CALL: Final = 4
+K_REF_RET: Final = 5
+K_OP_END: Final = 6
+K_LOCK: Final = 7
+K_UNLOCK: Final = 8
+K_RCU_LOCK: Final = 9
+K_PREEMPT_OFF: Final = 10
+K_RCU_UNLOCK: Final = 11
+K_PREEMPT_ON: Final = 12
+K_MAPPING_STORE: Final = 13
+K_MAPPING_LOAD: Final = 14
+K_ALLOC: Final = 15
+K_LOOKUP: Final = 16
+K_TREE_INSERT: Final = 17
+K_TREE_UPDATE: Final = 18
+K_FREE: Final = 19
+K_FENCE: Final = 20
+K_TREE_REMOVE: Final = 21
+K_WARN: Final = 22
+K_RECLAIM: Final = 23
+K_PANIC: Final = 24
+K_RMAP_LOCK: Final = 25  # read by rmaplock only
+K_RMAP_UNLOCK: Final = 26
+KIND: Final[dict[str, int]] = {
+    "read": K_READ, "write": K_WRITE, "use": K_USE, "atomic": K_ATOMIC, "ref_call": K_REF_CALL,
+    "ref_ret": K_REF_RET, "op_end": K_OP_END, "lock": K_LOCK, "unlock": K_UNLOCK, "rcu_lock": K_RCU_LOCK,
+    "preempt_off": K_PREEMPT_OFF, "rcu_unlock": K_RCU_UNLOCK, "preempt_on": K_PREEMPT_ON,
+    "mapping_store": K_MAPPING_STORE, "mapping_load": K_MAPPING_LOAD, "alloc": K_ALLOC, "lookup": K_LOOKUP,
+    "tree_insert": K_TREE_INSERT, "tree_update": K_TREE_UPDATE, "free": K_FREE, "fence": K_FENCE,
+    "tree_remove": K_TREE_REMOVE, "warn": K_WARN, "reclaim": K_RECLAIM, "panic": K_PANIC,
+    "rmap_lock": K_RMAP_LOCK, "rmap_unlock": K_RMAP_UNLOCK}
