@@ -117,6 +117,11 @@ def _fmt(seconds: float, budget: float) -> str:
     return f"{seconds:.3f}" if seconds < 1 else f"{seconds:.1f}"
 
 
+def _runs(attempt: Attempt) -> int:
+    """The schedules an attempt ran: a campaign counts its walks, a blind method one per execution."""
+    return attempt.executions if attempt.runs is None else attempt.runs
+
+
 def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dict:
     mutants = sorted({a.mutant for a in attempts if a.mutant != "none"}, key=lambda m: (m in SCENARIOS, m))
     catalog = [m for m in mutants if m not in SCENARIOS]
@@ -133,11 +138,11 @@ def summarize(attempts: list[Attempt], budget: float, methods: list[str]) -> dic
                 "median_executions": statistics.median(a.executions for a in runs),
                 # Runs (schedules executed) to the violation, or in the whole budget: the
                 # load-independent measure, since a campaign's inputs get different walk counts.
-                "median_runs": statistics.median(a.executions if a.runs is None else a.runs for a in runs),
+                "median_runs": statistics.median(_runs(a) for a in runs),
                 "kinds": sorted({a.kind for a in runs if a.kind}),
                 # Runs over seconds, summed over seeds (a campaign's from its first input): how
                 # fast each method runs, measured in the same benchmark as its runs to the bug.
-                "runs_per_s": sum(a.executions if a.runs is None else a.runs for a in runs)
+                "runs_per_s": sum(_runs(a) for a in runs)
                 / max(sum(a.seconds - (a.startup or 0.0) for a in runs), 1e-9),
             }
             if method in FEEDBACK:

@@ -115,11 +115,11 @@ def _write_random_inputs(directory: Path, seed: int) -> None:
 
 def libfuzzer_env(core: Path | None, config: dict[str, str]) -> dict[str, str]:
     """The environment of a harness child: the very pyfuzz package this process runs, the
-    instrumented core if there is one, and the configuration to run. `python -P` keeps the working directory off sys.path, so a
-    source checkout's uncompiled pyfuzz/ cannot shadow an installed package in the child. A fixed
-    hash seed: atheris feeds Python's own coverage to libFuzzer too, and code that walks a set or
-    dict of strings would otherwise take other branches in every process, and a campaign's seed
-    would no longer decide its inputs."""
+    instrumented core if there is one, and the configuration to run. `python -P` keeps the
+    working directory off sys.path, so a source checkout's uncompiled pyfuzz/ cannot shadow an
+    installed package in the child. A fixed hash seed: atheris feeds Python's own coverage to
+    libFuzzer too, and code that walks a set or dict of strings would otherwise take other
+    branches in every process, and a campaign's seed would no longer decide its inputs."""
     package_root = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
     return dict(os.environ, PYTHONPATH=path, PYFUZZ_CORE=str(core or ""), PYTHONHASHSEED="0",

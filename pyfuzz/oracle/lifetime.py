@@ -109,11 +109,15 @@ class Lifetime:
 
     # ------------------------------------------------------------------ references taken and dropped
     def got(self, aid: int, t: int, idx: int) -> None:
+        self._hold(aid, t, idx, "get")
+
+    def _hold(self, aid: int, t: int, idx: int, how: str) -> None:
+        """t holds a reference on aid from event idx on, taken by a get or left by a detach."""
         lst = self.hold[aid].get(t)
         if lst is None:
-            self.hold[aid][t] = [(idx, "get")]
+            self.hold[aid][t] = [(idx, how)]
         else:
-            lst.append((idx, "get"))
+            lst.append((idx, how))
 
     def dropped(self, aid: int, t: int) -> None:
         """A put by t drops t's most recent reference on aid (the op's own: the reference the munmap
@@ -136,11 +140,7 @@ class Lifetime:
             lst.pop()
 
     def detached(self, aid: int, t: int, idx: int) -> None:
-        lst = self.hold[aid].get(t)
-        if lst is None:
-            self.hold[aid][t] = [(idx, "detach")]
-        else:
-            lst.append((idx, "detach"))
+        self._hold(aid, t, idx, "detach")
 
     # ------------------------------------------------------------------ the slab
     def check_reuse(self, old, t, slot, gen, idx) -> None:
