@@ -40,6 +40,7 @@ pub enum Mutant {
     MergeRemove2PutRcusafe,
     MergeRepointRemove2AfterPut,
     PutAcquireBeforeCmpxchg,
+    RmapSleepStaysOutOfRcu,
 }
 
 pub struct Entry {
@@ -338,6 +339,22 @@ pub const CATALOG: &[Entry] = &[
                  drops it to NOREF; the munmap's cmpxchg, run between the walker's fetch-sub and its \
                  cmpxchg, wins and frees the VMA without acquiring the walker's release; three \
                  preemptions)",
+    },
+    // The hard tier's sixth round (BENCHMARKS.md, "The hard tier, sixth round"): the walker's sleep
+    // path under the root policy, a rare path, with a one-step window on it.
+    Entry {
+        mutant: Mutant::RmapSleepStaysOutOfRcu,
+        name: "rmap_sleep_stays_out_of_rcu",
+        kernel: "the walker's sleep path (the rmap rwsem's trylock failed) does not re-enter its RCU \
+                 read-side section after taking the rwsem, as folio_lock_anon_vma_read() hands back \
+                 its anon_vma locked and outside RCU (there the rwsem protects the anon_vma's own \
+                 tree that the walk goes on to). The pin and the rwsem keep the folio's VMA, but the \
+                 walk from a root looks the covering VMA up in the mm's tree, which only RCU keeps \
+                 from being freed under the look-up",
+        expect: "use-after-free with mapping=root (vma_get on the slot of a VMA that a munmap freed, \
+                 and RCU reclaimed, between the walker's tree look-up and its get; needs the sleep \
+                 path, a split or merge holding the root's rwsem at the walker's trylock, and that \
+                 munmap inside a one-step window)",
     },
 ];
 

@@ -624,7 +624,9 @@ async fn get_ref<E: Env>(env: &E, addr: u32, held: &mut Vec<u8>) -> &'static str
 /// is still mapped after reading it: the VMA is released only after its pages are zapped, so it
 /// was alive at that check, and the RCU read-side section keeps its memory a VMA from then on.
 /// `pending` receives the reference the mutant `rmap_put_after_unlock` drops after the section.
-async fn rmap<E: Env>(env: &E, page: u32, pending: &mut Option<u8>) -> &'static str {
+/// `in_rcu` says whether the walk ends inside its read-side section (the mutant
+/// `rmap_sleep_stays_out_of_rcu` leaves it for good on the sleep path).
+async fn rmap<E: Env>(env: &E, page: u32, pending: &mut Option<u8>, in_rcu: &mut bool) -> &'static str {
     let Some(slot) = mapping_load(env, page).await else { return "unmapped" };
     if !folio_mapped(env, page).await {
         return "unmapped";
@@ -648,7 +650,7 @@ async fn rmap<E: Env>(env: &E, page: u32, pending: &mut Option<u8>) -> &'static 
     // whose rwsem orders this walk against every split and merge of the VMAs cut from it.
     let locked = rmap_locking(env);
     if locked {
-        rmap_lock_pinned(env, slot).await;
+        *in_rcu = rmap_lock_pinned(env, slot).await;
     }
     let outcome = validate_and_use(env, page, slot).await;
     if locked {
@@ -697,13 +699,18 @@ async fn validate_and_use<E: Env>(env: &E, page: u32, slot: u8) -> &'static str 
 /// anon_vma's: a trylock inside the RCU section; failing that, the reference keeps the VMA, so
 /// the walker leaves the section to sleep on the lock (no sleeping under RCU) and re-enters it
 /// afterwards, as the rest of the walk (the tree walk of `mapping=root`) needs RCU.
-async fn rmap_lock_pinned<E: Env>(env: &E, slot: u8) {
+/// Returns whether the walker is inside its RCU read-side section again.
+async fn rmap_lock_pinned<E: Env>(env: &E, slot: u8) -> bool {
     if rmap_trylock_read(env, slot).await {
-        return;
+        return true;
     }
     rcu::read_unlock(env).await;
     rmap_lock(env, slot, LockMode::Read).await;
+    if env.mutant() == Mutant::RmapSleepStaysOutOfRcu {
+        return false;
+    }
     rcu::read_lock(env).await;
+    true
 }
 
 /// Whether `slot`'s range covers the folio at `page` (read field by field, as a racing writer
@@ -773,8 +780,9 @@ pub async fn run_op<E: Env>(env: &E, op: &Op, held: &mut Vec<u8>) -> &'static st
             }
             rcu::read_lock(env).await;
             let mut pending = None;
-            let outcome = rmap(env, op.a, &mut pending).await;
-            if !(outcome == "stale" && env.mutant() == Mutant::RmapLeaksRcu) {
+            let mut in_rcu = true;
+            let outcome = rmap(env, op.a, &mut pending, &mut in_rcu).await;
+            if in_rcu && !(outcome == "stale" && env.mutant() == Mutant::RmapLeaksRcu) {
                 rcu::read_unlock(env).await;
             }
             if let Some(slot) = pending {
