@@ -122,6 +122,23 @@ def _search(ops: list[tuple], inits: set, spec: Spec = RCUREF) -> tuple[bool, An
     return False, search.best
 
 
+def cluster_end(ops: list[tuple], i: int) -> int:
+    """The end (exclusive) of the cluster that starts at ops[i]: the operations up to the next
+    quiescent point, where every operation called so far has returned (ops sorted by call)."""
+    n = len(ops)
+    j = i + 1
+    r = ops[i][1]
+    hi = r if r is not None else _NEVER
+    while j < n and ops[j][0] < hi:
+        r = ops[j][1]
+        if r is None:
+            hi = _NEVER
+        elif r > hi:
+            hi = r
+        j += 1
+    return j
+
+
 def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[bool, Any]:
     """Check one allocation's operations (sorted by call index) from spec state `init`.
 
@@ -135,16 +152,7 @@ def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[boo
     n = len(ops)
     i = 0
     while i < n:
-        j = i + 1
-        r = ops[i][1]
-        hi = r if r is not None else _NEVER
-        while j < n and ops[j][0] < hi:
-            r = ops[j][1]
-            if r is None:
-                hi = _NEVER
-            elif r > hi:
-                hi = r
-            j += 1
+        j = cluster_end(ops, i)
         op = ops[i]
         if j == i + 1 and states is None and op[1] is not None:
             ns, r, w = spec.step(one, op[3])
@@ -235,22 +243,12 @@ class Linearizability:
         h = self.h
         if not h.on:
             return None
-        pending: dict[int, list[tuple]] = {}
-        for ti, cur in enumerate(h.open_op):
-            if cur is not None and cur[2] in ("get", "put") and cur[0] < stop:
-                aid = cur[3] if cur[3] is not None else h.slot_owner.get(cur[1])
-                if aid is not None:
-                    pending.setdefault(aid, []).append((cur[0], None, ti - 2, cur[2], None, NO_WARNING))
         best = None
-        for a in h.allocs:
+        for a, ops in self.subhistories(stop):
             aid = a.aid
-            ops = self.ops[aid]
-            if aid in pending:
-                ops = ops + pending[aid]
             if a.init is None or not ops:
                 self.final[aid] = {a.init}
                 continue
-            ops.sort(key=_call_index)
             ok, out = linearize_ops(ops, a.init, h.spec)
             if ok:
                 self.final[aid] = out
@@ -259,6 +257,26 @@ class Linearizability:
             if best is None or v.event_index < best.event_index:
                 best = v
         return best
+
+    def subhistories(self, stop: int) -> list[tuple[Allocation, list[tuple]]]:
+        """Every allocation with its rcuref operations observed before `stop`, the ones still in
+        flight there included (pending), sorted by call: the sub-histories judged one by one."""
+        h = self.h
+        pending: dict[int, list[tuple]] = {}
+        for ti, cur in enumerate(h.open_op):
+            if cur is not None and cur[2] in ("get", "put") and cur[0] < stop:
+                aid = cur[3] if cur[3] is not None else h.slot_owner.get(cur[1])
+                if aid is not None:
+                    pending.setdefault(aid, []).append((cur[0], None, ti - 2, cur[2], None, NO_WARNING))
+        out = []
+        for a in h.allocs:
+            ops = self.ops[a.aid]
+            if a.aid in pending:
+                ops = ops + pending[a.aid]
+            if len(ops) > 1:
+                ops.sort(key=_call_index)
+            out.append((a, ops))
+        return out
 
     def violation(self, a, ops, diag):
         h = self.h
