@@ -3,7 +3,7 @@ of `pyfuzz bench speed`'s own loop (its campaign inputs and its 3 threads x 16 p
 seeds): counts, not timings, so the load does not matter.
 
 - per allocation: how often an allocation's rcuref sub-history (what linearizability judges:
-  `Linearizability.subhistories`, calls and returns reduced to their order, the initial state,
+  `Linearizability.with_pending` and `.ops`, calls and returns reduced to their order, the initial state,
   each operation's function, result and warnings; thread names and event indices dropped, as a
   memoized verdict could not depend on them) repeats one met earlier in the loop;
 - per cluster (linearize_ops's cut at quiescent points, `cluster_end`): the same for each
@@ -74,7 +74,9 @@ def subhistories(events):
         h.run()
     except Violation as v:
         stop = v.event_index
-    out = [(a.init, ops) for a, ops in h.lin.subhistories(stop) if a.init is not None and ops]
+    pending = h.lin.with_pending(stop)
+    out = [(a.init, pending.get(a.aid, h.lin.ops[a.aid])) for a in h.allocs]
+    out = [(init, ops) for init, ops in out if init is not None and ops]
     h.close()
     return out
 

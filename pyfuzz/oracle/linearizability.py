@@ -199,14 +199,20 @@ class Linearizability:
 
     def __init__(self, h: History):
         self.h = h
-        self.ops: list[list[tuple]] = []  # per allocation: its completed rcuref operations
+        self.ops: list[list[tuple]] = []  # per allocation: its completed rcuref operations, by call
         self.final: dict[int, set] = {}    # allocation -> set of spec states some linearization ends in
 
     def allocated(self, a: Allocation) -> None:
         self.ops.append([])
 
     def completed(self, aid: int, call: int, idx: int, t: int, fn: str, result: bool, warns: frozenset[str]) -> None:
-        self.ops[aid].append((call, idx, t, fn, result, warns))
+        # kept sorted by call as they return: only an operation that overlapped a later-called one
+        # moves back, a step or two, where sorting each allocation's list at the end cost more
+        ops = self.ops[aid]
+        i = len(ops)
+        while i > 0 and ops[i - 1][0] > call:
+            i -= 1
+        ops.insert(i, (call, idx, t, fn, result, warns))
 
     def uninitialised(self, a, t, idx, what):
         """An rcuref operation or a publication of an allocation whose counter was never set."""
@@ -244,8 +250,10 @@ class Linearizability:
         if not h.on:
             return None
         best = None
-        for a, ops in self.subhistories(stop):
+        pending = self.with_pending(stop)
+        for a in h.allocs:
             aid = a.aid
+            ops = pending.get(aid, self.ops[aid])
             if a.init is None or not ops:
                 self.final[aid] = {a.init}
                 continue
@@ -258,25 +266,21 @@ class Linearizability:
                 best = v
         return best
 
-    def subhistories(self, stop: int) -> list[tuple[Allocation, list[tuple]]]:
-        """Every allocation with its rcuref operations observed before `stop`, the ones still in
-        flight there included (pending), sorted by call: the sub-histories judged one by one."""
+    def with_pending(self, stop: int) -> dict[int, list[tuple]]:
+        """The operations of each allocation that had one still in flight at `stop`, completed and
+        pending, by call (the others' sub-histories are their `ops`): what is judged."""
         h = self.h
         pending: dict[int, list[tuple]] = {}
         for ti, cur in enumerate(h.open_op):
             if cur is not None and cur[2] in ("get", "put") and cur[0] < stop:
                 aid = cur[3] if cur[3] is not None else h.slot_owner.get(cur[1])
                 if aid is not None:
-                    pending.setdefault(aid, []).append((cur[0], None, ti - 2, cur[2], None, NO_WARNING))
-        out = []
-        for a in h.allocs:
-            ops = self.ops[a.aid]
-            if a.aid in pending:
-                ops = ops + pending[a.aid]
-            if len(ops) > 1:
-                ops.sort(key=_call_index)
-            out.append((a, ops))
-        return out
+                    if aid not in pending:
+                        pending[aid] = list(self.ops[aid])
+                    pending[aid].append((cur[0], None, ti - 2, cur[2], None, NO_WARNING))
+        for ops in pending.values():
+            ops.sort(key=_call_index)
+        return pending
 
     def violation(self, a, ops, diag):
         h = self.h
