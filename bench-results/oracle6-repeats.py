@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 from pyfuzz import _core
-from pyfuzz.bench import MUTANT_CONFIG, _shaped_program, checked_loop, spell_input
+from pyfuzz.bench import MUTANT_CONFIG, SPEED_OPS, SPEED_THREADS, _shaped_program, checked_loop, spell_input
 from pyfuzz.harness import WALK_DEPTH
 from pyfuzz.oracle import Violation
 from pyfuzz.oracle.history import History
@@ -35,12 +35,18 @@ from pyfuzz.oracle.linearizability import cluster_end
 from pyfuzz.program import random_input
 
 
-def loops():
-    """The bench's campaign inputs and 3 x 16 programs (its generator, its seed, its order)."""
+def loops(inputs: int = 200):
+    """`bench speed --inputs 200`'s campaign inputs and 3 x 16 programs: its generator and seed,
+    drawn in its order (the grid's rows before 3 x 16 draw from the same generator)."""
     rng = random.Random(2024)
-    campaign = [random_input(rng) for _ in range(200)]
-    grid = [_shaped_program(rng, 3, 16, ("get", "put", "rmap")) for _ in range(50)]
-    return {"default campaign loop": campaign, "3 threads x 16 get/put/rmap ops": [spell_input(*p) for p in grid]}
+    campaign = [random_input(rng) for _ in range(inputs)]
+    for threads in SPEED_THREADS:
+        for ops in SPEED_OPS:
+            grid = [_shaped_program(rng, threads, ops, ("get", "put", "rmap")) for _ in range(max(inputs // 4, 1))]
+            if (threads, ops) == (3, 16):
+                return {"default campaign loop": campaign,
+                        "3 threads x 16 get/put/rmap ops": [spell_input(*p) for p in grid]}
+    raise AssertionError("the bench's grid has no 3 x 16 row")
 
 
 def distinct_by_input(inputs):
