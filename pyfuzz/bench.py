@@ -29,7 +29,7 @@ from rich.progress import Progress
 from . import _core, build
 from .baselines import BLIND, FEEDBACK, METHODS, Attempt, config_label, run_method
 from .harness import WALK_DEPTH, WALKS_PER_INPUT
-from .model import ORACLE, ORACLE_NAME, DistinctHistories
+from .model import FLOOR, ORACLE, ORACLE_NAME, DistinctHistories
 from .program import DEFAULT_CONFIG, INPUT_LEN, Program, ProgramError, random_input
 
 # The mutants run under the configuration the specification calls safe, so that every violation
@@ -464,17 +464,29 @@ def _ignore(outcome) -> None:
 _cpu = time.process_time
 
 
-def _measure(run_own, run_walk, inputs, repeats: int, check: bool = True) -> dict:
-    """Median runs/s over `repeats` passes (each with a fresh set of judged histories), and what
-    the oracle saw in the last pass."""
-    rates, seen = [], {}
+# What each run's outcome goes to in `_measure`: nothing (the engine alone), the floor's two steps
+# (pyfuzz/oracle/floor.py: each distinct history exported; exported and every event's kind read),
+# the oracle. All but the first skip a history already seen by the same digest table.
+LOOP_JUDGES = {"engine": None, "exported": FLOOR.Exported, "floor": FLOOR.KindsRead, "checked": DistinctHistories}
+
+
+def _measure(run_own, run_walk, inputs, repeats: int) -> dict:
+    """Median runs/s of the loop with each of LOOP_JUDGES, passes interleaved (a change of load
+    falls on all of them alike), and what the oracle saw in the last pass."""
+    rates: dict[str, list[float]] = {name: [] for name in LOOP_JUDGES}
+    seen = {}
     for _ in range(repeats):
-        histories = DistinctHistories(MUTANT_CONFIG)
-        start = _cpu()
-        runs = checked_loop(run_own, run_walk, histories.judge if check else _ignore, inputs)
-        rates.append(runs / (_cpu() - start))
-        seen = {"runs": runs, "distinct": histories.checked}
-    return {"runs_per_s": statistics.median(rates), "all_s": [round(r) for r in rates], **seen}
+        for name, judges in LOOP_JUDGES.items():
+            histories = judges(MUTANT_CONFIG) if judges is not None else None
+            start = _cpu()
+            runs = checked_loop(run_own, run_walk, histories.judge if histories is not None else _ignore, inputs)
+            rates[name].append(runs / (_cpu() - start))
+            if histories is not None:
+                seen = {"runs": runs, "distinct": histories.checked}
+    out = {f"{name}_runs_per_s": statistics.median(r) for name, r in rates.items()}
+    out["runs_per_s"] = out.pop("checked_runs_per_s")
+    out["engine_only_runs_per_s"] = out.pop("engine_runs_per_s")
+    return {**out, "all_s": {name: [round(x) for x in r] for name, r in rates.items()}, **seen}
 
 
 def _distinct(run_own, run_walk, inputs) -> list:
@@ -555,9 +567,9 @@ def bench_speed(args, console: Console) -> int:
     def row(what, run_own, run_walk, inputs, **extra):
         r = _measure(run_own, run_walk, inputs, repeats)
         r.update(_oracle_cost(run_own, run_walk, inputs), what=what, **extra)
-        r["engine_only_runs_per_s"] = _measure(run_own, run_walk, inputs, repeats, check=False)["runs_per_s"]
         rows.append(r)
-        console.print(f"{what}: {r['runs_per_s']:,.0f} checked runs/s", markup=False)
+        console.print(f"{what}: {r['runs_per_s']:,.0f} checked runs/s (the floor {r['floor_runs_per_s']:,.0f})",
+                      markup=False)
         return r
 
     rng = random.Random(2024)
@@ -631,12 +643,28 @@ def bench_speed(args, console: Console) -> int:
           f"oracle ({ORACLE_NAME}), as in the harness. Median of {repeats} passes; `{config_label(MUTANT_CONFIG)}`; "
           f"{n} random inputs for the campaign row, {grid_n} programs per other row.", "",
           "| loop | checked runs/s | engine only, runs/s | distinct histories | events per history | "
-          "oracle us per history | Rust / pure Python |", "|---|---|---|---|---|---|---|"]
+          "oracle us per history (its export included) | Rust / pure Python |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = f"{r['ratio_to_python']:.1f}x (engine only {r['engine_ratio_to_python']:.0f}x)" \
             if "ratio_to_python" in r else ""
         md.append(f"| {r['what']} | {r['runs_per_s']:,.0f} | {r['engine_only_runs_per_s']:,.0f} | "
                   f"{r['distinct']:,} of {r['runs']:,} | {r['events']:.0f} | {r['oracle_us']:.0f} | {ratio} |")
+    md += ["", "The floor, in the same passes as the row above (interleaved with them): every run, then each distinct "
+           "history (the same digest table) exported as `outcome.events` (the list of event tuples the oracle reads) "
+           "and dropped, then exported and every event's kind read and looked up as the oracle's pass does, "
+           "dispatching to nothing (`read_kinds`, pyfuzz/oracle/floor.py, compiled by the same mypyc build as the "
+           "oracle). The floor's runs/s is the ceiling of checked runs/s for any Python oracle that reads every "
+           "event of every distinct history as these tuples. Costs per distinct history are by difference of "
+           "the medians.", "",
+           "| loop | engine only, runs/s | + export, runs/s | + kind pass: the floor, runs/s | checked runs/s | "
+           "export us per history | kind pass us per history | the floor at 50,000? |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        per = r["runs"] / max(r["distinct"], 1) * 1e6
+        export_us = (1 / r["exported_runs_per_s"] - 1 / r["engine_only_runs_per_s"]) * per
+        kinds_us = (1 / r["floor_runs_per_s"] - 1 / r["exported_runs_per_s"]) * per
+        reach = "yes" if r["floor_runs_per_s"] >= 50_000 else "**no**"
+        md.append(f"| {r['what']} | {r['engine_only_runs_per_s']:,.0f} | {r['exported_runs_per_s']:,.0f} | "
+                  f"{r['floor_runs_per_s']:,.0f} | {r['runs_per_s']:,.0f} | {export_us:.1f} | {kinds_us:.1f} | {reach} |")
     md += ["", f"The campaign itself (`pyfuzz fuzz`'s harness under libFuzzer with its flags, mutations and the core built "
            f"with sanitizer coverage, {campaign['inputs']:,} inputs past its start, per CPU second of the child, median of "
            f"{repeats}): {campaign['runs_per_cpu_s']:,.0f} checked runs/s; with the oracle off, "

@@ -9,6 +9,8 @@ from .mypyc_oracle import choose
 
 ORACLE, ORACLE_NAME = choose()
 _spec = importlib.import_module(ORACLE.__name__ + ".spec")
+# the floor of a checked run, from the same build (`pyfuzz bench speed`)
+FLOOR = importlib.import_module(ORACLE.__name__ + ".floor")
 
 MAXREF, RELEASED, SAT_LO = ORACLE.MAXREF, ORACLE.RELEASED, ORACLE.SAT_LO
 DistinctHistories, Violation, check, first_damage = (ORACLE.DistinctHistories, ORACLE.Violation, ORACLE.check,
@@ -16,5 +18,5 @@ DistinctHistories, Violation, check, first_damage = (ORACLE.DistinctHistories, O
 is_core_panic, panic_violation = ORACLE.is_core_panic, ORACLE.panic_violation
 DEAD, SAT, spec_step, state_from_counter = _spec.DEAD, _spec.SAT, _spec.spec_step, _spec.state_from_counter
 
-__all__ = ["DEAD", "MAXREF", "ORACLE", "ORACLE_NAME", "RELEASED", "SAT", "SAT_LO", "DistinctHistories", "Violation",
+__all__ = ["DEAD", "FLOOR", "MAXREF", "ORACLE", "ORACLE_NAME", "RELEASED", "SAT", "SAT_LO", "DistinctHistories", "Violation",
            "check", "first_damage", "is_core_panic", "panic_violation", "spec_step", "state_from_counter"]

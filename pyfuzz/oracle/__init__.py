@@ -114,14 +114,21 @@ class DistinctHistories:
         self.mask = slots - 1
         self.checked = 0
 
-    def judge(self, outcome) -> "Violation | None":
-        """The outcome's violation, or None when it holds or its history was judged before."""
+    def fresh(self, outcome) -> bool:
+        """Whether the outcome's history is one not judged before (and from now on it counts as
+        judged)."""
         digest = outcome.digest or 1  # 0 marks an empty entry
         entry = digest & self.mask
         if self.table[entry] == digest:
-            return None
+            return False
         self.table[entry] = digest
         self.checked += 1
+        return True
+
+    def judge(self, outcome) -> "Violation | None":
+        """The outcome's violation, or None when it holds or its history was judged before."""
+        if not self.fresh(outcome):
+            return None
         try:
             check(outcome.events, self.config, outcome.final_counters)
         except Violation as v:

@@ -24,7 +24,7 @@ from .invariants import check_vmas
 from .kinds import (
     KIND, K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
     K_PREEMPT_OFF, K_RCU_UNLOCK, K_PREEMPT_ON, K_MAPPING_STORE, K_MAPPING_LOAD, K_ALLOC, K_LOOKUP,
-    K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC)
+    K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC, THREAD_INDICES)
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
@@ -33,8 +33,6 @@ from .rmaplock import EVENTS, RmapLock
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
-# Thread index = thread + 2: the RCU callback is 0, setup 1, program threads (at most 4) 2..5.
-THREAD_INDICES: Final = 6
 _FIELD: Final = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
 
 

@@ -42,3 +42,7 @@ KIND: Final[dict[str, int]] = {
     "tree_insert": K_TREE_INSERT, "tree_update": K_TREE_UPDATE, "free": K_FREE, "fence": K_FENCE,
     "tree_remove": K_TREE_REMOVE, "warn": K_WARN, "reclaim": K_RECLAIM, "panic": K_PANIC,
     "rmap_lock": K_RMAP_LOCK, "rmap_unlock": K_RMAP_UNLOCK}
+
+# Per-thread state is a list by thread index, thread + 2: the RCU callback is 0, setup 1, the
+# program's threads (at most 4) 2..5.
+THREAD_INDICES: Final = 6

@@ -122,6 +122,23 @@ def _search(ops: list[tuple], inits: set, spec: Spec = RCUREF) -> tuple[bool, An
     return False, search.best
 
 
+def cluster_end(ops: list[tuple], i: int) -> int:
+    """The end (exclusive) of the cluster that starts at ops[i]: the operations up to the next
+    quiescent point, where every operation called so far has returned (ops sorted by call)."""
+    n = len(ops)
+    j = i + 1
+    r = ops[i][1]
+    hi = r if r is not None else _NEVER
+    while j < n and ops[j][0] < hi:
+        r = ops[j][1]
+        if r is None:
+            hi = _NEVER
+        elif r > hi:
+            hi = r
+        j += 1
+    return j
+
+
 def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[bool, Any]:
     """Check one allocation's operations (sorted by call index) from spec state `init`.
 
@@ -135,16 +152,7 @@ def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[boo
     n = len(ops)
     i = 0
     while i < n:
-        j = i + 1
-        r = ops[i][1]
-        hi = r if r is not None else _NEVER
-        while j < n and ops[j][0] < hi:
-            r = ops[j][1]
-            if r is None:
-                hi = _NEVER
-            elif r > hi:
-                hi = r
-            j += 1
+        j = cluster_end(ops, i)
         op = ops[i]
         if j == i + 1 and states is None and op[1] is not None:
             ns, r, w = spec.step(one, op[3])
@@ -191,14 +199,20 @@ class Linearizability:
 
     def __init__(self, h: History):
         self.h = h
-        self.ops: list[list[tuple]] = []  # per allocation: its completed rcuref operations
+        self.ops: list[list[tuple]] = []  # per allocation: its completed rcuref operations, by call
         self.final: dict[int, set] = {}    # allocation -> set of spec states some linearization ends in
 
     def allocated(self, a: Allocation) -> None:
         self.ops.append([])
 
     def completed(self, aid: int, call: int, idx: int, t: int, fn: str, result: bool, warns: frozenset[str]) -> None:
-        self.ops[aid].append((call, idx, t, fn, result, warns))
+        # kept sorted by call as they return: only an operation that overlapped a later-called one
+        # moves back, a step or two, where sorting each allocation's list at the end cost more
+        ops = self.ops[aid]
+        i = len(ops)
+        while i > 0 and ops[i - 1][0] > call:
+            i -= 1
+        ops.insert(i, (call, idx, t, fn, result, warns))
 
     def uninitialised(self, a, t, idx, what):
         """An rcuref operation or a publication of an allocation whose counter was never set."""
@@ -235,22 +249,14 @@ class Linearizability:
         h = self.h
         if not h.on:
             return None
-        pending: dict[int, list[tuple]] = {}
-        for ti, cur in enumerate(h.open_op):
-            if cur is not None and cur[2] in ("get", "put") and cur[0] < stop:
-                aid = cur[3] if cur[3] is not None else h.slot_owner.get(cur[1])
-                if aid is not None:
-                    pending.setdefault(aid, []).append((cur[0], None, ti - 2, cur[2], None, NO_WARNING))
         best = None
+        pending = self.with_pending(stop)
         for a in h.allocs:
             aid = a.aid
-            ops = self.ops[aid]
-            if aid in pending:
-                ops = ops + pending[aid]
+            ops = pending.get(aid, self.ops[aid])
             if a.init is None or not ops:
                 self.final[aid] = {a.init}
                 continue
-            ops.sort(key=_call_index)
             ok, out = linearize_ops(ops, a.init, h.spec)
             if ok:
                 self.final[aid] = out
@@ -259,6 +265,22 @@ class Linearizability:
             if best is None or v.event_index < best.event_index:
                 best = v
         return best
+
+    def with_pending(self, stop: int) -> dict[int, list[tuple]]:
+        """The operations of each allocation that had one still in flight at `stop`, completed and
+        pending, by call (the others' sub-histories are their `ops`): what is judged."""
+        h = self.h
+        pending: dict[int, list[tuple]] = {}
+        for ti, cur in enumerate(h.open_op):
+            if cur is not None and cur[2] in ("get", "put") and cur[0] < stop:
+                aid = cur[3] if cur[3] is not None else h.slot_owner.get(cur[1])
+                if aid is not None:
+                    if aid not in pending:
+                        pending[aid] = list(self.ops[aid])
+                    pending[aid].append((cur[0], None, ti - 2, cur[2], None, NO_WARNING))
+        for ops in pending.values():
+            ops.sort(key=_call_index)
+        return pending
 
     def violation(self, a, ops, diag):
         h = self.h

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from .kinds import K_ALLOC, K_LOCK, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_UNLOCK, K_USE, K_WRITE
+from .kinds import (K_ALLOC, K_LOCK, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_UNLOCK, K_USE,
+                    K_WRITE, THREAD_INDICES)
 from .violation import Violation, thread_name
 
 KINDS = ("rmap-lock-misuse", "unlocked-range-update", "unlocked-rmap-walk")
@@ -39,10 +40,12 @@ class RmapLock:
         self.events = events
         self.on = config.get("rmap_lock", "none") == "rwsem"  # without the rwsem there is nothing to judge
         self.writer: dict[int, int] = {}              # slot -> thread holding its rwsem for write
-        self.readers: dict[int, dict[int, int]] = {}  # slot -> {thread: read acquisitions held}
+        # slot -> read acquisitions held, per thread index (thread + 2); lists, as the pass keeps its
+        # per-thread state, because a dictionary probe per walker read was most of this rule's cost
+        self.readers: dict[int, list[int]] = {}
         self.root: dict[int, int] = {}                # slot -> slot of its root
         self.in_tree: dict[int, int] = {}             # slot -> number of mms whose tree holds it
-        self.mmap_held: dict[int, int] = {}           # thread -> mmap_lock acquisitions held
+        self.mmap_held = [0] * THREAD_INDICES         # per thread index: mmap_lock acquisitions held
         self.found: Violation | None = None           # the first violation
 
     def see(self, idx: int, kind: int, ev: tuple) -> None:
@@ -57,7 +60,7 @@ class RmapLock:
         if write_only:
             return False
         held = self.readers.get(r)
-        return held is not None and held.get(t, 0) > 0
+        return held is not None and held[t + 2] > 0
 
     def judge(self, idx: int, kind: int, ev: tuple) -> Violation | None:
         t: int = ev[1]
@@ -68,7 +71,7 @@ class RmapLock:
             mode: str = ev[3]
             holder = writer.get(slot)
             held_by = readers.get(slot)
-            if holder is not None or (mode == "write" and held_by is not None and any(held_by.values())):
+            if holder is not None or (mode == "write" and held_by is not None and any(held_by)):
                 held = (f"{thread_name(holder)} holds it for write" if holder is not None
                         else "readers hold it")
                 return Violation("rmap-lock-misuse",
@@ -78,9 +81,8 @@ class RmapLock:
                 writer[slot] = t
             else:
                 if held_by is None:
-                    readers[slot] = {t: 1}
-                else:
-                    held_by[t] = held_by.get(t, 0) + 1
+                    held_by = readers[slot] = [0] * THREAD_INDICES
+                held_by[t + 2] += 1
         elif kind == K_RMAP_UNLOCK:
             slot = ev[2]
             mode = ev[3]
@@ -90,17 +92,17 @@ class RmapLock:
                     del writer[slot]
             else:
                 r = readers.get(slot)
-                ok = r is not None and r.get(t, 0) > 0
+                ok = r is not None and r[t + 2] > 0
                 if ok and r is not None:
-                    r[t] -= 1
+                    r[t + 2] -= 1
             if not ok:
                 return Violation("rmap-lock-misuse",
                                  f"{thread_name(t)} released the rmap rwsem of VMA slot {slot} ({mode}) without "
                                  "holding it.", idx, self.events)
         elif kind == K_LOCK:
-            self.mmap_held[t] = self.mmap_held.get(t, 0) + 1
+            self.mmap_held[t + 2] += 1
         elif kind == K_UNLOCK:
-            self.mmap_held[t] = self.mmap_held.get(t, 0) - 1
+            self.mmap_held[t + 2] -= 1
         elif kind == K_ALLOC:
             slot = ev[2]
             self.root[slot] = slot
@@ -126,7 +128,7 @@ class RmapLock:
                                      f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
                                      f"(it is in a tree), without holding the rmap rwsem of its root (slot {rs}) "
                                      "for write.", idx, self.events)
-        elif (kind == K_READ and ev[3] in _RANGE or kind == K_USE) and t >= 0 and self.mmap_held.get(t, 0) <= 0:
+        elif (kind == K_READ and ev[3] in _RANGE or kind == K_USE) and t >= 0 and self.mmap_held[t + 2] <= 0:
             slot = ev[2]
             rs = self.root.get(slot, slot)
             if not self.holds(t, rs, False):
