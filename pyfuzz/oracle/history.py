@@ -205,7 +205,10 @@ class History:
                     if f is not None:
                         a.fields[f] = ev[4]
                         a.ranges.append((idx, *a.fields))
-                        dirty = True
+                        # the invariants read the ranges of the VMAs in a tree only: one that is
+                        # in none is checked when it is inserted
+                        if a.trees:
+                            dirty = True
                 elif kind == K_USE:
                     life.check_use(a, t, ev[3], idx)
 
@@ -417,8 +420,12 @@ class History:
         a = Allocation(len(self.allocs), slot, gen, idx, t)
         self.allocs.append(a)
         self.by_key[(slot, gen)] = a
-        for rule in (self.lin, self.life, self.rcu, self.hb):
-            rule.allocated(a)
+        # each rule's own hook, called by name: a loop over the rules calls them through the
+        # interpreter's generic method lookup in the compiled build
+        self.lin.allocated(a)
+        self.life.allocated(a)
+        self.rcu.allocated(a)
+        self.hb.allocated(a)
         self.slot_cur[slot] = a.aid
         self.ptr[ti][slot] = a.aid
         if self.frees:
