@@ -180,7 +180,7 @@ class History:
                 if frees:
                     hb.setup_done()
                 if dirty and wlock == 0:
-                    check_vmas(self, idx, "after setup")
+                    check_vmas(self, idx, None)
                     dirty = False
 
             if kind <= K_USE:
@@ -289,7 +289,7 @@ class History:
 
             elif kind == K_OP_END:
                 if dirty and wlock == 0:
-                    check_vmas(self, idx, f"after {thread_name(t)}'s op {ev[2]}")
+                    check_vmas(self, idx, ev)
                     dirty = False
 
             elif kind == K_LOCK:
@@ -409,7 +409,7 @@ class History:
                 raise viol("panic", f"the Rust core hit an internal assertion in {thread_name(t)}: {ev[2]}", idx)
 
         if wlock == 0 and dirty:
-            check_vmas(self, len(events), "at the end")
+            check_vmas(self, len(events), None)
 
     def alloc(self, t: int, ti: int, slot: int, gen: int, idx: int) -> None:
         prev = self.slot_cur.get(slot)

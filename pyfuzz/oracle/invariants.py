@@ -12,11 +12,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable
 
+from .violation import thread_name
+
 if TYPE_CHECKING:
     from .history import History
 
 
-def check_vmas(h: History, idx: int, when: str) -> None:
+def _when(h: History, idx: int, op_end: tuple | None) -> str:
+    if op_end is not None:
+        return f"after {thread_name(op_end[1])}'s op {op_end[2]}"
+    return "at the end" if idx == len(h.events) else "after setup"
+
+
+def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
+    """Checked after setup, after the op that `op_end` ends, and at the end (idx: the number of
+    events).  The words that say when are built only for a violation: most checks find none."""
     allocs = h.allocs
     for mm in (0, 1):
         tr = h.trees.get(mm)
@@ -29,11 +39,11 @@ def check_vmas(h: History, idx: int, when: str) -> None:
                 continue
             if not s < e:
                 raise h.viol("vma-invariant",
-                             f"{when} (event {idx}), mm {mm}'s tree holds {h.an(aid)} with an empty "
+                             f"{_when(h, idx, op_end)} (event {idx}), mm {mm}'s tree holds {h.an(aid)} with an empty "
                              f"range [{s}, {e}).", idx)
             if p is not None and s != p:
                 raise h.viol("vma-invariant",
-                             f"{when} (event {idx}), mm {mm}'s tree holds {h.an(aid)} = [{s}, {e}) "
+                             f"{_when(h, idx, op_end)} (event {idx}), mm {mm}'s tree holds {h.an(aid)} = [{s}, {e}) "
                              f"with vm_pgoff {p}: vm_start - vm_pgoff*PAGE_SIZE is {s - p}, not 0 "
                              "(pgoff did not move with vm_start).", idx)
             ents.append((s, e, aid))
@@ -42,7 +52,7 @@ def check_vmas(h: History, idx: int, when: str) -> None:
             if ents[j][0] < ents[j - 1][1]:
                 a, b = ents[j - 1], ents[j]
                 raise h.viol("vma-invariant",
-                             f"{when} (event {idx}), mm {mm}'s tree has overlapping VMAs "
+                             f"{_when(h, idx, op_end)} (event {idx}), mm {mm}'s tree has overlapping VMAs "
                              f"{h.an(a[2])} = [{a[0]}, {a[1]}) and {h.an(b[2])} = [{b[0]}, {b[1]}).",
                              idx)
     if h.root_policy:
@@ -52,7 +62,7 @@ def check_vmas(h: History, idx: int, when: str) -> None:
             root = allocs[aid].root
             if root is not None and allocs[root].free >= 0:
                 raise h.viol("vma-invariant",
-                             f"{when} (event {idx}), mm 0's tree holds {h.an(aid)}, whose root "
+                             f"{_when(h, idx, op_end)} (event {idx}), mm 0's tree holds {h.an(aid)}, whose root "
                              f"{h.an(root)} was freed at event {allocs[root].free}: the folios they share "
                              "name freed memory.", idx)
         return
@@ -65,7 +75,7 @@ def check_vmas(h: History, idx: int, when: str) -> None:
         aid = m[0]
         s, e, p = allocs[aid].fields
         raise h.viol("vma-invariant",
-                     f"{when} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
+                     f"{_when(h, idx, op_end)} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
                      f"{h.an(aid)}, which is in mm 0's tree but covers [{s}, {e}): the folio was "
                      "not re-pointed.", idx)
 
