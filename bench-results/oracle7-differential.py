@@ -1,5 +1,5 @@
 """The differential check at scale: the mypyc build that runs here against main's oracle at
-2dd6bd5 compiled by the same mypyc (`oracle7-callgrind.compiled_at`), on the histories of
+`bench.ORACLE_MAIN` (2dd6bd5) compiled by the same mypyc (`bench.compiled_oracle_at`), on the histories of
 tests/test_oracle_differential.py (the corpus, every mutant under several configurations, random
 programs under random configurations, histories with an rwsem event dropped or repeated, the
 pure-Python executor), its random part drawn `--scale` times over from each of `--seeds` seeds.
@@ -12,7 +12,6 @@ witness; the first that does not is printed and the script exits 1.
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import sys
 import time
@@ -29,9 +28,9 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
     from pyfuzz import model
+    from pyfuzz.bench import ORACLE_MAIN, compiled_oracle_at
     assert model.ORACLE_NAME == "compiled with mypyc", model.ORACLE_NAME
-    grind = importlib.import_module("oracle7-callgrind")
-    before = grind.load_compiled(grind.compiled_at(grind.BEFORE))
+    before = compiled_oracle_at(ORACLE_MAIN)
     spec = importlib.util.spec_from_file_location("differential", HERE.parent / "tests" / "test_oracle_differential.py")
     diff = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(diff)
@@ -42,11 +41,11 @@ def main() -> int:
             now = diff._verdict(model.ORACLE, events, config, final_counters)
             old = diff._verdict(before, events, config, final_counters)
             if now != old:
-                print(f"verdicts differ on {config}:\n  main {grind.BEFORE}: {old}\n  now: {now}\n  events: {events}")
+                print(f"verdicts differ on {config}:\n  main {ORACLE_MAIN}: {old}\n  now: {now}\n  events: {events}")
                 return 1
             kinds[now[0][0] if now[0] else "ok"] += 1
     total = sum(kinds.values())
-    print(f"{total:,} histories, the same verdict and damage witness from main {grind.BEFORE}'s oracle and this "
+    print(f"{total:,} histories, the same verdict and damage witness from main {ORACLE_MAIN}'s oracle and this "
           f"one (both mypyc builds), {time.time() - start:.0f} s: "
           + ", ".join(f"{k} {n:,}" for k, n in kinds.most_common()))
     return 0

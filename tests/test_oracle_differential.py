@@ -1,5 +1,5 @@
 """The oracle as it is now, as pure Python and as its mypyc build, judges exactly as the oracle on
-main did before the third session (`bench.ORACLE_BEFORE`) and before the seventh (`MAIN_BEFORE`),
+main did before the third session (`bench.ORACLE_BEFORE`) and before the seventh (`bench.ORACLE_MAIN`),
 both read from git: the same kind, event index and message for every history of the corpus, of
 every mutant under several configurations, of random programs under random configurations and of
 the pure-Python executor, and the same damage witness (`first_damage`).
@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 
 from pyfuzz import _core, model, oracle, pyrcuref
-from pyfuzz.bench import MUTANT_CONFIG, ORACLE_BEFORE, WALK_DEPTH, _shaped_program, oracle_at
+from pyfuzz.bench import MUTANT_CONFIG, ORACLE_BEFORE, ORACLE_MAIN, WALK_DEPTH, _shaped_program, oracle_at
 from pyfuzz.corpus import expectations, program_files
 from pyfuzz.program import load, random_input
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-# main when the seventh session began
-MAIN_BEFORE = "2dd6bd5"
 MUTANTS = [m[0] for m in _core.MUTANTS]
 
 
@@ -90,7 +88,7 @@ ORACLES = [oracle] + ([model.ORACLE] if model.ORACLE is not oracle else [])
 
 @pytest.mark.parametrize("now_oracle", ORACLES, ids=[m.__name__ for m in ORACLES])
 def test_the_oracle_judges_as_the_oracle_on_main_did(now_oracle):
-    befores = [oracle_at(ORACLE_BEFORE), oracle_at(MAIN_BEFORE)]
+    befores = [oracle_at(ORACLE_BEFORE), oracle_at(ORACLE_MAIN)]
     cases = _histories()
     kinds = Counter()
     for events, config, final_counters in cases:
