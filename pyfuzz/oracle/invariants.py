@@ -28,7 +28,7 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
     """Checked after setup, after the op that `op_end` ends, and at the end (idx: the number of
     events).  The words that say when are built only for a violation: most checks find none."""
     allocs = h.allocs
-    for mm in (0, 1):
+    for mm in range(2):
         tr = h.trees.get(mm)
         if not tr:
             continue

@@ -66,7 +66,7 @@ class ReadSideSections:
                 f"{thread_name(t)}'s {what} {h.an(a.aid)} at event {idx} touches memory that "
                 f"{thread_name(a.freer)} freed at event {a.free}{extra}; {sec}.", idx)
 
-    def check_reuse(self, old, t, slot, gen, idx) -> None:
+    def check_reuse(self, old: Allocation | None, t: int, slot: int, gen: int, idx: int) -> None:
         if old is not None and self.h.deferred and old.reclaim < 0:
             raise self.h.viol(
                 "bad-reclaim",
