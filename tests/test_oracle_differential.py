@@ -73,6 +73,27 @@ def _histories(seed: int = 9, scale: int = 1, corpus: bool = True):
                 cut = rng.random() < 0.5
                 events = o.events[:i] + o.events[i + cut:] if cut else o.events[:i] + [o.events[i]] + o.events[i:]
                 cases.append((events, rwsem, o.final_counters))
+    # the core's grace periods are always right, so histories with one reclaim moved to right after its
+    # free (often inside a reader's section) or right before it, repeated, or judged as SLAB_TYPESAFE_BY_RCU's
+    engine = _core.Engine(MUTANT_CONFIG)
+    for _ in range(40 * scale):
+        for o in _runs(engine, random_input(rng), rng):
+            at = [i for i, ev in enumerate(o.events) if ev[0] == "reclaim"]
+            if at:
+                i = rng.choice(at)
+                ev = o.events[i]
+                how = rng.randrange(4)
+                free = next(j for j, e in enumerate(o.events) if e[0] == "free" and e[2:4] == ev[2:4])
+                if how == 0:
+                    events = o.events[:free + 1] + [ev] + o.events[free + 1:i] + o.events[i + 1:]
+                elif how == 3:
+                    events = o.events[:free] + [ev] + o.events[free:i] + o.events[i + 1:]
+                elif how == 1:
+                    events = o.events[:i] + [ev] + o.events[i:]
+                else:
+                    events = o.events
+                config = dict(MUTANT_CONFIG, slab="typesafe") if how == 2 else MUTANT_CONFIG
+                cases.append((events, config, o.final_counters))
     for threads in (2, 3, 4):
         for _ in range(20 * scale):
             prog, schedule = _shaped_program(rng, threads, 8, ("get", "put"))

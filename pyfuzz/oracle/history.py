@@ -203,8 +203,9 @@ class History:
                 elif kind == K_WRITE:
                     f = _FIELD.get(ev[3])
                     if f is not None:
-                        a.fields[f] = ev[4]
-                        a.ranges.append((idx, *a.fields))
+                        fields = a.fields
+                        fields[f] = ev[4]
+                        a.ranges.append((idx, fields[0], fields[1], fields[2]))
                         # the invariants read the ranges of the VMAs in a tree only: one that is
                         # in none is checked when it is inserted
                         if a.trees:
