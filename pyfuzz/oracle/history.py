@@ -94,7 +94,6 @@ class History:
         self.open_op: list[list[Any] | None] = [None] * nthreads
         self.slot_cur: dict[int, int] = {}    # slot -> its latest allocation
         self.slot_owner: dict[int, int] = {}  # slot -> allocation whose counter the slot holds
-        self.slot_val: dict[int, int] = {}    # slot -> last raw counter value written
         self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
         self.mapping: dict[int, tuple[int, int] | None] = {}  # page -> (allocation, store index) or None
         self.lin = Linearizability(self)
@@ -262,7 +261,6 @@ class History:
                     a = allocs[aid]
                     if a.free >= 0:
                         rcu.check_access(a, t, ti, idx, f"atomic {op} on the counter of")
-                self.slot_val[slot] = ev[6]
                 cur = opn[ti]
                 if cur is not None and cur[1] == slot:
                     fn = cur[2]

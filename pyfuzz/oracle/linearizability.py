@@ -217,7 +217,14 @@ class Linearizability:
     def uninitialised(self, a, t, idx, what):
         """An rcuref operation or a publication of an allocation whose counter was never set."""
         h = self.h
-        val = h.slot_val.get(a.slot, 0)
+        # the raw value of the latest atomic on the slot up to here (found only for this message,
+        # rather than kept at every atomic)
+        val = 0
+        for j in range(idx, -1, -1):
+            ev = h.events[j]
+            if ev[0] == "atomic" and ev[2] == a.slot:
+                val = ev[6]
+                break
         prev = h.slot_owner.get(a.slot)
         left = f" left there by {h.an(prev)}" if prev is not None and prev != a.aid else ""
         return h.viol(
