@@ -170,7 +170,7 @@ class History:
             if kind >= 0:
                 # before the other rules: they win a tie
                 if (debug_kinds >> kind) & 1:
-                    debug_checks.see(idx, ev)
+                    debug_checks.see(idx, kind, ev)
                 if (rmap_kinds >> kind) & 1:
                     rmap_lock.see(idx, kind, ev)
             ti = t + 2
