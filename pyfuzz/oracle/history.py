@@ -17,7 +17,7 @@ reported against that dead allocation.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from .debugchecks import DebugChecks
 from .invariants import check_vmas
@@ -69,6 +69,21 @@ class Allocation:
         self.root: int | None = None  # mapping=root: the allocation of its root (None: itself)
 
 
+class InFlight:
+    """An rcuref operation a thread has in flight: where it was called, on which slot, which
+    function; the allocation whose counter its first atomic acted on (None: no atomic yet) and the
+    warnings it raised so far.  A native class, so that the compiled build reads its fields typed."""
+
+    __slots__ = ("call", "slot", "fn", "aid", "warns")
+
+    def __init__(self, call: int, slot: int, fn: str):
+        self.call = call
+        self.slot = slot
+        self.fn = fn
+        self.aid: int | None = None
+        self.warns: list[str] | None = None
+
+
 class History:
     def __init__(self, events: list[tuple], config: dict[str, str]):
         self.events = events
@@ -90,8 +105,7 @@ class History:
         self.allocs: list[Allocation] = []
         self.by_key: dict[tuple[int, int], Allocation] = {}  # (slot, gen) -> Allocation
         self.ptr: list[dict[int, int]] = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
-        # per thread index: [call, slot, fn, allocation, warnings]
-        self.open_op: list[list[Any] | None] = [None] * nthreads
+        self.open_op: list[InFlight | None] = [None] * nthreads  # per thread index
         self.slot_cur: dict[int, int] = {}    # slot -> its latest allocation
         self.slot_owner: dict[int, int] = {}  # slot -> allocation whose counter the slot holds
         self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
@@ -213,28 +227,28 @@ class History:
                     life.check_use(a, t, ev[3], idx)
 
             elif kind == K_REF_CALL:
-                opn[ti] = [idx, ev[2], ev[3], None, None]
+                opn[ti] = InFlight(idx, ev[2], ev[3])
 
             elif kind == K_REF_RET:
                 cur = opn[ti]
                 opn[ti] = None
                 if cur is None:
                     continue
-                fn = cur[2]
-                slot = cur[1]
+                fn = cur.fn
+                slot = cur.slot
                 result = ev[4]
-                warns = frozenset(cur[4]) if cur[4] else NO_WARNING
+                warns = frozenset(cur.warns) if cur.warns else NO_WARNING
                 if fn == "init":
-                    if cur[3] is None and t != -1 and on:
+                    if cur.aid is None and t != -1 and on:
                         aid = self.pointer(ti, slot)
                         if aid is not None:
                             slot_owner[slot] = aid
                             allocs[aid].init = 1
                     continue
                 if not on:
-                    lin.disabled_op(t, slot, fn, result, warns, cur[0], idx, ptr[ti].get(slot))
+                    lin.disabled_op(t, slot, fn, result, warns, cur.call, idx, ptr[ti].get(slot))
                     continue
-                aid = cur[3]
+                aid = cur.aid
                 if aid is None:
                     # no atomic ran (the counter was never touched): the slot's owner
                     aid = slot_owner.get(slot)
@@ -243,7 +257,7 @@ class History:
                     if fn == "put":
                         life.dropped(aid, t)
                 result = bool(result)
-                lin.completed(aid, cur[0], idx, t, fn, result, warns)
+                lin.completed(aid, cur.call, idx, t, fn, result, warns)
                 if fn == "get":
                     if result:
                         life.got(aid, t, idx)
@@ -262,20 +276,20 @@ class History:
                     if a.free >= 0:
                         rcu.check_access(a, t, ti, idx, f"atomic {op} on the counter of")
                 cur = opn[ti]
-                if cur is not None and cur[1] == slot:
-                    fn = cur[2]
+                if cur is not None and cur.slot == slot:
+                    fn = cur.fn
                     if fn == "init":
                         if op == "store" and t != -1 and a is not None:
                             slot_owner[slot] = a.aid
                             a.init = 1
-                            cur[3] = aid
-                    elif on and (cur[3] is None or (fn == "get" and self.cas_get)):
+                            cur.aid = aid
+                    elif on and (cur.aid is None or (fn == "get" and self.cas_get)):
                         # the operation's first atomic: it acts on the slot counter's owner
-                        if cur[3] is None and a is not None and a.init is None and a.free < 0 \
+                        if cur.aid is None and a is not None and a.init is None and a.free < 0 \
                                 and a.allocer == t:
-                            raise lin.uninitialised(a, t, idx, f"{KERNEL_NAME[fn]} (called at event {cur[0]}) runs on")
+                            raise lin.uninitialised(a, t, idx, f"{KERNEL_NAME[fn]} (called at event {cur.call}) runs on")
                         o = slot_owner.get(slot)
-                        cur[3] = o
+                        cur.aid = o
                         if fn == "put" and o is not None:
                             life.dropped(o, t)
                 if t == -1 and op == "store" and a is not None and on:
@@ -440,13 +454,13 @@ class History:
                 raise self.viol("unexpected-warning",
                                 f"{thread_name(t)} hit the vma_get 'not allowed' warning on VMA slot {slot} "
                                 f"although {why}.", idx)
-        elif not (self.on and cur is not None and cur[2] in ("get", "put")):
+        elif not (self.on and cur is not None and cur.fn in ("get", "put")):
             where = "outside any rcuref operation" if self.on else "with CONFIG_VMA_REF=n"
             raise self.viol("unexpected-warning",
                             f"{thread_name(t)} raised warning '{what}' on VMA slot {slot} {where}; "
                             "the rcuref specification predicts no warning there.", idx)
         if cur is not None:
-            if cur[4] is None:
-                cur[4] = [what]
+            if cur.warns is None:
+                cur.warns = [what]
             else:
-                cur[4].append(what)
+                cur.warns.append(what)

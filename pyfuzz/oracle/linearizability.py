@@ -279,12 +279,12 @@ class Linearizability:
         h = self.h
         pending: dict[int, list[tuple]] = {}
         for ti, cur in enumerate(h.open_op):
-            if cur is not None and cur[2] in ("get", "put") and cur[0] < stop:
-                aid = cur[3] if cur[3] is not None else h.slot_owner.get(cur[1])
+            if cur is not None and cur.fn in ("get", "put") and cur.call < stop:
+                aid = cur.aid if cur.aid is not None else h.slot_owner.get(cur.slot)
                 if aid is not None:
                     if aid not in pending:
                         pending[aid] = list(self.ops[aid])
-                    pending[aid].append((cur[0], None, ti - 2, cur[2], None, NO_WARNING))
+                    pending[aid].append((cur.call, None, ti - 2, cur.fn, None, NO_WARNING))
         for ops in pending.values():
             ops.sort(key=_call_index)
         return pending
