@@ -210,11 +210,15 @@ class History:
                     rcu.check_access(a, t, ti, idx, what)
                 if t >= 0 and frees:
                     hb.accessed(aid, ti, idx)
-                if ev[3] == "vm_root":
+                if kind == K_USE:
+                    life.check_use(a, t, ev[3], idx)
+                    continue
+                field: str = ev[3]  # the field read or written (a use has its page there)
+                if field == "vm_root":
                     self.root_field(k, a, t, ev[4], idx)
                     dirty = True
                 elif kind == K_WRITE:
-                    f = _FIELD.get(ev[3])
+                    f = _FIELD.get(field)
                     if f is not None:
                         fields = a.fields
                         fields[f] = ev[4]
@@ -223,8 +227,6 @@ class History:
                         # in none is checked when it is inserted
                         if a.trees:
                             dirty = True
-                elif kind == K_USE:
-                    life.check_use(a, t, ev[3], idx)
 
             elif kind == K_REF_CALL:
                 opn[ti] = InFlight(idx, ev[2], ev[3])
@@ -266,7 +268,7 @@ class History:
 
             elif kind == K_ATOMIC:
                 slot = ev[2]
-                op = ev[3]
+                op: str = ev[3]
                 aid = ptr[ti].get(slot)
                 if aid is None:
                     aid = slot_cur.get(slot)
@@ -308,13 +310,15 @@ class History:
             elif kind == K_LOCK:
                 if frees:
                     hb.locked(ti)
-                if ev[2] == "write":
+                mode: str = ev[2]
+                if mode == "write":
                     wlock += 1
 
             elif kind == K_UNLOCK:
                 if frees:
                     hb.unlocked(ti)
-                if ev[2] == "write" and wlock > 0:
+                mode = ev[2]
+                if mode == "write" and wlock > 0:
                     wlock -= 1
 
             elif kind == K_RCU_LOCK or kind == K_PREEMPT_OFF:
