@@ -36,13 +36,16 @@ from .violation import Violation, thread_name
 _FIELD: Final = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
 
 
-def judges_ordering(events: list[tuple]) -> bool:
-    """Whether ordering and memory safety can judge anything here: only if something is freed."""
-    for ev in events:
-        k: str = ev[0]
+def last_free(events: list[tuple]) -> int:
+    """The index of the history's last free, -1 without one: ordering judges only at a free, so
+    its clocks are kept up to the last one and not past it."""
+    i = len(events) - 1
+    while i >= 0:
+        k: str = events[i][0]
         if k == "free":
-            return True
-    return False
+            break
+        i -= 1
+    return i
 
 
 class Allocation:
@@ -99,8 +102,10 @@ class History:
         self.cas_get = self.get_algo == "inc_not_zero"
         # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
         # slot's next allocation, an access to freed memory); without a free in the history their
-        # clocks and read-side sections are never consulted, so they are not kept.
-        self.frees = judges_ordering(events)
+        # clocks and read-side sections are never consulted, so they are not kept.  The clocks are
+        # consulted only at a free: they are not kept past the last one.
+        self.last_free = last_free(events)
+        self.frees = self.last_free >= 0
         nthreads = THREAD_INDICES
         self.allocs: list[Allocation] = []
         self.by_key: dict[tuple[int, int], Allocation] = {}  # (slot, gen) -> Allocation
@@ -162,6 +167,7 @@ class History:
         lin, life, rcu, hb = self.lin, self.life, self.rcu, self.hb
         viol = self.viol
         frees = self.frees
+        ordered = self.last_free  # the clocks are kept for the events before it
         debug_checks = self.debug_checks
         # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
         debug_kinds = 0  # bit k: the debug checks read events of kind k
@@ -190,7 +196,7 @@ class History:
             ti = t + 2
             if not started and t != -1:
                 started = True
-                if frees:
+                if idx < ordered:
                     hb.setup_done()
                 if dirty and wlock == 0:
                     check_vmas(self, idx, None)
@@ -208,7 +214,7 @@ class History:
                 if a.free >= 0:
                     what = f"{k} of {ev[3]} of" if k != "use" else f"use of page {ev[3]} through"
                     rcu.check_access(a, t, ti, idx, what)
-                if t >= 0 and frees:
+                if t >= 0 and idx < ordered:
                     hb.accessed(aid, ti, idx)
                 if kind == K_USE:
                     life.check_use(a, t, ev[3], idx)
@@ -299,7 +305,7 @@ class History:
                     slot_owner[slot] = a.aid
                     a.init = st
                     a.preset = -1 if st == SAT else (st - 1 if st > 0 else 0)
-                if frees:
+                if idx < ordered:
                     hb.atomic(ti, slot, op, ev[4])
 
             elif kind == K_OP_END:
@@ -308,14 +314,14 @@ class History:
                     dirty = False
 
             elif kind == K_LOCK:
-                if frees:
+                if idx < ordered:
                     hb.locked(ti)
                 mode: str = ev[2]
                 if mode == "write":
                     wlock += 1
 
             elif kind == K_UNLOCK:
-                if frees:
+                if idx < ordered:
                     hb.unlocked(ti)
                 mode = ev[2]
                 if mode == "write" and wlock > 0:
@@ -326,13 +332,13 @@ class History:
                     rcu.enter(ti, idx, kind == K_RCU_LOCK)
 
             elif kind == K_RCU_UNLOCK or kind == K_PREEMPT_ON:
-                if frees and rcu.leave(ti, kind == K_RCU_UNLOCK):
+                if frees and rcu.leave(ti, kind == K_RCU_UNLOCK) and idx < ordered:
                     hb.section_ended(ti)
 
             elif kind == K_MAPPING_STORE:
                 page = ev[2]
                 slot = ev[3]
-                if frees:
+                if idx < ordered:
                     hb.mapping_stored(ti, page)
                 if slot is None or slot < 0:
                     self.mapping[page] = None
@@ -342,7 +348,7 @@ class History:
                 dirty = True
 
             elif kind == K_MAPPING_LOAD:
-                if frees:
+                if idx < ordered:
                     hb.mapping_loaded(ti, ev[2])
                 slot = ev[3]
                 if slot is not None and slot >= 0:
@@ -400,7 +406,7 @@ class History:
                 hb.freed(a, ti)
 
             elif kind == K_FENCE:
-                if frees:
+                if idx < ordered:
                     hb.fence(ti)
 
             elif kind == K_TREE_REMOVE:
@@ -420,7 +426,8 @@ class History:
             elif kind == K_RECLAIM:
                 a = rcu.check_reclaim(ev[2], ev[3], idx)
                 a.reclaim = idx
-                hb.reclaimed(a, ti, rcu.wait[a.aid])
+                if idx < ordered:
+                    hb.reclaimed(a, ti, rcu.wait[a.aid])
 
             elif kind == K_PANIC:
                 raise viol("panic", f"the Rust core hit an internal assertion in {thread_name(t)}: {ev[2]}", idx)
@@ -445,7 +452,7 @@ class History:
         self.hb.allocated(a)
         self.slot_cur[slot] = a.aid
         self.ptr[ti][slot] = a.aid
-        if self.frees:
+        if idx < self.last_free:
             self.hb.allocating(ti, slot)
 
     def warning(self, t, ti, slot, what, idx) -> None:
