@@ -4,7 +4,7 @@ These do not judge what happened to the objects (the other rules do): they fire 
 built with the matching debug option would warn, whether or not the hazard did damage in this
 history.  `check` reports their first violation when it comes no later than the first violation
 of the other rules (the kernel's check runs before the damage it guards).  The main pass hands
-them the events of the kinds they subscribe to (`DebugChecks.kinds`), ahead of every other rule,
+them the events of the kinds they subscribe to (`DebugChecks.kind_mask`), ahead of every other rule,
 and they only note their first violation without stopping the pass.
 
 * `vma-not-detached`: `vm_area_free` of a VMA that is still in an mm's tree.  `vm_area_free`
@@ -22,8 +22,10 @@ and they only note their first violation without stopping the pass.
 
 from __future__ import annotations
 
+from typing import Final
+
 from .kinds import K_FREE, K_LOCK, K_OP_END, K_PREEMPT_OFF, K_PREEMPT_ON, K_RCU_LOCK, K_RCU_UNLOCK, K_REF_CALL, K_TREE_INSERT, \
-    K_TREE_REMOVE
+    K_TREE_REMOVE, kind_mask
 from .violation import Violation, thread_name
 
 KINDS = ("vma-not-detached", "suspicious-rcu-usage", "might-sleep", "unbalanced-rcu")
@@ -31,13 +33,15 @@ KINDS = ("vma-not-detached", "suspicious-rcu-usage", "might-sleep", "unbalanced-
 _DETACHED_EVENTS = frozenset(("tree_insert", "tree_remove", "free"))
 _LOCKDEP_EVENTS = _DETACHED_EVENTS | {"rcu_lock", "rcu_unlock", "preempt_off", "preempt_on", "ref_call", "lock",
                                       "op_end"}
+_DETACHED_MASK: Final = kind_mask(_DETACHED_EVENTS)
+_LOCKDEP_MASK: Final = kind_mask(_LOCKDEP_EVENTS)
 
 
 class DebugChecks:
     def __init__(self, events: list, config: dict):
         self.events = events
         self.lockdep = config.get("lockdep", "off") == "on"
-        self.kinds = _LOCKDEP_EVENTS if self.lockdep else _DETACHED_EVENTS
+        self.kind_mask = _LOCKDEP_MASK if self.lockdep else _DETACHED_MASK  # bit k: events of kind k are read
         self.rcu: dict[int, int] = {}       # thread -> rcu_read_lock nesting
         self.preempt: dict[int, int] = {}   # thread -> preempt_disable nesting
         self.in_tree: dict[int, set[int]] = {}   # slot -> set of mms whose tree holds it
@@ -52,7 +56,7 @@ class DebugChecks:
         return " and ".join(parts)
 
     def see(self, idx: int, kind: int, ev: tuple) -> None:
-        """Judge one event of `kinds` (`kind`: its kinds.KIND); the first violation is kept in `found`."""
+        """Judge one event of `kind_mask` (`kind`: its kinds.KIND); the first violation is kept in `found`."""
         if self.found is None:
             self.found = self.judge(idx, kind, ev)
 

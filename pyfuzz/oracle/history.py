@@ -29,7 +29,7 @@ from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
 from .rcu import ReadSideSections
-from .rmaplock import EVENTS, RmapLock
+from .rmaplock import EVENT_MASK, RmapLock
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
@@ -170,15 +170,9 @@ class History:
         ordered = self.last_free  # the clocks are kept for the events before it
         debug_checks = self.debug_checks
         # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
-        debug_kinds = 0  # bit k: the debug checks read events of kind k
-        if frees or debug_checks.lockdep:
-            for name in debug_checks.kinds:
-                debug_kinds |= 1 << KIND[name]
+        debug_kinds = debug_checks.kind_mask if frees or debug_checks.lockdep else 0
         rmap_lock = self.rmap_lock
-        rmap_kinds = 0  # bit k: the reverse-map lock's rules read events of kind k
-        if rmap_lock.on:
-            for name in EVENTS:
-                rmap_kinds |= 1 << KIND[name]
+        rmap_kinds = EVENT_MASK if rmap_lock.on else 0  # bit k: rule 10 reads events of kind k
         wlock = 0
         dirty = True   # something the VMA invariants read changed since they were last checked
         started = False
