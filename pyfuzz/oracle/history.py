@@ -102,8 +102,8 @@ class History:
         self.cas_get = self.get_algo == "inc_not_zero"
         # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
         # slot's next allocation, an access to freed memory); without a free in the history their
-        # clocks and read-side sections are never consulted, so they are not kept.  The clocks are
-        # consulted only at a free: they are not kept past the last one.
+        # clocks and read-side sections are never consulted, so they are not kept.  What the clocks
+        # decide is only ever read at a free, so they are kept up to the last one, not past it.
         self.last_free = last_free(events)
         self.frees = self.last_free >= 0
         nthreads = THREAD_INDICES
