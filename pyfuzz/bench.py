@@ -409,16 +409,13 @@ def campaign_rates(inputs: int, repeats: int) -> dict:
 # main when the third session began: the oracle `pyfuzz bench speed` and the differential test
 # compare the current one against.
 ORACLE_BEFORE = "a80a357"
+# main when the seventh session began: its mypyc build is the baseline of bench speed's oracle table.
+ORACLE_MAIN = "2dd6bd5"
 
 
-def oracle_at(commit: str):
-    """The oracle package as it was at `commit`, read from this checkout's git history into a
-    temporary directory and imported under a name of its own (its modules import each other
-    relatively, so it needs nothing of the current tree).  Raises RuntimeError when the
+def _oracle_source_at(commit: str, where: Path) -> None:
+    """Write pyfuzz/oracle/ as it was at `commit` into `where`.  Raises RuntimeError when the
     history is not there (an installed package, a shallow clone)."""
-    name = f"pyfuzz_oracle_{commit}"
-    if name in sys.modules:
-        return sys.modules[name]
     repo = Path(__file__).resolve().parents[1]
 
     def git(*argv):
@@ -428,16 +425,50 @@ def oracle_at(commit: str):
                                f"{r.stderr.strip() or 'git failed'}")
         return r.stdout
 
-    where = Path(tempfile.mkdtemp(prefix=name)) / name
-    where.mkdir()
+    where.mkdir(parents=True)
     for path in git("ls-tree", "--name-only", f"{commit}:pyfuzz/oracle/").split():
         if path.endswith(".py"):
             (where / path).write_text(git("show", f"{commit}:pyfuzz/oracle/{path}"))
+
+
+def oracle_at(commit: str):
+    """The oracle package as it was at `commit`, read from this checkout's git history into a
+    temporary directory and imported under a name of its own (its modules import each other
+    relatively, so it needs nothing of the current tree).  Raises RuntimeError when the
+    history is not there."""
+    name = f"pyfuzz_oracle_{commit}"
+    if name in sys.modules:
+        return sys.modules[name]
+    where = Path(tempfile.mkdtemp(prefix=name)) / name
+    _oracle_source_at(commit, where)
     spec = importlib.util.spec_from_file_location(name, where / "__init__.py", submodule_search_locations=[str(where)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def compiled_oracle_at(commit: str):
+    """The oracle at `commit` compiled by this checkout's mypyc as the build is (pyfuzz/mypyc_oracle.py),
+    in a temporary directory, imported as a package of its own (about 20 s).  Raises RuntimeError when
+    the history is not there or mypyc fails."""
+    name = f"pyfuzz_oracle_{commit}_mypyc"
+    if name in sys.modules:
+        return sys.modules[name]
+    top = Path(tempfile.mkdtemp(prefix=name))
+    _oracle_source_at(commit, top / name)
+    setup = ("from setuptools import setup\nfrom mypyc.build import mypycify\n"
+             f"setup(name={name!r}, script_args=['build_ext', '--inplace'], ext_modules=mypycify("
+             f"['--check-untyped-defs', {name!r}], opt_level='3', group_name={name!r}))\n")
+    r = subprocess.run([sys.executable, "-c", setup], cwd=top, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"mypyc could not compile the oracle at {commit}: "
+                           + " | ".join((r.stderr or r.stdout).strip().splitlines()[-2:]))
+    sys.path.insert(0, str(top))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(top))
 
 
 def checked_loop(run_own, run_walk, judge, inputs) -> int:
@@ -511,11 +542,12 @@ def _oracle_seconds(mod, outcomes) -> float:
     return _cpu() - start
 
 
-def _oracles(before) -> dict:
-    """The oracles `bench speed` compares: main's before this session, the pure-Python source now,
-    and the build that runs (`model.ORACLE`) when it is another."""
+def _oracles(main, before) -> dict:
+    """The oracles `bench speed` compares: main's mypyc build before this session (the baseline),
+    main's before the third session, the pure-Python source now, and the build that runs
+    (`model.ORACLE`) when it is another."""
     from . import model, oracle
-    mods = {f"{ORACLE_BEFORE} (pure Python)": before, "now, pure Python": oracle}
+    mods = {f"main {ORACLE_MAIN}, mypyc": main, f"{ORACLE_BEFORE} (pure Python)": before, "now, pure Python": oracle}
     if model.ORACLE is not oracle:
         mods[f"now, {model.ORACLE_NAME}"] = model.ORACLE
     return mods
@@ -618,9 +650,10 @@ def bench_speed(args, console: Console) -> int:
     console.print(f"the campaign itself: {campaign['runs_per_cpu_s']:,.0f} checked runs/s, "
                   f"{campaign['runs_per_cpu_s_without_oracle']:,.0f} without the oracle", markup=False)
 
-    # The oracle on main before this session's changes against the current ones, same loop, same inputs.
+    # The oracles on main before this session and before the third against the current ones, same loop,
+    # same inputs.
     try:
-        mods = _oracles(oracle_at(ORACLE_BEFORE))
+        mods = _oracles(compiled_oracle_at(ORACLE_MAIN), oracle_at(ORACLE_BEFORE))
     except RuntimeError as e:
         mods, versus = None, [{"what": name, "skipped": str(e)} for name in compared]
     if mods is not None:
@@ -634,7 +667,7 @@ def bench_speed(args, console: Console) -> int:
     result = {"machine": machine(), "command": command, "repeats": repeats, "inputs": n,
               "walks_per_input": WALKS_PER_INPUT, "walk_depth": WALK_DEPTH, "config": MUTANT_CONFIG,
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows,
-              "oracle": ORACLE_NAME, "oracle_before": ORACLE_BEFORE, "before_after": versus, "campaign": campaign}
+              "oracle": ORACLE_NAME, "oracle_main": ORACLE_MAIN, "oracle_before": ORACLE_BEFORE, "before_after": versus, "campaign": campaign}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speed.json").write_text(json.dumps(result, indent=1))
     md = [f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {result['date']}  ",
@@ -669,10 +702,11 @@ def bench_speed(args, console: Console) -> int:
            f"with sanitizer coverage, {campaign['inputs']:,} inputs past its start, per CPU second of the child, median of "
            f"{repeats}): {campaign['runs_per_cpu_s']:,.0f} checked runs/s; with the oracle off, "
            f"{campaign['runs_per_cpu_s_without_oracle']:,.0f} runs/s."]
-    md += ["", f"Each oracle in the same loop on the same inputs (the oracle on main at {ORACLE_BEFORE}, read from "
-           f"git, the pure-Python source now and the build that runs), passes interleaved, medians of {repeats}; "
-           "the oracle alone is timed over the loop's distinct histories with their events already built.", "",
-           f"| loop | oracle | checked runs/s | x {ORACLE_BEFORE} | oracle us per history | x {ORACLE_BEFORE} |",
+    md += ["", f"Each oracle in the same loop on the same inputs (the oracle on main at {ORACLE_MAIN}, read from git and "
+           f"compiled by the same mypyc, the baseline; main's at {ORACLE_BEFORE}, pure Python; the pure-Python source "
+           f"now and the build that runs), passes interleaved, medians of {repeats}; the oracle alone is timed over "
+           "the loop's distinct histories with their events already built.", "",
+           f"| loop | oracle | checked runs/s | x main {ORACLE_MAIN} | oracle us per history | x main {ORACLE_MAIN} |",
            "|---|---|---|---|---|---|"]
     for r in versus:
         if "skipped" in r:

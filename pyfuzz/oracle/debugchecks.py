@@ -4,7 +4,7 @@ These do not judge what happened to the objects (the other rules do): they fire 
 built with the matching debug option would warn, whether or not the hazard did damage in this
 history.  `check` reports their first violation when it comes no later than the first violation
 of the other rules (the kernel's check runs before the damage it guards).  The main pass hands
-them the events of the kinds they subscribe to (`DebugChecks.kinds`), ahead of every other rule,
+them the events of the kinds they subscribe to (`DebugChecks.kind_mask`), ahead of every other rule,
 and they only note their first violation without stopping the pass.
 
 * `vma-not-detached`: `vm_area_free` of a VMA that is still in an mm's tree.  `vm_area_free`
@@ -22,6 +22,10 @@ and they only note their first violation without stopping the pass.
 
 from __future__ import annotations
 
+from typing import Final
+
+from .kinds import K_FREE, K_LOCK, K_OP_END, K_PREEMPT_OFF, K_PREEMPT_ON, K_RCU_LOCK, K_RCU_UNLOCK, K_REF_CALL, K_TREE_INSERT, \
+    K_TREE_REMOVE, kind_mask
 from .violation import Violation, thread_name
 
 KINDS = ("vma-not-detached", "suspicious-rcu-usage", "might-sleep", "unbalanced-rcu")
@@ -29,13 +33,15 @@ KINDS = ("vma-not-detached", "suspicious-rcu-usage", "might-sleep", "unbalanced-
 _DETACHED_EVENTS = frozenset(("tree_insert", "tree_remove", "free"))
 _LOCKDEP_EVENTS = _DETACHED_EVENTS | {"rcu_lock", "rcu_unlock", "preempt_off", "preempt_on", "ref_call", "lock",
                                       "op_end"}
+_DETACHED_MASK: Final = kind_mask(_DETACHED_EVENTS)
+_LOCKDEP_MASK: Final = kind_mask(_LOCKDEP_EVENTS)
 
 
 class DebugChecks:
     def __init__(self, events: list, config: dict):
         self.events = events
         self.lockdep = config.get("lockdep", "off") == "on"
-        self.kinds = _LOCKDEP_EVENTS if self.lockdep else _DETACHED_EVENTS
+        self.kind_mask = _LOCKDEP_MASK if self.lockdep else _DETACHED_MASK  # bit k: events of kind k are read
         self.rcu: dict[int, int] = {}       # thread -> rcu_read_lock nesting
         self.preempt: dict[int, int] = {}   # thread -> preempt_disable nesting
         self.in_tree: dict[int, set[int]] = {}   # slot -> set of mms whose tree holds it
@@ -49,37 +55,42 @@ class DebugChecks:
             parts.append("with preemption disabled")
         return " and ".join(parts)
 
-    def see(self, idx: int, ev: tuple) -> None:
-        """Judge one event of `kinds`; the first violation is kept in `found`."""
+    def see(self, idx: int, kind: int, ev: tuple) -> None:
+        """Judge one event of `kind_mask` (`kind`: its kinds.KIND); the first violation is kept in `found`."""
         if self.found is None:
-            self.found = self.judge(idx, ev)
+            self.found = self.judge(idx, kind, ev)
 
-    def judge(self, idx: int, ev: tuple) -> Violation | None:
-        k = ev[0]
+    def judge(self, idx: int, kind: int, ev: tuple) -> Violation | None:
         t = ev[1]
         events = self.events
         rcu = self.rcu
         preempt = self.preempt
-        if k == "rcu_lock":
+        if kind == K_RCU_LOCK:
             rcu[t] = rcu.get(t, 0) + 1
-        elif k == "rcu_unlock":
+        elif kind == K_RCU_UNLOCK:
             rcu[t] = rcu.get(t, 0) - 1
-        elif k == "preempt_off":
+        elif kind == K_PREEMPT_OFF:
             preempt[t] = preempt.get(t, 0) + 1
-        elif k == "preempt_on":
+        elif kind == K_PREEMPT_ON:
             preempt[t] = preempt.get(t, 0) - 1
-        elif k == "tree_insert":
-            self.in_tree.setdefault(ev[3], set()).add(ev[2])
-        elif k == "tree_remove":
-            self.in_tree.get(ev[3], set()).discard(ev[2])
-        elif k == "free":
+        elif kind == K_TREE_INSERT:
+            mms = self.in_tree.get(ev[3])
+            if mms is None:
+                self.in_tree[ev[3]] = {ev[2]}
+            else:
+                mms.add(ev[2])
+        elif kind == K_TREE_REMOVE:
+            mms = self.in_tree.get(ev[3])
+            if mms is not None:
+                mms.discard(ev[2])
+        elif kind == K_FREE:
             mms = self.in_tree.get(ev[2])
             if mms:
                 return Violation(
                     "vma-not-detached",
                     f"{thread_name(t)} frees VMA slot {ev[2]} gen {ev[3]} at event {idx} while it is still "
                     f"in the tree of mm {min(mms)}: vm_area_free's vma_assert_detached() fires.", idx, events)
-        elif k == "ref_call" and ev[3] == "put":
+        elif kind == K_REF_CALL and ev[3] == "put":
             if not rcu.get(t, 0) and not preempt.get(t, 0):
                 return Violation(
                     "suspicious-rcu-usage",
@@ -87,7 +98,7 @@ class DebugChecks:
                     "any RCU read-side section and with preemption enabled: lockdep reports "
                     "\"suspicious rcuref_put_rcusafe() usage\" (nothing holds the grace period off "
                     "between the put's decrement and its cmpxchg).", idx, events)
-        elif k == "lock":
+        elif kind == K_LOCK:
             where = self.context(t)
             if where:
                 return Violation(
@@ -95,7 +106,7 @@ class DebugChecks:
                     f"{thread_name(t)} takes the mmap_lock ({ev[2]}) at event {idx} {where}: the rwsem may "
                     "sleep, and might_sleep() reports a sleeping function called from invalid context.",
                     idx, events)
-        elif k == "op_end":
+        elif kind == K_OP_END:
             where = self.context(t)
             if where:
                 return Violation(

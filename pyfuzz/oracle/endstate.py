@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .spec import DEAD, MAXREF, RELEASED, SAT, SAT_LO, state_name
-from .violation import thread_name
+from .violation import Violation, thread_name
 
 if TYPE_CHECKING:
-    from .history import History
+    from .history import Allocation, History
     from .lifetime import Lifetime
     from .linearizability import Linearizability
 
@@ -26,11 +26,10 @@ def check_end(h: History, lin: Linearizability, life: Lifetime, final_counters: 
         aid = a.aid
         if a.free >= 0:
             continue
-        an = h.an(aid)
         if not h.on:
             if life.count(aid, True) == 0:
                 raise h.viol("leak",
-                             f"{an} is in no tree and nobody holds it, yet it was never freed"
+                             f"{h.an(aid)} is in no tree and nobody holds it, yet it was never freed"
                              f"{life.owned(aid)} (leak).", n_ev)
             continue
         finals = lin.final.get(aid) or {a.init}
@@ -40,7 +39,7 @@ def check_end(h: History, lin: Linearizability, life: Lifetime, final_counters: 
         st = None if None in finals else min(finals)
         if st is None:
             if life.count(aid, True) == 0:
-                raise h.viol("leak", f"{an} was allocated, never initialised and never freed"
+                raise h.viol("leak", f"{h.an(aid)} was allocated, never initialised and never freed"
                              f"{life.owned(aid)} (leak).", n_ev)
             continue
         if st == DEAD:
@@ -50,20 +49,20 @@ def check_end(h: History, lin: Linearizability, life: Lifetime, final_counters: 
                 how = f"{thread_name(o[2])}'s vma_put (events {o[0]}..{o[1]}) released it"
             else:
                 how = "its counter is DEAD"
-            raise h.viol("leak", f"{an} is dead ({how}) but was never freed (leak).", n_ev)
+            raise h.viol("leak", f"{h.an(aid)} is dead ({how}) but was never freed (leak).", n_ev)
         v = _state_holds(h, life, a, st, final_counters, n_ev)
         if v is not None:
             raise v
 
 
-def _state_holds(h, life, a, st, final_counters, n_ev):
+def _state_holds(h: History, life: Lifetime, a: Allocation, st: int, final_counters: list | None,
+                 n_ev: int) -> Violation | None:
     """The violation if the allocation cannot end in spec state st, else None."""
     aid = a.aid
-    an = h.an(aid)
     slot = a.slot
     v = None
     if st == DEAD:
-        v = h.viol("leak", f"{an} is dead but was never freed (leak).", n_ev)
+        v = h.viol("leak", f"{h.an(aid)} is dead but was never freed (leak).", n_ev)
     elif final_counters is not None and slot < len(final_counters) and \
             h.slot_cur.get(slot) == aid and h.slot_owner.get(slot) == aid:
         c = final_counters[slot] & 0xFFFFFFFF
@@ -74,11 +73,11 @@ def _state_holds(h, life, a, st, final_counters, n_ev):
             low = MAXREF + 1 - puts if h.get_algo == "add_result" else SAT_LO
             if not (low <= c < RELEASED):
                 v = h.viol("counter-mismatch",
-                           f"{an} ends with raw counter {c:#010x}, but its rcuref history leaves it "
+                           f"{h.an(aid)} ends with raw counter {c:#010x}, but its rcuref history leaves it "
                            f"SATURATED (expected a value in 0x80000000..0xbfffffff).", n_ev)
         elif c != st - 1:
             v = h.viol("counter-mismatch",
-                       f"{an} ends with raw counter {c:#010x}, but its rcuref history leaves "
+                       f"{h.an(aid)} ends with raw counter {c:#010x}, but its rcuref history leaves "
                        f"{state_name(st)} (expected {st - 1:#010x}): a lost or extra reference.", n_ev)
     if v is None and st != SAT and st != DEAD and a.preset != -1:
         n = life.count(aid, True)
@@ -87,13 +86,13 @@ def _state_holds(h, life, a, st, final_counters, n_ev):
             hd = ", ".join(hs) if hs else "nobody"
             if st > n:
                 v = h.viol("leak",
-                           f"{an} still counts {st} reference{'s' if st != 1 else ''} but only {n} "
+                           f"{h.an(aid)} still counts {st} reference{'s' if st != 1 else ''} but only {n} "
                            f"real holder{'s' if n != 1 else ''} remain ({hd}): "
                            f"{st - n} reference{'s were' if st - n != 1 else ' was'} never dropped"
                            f"{life.owned(aid)}, so it can never be freed (leak).", n_ev)
             else:
                 v = h.viol("counter-mismatch",
-                           f"{an} counts only {st} reference{'s' if st != 1 else ''} but has {n} real "
+                           f"{h.an(aid)} counts only {st} reference{'s' if st != 1 else ''} but has {n} real "
                            f"holders ({hd}): a reference was dropped by a thread that did not hold it, "
                            "so the VMA can be freed under a holder.", n_ev)
     return v

@@ -17,7 +17,7 @@ reported against that dead allocation.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from .debugchecks import DebugChecks
 from .invariants import check_vmas
@@ -29,20 +29,23 @@ from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
 from .rcu import ReadSideSections
-from .rmaplock import EVENTS, RmapLock
+from .rmaplock import EVENT_MASK, RmapLock
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
 _FIELD: Final = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
 
 
-def judges_ordering(events: list[tuple]) -> bool:
-    """Whether ordering and memory safety can judge anything here: only if something is freed."""
-    for ev in events:
-        k: str = ev[0]
+def last_free(events: list[tuple]) -> int:
+    """The index of the history's last free, -1 without one: ordering judges only at a free, so
+    its clocks are kept up to the last one and not past it."""
+    i = len(events) - 1
+    while i >= 0:
+        k: str = events[i][0]
         if k == "free":
-            return True
-    return False
+            break
+        i -= 1
+    return i
 
 
 class Allocation:
@@ -69,6 +72,21 @@ class Allocation:
         self.root: int | None = None  # mapping=root: the allocation of its root (None: itself)
 
 
+class InFlight:
+    """An rcuref operation a thread has in flight: where it was called, on which slot, which
+    function; the allocation whose counter its first atomic acted on (None: no atomic yet) and the
+    warnings it raised so far.  A native class, so that the compiled build reads its fields typed."""
+
+    __slots__ = ("call", "slot", "fn", "aid", "warns")
+
+    def __init__(self, call: int, slot: int, fn: str):
+        self.call = call
+        self.slot = slot
+        self.fn = fn
+        self.aid: int | None = None
+        self.warns: list[str] | None = None
+
+
 class History:
     def __init__(self, events: list[tuple], config: dict[str, str]):
         self.events = events
@@ -84,17 +102,17 @@ class History:
         self.cas_get = self.get_algo == "inc_not_zero"
         # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
         # slot's next allocation, an access to freed memory); without a free in the history their
-        # clocks and read-side sections are never consulted, so they are not kept.
-        self.frees = judges_ordering(events)
+        # clocks and read-side sections are never consulted, so they are not kept.  What the clocks
+        # decide is only ever read at a free, so they are kept up to the last one, not past it.
+        self.last_free = last_free(events)
+        self.frees = self.last_free >= 0
         nthreads = THREAD_INDICES
         self.allocs: list[Allocation] = []
         self.by_key: dict[tuple[int, int], Allocation] = {}  # (slot, gen) -> Allocation
         self.ptr: list[dict[int, int]] = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
-        # per thread index: [call, slot, fn, allocation, warnings]
-        self.open_op: list[list[Any] | None] = [None] * nthreads
+        self.open_op: list[InFlight | None] = [None] * nthreads  # per thread index
         self.slot_cur: dict[int, int] = {}    # slot -> its latest allocation
         self.slot_owner: dict[int, int] = {}  # slot -> allocation whose counter the slot holds
-        self.slot_val: dict[int, int] = {}    # slot -> last raw counter value written
         self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
         self.mapping: dict[int, tuple[int, int] | None] = {}  # page -> (allocation, store index) or None
         self.lin = Linearizability(self)
@@ -149,17 +167,12 @@ class History:
         lin, life, rcu, hb = self.lin, self.life, self.rcu, self.hb
         viol = self.viol
         frees = self.frees
+        ordered = self.last_free  # the clocks are kept for the events before it
         debug_checks = self.debug_checks
         # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
-        debug_kinds = 0  # bit k: the debug checks read events of kind k
-        if frees or debug_checks.lockdep:
-            for name in debug_checks.kinds:
-                debug_kinds |= 1 << KIND[name]
+        debug_kinds = debug_checks.kind_mask if frees or debug_checks.lockdep else 0
         rmap_lock = self.rmap_lock
-        rmap_kinds = 0  # bit k: the reverse-map lock's rules read events of kind k
-        if rmap_lock.on:
-            for name in EVENTS:
-                rmap_kinds |= 1 << KIND[name]
+        rmap_kinds = EVENT_MASK if rmap_lock.on else 0  # bit k: rule 10 reads events of kind k
         wlock = 0
         dirty = True   # something the VMA invariants read changed since they were last checked
         started = False
@@ -171,16 +184,16 @@ class History:
             if kind >= 0:
                 # before the other rules: they win a tie
                 if (debug_kinds >> kind) & 1:
-                    debug_checks.see(idx, ev)
+                    debug_checks.see(idx, kind, ev)
                 if (rmap_kinds >> kind) & 1:
                     rmap_lock.see(idx, kind, ev)
             ti = t + 2
             if not started and t != -1:
                 started = True
-                if frees:
+                if idx < ordered:
                     hb.setup_done()
                 if dirty and wlock == 0:
-                    check_vmas(self, idx, "after setup")
+                    check_vmas(self, idx, None)
                     dirty = False
 
             if kind <= K_USE:
@@ -195,43 +208,49 @@ class History:
                 if a.free >= 0:
                     what = f"{k} of {ev[3]} of" if k != "use" else f"use of page {ev[3]} through"
                     rcu.check_access(a, t, ti, idx, what)
-                if t >= 0 and frees:
+                if t >= 0 and idx < ordered:
                     hb.accessed(aid, ti, idx)
-                if ev[3] == "vm_root":
+                if kind == K_USE:
+                    life.check_use(a, t, ev[3], idx)
+                    continue
+                field: str = ev[3]  # the field read or written (a use has its page there)
+                if field == "vm_root":
                     self.root_field(k, a, t, ev[4], idx)
                     dirty = True
                 elif kind == K_WRITE:
-                    f = _FIELD.get(ev[3])
+                    f = _FIELD.get(field)
                     if f is not None:
-                        a.fields[f] = ev[4]
-                        a.ranges.append((idx, *a.fields))
-                        dirty = True
-                elif kind == K_USE:
-                    life.check_use(a, t, ev[3], idx)
+                        fields = a.fields
+                        fields[f] = ev[4]
+                        a.ranges.append((idx, fields[0], fields[1], fields[2]))
+                        # the invariants read the ranges of the VMAs in a tree only: one that is
+                        # in none is checked when it is inserted
+                        if a.trees:
+                            dirty = True
 
             elif kind == K_REF_CALL:
-                opn[ti] = [idx, ev[2], ev[3], None, None]
+                opn[ti] = InFlight(idx, ev[2], ev[3])
 
             elif kind == K_REF_RET:
                 cur = opn[ti]
                 opn[ti] = None
                 if cur is None:
                     continue
-                fn = cur[2]
-                slot = cur[1]
+                fn = cur.fn
+                slot = cur.slot
                 result = ev[4]
-                warns = frozenset(cur[4]) if cur[4] else NO_WARNING
+                warns = frozenset(cur.warns) if cur.warns else NO_WARNING
                 if fn == "init":
-                    if cur[3] is None and t != -1 and on:
+                    if cur.aid is None and t != -1 and on:
                         aid = self.pointer(ti, slot)
                         if aid is not None:
                             slot_owner[slot] = aid
                             allocs[aid].init = 1
                     continue
                 if not on:
-                    lin.disabled_op(t, slot, fn, result, warns, cur[0], idx, ptr[ti].get(slot))
+                    lin.disabled_op(t, slot, fn, result, warns, cur.call, idx, ptr[ti].get(slot))
                     continue
-                aid = cur[3]
+                aid = cur.aid
                 if aid is None:
                     # no atomic ran (the counter was never touched): the slot's owner
                     aid = slot_owner.get(slot)
@@ -240,7 +259,7 @@ class History:
                     if fn == "put":
                         life.dropped(aid, t)
                 result = bool(result)
-                lin.completed(aid, cur[0], idx, t, fn, result, warns)
+                lin.completed(aid, cur.call, idx, t, fn, result, warns)
                 if fn == "get":
                     if result:
                         life.got(aid, t, idx)
@@ -249,7 +268,7 @@ class History:
 
             elif kind == K_ATOMIC:
                 slot = ev[2]
-                op = ev[3]
+                op: str = ev[3]
                 aid = ptr[ti].get(slot)
                 if aid is None:
                     aid = slot_cur.get(slot)
@@ -258,22 +277,21 @@ class History:
                     a = allocs[aid]
                     if a.free >= 0:
                         rcu.check_access(a, t, ti, idx, f"atomic {op} on the counter of")
-                self.slot_val[slot] = ev[6]
                 cur = opn[ti]
-                if cur is not None and cur[1] == slot:
-                    fn = cur[2]
+                if cur is not None and cur.slot == slot:
+                    fn = cur.fn
                     if fn == "init":
                         if op == "store" and t != -1 and a is not None:
                             slot_owner[slot] = a.aid
                             a.init = 1
-                            cur[3] = aid
-                    elif on and (cur[3] is None or (fn == "get" and self.cas_get)):
+                            cur.aid = aid
+                    elif on and (cur.aid is None or (fn == "get" and self.cas_get)):
                         # the operation's first atomic: it acts on the slot counter's owner
-                        if cur[3] is None and a is not None and a.init is None and a.free < 0 \
+                        if cur.aid is None and a is not None and a.init is None and a.free < 0 \
                                 and a.allocer == t:
-                            raise lin.uninitialised(a, t, idx, f"{KERNEL_NAME[fn]} (called at event {cur[0]}) runs on")
+                            raise lin.uninitialised(a, t, idx, f"{KERNEL_NAME[fn]} (called at event {cur.call}) runs on")
                         o = slot_owner.get(slot)
-                        cur[3] = o
+                        cur.aid = o
                         if fn == "put" and o is not None:
                             life.dropped(o, t)
                 if t == -1 and op == "store" and a is not None and on:
@@ -281,24 +299,26 @@ class History:
                     slot_owner[slot] = a.aid
                     a.init = st
                     a.preset = -1 if st == SAT else (st - 1 if st > 0 else 0)
-                if frees:
+                if idx < ordered:
                     hb.atomic(ti, slot, op, ev[4])
 
             elif kind == K_OP_END:
                 if dirty and wlock == 0:
-                    check_vmas(self, idx, f"after {thread_name(t)}'s op {ev[2]}")
+                    check_vmas(self, idx, ev)
                     dirty = False
 
             elif kind == K_LOCK:
-                if frees:
+                if idx < ordered:
                     hb.locked(ti)
-                if ev[2] == "write":
+                mode: str = ev[2]
+                if mode == "write":
                     wlock += 1
 
             elif kind == K_UNLOCK:
-                if frees:
+                if idx < ordered:
                     hb.unlocked(ti)
-                if ev[2] == "write" and wlock > 0:
+                mode = ev[2]
+                if mode == "write" and wlock > 0:
                     wlock -= 1
 
             elif kind == K_RCU_LOCK or kind == K_PREEMPT_OFF:
@@ -306,13 +326,13 @@ class History:
                     rcu.enter(ti, idx, kind == K_RCU_LOCK)
 
             elif kind == K_RCU_UNLOCK or kind == K_PREEMPT_ON:
-                if frees and rcu.leave(ti, kind == K_RCU_UNLOCK):
+                if frees and rcu.leave(ti, kind == K_RCU_UNLOCK) and idx < ordered:
                     hb.section_ended(ti)
 
             elif kind == K_MAPPING_STORE:
                 page = ev[2]
                 slot = ev[3]
-                if frees:
+                if idx < ordered:
                     hb.mapping_stored(ti, page)
                 if slot is None or slot < 0:
                     self.mapping[page] = None
@@ -322,7 +342,7 @@ class History:
                 dirty = True
 
             elif kind == K_MAPPING_LOAD:
-                if frees:
+                if idx < ordered:
                     hb.mapping_loaded(ti, ev[2])
                 slot = ev[3]
                 if slot is not None and slot >= 0:
@@ -380,7 +400,7 @@ class History:
                 hb.freed(a, ti)
 
             elif kind == K_FENCE:
-                if frees:
+                if idx < ordered:
                     hb.fence(ti)
 
             elif kind == K_TREE_REMOVE:
@@ -392,7 +412,11 @@ class History:
                 if aid is not None:
                     allocs[aid].trees &= ~(1 << mm)
                     life.detached(aid, t, idx)
-                dirty = True
+                # The invariants are about the VMAs a tree holds: one fewer breaks none that held
+                # before.  With `mapping=root` they also read whether a root was freed, which no
+                # event marks dirty: there the removal's op is when it gets checked.
+                if self.root_policy:
+                    dirty = True
 
             elif kind == K_WARN:
                 self.warning(t, ti, ev[2], ev[3], idx)
@@ -400,13 +424,14 @@ class History:
             elif kind == K_RECLAIM:
                 a = rcu.check_reclaim(ev[2], ev[3], idx)
                 a.reclaim = idx
-                hb.reclaimed(a, ti, rcu.wait[a.aid])
+                if idx < ordered:
+                    hb.reclaimed(a, ti, rcu.wait[a.aid])
 
             elif kind == K_PANIC:
                 raise viol("panic", f"the Rust core hit an internal assertion in {thread_name(t)}: {ev[2]}", idx)
 
         if wlock == 0 and dirty:
-            check_vmas(self, len(events), "at the end")
+            check_vmas(self, len(events), None)
 
     def alloc(self, t: int, ti: int, slot: int, gen: int, idx: int) -> None:
         prev = self.slot_cur.get(slot)
@@ -417,11 +442,15 @@ class History:
         a = Allocation(len(self.allocs), slot, gen, idx, t)
         self.allocs.append(a)
         self.by_key[(slot, gen)] = a
-        for rule in (self.lin, self.life, self.rcu, self.hb):
-            rule.allocated(a)
+        # each rule's own hook, called by name: a loop over the rules calls them through the
+        # interpreter's generic method lookup in the compiled build
+        self.lin.allocated(a)
+        self.life.allocated(a)
+        self.rcu.allocated(a)
+        self.hb.allocated(a)
         self.slot_cur[slot] = a.aid
         self.ptr[ti][slot] = a.aid
-        if self.frees:
+        if idx < self.last_free:
             self.hb.allocating(ti, slot)
 
     def warning(self, t, ti, slot, what, idx) -> None:
@@ -434,13 +463,13 @@ class History:
                 raise self.viol("unexpected-warning",
                                 f"{thread_name(t)} hit the vma_get 'not allowed' warning on VMA slot {slot} "
                                 f"although {why}.", idx)
-        elif not (self.on and cur is not None and cur[2] in ("get", "put")):
+        elif not (self.on and cur is not None and cur.fn in ("get", "put")):
             where = "outside any rcuref operation" if self.on else "with CONFIG_VMA_REF=n"
             raise self.viol("unexpected-warning",
                             f"{thread_name(t)} raised warning '{what}' on VMA slot {slot} {where}; "
                             "the rcuref specification predicts no warning there.", idx)
         if cur is not None:
-            if cur[4] is None:
-                cur[4] = [what]
+            if cur.warns is None:
+                cur.warns = [what]
             else:
-                cur[4].append(what)
+                cur.warns.append(what)

@@ -10,15 +10,25 @@ munmap never clears it, and that is what the reverse-map reader races against.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING
+
+from .violation import thread_name
 
 if TYPE_CHECKING:
     from .history import History
 
 
-def check_vmas(h: History, idx: int, when: str) -> None:
+def _when(h: History, idx: int, op_end: tuple | None) -> str:
+    if op_end is not None:
+        return f"after {thread_name(op_end[1])}'s op {op_end[2]}"
+    return "at the end" if idx == len(h.events) else "after setup"
+
+
+def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
+    """Checked after setup, after the op that `op_end` ends, and at the end (idx: the number of
+    events).  The words that say when are built only for a violation: most checks find none."""
     allocs = h.allocs
-    for mm in (0, 1):
+    for mm in range(2):
         tr = h.trees.get(mm)
         if not tr:
             continue
@@ -29,11 +39,11 @@ def check_vmas(h: History, idx: int, when: str) -> None:
                 continue
             if not s < e:
                 raise h.viol("vma-invariant",
-                             f"{when} (event {idx}), mm {mm}'s tree holds {h.an(aid)} with an empty "
+                             f"{_when(h, idx, op_end)} (event {idx}), mm {mm}'s tree holds {h.an(aid)} with an empty "
                              f"range [{s}, {e}).", idx)
             if p is not None and s != p:
                 raise h.viol("vma-invariant",
-                             f"{when} (event {idx}), mm {mm}'s tree holds {h.an(aid)} = [{s}, {e}) "
+                             f"{_when(h, idx, op_end)} (event {idx}), mm {mm}'s tree holds {h.an(aid)} = [{s}, {e}) "
                              f"with vm_pgoff {p}: vm_start - vm_pgoff*PAGE_SIZE is {s - p}, not 0 "
                              "(pgoff did not move with vm_start).", idx)
             ents.append((s, e, aid))
@@ -42,7 +52,7 @@ def check_vmas(h: History, idx: int, when: str) -> None:
             if ents[j][0] < ents[j - 1][1]:
                 a, b = ents[j - 1], ents[j]
                 raise h.viol("vma-invariant",
-                             f"{when} (event {idx}), mm {mm}'s tree has overlapping VMAs "
+                             f"{_when(h, idx, op_end)} (event {idx}), mm {mm}'s tree has overlapping VMAs "
                              f"{h.an(a[2])} = [{a[0]}, {a[1]}) and {h.an(b[2])} = [{b[0]}, {b[1]}).",
                              idx)
     if h.root_policy:
@@ -52,48 +62,40 @@ def check_vmas(h: History, idx: int, when: str) -> None:
             root = allocs[aid].root
             if root is not None and allocs[root].free >= 0:
                 raise h.viol("vma-invariant",
-                             f"{when} (event {idx}), mm 0's tree holds {h.an(aid)}, whose root "
+                             f"{_when(h, idx, op_end)} (event {idx}), mm 0's tree holds {h.an(aid)}, whose root "
                              f"{h.an(root)} was freed at event {allocs[root].free}: the folios they share "
                              "name freed memory.", idx)
         return
-    # Most checks find nothing; only then is it worth sorting, to report the lowest such page.
-    covers = _tree0_ranges(h)
-    if covers and _misplaced_folio(covers, h.mapping.items()) is not None:
-        found = _misplaced_folio(covers, sorted(h.mapping.items()))
-        assert found is not None
-        page, m = found
+    page = _misplaced_folio(h)
+    if page is not None:
+        m = h.mapping[page]
+        assert m is not None
         aid = m[0]
         s, e, p = allocs[aid].fields
         raise h.viol("vma-invariant",
-                     f"{when} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
+                     f"{_when(h, idx, op_end)} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
                      f"{h.an(aid)}, which is in mm 0's tree but covers [{s}, {e}): the folio was "
                      "not re-pointed.", idx)
 
 
-def _tree0_ranges(h: History) -> dict[int, tuple[int, int]]:
-    """[start, end) of each allocation in mm 0's tree (at its own slot) whose range is set: the
-    only VMAs a folio's mapping can name wrongly.  Built once per check, so that each folio costs
-    one lookup (a tree holds a few VMAs, the folio mappings are many)."""
-    allocs = h.allocs
-    covers: dict[int, tuple[int, int]] = {}
+def _misplaced_folio(h: History) -> int | None:
+    """The lowest page whose folio's mapping names a VMA in mm 0's tree (at its own slot, with its
+    range set) that does not cover it: the only VMAs a folio's mapping can name wrongly.  Each
+    folio costs one lookup in the tree, and nothing is built: most checks find nothing."""
     tr0 = h.trees.get(0)
     if not tr0:
-        return covers
-    for slot, aid in tr0.items():
-        a = allocs[aid]
-        s = a.fields[0]
-        e = a.fields[1]
-        if a.slot == slot and s is not None and e is not None:
-            covers[aid] = (s, e)
-    return covers
-
-
-def _misplaced_folio(covers: dict[int, tuple[int, int]], mappings: Iterable[tuple[int, Any]]) -> tuple[int, Any] | None:
-    """The first (page, mapping) whose mapping names a VMA of `covers` that does not cover it."""
-    for page, m in mappings:
+        return None
+    allocs = h.allocs
+    low: int | None = None
+    for page, m in h.mapping.items():
         if m is None:
             continue
-        r = covers.get(m[0])
-        if r is not None and not (r[0] <= page < r[1]):
-            return page, m
-    return None
+        aid = m[0]
+        a = allocs[aid]
+        if tr0.get(a.slot) != aid:
+            continue
+        s = a.fields[0]
+        e = a.fields[1]
+        if s is not None and e is not None and not (s <= page < e) and (low is None or page < low):
+            low = page
+    return low

@@ -5,7 +5,7 @@ listed (the facts no verdict depends on: op_begin, folio_map and mapped_load) ge
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Iterable
 
 K_READ: Final = 0
 K_WRITE: Final = 1
@@ -46,3 +46,11 @@ KIND: Final[dict[str, int]] = {
 # Per-thread state is a list by thread index, thread + 2: the RCU callback is 0, setup 1, the
 # program's threads (at most 4) 2..5.
 THREAD_INDICES: Final = 6
+
+
+def kind_mask(names: Iterable[str]) -> int:
+    """The bit mask of the kinds named (bit k: kind k), for a rule fed the events of those kinds."""
+    mask = 0
+    for name in names:
+        mask |= 1 << KIND[name]
+    return mask

@@ -50,7 +50,7 @@ class Lifetime:
         if self.pins[root].pop(vma, None) is not None:
             self.got(root, t, idx)
 
-    def released_by(self, aid, t) -> bool:
+    def released_by(self, aid: int, t: int) -> bool:
         last = self.lastput.get((aid, t))
         return (last is not None and last[0]) or not self.h.on
 
@@ -96,13 +96,15 @@ class Lifetime:
             return "; " + " and ".join(out) + " but never dropped that reference"
         return ""
 
-    def count(self, aid, gets_only=False) -> int:
+    def count(self, aid: int, gets_only: bool = False) -> int:
         a = self.h.allocs[aid]
         m = a.trees
         n = (m & 1) + (m >> 1 & 1)
         for lst in self.hold[aid].values():
             if gets_only:
-                n += sum(1 for x in lst if x[1] == "get")
+                for x in lst:
+                    if x[1] == "get":
+                        n += 1
             else:
                 n += len(lst)
         return n + len(self.pins[aid]) + (a.preset if a.preset > 0 else 0)
@@ -143,7 +145,7 @@ class Lifetime:
         self._hold(aid, t, idx, "detach")
 
     # ------------------------------------------------------------------ the slab
-    def check_reuse(self, old, t, slot, gen, idx) -> None:
+    def check_reuse(self, old: Allocation | None, t: int, slot: int, gen: int, idx: int) -> None:
         """The slab hands out slot again: its occupant must have been freed."""
         h = self.h
         if old is not None and old.free < 0:
@@ -152,7 +154,7 @@ class Lifetime:
                 f"the slab handed VMA slot {slot} to {thread_name(t)} as gen {gen} while {h.an(old.aid)} "
                 f"is still allocated (never freed): the slab free list is corrupted.", idx)
 
-    def check_generation(self, slot, gen, idx) -> None:
+    def check_generation(self, slot: int, gen: int, idx: int) -> None:
         if (slot, gen) in self.h.by_key:
             raise self.h.viol("double-free",
                               f"VMA slot {slot} gen {gen} was allocated a second time (the generation did not "

@@ -217,7 +217,14 @@ class Linearizability:
     def uninitialised(self, a, t, idx, what):
         """An rcuref operation or a publication of an allocation whose counter was never set."""
         h = self.h
-        val = h.slot_val.get(a.slot, 0)
+        # the raw value of the latest atomic on the slot up to here (found only for this message,
+        # rather than kept at every atomic)
+        val = 0
+        for j in range(idx, -1, -1):
+            ev = h.events[j]
+            if ev[0] == "atomic" and ev[2] == a.slot:
+                val = ev[6]
+                break
         prev = h.slot_owner.get(a.slot)
         left = f" left there by {h.an(prev)}" if prev is not None and prev != a.aid else ""
         return h.viol(
@@ -272,12 +279,12 @@ class Linearizability:
         h = self.h
         pending: dict[int, list[tuple]] = {}
         for ti, cur in enumerate(h.open_op):
-            if cur is not None and cur[2] in ("get", "put") and cur[0] < stop:
-                aid = cur[3] if cur[3] is not None else h.slot_owner.get(cur[1])
+            if cur is not None and cur.fn in ("get", "put") and cur.call < stop:
+                aid = cur.aid if cur.aid is not None else h.slot_owner.get(cur.slot)
                 if aid is not None:
                     if aid not in pending:
                         pending[aid] = list(self.ops[aid])
-                    pending[aid].append((cur[0], None, ti - 2, cur[2], None, NO_WARNING))
+                    pending[aid].append((cur.call, None, ti - 2, cur.fn, None, NO_WARNING))
         for ops in pending.values():
             ops.sort(key=_call_index)
         return pending

@@ -37,9 +37,10 @@ class HappensBefore:
 
     def __init__(self, h: History, nthreads: int):
         self.h = h
-        rng = range(nthreads)
-        self.clocks: list[list[int]] = [[0] * nthreads for _ in rng]  # per thread index (thread + 2)
-        for j in rng:
+        # per thread index (thread + 2); `range` written out in each loop, which the compiled
+        # build turns into a C loop (a range object in a variable is iterated generically)
+        self.clocks: list[list[int]] = [[0] * nthreads for _ in range(nthreads)]
+        for j in range(nthreads):
             self.clocks[j][j] = 1
         self.pending_acquire: list[list[int] | None] = [None] * nthreads  # relaxed loads' views, until a fence
         self.section_end: list[list[int] | None] = [None] * nthreads  # view at the end of each thread's last section
@@ -130,16 +131,22 @@ class HappensBefore:
     def check_free(self, a: Allocation, t: int, idx: int) -> None:
         ti = t + 2
         C = self.clocks[ti]
-        for uti, (eidx, stamp) in sorted(self.accesses[a.aid].items(), key=lambda x: x[1][0]):
-            if uti != ti and C[uti] < stamp:
-                h = self.h
-                e = h.events[eidx]
-                what = f"{e[0]} of {e[3]}" if e[0] != "use" else f"use of page {e[3]}"
-                raise h.viol(
-                    "data-race",
-                    f"{thread_name(uti - 2)}'s {what} of {h.an(a.aid)} at event {eidx} does not happen-before "
-                    f"{thread_name(t)}'s free of it at event {idx}: no release/acquire chain orders them "
-                    "(data race).", idx)
+        # the earliest unordered access is reported (each thread's latest access is kept)
+        first = -1
+        uti = -1
+        for u, (eidx, stamp) in self.accesses[a.aid].items():
+            if u != ti and C[u] < stamp and (first < 0 or eidx < first):
+                first = eidx
+                uti = u
+        if first >= 0:
+            h = self.h
+            e = h.events[first]
+            what = f"{e[0]} of {e[3]}" if e[0] != "use" else f"use of page {e[3]}"
+            raise h.viol(
+                "data-race",
+                f"{thread_name(uti - 2)}'s {what} of {h.an(a.aid)} at event {first} does not happen-before "
+                f"{thread_name(t)}'s free of it at event {idx}: no release/acquire chain orders them "
+                "(data race).", idx)
 
     def freed(self, a: Allocation, ti: int) -> None:
         C = self.clocks[ti]

@@ -66,7 +66,7 @@ class ReadSideSections:
                 f"{thread_name(t)}'s {what} {h.an(a.aid)} at event {idx} touches memory that "
                 f"{thread_name(a.freer)} freed at event {a.free}{extra}; {sec}.", idx)
 
-    def check_reuse(self, old, t, slot, gen, idx) -> None:
+    def check_reuse(self, old: Allocation | None, t: int, slot: int, gen: int, idx: int) -> None:
         if old is not None and self.h.deferred and old.reclaim < 0:
             raise self.h.viol(
                 "bad-reclaim",
@@ -82,23 +82,23 @@ class ReadSideSections:
         """The grace-period rules; returns the allocation reclaimed."""
         h = self.h
         a = h.by_key.get((slot, gen))
-        name = f"VMA slot {slot} gen {gen}"
         if not h.deferred:
             raise h.viol("bad-reclaim",
-                         f"the RCU callback reclaimed {name} at event {idx}, but the slab is "
+                         f"the RCU callback reclaimed VMA slot {slot} gen {gen} at event {idx}, but the slab is "
                          "SLAB_TYPESAFE_BY_RCU: there are no deferred frees to reclaim.", idx)
         if a is None or a.free < 0:
             raise h.viol("bad-reclaim",
-                         f"the RCU callback reclaimed {name} at event {idx}, which was never freed.", idx)
+                         f"the RCU callback reclaimed VMA slot {slot} gen {gen} at event {idx}, which was never freed.", idx)
         if a.reclaim >= 0:
             raise h.viol("bad-reclaim",
-                         f"the RCU callback reclaimed {name} at event {idx} a second time "
+                         f"the RCU callback reclaimed VMA slot {slot} gen {gen} at event {idx} a second time "
                          f"(first at event {a.reclaim}).", idx)
-        for j, s in sorted(self.wait[a.aid].items()):
+        # (`freed` filled it by thread index: in order)
+        for j, s in self.wait[a.aid].items():
             if self.since[j] == s:
                 raise h.viol(
                     "bad-reclaim",
-                    f"the grace period for {name} (freed by {thread_name(a.freer)} at event "
+                    f"the grace period for VMA slot {slot} gen {gen} (freed by {thread_name(a.freer)} at event "
                     f"{a.free}) ended at event {idx} while {thread_name(j - 2)} is still inside the "
                     f"read-side section it entered at event {s}.", idx)
         return a

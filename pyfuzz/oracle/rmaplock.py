@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Final
 
 from .kinds import (K_ALLOC, K_LOCK, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_UNLOCK, K_USE,
-                    K_WRITE, THREAD_INDICES)
+                    K_WRITE, THREAD_INDICES, kind_mask)
 from .violation import Violation, thread_name
 
 KINDS = ("rmap-lock-misuse", "unlocked-range-update", "unlocked-rmap-walk")
@@ -33,6 +33,7 @@ _RANGE: Final = frozenset(("vm_start", "vm_end", "vm_pgoff"))
 # The events the rules read.
 EVENTS: Final = ("rmap_lock", "rmap_unlock", "lock", "unlock", "alloc", "tree_insert", "tree_remove", "write", "read",
                  "use")
+EVENT_MASK: Final = kind_mask(EVENTS)
 
 
 class RmapLock:
