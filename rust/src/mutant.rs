@@ -41,6 +41,7 @@ pub enum Mutant {
     MergeRepointRemove2AfterPut,
     PutAcquireBeforeCmpxchg,
     RmapSleepStaysOutOfRcu,
+    GetRecentreCmpxchgRevives,
 }
 
 pub struct Entry {
@@ -355,6 +356,23 @@ pub const CATALOG: &[Entry] = &[
                  and RCU reclaimed, between the walker's tree look-up and its get; needs the sleep \
                  path, a split or merge holding the root's rwsem at the walker's trylock, and that \
                  munmap inside a one-step window)",
+    },
+    // The hard tier's seventh round (BENCHMARKS.md, "The hard tier, seventh round"): a compare-exchange
+    // failure misread, on a path only a second reader's increment inside a one-step window reaches.
+    Entry {
+        mutant: Mutant::GetRecentreCmpxchgRevives,
+        name: "get_recentre_cmpxchg_revives",
+        kernel: "rcuref_get_slowpath(): the re-centring of a dead counter (lib/rcuref.c's \
+                 atomic_set(&ref->refcnt, RCUREF_DEAD)) written as a compare-exchange from the value \
+                 the slow path re-read, so as never to overwrite a counter someone else changed (the \
+                 concern of file_ref's 'don't accidently mark recycled files dead'), and its failure \
+                 read the way rcuref_put_slowpath()'s comment reads its own, as a concurrent get that \
+                 elevated the count again: the get returns true. On a dead counter the only other \
+                 writers are gets that fail, whose increments stay in the dead zone",
+        expect: "not-linearizable (two readers parked in vma_get() across a munmap both increment the \
+                 released counter; the second one's increment and re-centring land in the one step \
+                 between the first one's re-read and its compare-exchange, which fails, and the first \
+                 get returns true on a dead VMA: corpus/get-recentre-cmpxchg-revives.txt)",
     },
 ];
 

@@ -208,6 +208,12 @@ twice! {
     fn get_slowpath(env: &E, slot: u8) -> bool {
         let counter = aw!(counter_load(env, slot));
         if counter >= RELEASED && env.mutant() != Mutant::GetIgnoresDead {
+            if env.mutant() == Mutant::GetRecentreCmpxchgRevives {
+                // The mutant re-centres only a counter nobody changed since the re-read and takes a
+                // change for a get that made it live again, as the put slow path may; here the
+                // other writers are gets that fail too.
+                return aw!(counter_cmpxchg(env, slot, counter, DEAD, Order::Relaxed)).is_err();
+            }
             let recentre = if env.mutant() == Mutant::GetDeadStoresNoref { NOREF } else { DEAD };
             aw!(counter_store(env, slot, recentre, Order::Relaxed));
             return false;
