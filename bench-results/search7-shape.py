@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -321,6 +322,51 @@ def cmd_blind(args) -> dict:
     return out
 
 
+def cmd_samplers(args) -> dict:
+    """Every sampler of `bench walks` (its columns, in its order) on the same stream as its
+    count_violations, each program's walk seed shared by all samplers as there, but run only on
+    the programs of the row's shape: the shape depends on the program alone, and it held every
+    blind violation of pct-walk's million-program counts, so each cell's count is the sampler's
+    violating runs among all N programs, at the cost of the shaped share of them. As in
+    count_violations, a history counts once per cell (a repeat of a violating one does not)."""
+    from pyfuzz import _core
+    from pyfuzz.bench import WALKS, row_setup
+    from pyfuzz.program import random_input
+    engines = {row: (_core.Engine(*row_setup(row)), Verdicts(row_setup(row)[0])) for row in args.rows}
+    cells = {(row, name): [set(), 0, {}] for row in args.rows for name in WALKS}  # seen, violating, kinds
+    shaped = dict.fromkeys(args.rows, 0)
+    programs, seeds = random.Random(2024), random.Random(2025)
+    start = time.monotonic()
+    for n in range(args.programs):
+        data = random_input(programs)
+        seed = seeds.getrandbits(64)
+        program = _core.decode(data)
+        for row in args.rows:
+            if not SHAPES[row](program):
+                continue
+            shaped[row] += 1
+            engine, verdicts = engines[row]
+            for name, walk in WALKS.items():
+                outcome = engine.run_bytes(data) if walk is None else engine.run_bytes_with(data, walk[0], seed, walk[1])
+                cell = cells[row, name]
+                if outcome.digest in cell[0]:
+                    continue
+                cell[0].add(outcome.digest)
+                kind = verdicts.kind(outcome)
+                if kind is not None:
+                    cell[1] += 1
+                    cell[2][kind] = cell[2].get(kind, 0) + 1
+        if (n + 1) % 100_000 == 0:
+            print(n + 1, round(time.monotonic() - start), json.dumps({f"{r} {w}": c[1] for (r, w), c in cells.items() if c[1]}),
+                  flush=True)
+    out = {row: {"programs": args.programs, "shaped": shaped[row],
+                 "violating": {name: cells[row, name][1] for name in WALKS},
+                 "kinds": {name: cells[row, name][2] for name in WALKS}} for row in args.rows}
+    for row in args.rows:
+        print(row, json.dumps(out[row]), flush=True)
+    return out
+
+
 NOREF = 0xFFFF_FFFF  # rcuref's counter with no reference left: a get's add from it revives the object
 
 
@@ -534,7 +580,7 @@ def cmd_report(args) -> dict:
             elif w["program"].startswith("campaign-"):
                 windows[row]["campaign"].append(w)
     camps: dict[str, list] = {}
-    for c in _load(args.out, "campaign-*.json"):
+    for c in _load(args.campaigns or args.out, "campaign-*.json"):
         camps.setdefault(c["row"], []).append(c)
 
     def ws(found):
@@ -545,7 +591,7 @@ def cmd_report(args) -> dict:
            "first found it on |", "|---|---|---|---|---|---|"]
     two = ["| row | blind: P(shape) | blind: window given shape | blind violations the shape holds | campaign: P(shape), "
            "to first violation; all runs | campaign: window given shape, all runs | runs per input, shaped / other | "
-           "campaign / blind: P(shape), window, product | campaign runs to first violation, seeds 0-2 |",
+           "campaign / blind: P(shape), window, product | campaign runs to first violation, by seed |",
            "|---|---|---|---|---|---|---|---|---|"]
     table = {}
     for row in CORPUS:
@@ -575,8 +621,33 @@ def cmd_report(args) -> dict:
                    f"{a['violating']} violating runs in all | {per_shaped:.1f} / {per_other:.1f} | {gains} | {firsts} |")
         table[row] = {"blind": b, "campaign": tot, "windows": w}
     text = "\n".join(one) + "\n\n" + "\n".join(two) + "\n"
+    samplers = {}
+    for result in _load(args.out, "samplers-*.json"):
+        samplers.update(result)
+    if samplers:
+        names = list(next(iter(samplers.values()))["violating"])
+        blind_names = names[1:]  # the first column is the program's own schedule, not a sampler
+        three = ["| row | " + " | ".join(names) + " | best blind sampler: median runs (ln 2 / rate) | pyfuzz: median "
+                 "runs to first violation (campaigns) | best blind / pyfuzz |", "|---|" + "---|" * (len(names) + 3)]
+        for row, m in samplers.items():
+            counts = m["violating"]
+            best = max(blind_names, key=lambda n: counts[n])
+            best_median = math.log(2) * m["programs"] / counts[best] if counts[best] else None
+            blind_cell = f"{best}: {best_median:,.0f}" if best_median else f"none: more than {m['programs']:,}"
+            runs = sorted(c["to_first"]["runs"] if c["found"] else math.inf for c in camps.get(row, []))
+            found = [r for r in runs if r != math.inf]
+            median = (runs[(len(runs) - 1) // 2] + runs[len(runs) // 2]) / 2 if runs else math.nan
+            if median == math.inf:  # the median lies past the last campaign found below it
+                low = runs[(len(runs) - 1) // 2]
+                low = low if low != math.inf else max(c["all"]["runs"] for c in camps[row])
+                pyfuzz_cell, ratio = f"more than {low:,}", f"under {best_median / low:.1f}x" if best_median else "-"
+            else:
+                pyfuzz_cell, ratio = f"{median:,.0f}", f"{best_median / median:.1f}x" if best_median else "-"
+            three.append(f"| `{row}` | " + " | ".join(f"{counts[n]:,}" for n in names) +
+                         f" | {blind_cell} | {pyfuzz_cell} ({len(found)} of {len(runs)} found) | {ratio} |")
+        text += "\n" + "\n".join(three) + "\n"
     print(text)
-    (args.out / "report.md").write_text(text)
+    (args.campaigns or args.out).joinpath("report.md").write_text(text)
     return table
 
 
@@ -616,12 +687,16 @@ def main() -> None:
     q.add_argument("--programs", type=int, default=200_000)
     q.add_argument("--walks", type=int, default=25, help="walks per half")
     q.add_argument("--per-bucket", type=int, default=1500)
+    m = sub.add_parser("samplers")
+    m.add_argument("rows", nargs="+", choices=list(CORPUS))
+    m.add_argument("--programs", type=int, default=1_000_000)
     r = sub.add_parser("report")
-    for p in (w, b, c, q, r):
+    r.add_argument("--campaigns", type=Path, help="the campaigns' files from here (default: --out)")
+    for p in (w, b, c, q, m, r):
         p.add_argument("--out", type=Path, default=REPO / "bench-results" / "search7")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"window": cmd_window, "blind": cmd_blind, "campaign": cmd_campaign, "premises": cmd_premises,
+    result = {"window": cmd_window, "blind": cmd_blind, "campaign": cmd_campaign, "premises": cmd_premises, "samplers": cmd_samplers,
               "report": cmd_report}[args.cmd](args)
     if args.cmd == "report":
         return
