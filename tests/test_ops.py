@@ -150,7 +150,7 @@ def test_ctrl_c_prints_the_summary_and_the_next_campaign_resumes(tmp_path):
     from pyfuzz.campaign_bench import whole_corpus
 
     corpus, artifacts = tmp_path / "corpus", tmp_path / "artifacts"
-    proc = _start("--config", "slab=deferred", "--time", "120", "--corpus", corpus, "--artifacts", artifacts)
+    proc = _start("--config", "slab=deferred", "--config", "rmap_lock=rwsem", "--time", "120", "--corpus", corpus, "--artifacts", artifacts)
     _wait_for_inputs(corpus, proc, 20)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -158,7 +158,7 @@ def test_ctrl_c_prints_the_summary_and_the_next_campaign_resumes(tmp_path):
     assert "campaign summary (interrupted)" in out and "no violation found" in out
     saved = whole_corpus(corpus)
     assert saved >= 20
-    again = pyfuzz("fuzz", "--config", "slab=deferred", "--time", "3", "--corpus", corpus, "--artifacts", artifacts)
+    again = pyfuzz("fuzz", "--config", "slab=deferred", "--config", "rmap_lock=rwsem", "--time", "3", "--corpus", corpus, "--artifacts", artifacts)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"resuming from {saved:,} inputs" in again.stdout
     assert f"({saved:,} loaded at the start)" in again.stdout
@@ -208,7 +208,7 @@ def test_a_checkout_with_an_uncompiled_package_does_not_shadow_the_harness(tmp_p
     shadow = tmp_path / "pyfuzz"
     shadow.mkdir()
     (shadow / "__init__.py").write_text("raise ImportError('the shadowing checkout was imported')\n")
-    result = subprocess.run([str(Path(sys.executable).with_name("pyfuzz")), "fuzz", "--config", "slab=deferred",
+    result = subprocess.run([str(Path(sys.executable).with_name("pyfuzz")), "fuzz", "--config", "slab=deferred", "--config", "rmap_lock=rwsem",
                              "--time", "3", "--artifacts", tmp_path / "a"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -340,7 +340,7 @@ def test_a_file_the_campaign_cannot_write_stops_it_with_its_summary(tmp_path, ca
         files.write_atomically(path, data, mode)
 
     monkeypatch.setattr(campaign, "write_atomically", full)
-    code = cli.main(["fuzz", "--config", "slab=deferred", "--time", "120", "--corpus", str(corpus),
+    code = cli.main(["fuzz", "--config", "slab=deferred", "--config", "rmap_lock=rwsem", "--time", "120", "--corpus", str(corpus),
                      "--artifacts", str(tmp_path / "a")])
     out, err = capsys.readouterr()
     assert code == 2, out + err
