@@ -30,6 +30,7 @@ from . import _core, build
 from .baselines import BLIND, FEEDBACK, METHODS, Attempt, config_label, run_method
 from .harness import WALK_DEPTH, WALKS_PER_INPUT
 from .model import FLOOR, ORACLE, ORACLE_NAME, DistinctHistories
+from .mypyc_oracle import compile_in_place
 from .program import DEFAULT_CONFIG, INPUT_LEN, Program, ProgramError, random_input
 
 # The mutants run under the configuration the specification calls safe, so that every violation
@@ -457,13 +458,7 @@ def compiled_oracle_at(commit: str):
         return sys.modules[name]
     top = Path(tempfile.mkdtemp(prefix=name))
     _oracle_source_at(commit, top / name)
-    setup = ("from setuptools import setup\nfrom mypyc.build import mypycify\n"
-             f"setup(name={name!r}, script_args=['build_ext', '--inplace'], ext_modules=mypycify("
-             f"['--check-untyped-defs', {name!r}], opt_level='3', group_name={name!r}))\n")
-    r = subprocess.run([sys.executable, "-c", setup], cwd=top, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"mypyc could not compile the oracle at {commit}: "
-                           + " | ".join((r.stderr or r.stdout).strip().splitlines()[-2:]))
+    compile_in_place(top, name, name, f"the oracle at {commit}")
     sys.path.insert(0, str(top))
     try:
         return importlib.import_module(name)

@@ -33,12 +33,22 @@ COMPILED = "oracle_mypyc"
 MYPY = "mypy==2.4.1"
 
 _SETUP = """
-import sys
 from setuptools import setup
 from mypyc.build import mypycify
-setup(name="pyfuzz-oracle-mypyc", script_args=["build_ext", "--inplace"],
-      ext_modules=mypycify(["--check-untyped-defs", "pyfuzz/%(name)s"], opt_level="3", group_name="pyfuzz.%(name)s"))
+setup(name=%(group)r, script_args=["build_ext", "--inplace"],
+      ext_modules=mypycify(["--check-untyped-defs", %(path)r], opt_level="3", group_name=%(group)r))
 """
+
+
+def compile_in_place(cwd: Path, path: str, group: str, what: str, quiet: bool = True) -> None:
+    """Compile the package at `cwd`/`path` into C extensions beside its sources, with the flags
+    of the oracle's build (bench speed compiles an older oracle with them too, so that the two
+    builds differ only in their source).  Raises RuntimeError, naming `what`, when mypyc fails."""
+    r = subprocess.run([sys.executable, "-c", _SETUP % {"path": path, "group": group}], cwd=cwd,
+                       capture_output=quiet, text=True)
+    if r.returncode != 0:
+        tail = (r.stdout or "").strip().splitlines()[-3:] + (r.stderr or "").strip().splitlines()[-3:]
+        raise RuntimeError(f"mypyc failed to compile {what}: " + " | ".join(tail))
 
 
 def source_hash() -> str:
@@ -61,11 +71,7 @@ def build(out: Path = PACKAGE, quiet: bool = True) -> list[Path]:
             shutil.copy2(f, staged / COMPILED / f.name)
         with open(staged / COMPILED / "__init__.py", "a") as init:
             init.write(f'\nCOMPILED_FROM = "{stamp}"\n')
-        r = subprocess.run([sys.executable, "-c", _SETUP % {"name": COMPILED}], cwd=tmp,
-                           capture_output=quiet, text=True)
-        if r.returncode != 0:
-            tail = (r.stdout or "").strip().splitlines()[-3:] + (r.stderr or "").strip().splitlines()[-3:]
-            raise RuntimeError("mypyc failed to compile the oracle: " + " | ".join(tail))
+        compile_in_place(Path(tmp), f"pyfuzz/{COMPILED}", f"pyfuzz.{COMPILED}", "the oracle", quiet)
         (out / COMPILED).mkdir(exist_ok=True)
         for old in [*(out / COMPILED).glob("*.so"), *out.glob(f"{COMPILED}__mypyc*.so")]:
             old.unlink()
