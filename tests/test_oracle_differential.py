@@ -1,5 +1,5 @@
 """The oracle as it is now, as pure Python and as its mypyc build, judges exactly as the oracle on
-main did before the third session (`bench.ORACLE_BEFORE`) and before the seventh (`bench.ORACLE_MAIN`),
+main did before the third session (`bench.ORACLE_BEFORE`) and before the eighth (`bench.ORACLE_MAIN`),
 both read from git: the same kind, event index and message for every history of the corpus, of
 every mutant under several configurations, of random programs under random configurations and of
 the pure-Python executor, and the same damage witness (`first_damage`).

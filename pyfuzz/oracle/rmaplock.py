@@ -29,23 +29,36 @@ from .kinds import (K_ALLOC, K_LOCK, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_
 from .violation import Violation, thread_name
 
 KINDS = ("rmap-lock-misuse", "unlocked-range-update", "unlocked-rmap-walk")
-_RANGE: Final = frozenset(("vm_start", "vm_end", "vm_pgoff"))
 # The events the rules read.
 EVENTS: Final = ("rmap_lock", "rmap_unlock", "lock", "unlock", "alloc", "tree_insert", "tree_remove", "write", "read",
                  "use")
 EVENT_MASK: Final = kind_mask(EVENTS)
 
 
+def _is_range(field: str) -> bool:
+    # literal compares: the compiled build tests the interned strings by identity, where a set
+    # membership test hashes and probes
+    return field == "vm_start" or field == "vm_end" or field == "vm_pgoff"
+
+
+class _Slot:
+    """What the rules know of one slot: its rwsem's holders and the VMA in it.  One record per
+    slot, so that an event costs one dictionary probe, not one per fact."""
+
+    __slots__ = ("writer", "readers", "root", "in_tree")
+
+    def __init__(self, slot: int):
+        self.writer: int | None = None         # the thread holding the rwsem for write
+        self.readers: list[int] | None = None  # read acquisitions held, per thread index (thread + 2)
+        self.root = slot                       # the slot of the VMA's root
+        self.in_tree = 0                       # number of mms whose tree holds the VMA
+
+
 class RmapLock:
     def __init__(self, events: list, config: dict):
         self.events = events
         self.on = config.get("rmap_lock", "none") == "rwsem"  # without the rwsem there is nothing to judge
-        self.writer: dict[int, int] = {}              # slot -> thread holding its rwsem for write
-        # slot -> read acquisitions held, per thread index (thread + 2); lists, as the pass keeps its
-        # per-thread state, because a dictionary probe per walker read was most of this rule's cost
-        self.readers: dict[int, list[int]] = {}
-        self.root: dict[int, int] = {}                # slot -> slot of its root
-        self.in_tree: dict[int, int] = {}             # slot -> number of mms whose tree holds it
+        self.slots: dict[int, _Slot] = {}
         self.mmap_held = [0] * THREAD_INDICES         # per thread index: mmap_lock acquisitions held
         self.found: Violation | None = None           # the first violation
 
@@ -54,24 +67,67 @@ class RmapLock:
         if self.found is None:
             self.found = self.judge(idx, kind, ev)
 
+    def slot(self, slot: int) -> _Slot:
+        s = self.slots.get(slot)
+        if s is None:
+            s = self.slots[slot] = _Slot(slot)
+        return s
+
     def holds(self, t: int, r: int, write_only: bool) -> bool:
         """Whether t holds the rwsem of root r (for write, or in either mode)."""
-        if self.writer.get(r) == t:
+        s = self.slots.get(r)
+        if s is None:
+            return False
+        if s.writer == t:
             return True
         if write_only:
             return False
-        held = self.readers.get(r)
+        held = s.readers
         return held is not None and held[t + 2] > 0
 
     def judge(self, idx: int, kind: int, ev: tuple) -> Violation | None:
         t: int = ev[1]
-        writer = self.writer
-        readers = self.readers
-        if kind == K_RMAP_LOCK:
+        if kind == K_READ or kind == K_USE:
+            # a thread holding the mmap_lock (or setup) is no walker: most reads end here
+            if t < 0 or self.mmap_held[t + 2] > 0:
+                return None
             slot: int = ev[2]
+            if kind == K_READ:
+                field: str = ev[3]
+                if not _is_range(field):
+                    return None
+            s = self.slots.get(slot)
+            rs = s.root if s is not None else slot
+            if not self.holds(t, rs, False):
+                what = f"read {ev[3]} of" if kind == K_READ else f"used folio {ev[3]} through"
+                return Violation("unlocked-rmap-walk",
+                                 f"{thread_name(t)} {what} VMA slot {slot} holding neither the mmap_lock nor "
+                                 f"the rmap rwsem of its root (slot {rs}).", idx, self.events)
+        elif kind == K_WRITE:
+            if t < 0:
+                return None
+            slot = ev[2]
+            field = ev[3]
+            if field == "vm_root":
+                value: int = ev[4]
+                self.slot(slot).root = value - 1 if value else slot
+            elif _is_range(field):
+                s = self.slots.get(slot)
+                if s is not None and s.in_tree > 0 and not self.holds(t, s.root, True):
+                    return Violation("unlocked-range-update",
+                                     f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
+                                     f"(it is in a tree), without holding the rmap rwsem of its root (slot {s.root}) "
+                                     "for write.", idx, self.events)
+        elif kind == K_LOCK:
+            self.mmap_held[t + 2] += 1
+        elif kind == K_UNLOCK:
+            self.mmap_held[t + 2] -= 1
+        elif kind == K_RMAP_LOCK:
+            slot = ev[2]
             mode: str = ev[3]
-            holder = writer.get(slot)
-            held_by = readers.get(slot)
+            s = self.slot(slot)
+            holder = s.writer
+            held_by = s.readers
             if holder is not None or (mode == "write" and held_by is not None and any(held_by)):
                 held = (f"{thread_name(holder)} holds it for write" if holder is not None
                         else "readers hold it")
@@ -79,20 +135,21 @@ class RmapLock:
                                  f"{thread_name(t)} took the rmap rwsem of VMA slot {slot} for {mode} while {held}.",
                                  idx, self.events)
             if mode == "write":
-                writer[slot] = t
+                s.writer = t
             else:
                 if held_by is None:
-                    held_by = readers[slot] = [0] * THREAD_INDICES
+                    held_by = s.readers = [0] * THREAD_INDICES
                 held_by[t + 2] += 1
         elif kind == K_RMAP_UNLOCK:
             slot = ev[2]
             mode = ev[3]
+            s = self.slot(slot)
             if mode == "write":
-                ok = writer.get(slot) == t
+                ok = s.writer == t
                 if ok:
-                    del writer[slot]
+                    s.writer = None
             else:
-                r = readers.get(slot)
+                r = s.readers
                 ok = r is not None and r[t + 2] > 0
                 if ok and r is not None:
                     r[t + 2] -= 1
@@ -100,41 +157,14 @@ class RmapLock:
                 return Violation("rmap-lock-misuse",
                                  f"{thread_name(t)} released the rmap rwsem of VMA slot {slot} ({mode}) without "
                                  "holding it.", idx, self.events)
-        elif kind == K_LOCK:
-            self.mmap_held[t + 2] += 1
-        elif kind == K_UNLOCK:
-            self.mmap_held[t + 2] -= 1
         elif kind == K_ALLOC:
             slot = ev[2]
-            self.root[slot] = slot
-            self.in_tree[slot] = 0
+            s = self.slot(slot)
+            s.root = slot
+            s.in_tree = 0
         elif kind == K_TREE_INSERT:
-            slot = ev[3]
-            self.in_tree[slot] = self.in_tree.get(slot, 0) + 1
+            self.slot(ev[3]).in_tree += 1
         elif kind == K_TREE_REMOVE:
-            slot = ev[3]
-            self.in_tree[slot] = max(0, self.in_tree.get(slot, 0) - 1)
-        elif kind == K_WRITE:
-            if t < 0:
-                return None
-            slot = ev[2]
-            field: str = ev[3]
-            if field == "vm_root":
-                value: int = ev[4]
-                self.root[slot] = value - 1 if value else slot
-            elif field in _RANGE and self.in_tree.get(slot, 0) > 0:
-                rs = self.root.get(slot, slot)
-                if not self.holds(t, rs, True):
-                    return Violation("unlocked-range-update",
-                                     f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
-                                     f"(it is in a tree), without holding the rmap rwsem of its root (slot {rs}) "
-                                     "for write.", idx, self.events)
-        elif (kind == K_READ and ev[3] in _RANGE or kind == K_USE) and t >= 0 and self.mmap_held[t + 2] <= 0:
-            slot = ev[2]
-            rs = self.root.get(slot, slot)
-            if not self.holds(t, rs, False):
-                what = f"read {ev[3]} of" if kind == K_READ else f"used folio {ev[3]} through"
-                return Violation("unlocked-rmap-walk",
-                                 f"{thread_name(t)} {what} VMA slot {slot} holding neither the mmap_lock nor "
-                                 f"the rmap rwsem of its root (slot {rs}).", idx, self.events)
+            s = self.slot(ev[3])
+            s.in_tree = max(0, s.in_tree - 1)
         return None
