@@ -363,7 +363,7 @@ class History:
                     ptr[ti][slot] = aid
 
             elif kind == K_TREE_INSERT or kind == K_TREE_UPDATE:
-                mm = ev[2]
+                mm: int = ev[2]
                 slot = ev[3]
                 tr = trees.get(mm)
                 if tr is None:

@@ -24,6 +24,10 @@ _ACQ: Final = frozenset(("acquire", "acq_rel", "seq_cst"))
 _RMW: Final = frozenset(("add", "sub", "cas_ok"))
 
 
+# A list item's `+= 1` is written out below: the compiled build runs `x[i] += 1` on a list as a
+# generic in-place add on boxed ints, `x[i] = x[i] + 1` as a native one.
+
+
 def join(clock: list[int], other: list[int]) -> None:
     """clock := the pointwise maximum of clock and other (vector-clock join, in place). Most
     joins find the clock already ahead, so comparing before storing is the fast path."""
@@ -88,7 +92,7 @@ class HappensBefore:
                 else:
                     join(lc, C)
         if rel:
-            C[ti] += 1
+            C[ti] = C[ti] + 1
 
     def fence(self, ti: int) -> None:
         pa = self.pending_acquire[ti]
@@ -106,17 +110,17 @@ class HappensBefore:
             self.lock = C[:]
         else:
             join(self.lock, C)
-        C[ti] += 1
+        C[ti] = C[ti] + 1
 
     def section_ended(self, ti: int) -> None:
         C = self.clocks[ti]
         self.section_end[ti] = C[:]
-        C[ti] += 1
+        C[ti] = C[ti] + 1
 
     def mapping_stored(self, ti: int, page: int) -> None:
         C = self.clocks[ti]
         self.mapping[page] = C[:]
-        C[ti] += 1
+        C[ti] = C[ti] + 1
 
     def mapping_loaded(self, ti: int, page: int) -> None:
         mc = self.mapping.get(page)
@@ -154,7 +158,7 @@ class HappensBefore:
             self.free_view[a.aid] = C[:]
         else:
             self.slab[a.slot] = C[:]
-        C[ti] += 1
+        C[ti] = C[ti] + 1
 
     def reclaimed(self, a: Allocation, ti: int, waited: dict[int, int]) -> None:
         C = self.clocks[ti]
@@ -166,4 +170,4 @@ class HappensBefore:
             if end is not None:
                 join(C, end)
         self.slab[a.slot] = C[:]
-        C[ti] += 1
+        C[ti] = C[ti] + 1

@@ -34,18 +34,19 @@ class ReadSideSections:
     def enter(self, ti: int, idx: int, rcu: bool) -> None:
         if self.since[ti] < 0:
             self.since[ti] = idx
+        # (`x[i] = x[i] + 1`: the compiled build runs `x[i] += 1` as a generic in-place add)
         if rcu:
-            self.nrcu[ti] += 1
+            self.nrcu[ti] = self.nrcu[ti] + 1
         else:
-            self.npreempt[ti] += 1
+            self.npreempt[ti] = self.npreempt[ti] + 1
 
     def leave(self, ti: int, rcu: bool) -> bool:
         """True when this ends the thread's outermost section."""
         if rcu:
             if self.nrcu[ti] > 0:
-                self.nrcu[ti] -= 1
+                self.nrcu[ti] = self.nrcu[ti] - 1
         elif self.npreempt[ti] > 0:
-            self.npreempt[ti] -= 1
+            self.npreempt[ti] = self.npreempt[ti] - 1
         if self.nrcu[ti] == 0 and self.npreempt[ti] == 0 and self.since[ti] >= 0:
             self.since[ti] = -1
             return True

@@ -119,9 +119,10 @@ class RmapLock:
                                      f"(it is in a tree), without holding the rmap rwsem of its root (slot {s.root}) "
                                      "for write.", idx, self.events)
         elif kind == K_LOCK:
-            self.mmap_held[t + 2] += 1
+            # (`x[i] = x[i] + 1`: the compiled build runs `x[i] += 1` as a generic in-place add)
+            self.mmap_held[t + 2] = self.mmap_held[t + 2] + 1
         elif kind == K_UNLOCK:
-            self.mmap_held[t + 2] -= 1
+            self.mmap_held[t + 2] = self.mmap_held[t + 2] - 1
         elif kind == K_RMAP_LOCK:
             slot = ev[2]
             mode: str = ev[3]
@@ -139,7 +140,7 @@ class RmapLock:
             else:
                 if held_by is None:
                     held_by = s.readers = [0] * THREAD_INDICES
-                held_by[t + 2] += 1
+                held_by[t + 2] = held_by[t + 2] + 1
         elif kind == K_RMAP_UNLOCK:
             slot = ev[2]
             mode = ev[3]
@@ -152,7 +153,7 @@ class RmapLock:
                 r = s.readers
                 ok = r is not None and r[t + 2] > 0
                 if ok and r is not None:
-                    r[t + 2] -= 1
+                    r[t + 2] = r[t + 2] - 1
             if not ok:
                 return Violation("rmap-lock-misuse",
                                  f"{thread_name(t)} released the rmap rwsem of VMA slot {slot} ({mode}) without "
