@@ -167,7 +167,11 @@ class History:
         lin, life, rcu, hb = self.lin, self.life, self.rcu, self.hb
         viol = self.viol
         frees = self.frees
-        ordered = self.last_free  # the clocks are kept for the events before it
+        # The clocks are kept for the events from the first one after setup up to the last free.
+        # Setup's own events order nothing a free reads: before any other thread runs, every view
+        # setup can release is made of setup's clock alone, and ordering compares only the clock
+        # entries of the threads whose accesses it records (setup's are not among them).
+        ordered = -1
         debug_checks = self.debug_checks
         # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
         debug_kinds = debug_checks.kind_mask if frees or debug_checks.lockdep else 0
@@ -190,8 +194,7 @@ class History:
             ti = t + 2
             if not started and t != -1:
                 started = True
-                if idx < ordered:
-                    hb.setup_done()
+                ordered = self.last_free
                 if dirty and wlock == 0:
                     check_vmas(self, idx, None)
                     dirty = False

@@ -61,12 +61,6 @@ class HappensBefore:
         self.accesses.append({})
         self.free_view.append(None)
 
-    def setup_done(self) -> None:
-        sc = self.clocks[1]
-        for j, c in enumerate(self.clocks):
-            if j != 1:
-                join(c, sc)
-
     def accessed(self, aid: int, ti: int, idx: int) -> None:
         self.accesses[aid][ti] = (idx, self.clocks[ti][ti])
 
