@@ -17,8 +17,6 @@ reported against that dead allocation.
 
 from __future__ import annotations
 
-from typing import Final
-
 from .debugchecks import DebugChecks
 from .invariants import check_vmas
 from .kinds import (
@@ -32,9 +30,6 @@ from .rcu import ReadSideSections
 from .rmaplock import EVENT_MASK, RmapLock
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
-
-_FIELD: Final = {"vm_start": 0, "vm_end": 1, "vm_pgoff": 2}
-
 
 def last_free(events: list[tuple]) -> int:
     """The index of the history's last free, -1 without one: ordering judges only at a free, so
@@ -52,7 +47,7 @@ class Allocation:
     """One object: a (slot, generation) the slab handed out."""
 
     __slots__ = ("aid", "slot", "gen", "alloc_idx", "allocer", "free", "freer", "reclaim",
-                 "fields", "ranges", "trees", "init", "preset", "root")
+                 "start", "end", "pgoff", "ranges", "trees", "init", "preset", "root")
 
     def __init__(self, aid: int, slot: int, gen: int, idx: int, t: int):
         self.aid = aid
@@ -63,7 +58,9 @@ class Allocation:
         self.free = -1            # free event index
         self.freer: int | None = None
         self.reclaim = -1         # reclaim event index (deferred slab)
-        self.fields: list[int | None] = [None, None, None]  # vm_start, vm_end, vm_pgoff
+        self.start: int | None = None  # vm_start, vm_end, vm_pgoff (None: never set)
+        self.end: int | None = None
+        self.pgoff: int | None = None
         # [(event index, start, end, pgoff)]: every value fields took
         self.ranges: list[tuple] = []
         self.trees = 0            # bitmask of the mms whose tree holds it
@@ -221,15 +218,19 @@ class History:
                     self.root_field(k, a, t, ev[4], idx)
                     dirty = True
                 elif kind == K_WRITE:
-                    f = _FIELD.get(field)
-                    if f is not None:
-                        fields = a.fields
-                        fields[f] = ev[4]
-                        a.ranges.append((idx, fields[0], fields[1], fields[2]))
-                        # the invariants read the ranges of the VMAs in a tree only: one that is
-                        # in none is checked when it is inserted
-                        if a.trees:
-                            dirty = True
+                    if field == "vm_start":
+                        a.start = ev[4]
+                    elif field == "vm_end":
+                        a.end = ev[4]
+                    elif field == "vm_pgoff":
+                        a.pgoff = ev[4]
+                    else:
+                        continue
+                    a.ranges.append((idx, a.start, a.end, a.pgoff))
+                    # the invariants read the ranges of the VMAs in a tree only: one that is
+                    # in none is checked when it is inserted
+                    if a.trees:
+                        dirty = True
 
             elif kind == K_REF_CALL:
                 opn[ti] = InFlight(idx, ev[2], ev[3])
@@ -390,7 +391,9 @@ class History:
                     if not (a.trees >> mm) & 1:
                         a.trees |= 1 << mm
                         life.published(aid, t)
-                a.fields[:] = (ev[4], ev[5], ev[6])
+                a.start = ev[4]
+                a.end = ev[5]
+                a.pgoff = ev[6]
                 a.ranges.append((idx, ev[4], ev[5], ev[6]))
                 dirty = True
 

@@ -34,7 +34,10 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
             continue
         ents = []
         for slot, aid in tr.items():
-            s, e, p = allocs[aid].fields
+            vma = allocs[aid]
+            s = vma.start
+            e = vma.end
+            p = vma.pgoff
             if s is None or e is None:
                 continue
             if not s < e:
@@ -71,7 +74,8 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
         m = h.mapping[page]
         assert m is not None
         aid = m[0]
-        s, e, p = allocs[aid].fields
+        s = allocs[aid].start
+        e = allocs[aid].end
         raise h.viol("vma-invariant",
                      f"{_when(h, idx, op_end)} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
                      f"{h.an(aid)}, which is in mm 0's tree but covers [{s}, {e}): the folio was "
@@ -94,8 +98,8 @@ def _misplaced_folio(h: History) -> int | None:
         a = allocs[aid]
         if tr0.get(a.slot) != aid:
             continue
-        s = a.fields[0]
-        e = a.fields[1]
+        s = a.start
+        e = a.end
         if s is not None and e is not None and not (s <= page < e) and (low is None or page < low):
             low = page
     return low

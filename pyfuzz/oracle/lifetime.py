@@ -246,7 +246,7 @@ class Lifetime:
                 validated = True
                 break
         if not validated and not (at_get is not None and _maps(at_get, page)):
-            s, e, p = a.fields
+            s, e, p = a.start, a.end, a.pgoff
             raise h.viol("bad-use",
                          f"{thread_name(t)} used folio {page} through {h.an(aid)} at event {idx}, but that VMA did not "
                          f"map page {page} at any moment since {thread_name(t)} took its reference at event "
