@@ -53,16 +53,20 @@ class HappensBefore:
         self.mapping: dict[int, list[int]] = {}  # page -> view released by the last mapping store
         self.slab: dict[int, list[int]] = {}     # slot -> view of the last free (typesafe) or reclaim (deferred)
         self.lock: list[int] | None = None       # view of the last mmap_lock release
-        # per allocation: {thread index: (event index, own epoch)} of its latest access
-        self.accesses: list[dict[int, tuple[int, int]]] = []
+        # per allocation, for each thread index u: at 2u the event index of u's latest access (-1:
+        # none), at 2u + 1 u's own epoch then (a flat list: no tuple, no dictionary per access)
+        self.accesses: list[list[int]] = []
+        self.nthreads = nthreads
         self.free_view: list[Any] = []  # per allocation: the freer's view at the free (deferred slab)
 
     def allocated(self, a: Allocation) -> None:
-        self.accesses.append({})
+        self.accesses.append([-1, 0] * self.nthreads)
         self.free_view.append(None)
 
     def accessed(self, aid: int, ti: int, idx: int) -> None:
-        self.accesses[aid][ti] = (idx, self.clocks[ti][ti])
+        acc = self.accesses[aid]
+        acc[2 * ti] = idx
+        acc[2 * ti + 1] = self.clocks[ti][ti]
 
     def atomic(self, ti: int, slot: int, op: str, order: str) -> None:
         C = self.clocks[ti]
@@ -132,8 +136,10 @@ class HappensBefore:
         # the earliest unordered access is reported (each thread's latest access is kept)
         first = -1
         uti = -1
-        for u, (eidx, stamp) in self.accesses[a.aid].items():
-            if u != ti and C[u] < stamp and (first < 0 or eidx < first):
+        acc = self.accesses[a.aid]
+        for u in range(self.nthreads):
+            eidx = acc[2 * u]
+            if eidx >= 0 and u != ti and C[u] < acc[2 * u + 1] and (first < 0 or eidx < first):
                 first = eidx
                 uti = u
         if first >= 0:
