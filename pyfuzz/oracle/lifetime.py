@@ -15,10 +15,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .kinds import THREAD_INDICES
 from .violation import thread_name
 
 if TYPE_CHECKING:
     from .history import Allocation, History
+
+
+def _put_key(aid: int, t: int) -> int:
+    """An (allocation, thread) pair as one int: a tuple key cost a tuple and its hash per put."""
+    return aid * THREAD_INDICES + t + 2
 
 
 class Lifetime:
@@ -28,8 +34,8 @@ class Lifetime:
         self.h = h
         # per allocation: {thread: [(event index, "get" | "alloc" | "detach")]}
         self.hold: list[dict[int, list[tuple[int, str]]]] = []
-        # (allocation, thread) -> (result, return index) of its latest vma_put
-        self.lastput: dict[tuple[int, int], tuple[bool, int]] = {}
+        # `_put_key(allocation, thread)` -> (result, return index) of its latest vma_put
+        self.lastput: dict[int, tuple[bool, int]] = {}
         # per allocation: {VMA cut from it (mapping=root): event index of the pin}
         self.pins: list[dict[int, int]] = []
 
@@ -51,7 +57,7 @@ class Lifetime:
             self.got(root, t, idx)
 
     def released_by(self, aid: int, t: int) -> bool:
-        last = self.lastput.get((aid, t))
+        last = self.lastput.get(_put_key(aid, t))
         return (last is not None and last[0]) or not self.h.on
 
     # ------------------------------------------------------------------ holders
@@ -129,7 +135,7 @@ class Lifetime:
             lst.pop()
 
     def put_returned(self, aid: int, t: int, result: bool, idx: int) -> None:
-        self.lastput[(aid, t)] = (result, idx)
+        self.lastput[_put_key(aid, t)] = (result, idx)
 
     def published(self, aid: int, t: int) -> None:
         """t's own reference becomes the tree's: drop an owned (non-get) one first."""
@@ -173,13 +179,14 @@ class Lifetime:
                          f"{thread_name(t)} freed {h.an(aid)} at event {idx}, but {thread_name(a.freer)} had already "
                          f"freed it at event {a.free}.", idx)
         if h.on:
-            lp = self.lastput.pop((aid, t), None)
+            lp = self.lastput.pop(_put_key(aid, t), None)
             if lp is None or not lp[0]:
                 if lp is None:
                     why = f"{thread_name(t)} never dropped a reference on it with a vma_put that returned true"
                 else:
                     why = f"{thread_name(t)}'s last vma_put on it (event {lp[1]}) returned false"
-                    others = [tt for (x, tt), v in self.lastput.items() if x == aid and v[0]]
+                    others = [key % THREAD_INDICES - 2 for key, v in self.lastput.items()
+                              if key // THREAD_INDICES == aid and v[0]]
                     if others:
                         why += f", the last reference was released by {thread_name(others[0])}"
                 p = tptr.get(slot)
