@@ -41,6 +41,10 @@ def _is_range(field: str) -> bool:
     return field == "vm_start" or field == "vm_end" or field == "vm_pgoff"
 
 
+# No thread (threads are -2 and up): an int, where None would make every compare a generic one.
+NOBODY: Final = -3
+
+
 class _Slot:
     """What the rules know of one slot: its rwsem's holders and the VMA in it.  One record per
     slot, so that an event costs one dictionary probe, not one per fact."""
@@ -48,7 +52,7 @@ class _Slot:
     __slots__ = ("writer", "readers", "root", "in_tree")
 
     def __init__(self, slot: int):
-        self.writer: int | None = None         # the thread holding the rwsem for write
+        self.writer = NOBODY                   # the thread holding the rwsem for write
         self.readers: list[int] | None = None  # read acquisitions held, per thread index (thread + 2)
         self.root = slot                       # the slot of the VMA's root
         self.in_tree = 0                       # number of mms whose tree holds the VMA
@@ -129,8 +133,8 @@ class RmapLock:
             s = self.slot(slot)
             holder = s.writer
             held_by = s.readers
-            if holder is not None or (mode == "write" and held_by is not None and any(held_by)):
-                held = (f"{thread_name(holder)} holds it for write" if holder is not None
+            if holder != NOBODY or (mode == "write" and held_by is not None and any(held_by)):
+                held = (f"{thread_name(holder)} holds it for write" if holder != NOBODY
                         else "readers hold it")
                 return Violation("rmap-lock-misuse",
                                  f"{thread_name(t)} took the rmap rwsem of VMA slot {slot} for {mode} while {held}.",
@@ -148,7 +152,7 @@ class RmapLock:
             if mode == "write":
                 ok = s.writer == t
                 if ok:
-                    s.writer = None
+                    s.writer = NOBODY
             else:
                 r = s.readers
                 ok = r is not None and r[t + 2] > 0
