@@ -72,16 +72,25 @@ class Allocation:
 class InFlight:
     """An rcuref operation a thread has in flight: where it was called, on which slot, which
     function; the allocation whose counter its first atomic acted on (None: no atomic yet) and the
-    warnings it raised so far.  A native class, so that the compiled build reads its fields typed."""
+    warnings it raised so far.  A native class, so that the compiled build reads its fields typed;
+    one per thread, started again at each of its calls (a thread has one operation in flight at a
+    time, and nothing keeps a finished one)."""
 
     __slots__ = ("call", "slot", "fn", "aid", "warns")
 
-    def __init__(self, call: int, slot: int, fn: str):
+    def __init__(self) -> None:
+        self.call = -1
+        self.slot = -1
+        self.fn = ""
+        self.aid: int | None = None
+        self.warns: list[str] | None = None
+
+    def start(self, call: int, slot: int, fn: str) -> None:
         self.call = call
         self.slot = slot
         self.fn = fn
-        self.aid: int | None = None
-        self.warns: list[str] | None = None
+        self.aid = None
+        self.warns = None
 
 
 class History:
@@ -108,6 +117,7 @@ class History:
         self.by_key: dict[tuple[int, int], Allocation] = {}  # (slot, gen) -> Allocation
         self.ptr: list[dict[int, int]] = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
         self.open_op: list[InFlight | None] = [None] * nthreads  # per thread index
+        self.ops_of: list[InFlight | None] = [None] * nthreads  # per thread index: its InFlight, once it has one
         self.slot_cur: dict[int, int] = {}    # slot -> its latest allocation
         self.slot_owner: dict[int, int] = {}  # slot -> allocation whose counter the slot holds
         self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
@@ -233,7 +243,11 @@ class History:
                         dirty = True
 
             elif kind == K_REF_CALL:
-                opn[ti] = InFlight(idx, ev[2], ev[3])
+                cur = self.ops_of[ti]
+                if cur is None:
+                    cur = self.ops_of[ti] = InFlight()
+                cur.start(idx, ev[2], ev[3])
+                opn[ti] = cur
 
             elif kind == K_REF_RET:
                 cur = opn[ti]
