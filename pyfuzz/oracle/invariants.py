@@ -94,9 +94,9 @@ def _misplaced_folio(h: History) -> int | None:
     for page, m in h.mapping.items():
         if m is None:
             continue
-        aid = m[0]
-        a = allocs[aid]
-        if tr0.get(a.slot) != aid:
+        a = allocs[m[0]]
+        # in mm 0's tree at its own slot (the pass keeps each allocation's tree bits so)
+        if not a.trees & 1:
             continue
         s = a.start
         e = a.end
