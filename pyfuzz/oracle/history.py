@@ -445,7 +445,7 @@ class History:
                 a = rcu.check_reclaim(ev[2], ev[3], idx)
                 a.reclaim = idx
                 if idx < ordered:
-                    hb.reclaimed(a, ti, rcu.wait[a.aid])
+                    hb.reclaimed(a, ti, rcu.waited(a.aid))
 
             elif kind == K_PANIC:
                 raise viol("panic", f"the Rust core hit an internal assertion in {thread_name(t)}: {ev[2]}", idx)

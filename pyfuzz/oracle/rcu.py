@@ -10,7 +10,7 @@ out again only after that.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .violation import thread_name
 
@@ -26,7 +26,7 @@ class ReadSideSections:
         self.since = [-1] * nthreads  # per thread index: where its outermost section began, or -1
         self.nrcu = [0] * nthreads
         self.npreempt = [0] * nthreads
-        self.wait: list[Any] = []     # per allocation: {thread index: section start} at its free
+        self.wait: list[dict[int, int] | None] = []  # per allocation: {thread index: section start} at its free
 
     def allocated(self, a: Allocation) -> None:
         self.wait.append(None)
@@ -79,6 +79,13 @@ class ReadSideSections:
         if self.h.deferred:
             self.wait[a.aid] = {j: s for j, s in enumerate(self.since) if s >= 0}
 
+    def waited(self, aid: int) -> dict[int, int]:
+        """The sections a deferred free of aid waits for (typed, so that the compiled build
+        iterates it natively)."""
+        w = self.wait[aid]
+        assert w is not None, "a deferred free records the sections it waits for"
+        return w
+
     def check_reclaim(self, slot: int, gen: int, idx: int) -> Allocation:
         """The grace-period rules; returns the allocation reclaimed."""
         h = self.h
@@ -95,7 +102,7 @@ class ReadSideSections:
                          f"the RCU callback reclaimed VMA slot {slot} gen {gen} at event {idx} a second time "
                          f"(first at event {a.reclaim}).", idx)
         # (`freed` filled it by thread index: in order)
-        for j, s in self.wait[a.aid].items():
+        for j, s in self.waited(a.aid).items():
             if self.since[j] == s:
                 raise h.viol(
                     "bad-reclaim",
