@@ -255,7 +255,8 @@ class History:
                 if cur is None:
                     continue
                 fn = cur.fn
-                slot = cur.slot
+                # (typed: an untyped int the compiled build compares as a generic object)
+                slot: int = cur.slot
                 result = ev[4]
                 warns = frozenset(cur.warns) if cur.warns else NO_WARNING
                 if fn == "init":
@@ -349,24 +350,24 @@ class History:
 
             elif kind == K_MAPPING_STORE:
                 page = ev[2]
-                slot = ev[3]
+                named: int | None = ev[3]  # the slot the folio now names (-1 or None: none)
                 if idx < ordered:
                     hb.mapping_stored(ti, page)
-                if slot is None or slot < 0:
+                if named is None or named < 0:
                     self.mapping[page] = None
                 else:
-                    aid = self.pointer(ti, slot)
+                    aid = self.pointer(ti, named)
                     self.mapping[page] = (aid, idx) if aid is not None else None
                 dirty = True
 
             elif kind == K_MAPPING_LOAD:
                 if idx < ordered:
                     hb.mapping_loaded(ti, ev[2])
-                slot = ev[3]
-                if slot is not None and slot >= 0:
-                    aid = slot_cur.get(slot)
+                named = ev[3]
+                if named is not None and named >= 0:
+                    aid = slot_cur.get(named)
                     if aid is not None:
-                        ptr[ti][slot] = aid
+                        ptr[ti][named] = aid
 
             elif kind == K_ALLOC:
                 self.alloc(t, ti, ev[2], ev[3], idx)
