@@ -127,9 +127,14 @@ def cluster_end(ops: list[tuple], i: int) -> int:
     quiescent point, where every operation called so far has returned (ops sorted by call)."""
     n = len(ops)
     j = i + 1
-    r = ops[i][1]
+    # (the tuples' items typed as they are read: untyped, the compiled build compares them as
+    # generic objects)
+    r: int | None = ops[i][1]
     hi = r if r is not None else _NEVER
-    while j < n and ops[j][0] < hi:
+    while j < n:
+        call: int = ops[j][0]
+        if call >= hi:
+            break
         r = ops[j][1]
         if r is None:
             hi = _NEVER
@@ -156,7 +161,8 @@ def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[boo
         op = ops[i]
         if j == i + 1 and states is None and op[1] is not None:
             ns, r, w = spec.step(one, op[3])
-            if r != op[4] or (w is not op[5] and w != op[5]):
+            result: bool = op[4]
+            if r != result or (w is not op[5] and w != op[5]):
                 return False, (i, one, list(range(i)))
             one = ns
             i = j
@@ -210,7 +216,10 @@ class Linearizability:
         # moves back, a step or two, where sorting each allocation's list at the end cost more
         ops = self.ops[aid]
         i = len(ops)
-        while i > 0 and ops[i - 1][0] > call:
+        while i > 0:
+            before: int = ops[i - 1][0]  # (typed: compared natively)
+            if before <= call:
+                break
             i -= 1
         ops.insert(i, (call, idx, t, fn, result, warns))
 
