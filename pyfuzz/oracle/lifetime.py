@@ -32,23 +32,26 @@ class Lifetime:
 
     def __init__(self, h: History):
         self.h = h
-        # per allocation: {thread: [(event index, "get" | "alloc" | "detach")]}
-        self.hold: list[dict[int, list[tuple[int, str]]]] = []
+        # per allocation: the references threads hold on it, in the order taken: (thread, event
+        # index, "get" | "alloc" | "detach"); one list, where a dictionary by thread cost a
+        # dictionary and a probe per reference for the one or two threads that hold a VMA
+        self.hold: list[list[tuple[int, int, str]]] = []
         # `_put_key(allocation, thread)` -> (result, return index) of its latest vma_put
         self.lastput: dict[int, tuple[bool, int]] = {}
         # per allocation: {VMA cut from it (mapping=root): event index of the pin}
         self.pins: list[dict[int, int]] = []
 
     def allocated(self, a: Allocation) -> None:
-        self.hold.append({a.allocer: [(a.alloc_idx, "alloc")]})
+        self.hold.append([(a.allocer, a.alloc_idx, "alloc")])
         self.pins.append({})
 
     # ------------------------------------------------------------------ mapping=root pins
     def pinned(self, root, vma, t, idx) -> None:
         """t's latest get on `root` becomes `vma`'s reference (its split made it share the root)."""
-        lst = self.hold[root].get(t)
-        if lst and lst[-1][1] == "get":
-            lst.pop()
+        lst = self.hold[root]
+        j = _latest(lst, t)
+        if j >= 0 and lst[j][2] == "get":
+            del lst[j]
             self.pins[root][vma] = idx
 
     def unpinned(self, root, vma, t, idx) -> None:
@@ -70,16 +73,15 @@ class Lifetime:
         for mm in (0, 1):
             if a.trees >> mm & 1:
                 out.append(f"the tree of mm {mm}")
-        for t, lst in sorted(self.hold[aid].items()):
-            for (i, how) in lst:
-                if gets_only and how != "get":
-                    continue
-                if how == "get":
-                    out.append(f"{thread_name(t)} (from its vma_get returning at event {i})")
-                elif how == "detach":
-                    out.append(f"{thread_name(t)} (which detached it from the tree at event {i})")
-                else:
-                    out.append(f"{thread_name(t)} (which allocated it at event {i})")
+        for t, i, how in sorted(self.hold[aid], key=_thread):
+            if gets_only and how != "get":
+                continue
+            if how == "get":
+                out.append(f"{thread_name(t)} (from its vma_get returning at event {i})")
+            elif how == "detach":
+                out.append(f"{thread_name(t)} (which detached it from the tree at event {i})")
+            else:
+                out.append(f"{thread_name(t)} (which allocated it at event {i})")
         for vma, i in sorted(self.pins[aid].items()):
             out.append(f"{self.h.an(vma)} (cut from it, pinning it as its root since event {i})")
         p = a.preset
@@ -92,12 +94,11 @@ class Lifetime:
     def owned(self, aid) -> str:
         """Non-get references threads still own (allocated or detached, not yet dropped)."""
         out = []
-        for t, lst in sorted(self.hold[aid].items()):
-            for (i, how) in lst:
-                if how == "detach":
-                    out.append(f"{thread_name(t)} detached it from the tree at event {i}")
-                elif how == "alloc":
-                    out.append(f"{thread_name(t)} allocated it at event {i}")
+        for t, i, how in sorted(self.hold[aid], key=_thread):
+            if how == "detach":
+                out.append(f"{thread_name(t)} detached it from the tree at event {i}")
+            elif how == "alloc":
+                out.append(f"{thread_name(t)} allocated it at event {i}")
         if out:
             return "; " + " and ".join(out) + " but never dropped that reference"
         return ""
@@ -106,13 +107,13 @@ class Lifetime:
         a = self.h.allocs[aid]
         m = a.trees
         n = (m & 1) + (m >> 1 & 1)
-        for lst in self.hold[aid].values():
-            if gets_only:
-                for x in lst:
-                    if x[1] == "get":
-                        n += 1
-            else:
-                n += len(lst)
+        lst = self.hold[aid]
+        if gets_only:
+            for x in lst:
+                if x[2] == "get":
+                    n += 1
+        else:
+            n += len(lst)
         return n + len(self.pins[aid]) + (a.preset if a.preset > 0 else 0)
 
     # ------------------------------------------------------------------ references taken and dropped
@@ -121,31 +122,32 @@ class Lifetime:
 
     def _hold(self, aid: int, t: int, idx: int, how: str) -> None:
         """t holds a reference on aid from event idx on, taken by a get or left by a detach."""
-        lst = self.hold[aid].get(t)
-        if lst is None:
-            self.hold[aid][t] = [(idx, how)]
-        else:
-            lst.append((idx, how))
+        self.hold[aid].append((t, idx, how))
 
     def dropped(self, aid: int, t: int) -> None:
         """A put by t drops t's most recent reference on aid (the op's own: the reference the munmap
         detached, the mmap error path's new VMA, the reader's get, the `put` op's latest get)."""
-        lst = self.hold[aid].get(t)
-        if lst:
-            lst.pop()
+        lst = self.hold[aid]
+        j = _latest(lst, t)
+        if j >= 0:
+            del lst[j]
 
     def put_returned(self, aid: int, t: int, result: bool, idx: int) -> None:
         self.lastput[_put_key(aid, t)] = (result, idx)
 
     def published(self, aid: int, t: int) -> None:
         """t's own reference becomes the tree's: drop an owned (non-get) one first."""
-        lst = self.hold[aid].get(t)
-        if lst:
-            for j in range(len(lst) - 1, -1, -1):
-                if lst[j][1] != "get":
+        lst = self.hold[aid]
+        latest = -1
+        for j in range(len(lst) - 1, -1, -1):
+            if lst[j][0] == t:
+                if lst[j][2] != "get":
                     del lst[j]
                     return
-            lst.pop()
+                if latest < 0:
+                    latest = j
+        if latest >= 0:
+            del lst[latest]
 
     def detached(self, aid: int, t: int, idx: int) -> None:
         self._hold(aid, t, idx, "detach")
@@ -205,7 +207,7 @@ class Lifetime:
                 raise h.viol("free-while-held",
                              f"{thread_name(t)} freed {h.an(aid)} at event {idx}, but its pointer refers to {pdesc}{held}.",
                              idx)
-            if self.hold[aid].get(t):
+            if _latest(self.hold[aid], t) >= 0:
                 self.published(aid, t)  # CONFIG_VMA_REF=n: vma_put frees; it drops t's own reference
             else:
                 hs = self.holders(aid)
@@ -224,10 +226,11 @@ class Lifetime:
     def check_use(self, a: Allocation, t: int, page: int, idx: int) -> None:
         h = self.h
         aid = a.aid
-        if not self.hold[aid].get(t):
+        mine = _latest(self.hold[aid], t)
+        if mine < 0:
             why = "" if h.on else " (CONFIG_VMA_REF=n: vma_get can never pin a VMA)"
             other = [h.an(b.aid) for b in h.allocs
-                     if b is not a and b.slot == a.slot and self.hold[b.aid].get(t)]
+                     if b is not a and b.slot == a.slot and _latest(self.hold[b.aid], t) >= 0]
             if other:
                 why += f"; its reference is on {other[0]}, the slot's other occupant"
             raise h.viol("bad-use",
@@ -241,7 +244,7 @@ class Lifetime:
         # a VMA and does not track its state"): a split may shrink the VMA between the reader's
         # check and its use. What the reader must never do is use a VMA that did not map the
         # folio at any moment while it held it, i.e. one it cannot have validated.
-        held_since = self.hold[aid][t][-1][0]
+        held_since = self.hold[aid][mine][1]
         # The ranges are in event order: the one in force when the reference was taken, then
         # every one written since, up to this use.
         at_get = None
@@ -259,6 +262,18 @@ class Lifetime:
                          f"map page {page} at any moment since {thread_name(t)} took its reference at event "
                          f"{held_since} (it covers [{s}, {e}) with vm_pgoff {p}): the reader acted on a "
                          "VMA it never validated.", idx)
+
+
+def _latest(hold: list[tuple[int, int, str]], t: int) -> int:
+    """The index in `hold` of t's latest reference, -1 if it holds none."""
+    for j in range(len(hold) - 1, -1, -1):
+        if hold[j][0] == t:
+            return j
+    return -1
+
+
+def _thread(ref: tuple[int, int, str]) -> int:
+    return ref[0]
 
 
 def _maps(r: tuple, page: int) -> bool:
