@@ -127,7 +127,8 @@ class History:
         self.rcu = ReadSideSections(self, nthreads)
         self.hb = HappensBefore(self, nthreads)
         self.debug_checks = DebugChecks(events, config)
-        self.rmap_lock = RmapLock(events, config)
+        self.mmap_held = [0] * nthreads  # per thread index: mmap_lock acquisitions held (rule 10 reads it)
+        self.rmap_lock = RmapLock(events, config, self.mmap_held)
 
     def close(self) -> None:
         """Drop the rules' references back to the history: without the cycle, a judged history's
@@ -183,6 +184,7 @@ class History:
         # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
         debug_kinds = debug_checks.kind_mask if frees or debug_checks.lockdep else 0
         rmap_lock = self.rmap_lock
+        mmap_held = self.mmap_held
         rmap_kinds = EVENT_MASK if rmap_lock.on else 0  # bit k: rule 10 reads events of kind k
         wlock = 0
         dirty = True   # something the VMA invariants read changed since they were last checked
@@ -329,6 +331,8 @@ class History:
             elif kind == K_LOCK:
                 if idx < ordered:
                     hb.locked(ti)
+                # (`x[i] = x[i] + 1`: the compiled build runs `x[i] += 1` as a generic in-place add)
+                mmap_held[ti] = mmap_held[ti] + 1
                 mode: str = ev[2]
                 if mode == "write":
                     wlock += 1
@@ -336,6 +340,7 @@ class History:
             elif kind == K_UNLOCK:
                 if idx < ordered:
                     hb.unlocked(ti)
+                mmap_held[ti] = mmap_held[ti] - 1
                 mode = ev[2]
                 if mode == "write" and wlock > 0:
                     wlock -= 1

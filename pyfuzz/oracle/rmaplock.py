@@ -24,14 +24,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from .kinds import (K_ALLOC, K_LOCK, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_UNLOCK, K_USE,
+from .kinds import (K_ALLOC, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_USE,
                     K_WRITE, THREAD_INDICES, kind_mask)
 from .violation import Violation, thread_name
 
 KINDS = ("rmap-lock-misuse", "unlocked-range-update", "unlocked-rmap-walk")
 # The events the rules read.
-EVENTS: Final = ("rmap_lock", "rmap_unlock", "lock", "unlock", "alloc", "tree_insert", "tree_remove", "write", "read",
-                 "use")
+# The events the rules read (the mmap_lock's holders are the pass's `History.mmap_held`).
+EVENTS: Final = ("rmap_lock", "rmap_unlock", "alloc", "tree_insert", "tree_remove", "write", "read", "use")
 EVENT_MASK: Final = kind_mask(EVENTS)
 
 
@@ -59,11 +59,11 @@ class _Slot:
 
 
 class RmapLock:
-    def __init__(self, events: list, config: dict):
+    def __init__(self, events: list, config: dict, mmap_held: list[int]):
         self.events = events
         self.on = config.get("rmap_lock", "none") == "rwsem"  # without the rwsem there is nothing to judge
         self.slots: dict[int, _Slot] = {}
-        self.mmap_held = [0] * THREAD_INDICES         # per thread index: mmap_lock acquisitions held
+        self.mmap_held = mmap_held                    # per thread index: mmap_lock acquisitions held
         self.found: Violation | None = None           # the first violation
 
     def see(self, idx: int, kind: int, ev: tuple) -> None:
@@ -77,9 +77,14 @@ class RmapLock:
             s = self.slots[slot] = _Slot(slot)
         return s
 
-    def holds(self, t: int, r: int, write_only: bool) -> bool:
-        """Whether t holds the rwsem of root r (for write, or in either mode)."""
-        s = self.slots.get(r)
+    def root(self, slot: int, s: _Slot | None) -> _Slot | None:
+        """The record of the root of the VMA in `slot` (whose record is s): most VMAs are their own."""
+        if s is None:
+            return None
+        return s if s.root == slot else self.slots.get(s.root)
+
+    def holds(self, t: int, s: _Slot | None, write_only: bool) -> bool:
+        """Whether t holds the rwsem whose record is s (for write, or in either mode)."""
         if s is None:
             return False
         if s.writer == t:
@@ -102,7 +107,7 @@ class RmapLock:
                     return None
             s = self.slots.get(slot)
             rs = s.root if s is not None else slot
-            if not self.holds(t, rs, False):
+            if not self.holds(t, self.root(slot, s), False):
                 what = f"read {ev[3]} of" if kind == K_READ else f"used folio {ev[3]} through"
                 return Violation("unlocked-rmap-walk",
                                  f"{thread_name(t)} {what} VMA slot {slot} holding neither the mmap_lock nor "
@@ -117,16 +122,11 @@ class RmapLock:
                 self.slot(slot).root = value - 1 if value else slot
             elif _is_range(field):
                 s = self.slots.get(slot)
-                if s is not None and s.in_tree > 0 and not self.holds(t, s.root, True):
+                if s is not None and s.in_tree > 0 and not self.holds(t, self.root(slot, s), True):
                     return Violation("unlocked-range-update",
                                      f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
                                      f"(it is in a tree), without holding the rmap rwsem of its root (slot {s.root}) "
                                      "for write.", idx, self.events)
-        elif kind == K_LOCK:
-            # (`x[i] = x[i] + 1`: the compiled build runs `x[i] += 1` as a generic in-place add)
-            self.mmap_held[t + 2] = self.mmap_held[t + 2] + 1
-        elif kind == K_UNLOCK:
-            self.mmap_held[t + 2] = self.mmap_held[t + 2] - 1
         elif kind == K_RMAP_LOCK:
             slot = ev[2]
             mode: str = ev[3]
@@ -144,6 +144,7 @@ class RmapLock:
             else:
                 if held_by is None:
                     held_by = s.readers = [0] * THREAD_INDICES
+                # (`x[i] = x[i] + 1`: the compiled build runs `x[i] += 1` as a generic in-place add)
                 held_by[t + 2] = held_by[t + 2] + 1
         elif kind == K_RMAP_UNLOCK:
             slot = ev[2]
