@@ -117,7 +117,7 @@ class History:
         self.by_key: dict[tuple[int, int], Allocation] = {}  # (slot, gen) -> Allocation
         self.ptr: list[dict[int, int]] = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
         self.open_op: list[InFlight | None] = [None] * nthreads  # per thread index
-        self.ops_of: list[InFlight | None] = [None] * nthreads  # per thread index: its InFlight, once it has one
+        self.ops_of: list[InFlight | None] = self.open_op[:]  # per thread index: its InFlight, once it has one
         self.slot_cur: dict[int, int] = {}    # slot -> its latest allocation
         self.slot_owner: dict[int, int] = {}  # slot -> allocation whose counter the slot holds
         self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}

@@ -43,11 +43,12 @@ class HappensBefore:
         self.h = h
         # per thread index (thread + 2); `range` written out in each loop, which the compiled
         # build turns into a C loop (a range object in a variable is iterated generically)
-        self.clocks: list[list[int]] = [[0] * nthreads for _ in range(nthreads)]
+        zero = [0] * nthreads
+        self.clocks: list[list[int]] = [zero[:] for _ in range(nthreads)]  # (a copy is cheaper than a repeat)
         for j in range(nthreads):
             self.clocks[j][j] = 1
         self.pending_acquire: list[list[int] | None] = [None] * nthreads  # relaxed loads' views, until a fence
-        self.section_end: list[list[int] | None] = [None] * nthreads  # view at the end of each thread's last section
+        self.section_end: list[list[int] | None] = self.pending_acquire[:]  # view at the end of each thread's last section
         # slot -> view released into the counter (release sequence), or None
         self.counter: dict[int, list[int] | None] = {}
         self.mapping: dict[int, list[int]] = {}  # page -> view released by the last mapping store
@@ -57,10 +58,11 @@ class HappensBefore:
         # none), at 2u + 1 u's own epoch then (a flat list: no tuple, no dictionary per access)
         self.accesses: list[list[int]] = []
         self.nthreads = nthreads
+        self.unaccessed = [-1, 0] * nthreads  # an allocation's accesses before any (copied: cheaper than a repeat)
         self.free_view: list[Any] = []  # per allocation: the freer's view at the free (deferred slab)
 
     def allocated(self, a: Allocation) -> None:
-        self.accesses.append([-1, 0] * self.nthreads)
+        self.accesses.append(self.unaccessed[:])
         self.free_view.append(None)
 
     def accessed(self, aid: int, ti: int, idx: int) -> None:

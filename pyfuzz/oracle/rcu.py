@@ -25,7 +25,7 @@ class ReadSideSections:
         self.h = h
         self.since = [-1] * nthreads  # per thread index: where its outermost section began, or -1
         self.nrcu = [0] * nthreads
-        self.npreempt = [0] * nthreads
+        self.npreempt = self.nrcu[:]  # (a copy is cheaper than a repeat)
         self.wait: list[dict[int, int] | None] = []  # per allocation: {thread index: section start} at its free
 
     def allocated(self, a: Allocation) -> None:
