@@ -17,7 +17,9 @@ own root; under `mapping=root` a VMA cut from a root records it in `vm_root`).  
 
 Fed by the pass like the debug checks (the events of `EVENTS`, ahead of the other rules), it
 needs only which thread holds which lock, the trees' members and each VMA's recorded root, all
-plain facts of the history, and keeps its first violation without stopping the pass.
+plain facts of the history, and keeps its first violation without stopping the pass.  The
+mmap_lock's holders are a fact the pass keeps for it (`History.mmap_held`, counted at every lock
+and unlock before any later event is judged), so the lock events are not fed to it one by one.
 """
 
 from __future__ import annotations
