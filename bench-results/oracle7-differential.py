@@ -1,5 +1,5 @@
 """The differential check at scale: the mypyc build that runs here against main's oracle at
-`bench.ORACLE_MAIN` (2dd6bd5) compiled by the same mypyc (`bench.compiled_oracle_at`), on the histories of
+`bench.ORACLE_MAIN` compiled by the same mypyc (`bench.compiled_oracle_at`), on the histories of
 tests/test_oracle_differential.py (the corpus, every mutant under several configurations, random
 programs under random configurations, histories with an rwsem event dropped or repeated, the
 pure-Python executor), its random part drawn `--scale` times over from each of `--seeds` seeds.
