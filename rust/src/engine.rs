@@ -447,6 +447,31 @@ mod tests {
         assert_ne!(run_program(&p, Config::SEED).digest, run_program(&q, Config::SEED).digest);
     }
 
+    /// The export shares one tuple among the events of one key (python.rs), so two events with
+    /// one key must be equal: checked on every event of random programs under every
+    /// configuration value and mutant, under their own schedules and PCT walks.
+    #[test]
+    fn events_with_one_key_are_equal() {
+        use crate::sched::{Pct, SplitMix};
+        let mut rng = SplitMix(5);
+        let inputs: Vec<Vec<u8>> = (0..25).map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect()).collect();
+        let mut by_key = std::collections::HashMap::new();
+        for config in Config::variants() {
+            for (i, data) in inputs.iter().enumerate() {
+                let program = Program::decode(data);
+                let own = run_program(&program, config);
+                let walk = run(&program, config, &mut Pct::new(program.threads.len(), 32, own.steps, i as u64));
+                for e in own.events.into_iter().chain(walk.events) {
+                    if let Some(key) = e.key() {
+                        let first = by_key.entry(key).or_insert_with(|| e.clone());
+                        assert_eq!(*first, e, "two events share the key {key:x?}");
+                    }
+                }
+            }
+        }
+        assert!(by_key.len() > 1000, "too few events to tell: {}", by_key.len());
+    }
+
     #[test]
     fn sequential_munmap_frees_the_vma() {
         let p = Program {

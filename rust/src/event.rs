@@ -154,6 +154,22 @@ impl Event {
     }
 }
 
+impl Event {
+    /// Two words that tell any two distinct events apart, for the export's table of shared
+    /// tuples (python.rs); None for a panic, whose message does not fit. The digest's words,
+    /// but for an op's end the outcome's address and length: the digest's few bytes of it tell
+    /// the outcomes the operations return apart, but nothing makes them tell every two strings
+    /// apart, and a key that merged two events would export one in place of the other.
+    #[inline(always)]
+    pub fn key(&self) -> Option<(u64, u64)> {
+        match self {
+            Event::Panic { .. } => None,
+            Event::OpEnd { outcome, .. } => Some((self.words().0, outcome.as_ptr() as u64)),
+            _ => Some(self.words()),
+        }
+    }
+}
+
 /// The multiply-rotate step of rustc's FxHasher. The digest only has to tell histories apart
 /// within one campaign, so cryptographic strength buys nothing; two mixes per event (its packed
 /// words) instead of one per field keep it a small share of a run.

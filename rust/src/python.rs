@@ -3,7 +3,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::intern;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::engine::{self, Outcome};
 use crate::event::{AtomicOp, Event, Field, LockMode, Order, RefFn, Warning};
@@ -173,37 +173,50 @@ fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>>
 const EVENT_TUPLES_MAX: usize = 1 << 16;
 
 #[cfg(feature = "sancov")]
-fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-    events.iter().map(|e| event_to_py(py, e)).collect()
+fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, events.iter().map(|e| event_to_py(py, e)).collect::<PyResult<Vec<_>>>()?)
 }
 
-// Hashed with FxHash: an event is a few small integers, and SipHash over its fields was about half
-// of the export (callgrind, 3 threads x 16 ops). No key here is chosen by an adversary.
+// Keyed by `Event::key` and hashed with FxHash: two words instead of the event's fields, each
+// hashed and compared on its own (SipHash over the fields was about half of the export, the
+// fields' FxHash and comparison a third of what was left; callgrind). No key is chosen by an
+// adversary.
 #[cfg(not(feature = "sancov"))]
 thread_local! {
-    static EVENT_TUPLES: std::cell::RefCell<rustc_hash::FxHashMap<Event, Py<PyTuple>>> =
+    static EVENT_TUPLES: std::cell::RefCell<rustc_hash::FxHashMap<(u64, u64), Py<PyTuple>>> =
         std::cell::RefCell::new(rustc_hash::FxHashMap::default());
 }
 
-/// A history's events, the table taken once for all of them.
+/// A history's events, the table taken once for all of them, each tuple put straight into the
+/// list.
 #[cfg(not(feature = "sancov"))]
-fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
+    let len = pyo3::ffi::Py_ssize_t::try_from(events.len()).map_err(|_| bad("history too long"))?;
+    // SAFETY: PyList_New returns a new reference or null with the error set; until every slot
+    // is set the list holds nulls, which its deallocation skips if an event fails to convert.
+    let list = unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyList_New(len))?.cast_into_unchecked::<PyList>() };
     EVENT_TUPLES.with(|cell| {
         let mut table = cell.borrow_mut();
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            if let Some(t) = table.get(e) {
-                out.push(t.bind(py).clone());
-                continue;
-            }
-            let t = event_to_py(py, e)?;
-            if table.len() >= EVENT_TUPLES_MAX {
-                table.clear();
-            }
-            table.insert(e.clone(), t.clone().unbind());
-            out.push(t);
+        for (i, e) in events.iter().enumerate() {
+            let tuple = match e.key() {
+                Some(key) => match table.get(&key) {
+                    Some(t) => t.clone_ref(py),
+                    None => {
+                        let t = event_to_py(py, e)?.unbind();
+                        if table.len() >= EVENT_TUPLES_MAX {
+                            table.clear();
+                        }
+                        table.insert(key, t.clone_ref(py));
+                        t
+                    }
+                },
+                None => event_to_py(py, e)?.unbind(),
+            };
+            // SAFETY: `i` is below the list's length, and the slot is empty: the list takes
+            // over the reference.
+            unsafe { pyo3::ffi::PyList_SET_ITEM(list.as_ptr(), i as pyo3::ffi::Py_ssize_t, tuple.into_ptr()) };
         }
-        Ok(out)
+        Ok(list)
     })
 }
 
@@ -244,8 +257,7 @@ impl PyOutcome {
         if let Some(e) = self.events.get() {
             return Ok(e.clone_ref(py));
         }
-        let items = events_to_py(py, &self.inner.events)?;
-        let list: Py<PyAny> = pyo3::types::PyList::new(py, items)?.into_any().unbind();
+        let list: Py<PyAny> = events_to_py(py, &self.inner.events)?.into_any().unbind();
         let _ = self.events.set(list.clone_ref(py));
         Ok(list)
     }
