@@ -5,7 +5,7 @@
 use crate::engine::STEP_LIMIT;
 use crate::event::Event;
 use crate::explore::{Footprint, Footprints};
-use crate::world::Config;
+use crate::world::{Config, MAX_THREADS};
 
 pub trait Scheduler {
     /// Whether `observe` looks at the steps; if not, the engine skips showing them (the default
@@ -84,7 +84,13 @@ impl Scheduler for ListSchedule<'_> {
 /// runnable thread always runs. The fuzz harness walks every input with it (depth 32,
 /// `harness.WALK_DEPTH`), and `pyfuzz bench bugs` runs it as a baseline (depth 3, no feedback).
 pub struct Pct {
-    priority: Vec<u32>,
+    priority: [u32; MAX_THREADS],
+    /// The program's threads by priority, highest first: the thread that runs is the first
+    /// runnable one in it (the priorities are distinct: the initial ones are `depth` and up,
+    /// change point k gives k, and each k is drawn at one step at most). Sorted again only at a
+    /// change point, instead of a search for the highest priority at every step.
+    order: [u8; MAX_THREADS],
+    threads: usize,
     /// For each step a run can reach, the change point drawn at it (`NO_CHANGE`: none); change
     /// point k gives the running thread priority k. Two drawn at one step count once, with the
     /// lower k, as a search of the drawn list in order would find. A run stops at `STEP_LIMIT`
@@ -97,8 +103,12 @@ const NO_CHANGE: u32 = u32::MAX;
 
 impl Pct {
     pub fn new(threads: usize, depth: u32, expected_steps: u32, seed: u64) -> Pct {
+        assert!(threads <= MAX_THREADS, "a program has at most {MAX_THREADS} threads");
         let mut rng = SplitMix(seed);
-        let mut priority: Vec<u32> = (0..threads as u32).map(|i| i + depth).collect();
+        let mut priority = [0; MAX_THREADS];
+        for (i, p) in priority[..threads].iter_mut().enumerate() {
+            *p = i as u32 + depth;
+        }
         for i in (1..threads).rev() {
             let j = rng.below(i as u64 + 1) as usize;
             priority.swap(i, j);
@@ -110,21 +120,35 @@ impl Pct {
                 *slot = k;
             }
         }
-        Pct { priority, change_at, step: 0 }
+        let mut pct = Pct { priority, order: std::array::from_fn(|t| t as u8), threads, change_at, step: 0 };
+        pct.sort();
+        pct
+    }
+
+    #[inline(never)]
+    fn sort(&mut self) {
+        let priority = self.priority;
+        self.order[..self.threads].sort_unstable_by_key(|&t| std::cmp::Reverse(priority[t as usize]));
+    }
+
+    #[inline]
+    fn best(&self, runnable: &[bool]) -> usize {
+        self.order[..self.threads].iter().map(|&t| t as usize).find(|&t| runnable[t]).expect("a runnable thread")
     }
 }
 
 impl Scheduler for Pct {
+    #[inline(always)]
     fn next(&mut self, runnable: &[bool]) -> usize {
-        let best = |p: &[u32]| (0..runnable.len()).filter(|&i| runnable[i]).max_by_key(|&i| p[i]).unwrap();
-        let chosen = best(&self.priority);
+        let chosen = self.best(runnable);
         let step = self.step as usize;
         self.step += 1;
         match self.change_at.get(step) {
             Some(&k) if k != NO_CHANGE => {
                 // Change point k lowers the running thread below every initial priority.
                 self.priority[chosen] = k;
-                best(&self.priority)
+                self.sort();
+                self.best(runnable)
             }
             _ => chosen,
         }
