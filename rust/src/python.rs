@@ -366,6 +366,10 @@ fn set_interleaving_feedback(mode: &str) -> PyResult<()> {
 #[pyclass(name = "Engine", module = "pyfuzz._core", frozen)]
 struct PyEngine {
     config: Config,
+    /// The last input decoded and its program: the fuzz loop runs each input under its own
+    /// schedule and then under its walks, and decoding it again for each run was about 5% of a
+    /// run (callgrind). Decoding is a function of the bytes, so the program is the same.
+    last: std::sync::Mutex<Option<(Vec<u8>, Program)>>,
 }
 
 #[pymethods]
@@ -374,12 +378,12 @@ impl PyEngine {
     #[pyo3(signature = (config=None, mutant="none"))]
     fn new(config: Option<&Bound<'_, PyDict>>, mutant: &str) -> PyResult<Self> {
         crate::feedback::register();
-        Ok(PyEngine { config: make_config(config, mutant)? })
+        Ok(PyEngine { config: make_config(config, mutant)?, last: std::sync::Mutex::new(None) })
     }
 
     /// Decode and run fuzzer bytes under the program's own schedule.
     fn run_bytes(&self, data: &Bound<'_, PyBytes>) -> PyOutcome {
-        wrap(engine::run_program(&Program::decode(data.as_bytes()), self.config))
+        wrap(self.decoded(data.as_bytes(), |program| engine::run_program(program, self.config)))
     }
 
     /// Decode and run many inputs in one call, each under its program's own schedule, without
@@ -415,9 +419,7 @@ impl PyEngine {
         depth: u32,
         steps: Option<u32>,
     ) -> PyResult<PyOutcome> {
-        let program = Program::decode(data.as_bytes());
-        let mut walk = self.walk(&program, scheduler, seed, depth, steps)?;
-        Ok(wrap(engine::run(&program, self.config, &mut walk)))
+        self.decoded(data.as_bytes(), |program| Ok(wrap(self.run_walk(program, self.walk(program, scheduler, seed, depth, steps)?))))
     }
 
     /// Run a program tuple (`decode`'s shape) under its own schedule or, with `scheduler`, as
@@ -435,7 +437,7 @@ impl PyEngine {
         let program = program_from_tuple(program)?;
         Ok(wrap(match scheduler {
             None => engine::run_program(&program, self.config),
-            Some(name) => engine::run(&program, self.config, &mut self.walk(&program, name, seed, depth, steps)?),
+            Some(name) => self.run_walk(&program, self.walk(&program, name, seed, depth, steps)?),
         }))
     }
 
@@ -460,6 +462,31 @@ impl PyEngine {
 }
 
 impl PyEngine {
+    /// `f` of the program `data` decodes to, decoded again only when `data` is not the last
+    /// input's. The program is taken out of the cache while `f` runs, so a run that panics
+    /// leaves the cache empty, never inconsistent.
+    fn decoded<R>(&self, data: &[u8], f: impl FnOnce(&Program) -> R) -> R {
+        let cache = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (bytes, program) = match cache().take() {
+            Some((bytes, program)) if bytes == data => (bytes, program),
+            _ => (data.to_vec(), Program::decode(data)),
+        };
+        let result = f(&program);
+        *cache() = Some((bytes, program));
+        result
+    }
+
+    /// PCT, the harness's walk (16 of every 17 runs of the fuzz loop), runs in a copy of the
+    /// runtime of its own, its choice inlined into the step boundary; the other walks share the
+    /// enum's copy, whose choice is an out-of-line call (7% of a PCT walk's instructions in the
+    /// fuzz loop, callgrind).
+    fn run_walk(&self, program: &Program, walk: Walk) -> Outcome {
+        match walk {
+            Walk::Pct(mut pct) => engine::run(program, self.config, &mut pct),
+            mut other => engine::run(program, self.config, &mut other),
+        }
+    }
+
     fn walk(
         &self,
         program: &Program,
