@@ -331,7 +331,11 @@ pub struct Outcome {
 pub fn run<S: Scheduler>(program: &Program, config: Config, scheduler: &mut S) -> Outcome {
     let n = program.threads.len();
     let world = World::new(config, n);
-    let log = RefCell::new(Vec::with_capacity(512));
+    // A run records at most about 15 events and takes about 10 steps per op (random programs of
+    // 2-4 threads x 8-32 ops): sized for that, a long run's log and steps are not copied as
+    // they grow (a 3 x 16 run's log was, once per run).
+    let ops: usize = program.threads.iter().map(Vec::len).sum();
+    let log = RefCell::new(Vec::with_capacity((16 * ops).max(512)));
     let setup_digest = Cell::new(0);
     build(&SetupEnv { world: &world, log: &log, digest: &setup_digest }, program);
     let seen = log.borrow().len();
@@ -347,7 +351,7 @@ pub fn run<S: Scheduler>(program: &Program, config: Config, scheduler: &mut S) -
             scheduler,
             live,
             steps: 0,
-            taken: Vec::with_capacity(256),
+            taken: Vec::with_capacity((10 * ops).max(256)),
             seen,
             interleavings: crate::feedback::Tracker::new(&program.threads),
         }),
