@@ -555,7 +555,7 @@ mod throughput {
         let inputs = random_inputs(77, "FINGERPRINT_RUNS", 300);
         let configs = Config::variants();
         let (mut h, mut histories) = (DefaultHasher::new(), DefaultHasher::new());
-        let mut total = 0u64;
+        let (mut total, mut panics) = (0u64, 0u64);
         for config in &configs {
             for (i, data) in inputs.iter().enumerate() {
                 let program = Program::decode(data);
@@ -570,6 +570,10 @@ mod throughput {
                 ];
                 for out in outcomes {
                     assert_eq!(out.digest, event::digest(&out.events), "the run's digest is its history's");
+                    // python.rs's outcomes forget their events unless the last is a panic.
+                    let panic = out.events.iter().position(|e| matches!(e, Event::Panic { .. }));
+                    assert!(panic.is_none_or(|at| at + 1 == out.events.len()), "a panic is a run's last event");
+                    panics += panic.is_some() as u64;
                     let events = format!("{:?}", out.events);
                     events.hash(&mut h);
                     (out.digest, out.steps, &out.taken, &out.final_counters).hash(&mut h);
@@ -580,7 +584,7 @@ mod throughput {
             }
         }
         println!(
-            "fingerprint {:016x} (histories without the digest: {:016x}) over {} configurations x {} programs x 4 schedulers, {total} steps",
+            "fingerprint {:016x} (histories without the digest: {:016x}) over {} configurations x {} programs x 4 schedulers, {total} steps, {panics} panics",
             h.finish(),
             histories.finish(),
             configs.len(),
