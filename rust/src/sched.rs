@@ -138,6 +138,7 @@ impl Pct {
 }
 
 impl Scheduler for Pct {
+    const OBSERVES: bool = false;
     #[inline(always)]
     fn next(&mut self, runnable: &[bool]) -> usize {
         let chosen = self.best(runnable);
