@@ -327,19 +327,44 @@ pub struct Outcome {
     pub digest: u64,
 }
 
+/// The world a program's setup builds under a configuration, with the setup's events and their
+/// digest so far: the same for every run of the program, so a caller that runs one program many
+/// times (the fuzz loop: its own schedule, then its walks) builds it once, and each run starts
+/// from a copy.
+pub struct Setup {
+    world: World,
+    events: Vec<Event>,
+    digest: u64,
+}
+
+impl Setup {
+    pub fn new(program: &Program, config: Config) -> Setup {
+        let world = World::new(config, program.threads.len());
+        let (log, digest) = (RefCell::new(Vec::new()), Cell::new(0));
+        build(&SetupEnv { world: &world, log: &log, digest: &digest }, program);
+        Setup { world, events: log.into_inner(), digest: digest.get() }
+    }
+}
+
 /// Run `program` under `config`, letting `scheduler` interleave its threads. Generic rather than
 /// `&mut dyn`: each scheduler kind gets its own copy of the runtime, with its choice and its
 /// look at each step inlined into the step boundary instead of two indirect calls per step.
 pub fn run<S: Scheduler>(program: &Program, config: Config, scheduler: &mut S) -> Outcome {
+    run_from(&Setup::new(program, config), program, scheduler)
+}
+
+/// `run` from `setup`, which must be `Setup::new(program, config)`.
+pub fn run_from<S: Scheduler>(setup: &Setup, program: &Program, scheduler: &mut S) -> Outcome {
     let n = program.threads.len();
-    let world = World::new(config, n);
+    let world = setup.world.copy();
     // A run records at most about 15 events and takes about 10 steps per op (random programs of
     // 2-4 threads x 8-32 ops): sized for that, a long run's log and steps are not copied as
     // they grow (a 3 x 16 run's log was, once per run).
     let ops: usize = program.threads.iter().map(Vec::len).sum();
-    let log = RefCell::new(Vec::with_capacity((16 * ops).max(512)));
-    let setup_digest = Cell::new(0);
-    build(&SetupEnv { world: &world, log: &log, digest: &setup_digest }, program);
+    let mut events = Vec::with_capacity((16 * ops).max(512).max(setup.events.len()));
+    events.extend_from_slice(&setup.events);
+    let log = RefCell::new(events);
+    let setup_digest = Cell::new(setup.digest);
     let seen = log.borrow().len();
     let mut live = [false; MAX_THREADS];
     live[..n].fill(true);

@@ -10,7 +10,7 @@ use crate::event::{AtomicOp, Event, Field, LockMode, Order, RefFn, Warning};
 use crate::mutant::{Mutant, CATALOG};
 use crate::program::{Op, OpKind, Program, SetupVma};
 use crate::event::Event as CoreEvent;
-use crate::sched::{DelayBounded, Pct, Pos, RandomWalk, Scheduler, SplitMix, Walk, WeightedWalk};
+use crate::sched::{DelayBounded, ListSchedule, Pct, Pos, RandomWalk, Scheduler, SplitMix, Walk, WeightedWalk};
 use crate::world::{self, Config};
 
 fn bad(msg: impl Into<String>) -> PyErr {
@@ -366,10 +366,17 @@ fn set_interleaving_feedback(mode: &str) -> PyResult<()> {
 #[pyclass(name = "Engine", module = "pyfuzz._core", frozen)]
 struct PyEngine {
     config: Config,
-    /// The last input decoded and its program: the fuzz loop runs each input under its own
-    /// schedule and then under its walks, and decoding it again for each run was about 5% of a
-    /// run (callgrind). Decoding is a function of the bytes, so the program is the same.
-    last: std::sync::Mutex<Option<(Vec<u8>, Program)>>,
+    /// The last input, its program and the world its setup builds: the fuzz loop runs each
+    /// input under its own schedule and then under its walks, and decoding it again for each run
+    /// was about 5% of a run, building the setup's world 8% (callgrind). Both are functions of
+    /// the bytes (and the configuration), so each run starts as it did.
+    last: std::sync::Mutex<Option<Decoded>>,
+}
+
+struct Decoded {
+    bytes: Vec<u8>,
+    program: Program,
+    setup: engine::Setup,
 }
 
 #[pymethods]
@@ -383,7 +390,7 @@ impl PyEngine {
 
     /// Decode and run fuzzer bytes under the program's own schedule.
     fn run_bytes(&self, data: &Bound<'_, PyBytes>) -> PyOutcome {
-        wrap(self.decoded(data.as_bytes(), |program| engine::run_program(program, self.config)))
+        wrap(self.decoded(data.as_bytes(), |d| engine::run_from(&d.setup, &d.program, &mut ListSchedule::new(&d.program.schedule))))
     }
 
     /// Decode and run many inputs in one call, each under its program's own schedule, without
@@ -419,7 +426,9 @@ impl PyEngine {
         depth: u32,
         steps: Option<u32>,
     ) -> PyResult<PyOutcome> {
-        self.decoded(data.as_bytes(), |program| Ok(wrap(self.run_walk(program, self.walk(program, scheduler, seed, depth, steps)?))))
+        self.decoded(data.as_bytes(), |d| {
+            Ok(wrap(self.run_walk(&d.program, &d.setup, self.walk(&d.program, scheduler, seed, depth, steps)?)))
+        })
     }
 
     /// Run a program tuple (`decode`'s shape) under its own schedule or, with `scheduler`, as
@@ -437,7 +446,9 @@ impl PyEngine {
         let program = program_from_tuple(program)?;
         Ok(wrap(match scheduler {
             None => engine::run_program(&program, self.config),
-            Some(name) => self.run_walk(&program, self.walk(&program, name, seed, depth, steps)?),
+            Some(name) => {
+                self.run_walk(&program, &engine::Setup::new(&program, self.config), self.walk(&program, name, seed, depth, steps)?)
+            }
         }))
     }
 
@@ -462,17 +473,20 @@ impl PyEngine {
 }
 
 impl PyEngine {
-    /// `f` of the program `data` decodes to, decoded again only when `data` is not the last
-    /// input's. The program is taken out of the cache while `f` runs, so a run that panics
-    /// leaves the cache empty, never inconsistent.
-    fn decoded<R>(&self, data: &[u8], f: impl FnOnce(&Program) -> R) -> R {
+    /// `f` of `data` decoded, made again only when `data` is not the last input's. It is taken
+    /// out of the cache while `f` runs, so a run that panics leaves the cache empty, never
+    /// inconsistent.
+    fn decoded<R>(&self, data: &[u8], f: impl FnOnce(&Decoded) -> R) -> R {
         let cache = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (bytes, program) = match cache().take() {
-            Some((bytes, program)) if bytes == data => (bytes, program),
-            _ => (data.to_vec(), Program::decode(data)),
+        let decoded = match cache().take() {
+            Some(d) if d.bytes == data => d,
+            _ => {
+                let program = Program::decode(data);
+                Decoded { bytes: data.to_vec(), setup: engine::Setup::new(&program, self.config), program }
+            }
         };
-        let result = f(&program);
-        *cache() = Some((bytes, program));
+        let result = f(&decoded);
+        *cache() = Some(decoded);
         result
     }
 
@@ -480,10 +494,10 @@ impl PyEngine {
     /// runtime of its own, its choice inlined into the step boundary; the other walks share the
     /// enum's copy, whose choice is an out-of-line call (7% of a PCT walk's instructions in the
     /// fuzz loop, callgrind).
-    fn run_walk(&self, program: &Program, walk: Walk) -> Outcome {
+    fn run_walk(&self, program: &Program, setup: &engine::Setup, walk: Walk) -> Outcome {
         match walk {
-            Walk::Pct(mut pct) => engine::run(program, self.config, &mut pct),
-            mut other => engine::run(program, self.config, &mut other),
+            Walk::Pct(mut pct) => engine::run_from(setup, program, &mut pct),
+            mut other => engine::run_from(setup, program, &mut other),
         }
     }
 
