@@ -330,7 +330,8 @@ pub struct Outcome {
 /// The world a program's setup builds under a configuration, with the setup's events and their
 /// digest so far: the same for every run of the program, so a caller that runs one program many
 /// times (the fuzz loop: its own schedule, then its walks) builds it once, and each run starts
-/// from a copy.
+/// from a copy (`run_from`). A single run builds it in place (`run`): the copy costs about half
+/// of building it.
 pub struct Setup {
     world: World,
     events: Vec<Event>,
@@ -350,35 +351,49 @@ impl Setup {
 /// `&mut dyn`: each scheduler kind gets its own copy of the runtime, with its choice and its
 /// look at each step inlined into the step boundary instead of two indirect calls per step.
 pub fn run<S: Scheduler>(program: &Program, config: Config, scheduler: &mut S) -> Outcome {
-    run_from(&Setup::new(program, config), program, scheduler)
+    let world = World::new(config, program.threads.len());
+    let log = RefCell::new(Vec::with_capacity(log_capacity(program)));
+    let digest = Cell::new(0);
+    build(&SetupEnv { world: &world, log: &log, digest: &digest }, program);
+    run_in(&world, log, digest, program, scheduler)
 }
 
 /// `run` from `setup`, which must be `Setup::new(program, config)`.
 pub fn run_from<S: Scheduler>(setup: &Setup, program: &Program, scheduler: &mut S) -> Outcome {
-    let n = program.threads.len();
     let world = setup.world.copy();
-    // A run records at most about 15 events and takes about 10 steps per op (random programs of
-    // 2-4 threads x 8-32 ops): sized for that, a long run's log and steps are not copied as
-    // they grow (a 3 x 16 run's log was, once per run).
-    let ops: usize = program.threads.iter().map(Vec::len).sum();
-    let mut events = Vec::with_capacity((16 * ops).max(512).max(setup.events.len()));
+    let mut events = Vec::with_capacity(log_capacity(program).max(setup.events.len()));
     events.extend_from_slice(&setup.events);
-    let log = RefCell::new(events);
-    let setup_digest = Cell::new(setup.digest);
+    run_in(&world, RefCell::new(events), Cell::new(setup.digest), program, scheduler)
+}
+
+/// A run records at most about 15 events and takes about 10 steps per op (random programs of
+/// 2-4 threads x 8-32 ops): sized for that, a long run's log and steps are not copied as they
+/// grow (a 3 x 16 run's log was, once per run).
+fn ops(program: &Program) -> usize {
+    program.threads.iter().map(Vec::len).sum()
+}
+
+fn log_capacity(program: &Program) -> usize {
+    (16 * ops(program)).max(512)
+}
+
+/// The run itself, from the world the setup left and the setup's events and digest.
+fn run_in<S: Scheduler>(world: &World, log: RefCell<Vec<Event>>, digest: Cell<u64>, program: &Program, scheduler: &mut S) -> Outcome {
+    let n = program.threads.len();
     let seen = log.borrow().len();
     let mut live = [false; MAX_THREADS];
     live[..n].fill(true);
     let rt = Runtime {
-        world: &world,
+        world,
         log,
-        digest: setup_digest,
+        digest,
         states: Default::default(),
         threads: n,
         sched: RefCell::new(Sched {
             scheduler,
             live,
             steps: 0,
-            taken: Vec::with_capacity((10 * ops).max(256)),
+            taken: Vec::with_capacity((10 * ops(program)).max(256)),
             seen,
             interleavings: crate::feedback::Tracker::new(&program.threads),
         }),
@@ -390,7 +405,7 @@ pub fn run_from<S: Scheduler>(setup: &Setup, program: &Program, scheduler: &mut 
         // Fixed arrays sized for the most threads a program may have, and the threads' futures
         // pinned in place on this stack frame: no allocation per thread, and polling calls the one
         // concrete future type directly instead of through a vtable.
-        let envs: [SimEnv<S>; MAX_THREADS] = std::array::from_fn(|t| SimEnv { tid: t as i8, world: &world, rt: &rt, state: &rt.states[t] });
+        let envs: [SimEnv<S>; MAX_THREADS] = std::array::from_fn(|t| SimEnv { tid: t as i8, world, rt: &rt, state: &rt.states[t] });
         let threads: [Option<_>; MAX_THREADS] =
             std::array::from_fn(|t| program.threads.get(t).map(|ops| vma::run_thread(&envs[t], ops)));
         let mut threads = pin!(threads);
@@ -501,6 +516,28 @@ mod tests {
             }
         }
         assert!(by_key.len() > 1000, "too few events to tell: {}", by_key.len());
+    }
+
+    /// A run from a copy of the setup's world is the run that builds it in place.
+    #[test]
+    fn a_run_from_the_setup_is_the_run() {
+        use crate::sched::{Pct, SplitMix};
+        let mut rng = SplitMix(11);
+        let inputs: Vec<Vec<u8>> = (0..25).map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect()).collect();
+        for config in Config::variants() {
+            for (i, data) in inputs.iter().enumerate() {
+                let program = Program::decode(data);
+                let setup = Setup::new(&program, config);
+                let pct = || Pct::new(program.threads.len(), 32, 60, i as u64);
+                let pairs = [
+                    (run_program(&program, config), run_from(&setup, &program, &mut ListSchedule::new(&program.schedule))),
+                    (run(&program, config, &mut pct()), run_from(&setup, &program, &mut pct())),
+                ];
+                for (a, b) in pairs {
+                    assert_eq!((a.events, a.digest, a.steps, a.taken, a.final_counters), (b.events, b.digest, b.steps, b.taken, b.final_counters));
+                }
+            }
+        }
     }
 
     #[test]

@@ -366,17 +366,18 @@ fn set_interleaving_feedback(mode: &str) -> PyResult<()> {
 #[pyclass(name = "Engine", module = "pyfuzz._core", frozen)]
 struct PyEngine {
     config: Config,
-    /// The last input, its program and the world its setup builds: the fuzz loop runs each
-    /// input under its own schedule and then under its walks, and decoding it again for each run
-    /// was about 5% of a run, building the setup's world 8% (callgrind). Both are functions of
-    /// the bytes (and the configuration), so each run starts as it did.
+    /// The last input, its program and, once it runs a second time, the world its setup builds:
+    /// the fuzz loop runs each input under its own schedule and then under its walks, and
+    /// decoding it again for each run was about 5% of a run, building the setup's world 8%
+    /// (callgrind). Both are functions of the bytes (and the configuration), so each run starts
+    /// as it did. An input run once (`bench engine`'s) builds its world in place.
     last: std::sync::Mutex<Option<Decoded>>,
 }
 
 struct Decoded {
     bytes: Vec<u8>,
     program: Program,
-    setup: engine::Setup,
+    setup: Option<engine::Setup>,
 }
 
 #[pymethods]
@@ -390,7 +391,7 @@ impl PyEngine {
 
     /// Decode and run fuzzer bytes under the program's own schedule.
     fn run_bytes(&self, data: &Bound<'_, PyBytes>) -> PyOutcome {
-        wrap(self.decoded(data.as_bytes(), |d| engine::run_from(&d.setup, &d.program, &mut ListSchedule::new(&d.program.schedule))))
+        wrap(self.decoded(data.as_bytes(), |d| self.run(&d.program, d.setup.as_ref(), &mut ListSchedule::new(&d.program.schedule))))
     }
 
     /// Decode and run many inputs in one call, each under its program's own schedule, without
@@ -427,7 +428,7 @@ impl PyEngine {
         steps: Option<u32>,
     ) -> PyResult<PyOutcome> {
         self.decoded(data.as_bytes(), |d| {
-            Ok(wrap(self.run_walk(&d.program, &d.setup, self.walk(&d.program, scheduler, seed, depth, steps)?)))
+            Ok(wrap(self.run_walk(&d.program, d.setup.as_ref(), self.walk(&d.program, scheduler, seed, depth, steps)?)))
         })
     }
 
@@ -446,9 +447,7 @@ impl PyEngine {
         let program = program_from_tuple(program)?;
         Ok(wrap(match scheduler {
             None => engine::run_program(&program, self.config),
-            Some(name) => {
-                self.run_walk(&program, &engine::Setup::new(&program, self.config), self.walk(&program, name, seed, depth, steps)?)
-            }
+            Some(name) => self.run_walk(&program, None, self.walk(&program, name, seed, depth, steps)?),
         }))
     }
 
@@ -479,11 +478,11 @@ impl PyEngine {
     fn decoded<R>(&self, data: &[u8], f: impl FnOnce(&Decoded) -> R) -> R {
         let cache = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let decoded = match cache().take() {
-            Some(d) if d.bytes == data => d,
-            _ => {
-                let program = Program::decode(data);
-                Decoded { bytes: data.to_vec(), setup: engine::Setup::new(&program, self.config), program }
+            Some(mut d) if d.bytes == data => {
+                d.setup.get_or_insert_with(|| engine::Setup::new(&d.program, self.config));
+                d
             }
+            _ => Decoded { bytes: data.to_vec(), program: Program::decode(data), setup: None },
         };
         let result = f(&decoded);
         *cache() = Some(decoded);
@@ -494,10 +493,18 @@ impl PyEngine {
     /// runtime of its own, its choice inlined into the step boundary; the other walks share the
     /// enum's copy, whose choice is an out-of-line call (7% of a PCT walk's instructions in the
     /// fuzz loop, callgrind).
-    fn run_walk(&self, program: &Program, setup: &engine::Setup, walk: Walk) -> Outcome {
+    fn run_walk(&self, program: &Program, setup: Option<&engine::Setup>, walk: Walk) -> Outcome {
         match walk {
-            Walk::Pct(mut pct) => engine::run_from(setup, program, &mut pct),
-            mut other => engine::run_from(setup, program, &mut other),
+            Walk::Pct(mut pct) => self.run(program, setup, &mut pct),
+            mut other => self.run(program, setup, &mut other),
+        }
+    }
+
+    /// From a copy of `setup`'s world if there is one (it must be the program's), else building it.
+    fn run<S: Scheduler>(&self, program: &Program, setup: Option<&engine::Setup>, scheduler: &mut S) -> Outcome {
+        match setup {
+            Some(setup) => engine::run_from(setup, program, scheduler),
+            None => engine::run(program, self.config, scheduler),
         }
     }
 
