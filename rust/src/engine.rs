@@ -366,13 +366,13 @@ pub fn run_from<S: Scheduler>(setup: &Setup, program: &Program, scheduler: &mut 
     run_in(&world, RefCell::new(events), Cell::new(setup.digest), program, scheduler)
 }
 
-/// A run records at most about 15 events and takes about 10 steps per op (random programs of
-/// 2-4 threads x 8-32 ops): sized for that, a long run's log and steps are not copied as they
-/// grow (a 3 x 16 run's log was, once per run).
 fn ops(program: &Program) -> usize {
     program.threads.iter().map(Vec::len).sum()
 }
 
+/// A run records at most about 15 events and takes about 10 steps per op (random programs of
+/// 2-4 threads x 8-32 ops): its log (here) and its steps taken (`run_in`) are sized for that, so
+/// that a long run's are not copied as they grow (a 3 x 16 run's log was, once per run).
 fn log_capacity(program: &Program) -> usize {
     (16 * ops(program)).max(512)
 }
