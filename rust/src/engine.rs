@@ -22,6 +22,8 @@ use crate::world::{Config, World, MAX_THREADS};
 /// Runs far beyond any real program (4 threads of 32 ops of every kind stay near 2,000 steps); reaching it
 /// means a livelock in the model, which is reported as a finding.
 pub(crate) const STEP_LIMIT: u32 = 20_000;
+/// The panic at the step limit (a test checks that it names `STEP_LIMIT`).
+const NO_PROGRESS: &str = "no progress after 20000 steps";
 
 type Ready = fn(&World) -> bool;
 
@@ -115,9 +117,9 @@ impl<S: Scheduler> Runtime<'_, '_, S> {
     #[cold]
     fn stuck(&self, s: &Sched<S>, any_runnable: bool) {
         let message = if any_runnable {
-            format!("no progress after {STEP_LIMIT} steps")
+            NO_PROGRESS
         } else if s.live.contains(&true) {
-            "deadlock: every live thread is blocked".into()
+            "deadlock: every live thread is blocked"
         } else {
             return;
         };
@@ -325,29 +327,73 @@ pub struct Outcome {
     pub digest: u64,
 }
 
+/// The world a program's setup builds under a configuration, with the setup's events and their
+/// digest so far: the same for every run of the program, so a caller that runs one program many
+/// times (the fuzz loop: its own schedule, then its walks) builds it once, and each run starts
+/// from a copy (`run_from`). A single run builds it in place (`run`): the copy costs about half
+/// of building it.
+pub struct Setup {
+    world: World,
+    events: Vec<Event>,
+    digest: u64,
+}
+
+impl Setup {
+    pub fn new(program: &Program, config: Config) -> Setup {
+        let world = World::new(config, program.threads.len());
+        let (log, digest) = (RefCell::new(Vec::new()), Cell::new(0));
+        build(&SetupEnv { world: &world, log: &log, digest: &digest }, program);
+        Setup { world, events: log.into_inner(), digest: digest.get() }
+    }
+}
+
 /// Run `program` under `config`, letting `scheduler` interleave its threads. Generic rather than
 /// `&mut dyn`: each scheduler kind gets its own copy of the runtime, with its choice and its
 /// look at each step inlined into the step boundary instead of two indirect calls per step.
 pub fn run<S: Scheduler>(program: &Program, config: Config, scheduler: &mut S) -> Outcome {
+    let world = World::new(config, program.threads.len());
+    let log = RefCell::new(Vec::with_capacity(log_capacity(program)));
+    let digest = Cell::new(0);
+    build(&SetupEnv { world: &world, log: &log, digest: &digest }, program);
+    run_in(&world, log, digest, program, scheduler)
+}
+
+/// `run` from `setup`, which must be `Setup::new(program, config)`.
+pub fn run_from<S: Scheduler>(setup: &Setup, program: &Program, scheduler: &mut S) -> Outcome {
+    let world = setup.world.copy();
+    let mut events = Vec::with_capacity(log_capacity(program).max(setup.events.len()));
+    events.extend_from_slice(&setup.events);
+    run_in(&world, RefCell::new(events), Cell::new(setup.digest), program, scheduler)
+}
+
+fn ops(program: &Program) -> usize {
+    program.threads.iter().map(Vec::len).sum()
+}
+
+/// A run records at most about 15 events and takes about 10 steps per op (random programs of
+/// 2-4 threads x 8-32 ops): its log (here) and its steps taken (`run_in`) are sized for that, so
+/// that a long run's are not copied as they grow (a 3 x 16 run's log was, once per run).
+fn log_capacity(program: &Program) -> usize {
+    (16 * ops(program)).max(512)
+}
+
+/// The run itself, from the world the setup left and the setup's events and digest.
+fn run_in<S: Scheduler>(world: &World, log: RefCell<Vec<Event>>, digest: Cell<u64>, program: &Program, scheduler: &mut S) -> Outcome {
     let n = program.threads.len();
-    let world = World::new(config, n);
-    let log = RefCell::new(Vec::with_capacity(512));
-    let setup_digest = Cell::new(0);
-    build(&SetupEnv { world: &world, log: &log, digest: &setup_digest }, program);
     let seen = log.borrow().len();
     let mut live = [false; MAX_THREADS];
     live[..n].fill(true);
     let rt = Runtime {
-        world: &world,
+        world,
         log,
-        digest: setup_digest,
+        digest,
         states: Default::default(),
         threads: n,
         sched: RefCell::new(Sched {
             scheduler,
             live,
             steps: 0,
-            taken: Vec::with_capacity(256),
+            taken: Vec::with_capacity((10 * ops(program)).max(256)),
             seen,
             interleavings: crate::feedback::Tracker::new(&program.threads),
         }),
@@ -359,7 +405,7 @@ pub fn run<S: Scheduler>(program: &Program, config: Config, scheduler: &mut S) -
         // Fixed arrays sized for the most threads a program may have, and the threads' futures
         // pinned in place on this stack frame: no allocation per thread, and polling calls the one
         // concrete future type directly instead of through a vtable.
-        let envs: [SimEnv<S>; MAX_THREADS] = std::array::from_fn(|t| SimEnv { tid: t as i8, world: &world, rt: &rt, state: &rt.states[t] });
+        let envs: [SimEnv<S>; MAX_THREADS] = std::array::from_fn(|t| SimEnv { tid: t as i8, world, rt: &rt, state: &rt.states[t] });
         let threads: [Option<_>; MAX_THREADS] =
             std::array::from_fn(|t| program.threads.get(t).map(|ops| vma::run_thread(&envs[t], ops)));
         let mut threads = pin!(threads);
@@ -445,6 +491,58 @@ mod tests {
         let mut q = p.clone();
         q.schedule.clear();
         assert_ne!(run_program(&p, Config::SEED).digest, run_program(&q, Config::SEED).digest);
+    }
+
+    /// The export shares one tuple among the events of one key (python.rs), so two events with
+    /// one key must be equal: checked on every event of random programs under every
+    /// configuration value and mutant, under their own schedules and PCT walks.
+    #[test]
+    fn events_with_one_key_are_equal() {
+        use crate::sched::{Pct, SplitMix};
+        let mut rng = SplitMix(5);
+        let inputs: Vec<Vec<u8>> = (0..25).map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect()).collect();
+        let mut by_key = std::collections::HashMap::new();
+        for config in Config::variants() {
+            for (i, data) in inputs.iter().enumerate() {
+                let program = Program::decode(data);
+                let own = run_program(&program, config);
+                let walk = run(&program, config, &mut Pct::new(program.threads.len(), 32, own.steps, i as u64));
+                for e in own.events.into_iter().chain(walk.events) {
+                    if let Some(key) = e.key() {
+                        let first = by_key.entry(key).or_insert(e);
+                        assert_eq!(*first, e, "two events share the key {key:x?}");
+                    }
+                }
+            }
+        }
+        assert!(by_key.len() > 1000, "too few events to tell: {}", by_key.len());
+    }
+
+    /// A run from a copy of the setup's world is the run that builds it in place.
+    #[test]
+    fn a_run_from_the_setup_is_the_run() {
+        use crate::sched::{Pct, SplitMix};
+        let mut rng = SplitMix(11);
+        let inputs: Vec<Vec<u8>> = (0..25).map(|_| (0..8 + rng.below(249)).map(|_| rng.next_u64() as u8).collect()).collect();
+        for config in Config::variants() {
+            for (i, data) in inputs.iter().enumerate() {
+                let program = Program::decode(data);
+                let setup = Setup::new(&program, config);
+                let pct = || Pct::new(program.threads.len(), 32, 60, i as u64);
+                let pairs = [
+                    (run_program(&program, config), run_from(&setup, &program, &mut ListSchedule::new(&program.schedule))),
+                    (run(&program, config, &mut pct()), run_from(&setup, &program, &mut pct())),
+                ];
+                for (a, b) in pairs {
+                    assert_eq!((a.events, a.digest, a.steps, a.taken, a.final_counters), (b.events, b.digest, b.steps, b.taken, b.final_counters));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_step_limit_panic_names_the_limit() {
+        assert_eq!(NO_PROGRESS, format!("no progress after {STEP_LIMIT} steps"));
     }
 
     #[test]

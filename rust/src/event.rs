@@ -59,7 +59,8 @@ pub enum LockMode {
     Write,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Plain data, `Copy`: a history is dropped and copied without a pass over its events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     OpBegin { t: i8, op: u8 },
     OpEnd { t: i8, op: u8, outcome: &'static str },
@@ -93,7 +94,9 @@ pub enum Event {
     /// `rmap_lock=rwsem`: the rmap rwsem of the root VMA in `slot` acquired / released.
     RmapLock { t: i8, slot: u8, mode: LockMode },
     RmapUnlock { t: i8, slot: u8, mode: LockMode },
-    Panic { t: i8, message: String },
+    /// The message is static text: the engine's are literals, and the real-thread runner's come
+    /// from `stress::interned`.
+    Panic { t: i8, message: &'static str },
 }
 
 impl Event {
@@ -147,9 +150,25 @@ impl Event {
             MappingStore { t, page, slot } => (w(24, t, page as u64, slot as u64, 0, 0), 0),
             FolioMap { t, page, mapped } => (w(25, t, page as u64, mapped as u64, 0, 0), 0),
             MappedLoad { t, page, mapped } => (w(26, t, page as u64, mapped as u64, 0, 0), 0),
-            Panic { t, ref message } => (w(27, t, 0, 0, 0, 0), message.len() as u64),
+            Panic { t, message } => (w(27, t, 0, 0, 0, 0), message.len() as u64),
             RmapLock { t, slot, mode } => (w(28, t, slot as u64, mode as u64, 0, 0), 0),
             RmapUnlock { t, slot, mode } => (w(29, t, slot as u64, mode as u64, 0, 0), 0),
+        }
+    }
+}
+
+impl Event {
+    /// Two words that tell any two distinct events apart, for the export's table of shared
+    /// tuples (python.rs); None for a panic, whose message does not fit. The digest's words,
+    /// but for an op's end the outcome's address and length: the digest's few bytes of it tell
+    /// the outcomes the operations return apart, but nothing makes them tell every two strings
+    /// apart, and a key that merged two events would export one in place of the other.
+    #[inline(always)]
+    pub fn key(&self) -> Option<(u64, u64)> {
+        match self {
+            Event::Panic { .. } => None,
+            Event::OpEnd { outcome, .. } => Some((self.words().0, outcome.as_ptr() as u64)),
+            _ => Some(self.words()),
         }
     }
 }

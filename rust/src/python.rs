@@ -3,14 +3,14 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::intern;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::engine::{self, Outcome};
 use crate::event::{AtomicOp, Event, Field, LockMode, Order, RefFn, Warning};
 use crate::mutant::{Mutant, CATALOG};
 use crate::program::{Op, OpKind, Program, SetupVma};
 use crate::event::Event as CoreEvent;
-use crate::sched::{DelayBounded, Pct, Pos, RandomWalk, Scheduler, SplitMix, Walk, WeightedWalk};
+use crate::sched::{DelayBounded, ListSchedule, Pct, Pos, RandomWalk, Scheduler, SplitMix, Walk, WeightedWalk};
 use crate::world::{self, Config};
 
 fn bad(msg: impl Into<String>) -> PyErr {
@@ -173,37 +173,50 @@ fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>>
 const EVENT_TUPLES_MAX: usize = 1 << 16;
 
 #[cfg(feature = "sancov")]
-fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-    events.iter().map(|e| event_to_py(py, e)).collect()
+fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, events.iter().map(|e| event_to_py(py, e)).collect::<PyResult<Vec<_>>>()?)
 }
 
-// Hashed with FxHash: an event is a few small integers, and SipHash over its fields was about half
-// of the export (callgrind, 3 threads x 16 ops). No key here is chosen by an adversary.
+// Keyed by `Event::key` and hashed with FxHash: two words instead of the event's fields, each
+// hashed and compared on its own (SipHash over the fields was about half of the export, the
+// fields' FxHash and comparison a third of what was left; callgrind). No key is chosen by an
+// adversary.
 #[cfg(not(feature = "sancov"))]
 thread_local! {
-    static EVENT_TUPLES: std::cell::RefCell<rustc_hash::FxHashMap<Event, Py<PyTuple>>> =
+    static EVENT_TUPLES: std::cell::RefCell<rustc_hash::FxHashMap<(u64, u64), Py<PyTuple>>> =
         std::cell::RefCell::new(rustc_hash::FxHashMap::default());
 }
 
-/// A history's events, the table taken once for all of them.
+/// A history's events, the table taken once for all of them, each tuple put straight into the
+/// list.
 #[cfg(not(feature = "sancov"))]
-fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
+    let len = pyo3::ffi::Py_ssize_t::try_from(events.len()).map_err(|_| bad("history too long"))?;
+    // SAFETY: PyList_New returns a new reference or null with the error set; until every slot
+    // is set the list holds nulls, which its deallocation skips if an event fails to convert.
+    let list = unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyList_New(len))?.cast_into_unchecked::<PyList>() };
     EVENT_TUPLES.with(|cell| {
         let mut table = cell.borrow_mut();
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            if let Some(t) = table.get(e) {
-                out.push(t.bind(py).clone());
-                continue;
-            }
-            let t = event_to_py(py, e)?;
-            if table.len() >= EVENT_TUPLES_MAX {
-                table.clear();
-            }
-            table.insert(e.clone(), t.clone().unbind());
-            out.push(t);
+        for (i, e) in events.iter().enumerate() {
+            let tuple = match e.key() {
+                Some(key) => match table.get(&key) {
+                    Some(t) => t.clone_ref(py),
+                    None => {
+                        let t = event_to_py(py, e)?.unbind();
+                        if table.len() >= EVENT_TUPLES_MAX {
+                            table.clear();
+                        }
+                        table.insert(key, t.clone_ref(py));
+                        t
+                    }
+                },
+                None => event_to_py(py, e)?.unbind(),
+            };
+            // SAFETY: `i` is below the list's length, and the slot is empty: the list takes
+            // over the reference.
+            unsafe { pyo3::ffi::PyList_SET_ITEM(list.as_ptr(), i as pyo3::ffi::Py_ssize_t, tuple.into_ptr()) };
         }
-        Ok(out)
+        Ok(list)
     })
 }
 
@@ -244,8 +257,7 @@ impl PyOutcome {
         if let Some(e) = self.events.get() {
             return Ok(e.clone_ref(py));
         }
-        let items = events_to_py(py, &self.inner.events)?;
-        let list: Py<PyAny> = pyo3::types::PyList::new(py, items)?.into_any().unbind();
+        let list: Py<PyAny> = events_to_py(py, &self.inner.events)?.into_any().unbind();
         let _ = self.events.set(list.clone_ref(py));
         Ok(list)
     }
@@ -354,6 +366,18 @@ fn set_interleaving_feedback(mode: &str) -> PyResult<()> {
 #[pyclass(name = "Engine", module = "pyfuzz._core", frozen)]
 struct PyEngine {
     config: Config,
+    /// The last input, its program and, once it runs a second time, the world its setup builds:
+    /// the fuzz loop runs each input under its own schedule and then under its walks, and
+    /// decoding it again for each run was about 5% of a run, building the setup's world 8%
+    /// (callgrind). Both are functions of the bytes (and the configuration), so each run starts
+    /// as it did. An input run once (`bench engine`'s) builds its world in place.
+    last: std::sync::Mutex<Option<Decoded>>,
+}
+
+struct Decoded {
+    bytes: Vec<u8>,
+    program: Program,
+    setup: Option<engine::Setup>,
 }
 
 #[pymethods]
@@ -362,12 +386,12 @@ impl PyEngine {
     #[pyo3(signature = (config=None, mutant="none"))]
     fn new(config: Option<&Bound<'_, PyDict>>, mutant: &str) -> PyResult<Self> {
         crate::feedback::register();
-        Ok(PyEngine { config: make_config(config, mutant)? })
+        Ok(PyEngine { config: make_config(config, mutant)?, last: std::sync::Mutex::new(None) })
     }
 
     /// Decode and run fuzzer bytes under the program's own schedule.
     fn run_bytes(&self, data: &Bound<'_, PyBytes>) -> PyOutcome {
-        wrap(engine::run_program(&Program::decode(data.as_bytes()), self.config))
+        wrap(self.decoded(data.as_bytes(), |d| self.run(&d.program, d.setup.as_ref(), &mut ListSchedule::new(&d.program.schedule))))
     }
 
     /// Decode and run many inputs in one call, each under its program's own schedule, without
@@ -403,9 +427,9 @@ impl PyEngine {
         depth: u32,
         steps: Option<u32>,
     ) -> PyResult<PyOutcome> {
-        let program = Program::decode(data.as_bytes());
-        let mut walk = self.walk(&program, scheduler, seed, depth, steps)?;
-        Ok(wrap(engine::run(&program, self.config, &mut walk)))
+        self.decoded(data.as_bytes(), |d| {
+            Ok(wrap(self.run_walk(&d.program, d.setup.as_ref(), self.walk(&d.program, scheduler, seed, depth, steps)?)))
+        })
     }
 
     /// Run a program tuple (`decode`'s shape) under its own schedule or, with `scheduler`, as
@@ -423,7 +447,7 @@ impl PyEngine {
         let program = program_from_tuple(program)?;
         Ok(wrap(match scheduler {
             None => engine::run_program(&program, self.config),
-            Some(name) => engine::run(&program, self.config, &mut self.walk(&program, name, seed, depth, steps)?),
+            Some(name) => self.run_walk(&program, None, self.walk(&program, name, seed, depth, steps)?),
         }))
     }
 
@@ -448,6 +472,47 @@ impl PyEngine {
 }
 
 impl PyEngine {
+    /// `f` of `data` decoded, made again only when `data` is not the last input's. It is taken
+    /// out of the cache while `f` runs, so a run that panics leaves the cache empty, never
+    /// inconsistent.
+    fn decoded<R>(&self, data: &[u8], f: impl FnOnce(&Decoded) -> R) -> R {
+        // Not in the coverage build: whether a run decodes its input and builds its setup would
+        // depend on the run before it, which libFuzzer would count (as with the export's table).
+        if cfg!(feature = "sancov") {
+            return f(&Decoded { bytes: Vec::new(), program: Program::decode(data), setup: None });
+        }
+        let cache = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let decoded = match cache().take() {
+            Some(mut d) if d.bytes == data => {
+                d.setup.get_or_insert_with(|| engine::Setup::new(&d.program, self.config));
+                d
+            }
+            _ => Decoded { bytes: data.to_vec(), program: Program::decode(data), setup: None },
+        };
+        let result = f(&decoded);
+        *cache() = Some(decoded);
+        result
+    }
+
+    /// PCT, the harness's walk (16 of every 17 runs of the fuzz loop), runs in a copy of the
+    /// runtime of its own, its choice inlined into the step boundary; the other walks share the
+    /// enum's copy, whose choice is an out-of-line call (7% of a PCT walk's instructions in the
+    /// fuzz loop, callgrind).
+    fn run_walk(&self, program: &Program, setup: Option<&engine::Setup>, walk: Walk) -> Outcome {
+        match walk {
+            Walk::Pct(mut pct) => self.run(program, setup, &mut pct),
+            mut other => self.run(program, setup, &mut other),
+        }
+    }
+
+    /// From a copy of `setup`'s world if there is one (it must be the program's), else building it.
+    fn run<S: Scheduler>(&self, program: &Program, setup: Option<&engine::Setup>, scheduler: &mut S) -> Outcome {
+        match setup {
+            Some(setup) => engine::run_from(setup, program, scheduler),
+            None => engine::run(program, self.config, scheduler),
+        }
+    }
+
     fn walk(
         &self,
         program: &Program,

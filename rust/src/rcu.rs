@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use crate::env::{twice, Env};
 use crate::event::Event;
 use crate::membarrier::{self, Barrier};
-use crate::world::MAX_THREADS;
+use crate::world::{copy_u32, MAX_THREADS};
 
 /// What runs the readers, which decides what orders a section's entry before a grace period's
 /// look at it.
@@ -62,6 +62,7 @@ impl ReaderState {
 }
 
 /// A callback queued by `call_rcu`, waiting for the readers it must outlive.
+#[derive(Clone)]
 pub struct Callback<T> {
     pub payload: T,
     /// Per thread: how many sections it had finished, if it was inside one when the callback was
@@ -86,6 +87,19 @@ impl Rcu {
     /// The RCU of readers on OS threads, with membarrier where the kernel offers it.
     pub fn on_os_threads(threads: usize) -> Rcu {
         Rcu { run_by: Readers::OsThreads(membarrier::barrier()), ..Rcu::new(threads) }
+    }
+
+    /// A copy of the RCU state of a world no thread is running in (`World::copy`).
+    pub fn copy(&self) -> Rcu {
+        let readers = std::array::from_fn(|t| {
+            let r = &self.readers[t];
+            ReaderState {
+                rcu_nesting: copy_u32(&r.rcu_nesting),
+                preempt_count: copy_u32(&r.preempt_count),
+                sections_done: AtomicU64::new(r.sections_done.load(Relaxed)),
+            }
+        });
+        Rcu { readers, run_by: self.run_by }
     }
 
     fn reader<E: Env>(&self, env: &E) -> &ReaderState {

@@ -5,7 +5,7 @@
 use crate::engine::STEP_LIMIT;
 use crate::event::Event;
 use crate::explore::{Footprint, Footprints};
-use crate::world::Config;
+use crate::world::{Config, MAX_THREADS};
 
 pub trait Scheduler {
     /// Whether `observe` looks at the steps; if not, the engine skips showing them (the default
@@ -84,7 +84,14 @@ impl Scheduler for ListSchedule<'_> {
 /// runnable thread always runs. The fuzz harness walks every input with it (depth 32,
 /// `harness.WALK_DEPTH`), and `pyfuzz bench bugs` runs it as a baseline (depth 3, no feedback).
 pub struct Pct {
-    priority: Vec<u32>,
+    priority: [u32; MAX_THREADS],
+    /// The program's threads by priority, highest first: the thread that runs is the first
+    /// runnable one in it (the priorities are distinct: the initial ones are `depth` and up,
+    /// change point k gives k, and each k is drawn at one step at most). Only the running
+    /// thread moves in it, at a change point, instead of a search for the highest priority at
+    /// every step.
+    order: [u8; MAX_THREADS],
+    threads: usize,
     /// For each step a run can reach, the change point drawn at it (`NO_CHANGE`: none); change
     /// point k gives the running thread priority k. Two drawn at one step count once, with the
     /// lower k, as a search of the drawn list in order would find. A run stops at `STEP_LIMIT`
@@ -97,34 +104,70 @@ const NO_CHANGE: u32 = u32::MAX;
 
 impl Pct {
     pub fn new(threads: usize, depth: u32, expected_steps: u32, seed: u64) -> Pct {
+        assert!(threads <= MAX_THREADS, "a program has at most {MAX_THREADS} threads");
         let mut rng = SplitMix(seed);
-        let mut priority: Vec<u32> = (0..threads as u32).map(|i| i + depth).collect();
+        let mut priority = [0; MAX_THREADS];
+        for (i, p) in priority[..threads].iter_mut().enumerate() {
+            *p = i as u32 + depth;
+        }
         for i in (1..threads).rev() {
             let j = rng.below(i as u64 + 1) as usize;
             priority.swap(i, j);
         }
         let mut change_at = vec![NO_CHANGE; expected_steps.clamp(1, STEP_LIMIT) as usize];
+        let steps = Divisor::new(expected_steps.max(1) as u64);
         for k in 0..depth.saturating_sub(1) {
-            let at = rng.below(expected_steps.max(1) as u64) as usize;
+            let at = steps.rem(rng.next_u64()) as usize;
             if let Some(slot @ &mut NO_CHANGE) = change_at.get_mut(at) {
                 *slot = k;
             }
         }
-        Pct { priority, change_at, step: 0 }
+        // The initial priorities are `depth` to `depth + threads - 1`: the highest comes first.
+        let mut order = [0; MAX_THREADS];
+        for (t, &p) in priority[..threads].iter().enumerate() {
+            order[(depth + threads as u32 - 1 - p) as usize] = t as u8;
+        }
+        Pct { priority, order, threads, change_at, step: 0 }
+    }
+
+    /// The thread that runs, and where it is in `order`.
+    #[inline]
+    fn best(&self, runnable: &[bool]) -> (usize, usize) {
+        let (at, &t) = self.order[..self.threads].iter().enumerate().find(|&(_, &t)| runnable[t as usize]).expect("a runnable thread");
+        (t as usize, at)
+    }
+
+    /// The thread at `at` in `order` takes priority `p` and moves to its place in the order (up
+    /// or down: a thread lowered before may be the one that runs now). A sort at each change
+    /// point (one at every third step of a walk) was 6% of the fuzz loop's time (perf), most of
+    /// it mispredicted branches.
+    #[inline]
+    fn reprioritize(&mut self, mut at: usize, p: u32) {
+        let (priority, order) = (&mut self.priority, &mut self.order[..self.threads]);
+        priority[order[at] as usize] = p;
+        while at > 0 && priority[order[at - 1] as usize] < p {
+            order.swap(at - 1, at);
+            at -= 1;
+        }
+        while at + 1 < order.len() && priority[order[at + 1] as usize] > p {
+            order.swap(at, at + 1);
+            at += 1;
+        }
     }
 }
 
 impl Scheduler for Pct {
+    const OBSERVES: bool = false;
+    #[inline(always)]
     fn next(&mut self, runnable: &[bool]) -> usize {
-        let best = |p: &[u32]| (0..runnable.len()).filter(|&i| runnable[i]).max_by_key(|&i| p[i]).unwrap();
-        let chosen = best(&self.priority);
+        let (chosen, at) = self.best(runnable);
         let step = self.step as usize;
         self.step += 1;
         match self.change_at.get(step) {
             Some(&k) if k != NO_CHANGE => {
                 // Change point k lowers the running thread below every initial priority.
-                self.priority[chosen] = k;
-                best(&self.priority)
+                self.reprioritize(at, k);
+                self.best(runnable).0
             }
             _ => chosen,
         }
@@ -283,6 +326,33 @@ impl Scheduler for Walk {
 /// A tiny deterministic PRNG (SplitMix64) so baselines replay from their seed.
 pub struct SplitMix(pub u64);
 
+/// `x % n` by multiplications (Lemire, Kaser and Kurz, "Faster remainder by direct computation",
+/// 2019: with a 128-bit reciprocal it is exact for every 64-bit `x`), for many remainders by one
+/// `n`: PCT draws its 31 change points modulo the run's length, and the 64-bit divisions were
+/// about half of building a walk (perf).
+struct Divisor {
+    n: u64,
+    /// ceil(2^128 / n), or 0 for n = 1 (every remainder is 0).
+    reciprocal: u128,
+}
+
+impl Divisor {
+    fn new(n: u64) -> Divisor {
+        assert!(n > 0, "a remainder by zero");
+        Divisor { n, reciprocal: if n == 1 { 0 } else { u128::MAX / n as u128 + 1 } }
+    }
+
+    /// `x % n`: the fraction x / n is in the low 128 bits of `reciprocal * x`; times n, its
+    /// integer part is the remainder.
+    #[inline]
+    fn rem(&self, x: u64) -> u64 {
+        let fraction = self.reciprocal.wrapping_mul(x as u128);
+        let (high, low) = ((fraction >> 64) as u64, fraction as u64);
+        let carry = (low as u128 * self.n as u128) >> 64;
+        ((high as u128 * self.n as u128 + carry) >> 64) as u64
+    }
+}
+
 impl SplitMix {
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -370,6 +440,23 @@ mod tests {
                     drawn[k] = u32::MAX;
                 }
                 assert_eq!(pct.next(&runnable), best(&priority), "seed {seed}, step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_divisor_gives_the_remainder() {
+        let mut rng = SplitMix(3);
+        let mut ns: Vec<u64> = (1..300).chain([1 << 20, (1 << 32) - 1, 1 << 32, u64::MAX - 1, u64::MAX]).collect();
+        ns.extend((0..200).map(|_| rng.next_u64() >> (rng.next_u64() % 64)).filter(|&n| n > 0));
+        for n in ns {
+            let d = Divisor::new(n);
+            for x in [0, 1, n - 1, n, n.wrapping_add(1), u64::MAX, u64::MAX - 1, u64::MAX / 2] {
+                assert_eq!(d.rem(x), x % n, "{x} % {n}");
+            }
+            for _ in 0..200 {
+                let x = rng.next_u64();
+                assert_eq!(d.rem(x), x % n, "{x} % {n}");
             }
         }
     }

@@ -38,6 +38,20 @@ impl Slab {
         }
     }
 
+    /// A copy of the slab of a world no thread is running in (`World::copy`).
+    pub fn copy(&self) -> Slab {
+        let cache = self.cache.lock().unwrap();
+        let deferred = self.deferred.lock().unwrap();
+        let mut queue = Vec::with_capacity(deferred.capacity());
+        queue.extend(deferred.iter().cloned());
+        Slab {
+            mode: self.mode,
+            cache: Mutex::new(Cache { free: cache.free.clone(), generation: cache.generation }),
+            deferred: Mutex::new(queue),
+            pending: AtomicUsize::new(self.pending.load(Relaxed)),
+        }
+    }
+
     pub fn generation(&self, slot: u8) -> u32 {
         self.cache.lock().unwrap().generation[slot as usize]
     }

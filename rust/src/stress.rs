@@ -138,9 +138,22 @@ fn run_worker(world: &World, tid: i8, ops: &[Op]) -> Vec<Event> {
                 }
             }
         }
-        events.push(Event::Panic { t: tid, message });
+        events.push(Event::Panic { t: tid, message: interned(message) });
     }
     events
+}
+
+/// A worker's panic message as static text for its event: each distinct message is kept once,
+/// for the rest of the process (a panic is a finding, and the messages are few).
+fn interned(message: String) -> &'static str {
+    static MESSAGES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut messages = MESSAGES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(&known) = messages.iter().find(|&&m| m == message) {
+        return known;
+    }
+    let text: &'static str = Box::leak(message.into_boxed_str());
+    messages.push(text);
+    text
 }
 
 /// The mmap_lock mode a thread still holds according to its own history.

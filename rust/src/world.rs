@@ -213,6 +213,26 @@ pub struct Slot {
     pub rmap_lock: AtomicU32,
 }
 
+/// An atomic's value at the moment of the copy, for copying a world no thread is running in.
+pub fn copy_u32(a: &AtomicU32) -> AtomicU32 {
+    AtomicU32::new(a.load(Relaxed))
+}
+
+impl Clone for Slot {
+    fn clone(&self) -> Slot {
+        Slot {
+            counter: copy_u32(&self.counter),
+            start: copy_u32(&self.start),
+            end: copy_u32(&self.end),
+            pgoff: copy_u32(&self.pgoff),
+            file: copy_u32(&self.file),
+            policy: copy_u32(&self.policy),
+            root: copy_u32(&self.root),
+            rmap_lock: copy_u32(&self.rmap_lock),
+        }
+    }
+}
+
 /// A VMA's place in an mm, as the tree (maple tree) knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TreeEntry {
@@ -252,6 +272,21 @@ impl World {
             folio_mapping: Default::default(),
             folio_mapped: Default::default(),
             config,
+        }
+    }
+
+    /// A copy of a world no thread is running in: the engine's runs of one program start from
+    /// copies of the world its setup built.
+    pub fn copy(&self) -> World {
+        World {
+            slots: self.slots.clone(),
+            slab: self.slab.copy(),
+            rcu: self.rcu.copy(),
+            trees: Mutex::new(self.trees.lock().unwrap().clone()),
+            mmap_lock: copy_u32(&self.mmap_lock),
+            folio_mapping: std::array::from_fn(|page| copy_u32(&self.folio_mapping[page])),
+            folio_mapped: std::array::from_fn(|page| copy_u32(&self.folio_mapped[page])),
+            config: self.config,
         }
     }
 
