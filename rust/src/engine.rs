@@ -341,7 +341,7 @@ pub struct Setup {
 impl Setup {
     pub fn new(program: &Program, config: Config) -> Setup {
         let world = World::new(config, program.threads.len());
-        let (log, digest) = (RefCell::new(Vec::new()), Cell::new(0));
+        let (log, digest) = (RefCell::new(Vec::with_capacity(log_capacity(program))), Cell::new(0));
         build(&SetupEnv { world: &world, log: &log, digest: &digest }, program);
         Setup { world, events: log.into_inner(), digest: digest.get() }
     }
@@ -351,11 +351,8 @@ impl Setup {
 /// `&mut dyn`: each scheduler kind gets its own copy of the runtime, with its choice and its
 /// look at each step inlined into the step boundary instead of two indirect calls per step.
 pub fn run<S: Scheduler>(program: &Program, config: Config, scheduler: &mut S) -> Outcome {
-    let world = World::new(config, program.threads.len());
-    let log = RefCell::new(Vec::with_capacity(log_capacity(program)));
-    let digest = Cell::new(0);
-    build(&SetupEnv { world: &world, log: &log, digest: &digest }, program);
-    run_in(&world, log, digest, program, scheduler)
+    let Setup { world, events, digest } = Setup::new(program, config);
+    run_in(&world, RefCell::new(events), Cell::new(digest), program, scheduler)
 }
 
 /// `run` from `setup`, which must be `Setup::new(program, config)`.
