@@ -9,7 +9,8 @@ are chosen:
   without interleaving features; ``pyfuzz-fixed`` the default with the same number of walks for
   every input (the harness's walk schedule off); ``pyfuzz-steer`` the default with steering (a kept
   input's most novel walk seed passed on to its mutants); ``pyfuzz-no-entropic`` the default
-  without libFuzzer's entropic power schedule.
+  without libFuzzer's entropic power schedule; ``pyfuzz-no-counters`` the default with
+  libFuzzer's ``-use_counters=0`` (a counter is one feature, whatever its value).
 * ``random``: uniformly random program bytes, uniformly random thread choice at every step.
 * ``pct``: uniformly random program bytes, PCT scheduling (random priorities, depth 3).
 * ``pct-walk``: the same, at the depth of the PCT walks the pyfuzz harness runs on every input:
@@ -42,7 +43,7 @@ BLIND = {"random": ("random", 0), "pct": ("pct", 3), "pct-walk": ("pct", WALK_DE
 # access-class pairs (the default), those with reads-from pairs and hand-off sequences, or none
 # (branch coverage alone); the others differ from the default in the sets below.
 FEEDBACK = {"pyfuzz": "pairs", "pyfuzz-full": "full", "pyfuzz-branches": "off", "pyfuzz-fixed": "pairs",
-            "pyfuzz-steer": "pairs", "pyfuzz-no-entropic": "pairs"}
+            "pyfuzz-steer": "pairs", "pyfuzz-no-entropic": "pairs", "pyfuzz-no-counters": "pairs"}
 # The campaign methods whose harness gives every input WALKS_PER_INPUT walks (harness.py).
 FIXED_WALKS = {"pyfuzz-fixed"}
 # The campaign methods whose kept inputs pass their most novel walk's seed to their mutants
@@ -50,6 +51,9 @@ FIXED_WALKS = {"pyfuzz-fixed"}
 STEERED = {"pyfuzz-steer"}
 # The campaign methods run without libFuzzer's entropic power schedule (campaign.py).
 NO_ENTROPIC = {"pyfuzz-no-entropic"}
+# The campaign methods whose libFuzzer counts a counter as one feature, met or not, instead of one
+# per bucket of its value (campaign.py, PYFUZZ_COUNTERS).
+NO_COUNTERS = {"pyfuzz-no-counters"}
 METHODS = (*FEEDBACK, *BLIND, "hypothesis")
 
 
@@ -203,6 +207,7 @@ def pyfuzz_campaign(method: str, config: dict[str, str], mutant: str, budget: fl
     os.environ["PYFUZZ_FEEDBACK"] = FEEDBACK[method]  # inherited by the harness process
     os.environ["PYFUZZ_WALKS"] = "fixed" if method in FIXED_WALKS else "steer" if method in STEERED else "power"
     os.environ["PYFUZZ_ENTROPIC"] = "0" if method in NO_ENTROPIC else "1"
+    os.environ["PYFUZZ_COUNTERS"] = "0" if method in NO_COUNTERS else "1"
     with scratch_directory("pyfuzz-bench-") as tmp:
         result = run_campaign(config, mutant, int(budget), None, tmp, seed + 1, minimize_finding=False)
     f = result.finding

@@ -148,9 +148,19 @@ def _harness_args(seconds: int, seed: int, dirs: list[Path], work: Path, reload:
         # CPU outside the oracle on per-feature bookkeeping: without it the campaign ran 1.23x
         # the runs per CPU second, and needed as many runs to the deep two's violations over 16
         # seeds each, but about 1.5x the runs to the seed's own race over 10 (BENCHMARKS.md,
-        # "Steering and the entropic schedule"). So it stays; PYFUZZ_ENTROPIC=0 (`bench bugs
-        # --method pyfuzz-no-entropic`) turns it off.
+        # "Steering and the entropic schedule"; again in the eighth session over 30 seeds, 1.65x
+        # and a longer median time). So it stays; PYFUZZ_ENTROPIC=0 (`bench bugs --method
+        # pyfuzz-no-entropic`) turns it off.
         f"-entropic={os.environ.get('PYFUZZ_ENTROPIC', '1')}",
+        # libFuzzer makes a counter's value bucket (1, 2, 3, 4-7, ..., 128+) a feature of its own.
+        # A harness input is 17 to 256 runs, so a hot edge's sancov counter (it wraps at 256)
+        # lands in a bucket that is noise, and those features keep the entropic schedule's rare
+        # list long. PYFUZZ_COUNTERS=0 (`bench bugs --method pyfuzz-no-counters`) makes a counter
+        # one feature: 1.6x the checked runs per CPU second, the deep two found in 2.3-3.4x less
+        # time over 30 seeds, but the seed's race needed more runs on 15 of 30 seeds (4 fewer)
+        # and a longer median time (BENCHMARKS.md, "Eighth session: the campaign itself"). So the
+        # buckets stay.
+        f"-use_counters={os.environ.get('PYFUZZ_COUNTERS', '1')}",
         "-timeout=20",
         "-rss_limit_mb=8192",
         f"-artifact_prefix={work}{os.sep}",
