@@ -74,7 +74,8 @@ def order_key(ops):
 
 
 def subhistories(events):
-    h = History(events, MUTANT_CONFIG)
+    h = History(MUTANT_CONFIG)
+    h.start(events)
     stop = len(events) + 1
     try:
         h.run()

@@ -2,8 +2,10 @@
 loop (the first distinct histories of its campaign inputs and of its 3 threads x 16 programs, as
 `oracle6-repeats.py` draws them), for this checkout's mypyc build and for main's oracle at
 `bench.ORACLE_MAIN` compiled by the same mypyc (`bench.compiled_oracle_at`). Counts, not
-timings: the load does not change them. Only `check` is counted (`--toggle-collect`), with the
-first five histories judged once before counting starts, so nothing is counted cold.
+timings: the load does not change them. Only the judging is counted (`--toggle-collect`): `check`,
+or for a build that has it `DistinctHistories.verdict` (one History for the configuration, started
+again for each history, as the campaign judges); the first five histories are judged twice, so that
+nothing but those five is counted cold.
 
     .venv/bin/python bench-results/oracle7-callgrind.py [--profile DIR]
 
@@ -57,20 +59,31 @@ else:
     assert model.ORACLE_NAME == "compiled with mypyc", model.ORACLE_NAME
     mod = model.ORACLE
 cases = grind.distinct(repeats.loops()[%(loop)r])[:%(n)d]
-for events, final in cases[:5] + cases:  # the first five twice: nothing is counted cold but those
-    try:
-        mod.check(events, MUTANT_CONFIG, final)
-    except mod.Violation:
-        pass
+if %(reused)r:  # as the campaign judges: one History for the configuration (DistinctHistories)
+    verdict = mod.DistinctHistories(MUTANT_CONFIG, slots=1).verdict
+    for events, final in cases[:5] + cases:  # the first five twice: nothing is counted cold but those
+        verdict(events, final)
+else:
+    for events, final in cases[:5] + cases:
+        try:
+            mod.check(events, MUTANT_CONFIG, final)
+        except mod.Violation:
+            pass
 """
 
 
 def instructions(loop: str, n: int, before: str = "", keep: Path | None = None) -> float:
     """Instructions in `check` per history over the loop's first n distinct histories, of this
     build or (`before`: a commit) of the oracle at that commit compiled alike."""
-    symbol = f"CPyDef_pyfuzz_oracle_{before}_mypyc___check" if before else "CPyDef_oracle_mypyc___check"
+    if before:
+        reused = False  # (main's oracle may predate DistinctHistories.verdict: its `check` is what its campaign ran)
+        symbol = f"CPyDef_pyfuzz_oracle_{before}_mypyc___check"
+    else:
+        from pyfuzz import model
+        reused = hasattr(model.ORACLE.DistinctHistories, "verdict")
+        symbol = "CPyDef_oracle_mypyc___DistinctHistories___verdict" if reused else "CPyDef_oracle_mypyc___check"
     with tempfile.NamedTemporaryFile("w", suffix=".py") as script, tempfile.NamedTemporaryFile() as out:
-        script.write(_GRIND % {"here": str(HERE), "loop": loop, "n": n, "before": before})
+        script.write(_GRIND % {"here": str(HERE), "loop": loop, "n": n, "before": before, "reused": reused})
         script.flush()
         dest = str(keep) if keep is not None else out.name
         r = subprocess.run(["valgrind", "--tool=callgrind", f"--toggle-collect={symbol}",

@@ -4,7 +4,9 @@ tests/test_oracle_differential.py (the corpus, every mutant under several config
 programs under random configurations, histories with an rwsem event dropped or repeated, the
 pure-Python executor), its random part drawn `--scale` times over from each of `--seeds` seeds.
 Every history must get the same verdict (kind, event index, message) and the same damage
-witness; the first that does not is printed and the script exits 1.
+witness, and the same verdict again from the campaign's way of judging (`DistinctHistories.verdict`,
+one History per configuration started again for each history); the first that does not is
+printed and the script exits 1.
 
     .venv/bin/python bench-results/oracle7-differential.py [--scale 10] [--seeds 3]
 """
@@ -35,12 +37,13 @@ def main() -> int:
     diff = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(diff)
     kinds: Counter = Counter()
+    judges: dict = {}
     start = time.time()
     for seed in range(args.seeds):
         for events, config, final_counters in diff._histories(seed=1000 + seed, scale=args.scale, corpus=seed == 0):
             now = diff._verdict(model.ORACLE, events, config, final_counters)
             old = diff._verdict(before, events, config, final_counters)
-            if now != old:
+            if now != old or diff._judged_in_turn(model.ORACLE, judges, events, config, final_counters) != now[0]:
                 print(f"verdicts differ on {config}:\n  main {ORACLE_MAIN}: {old}\n  now: {now}\n  events: {events}")
                 return 1
             kinds[now[0][0] if now[0] else "ok"] += 1

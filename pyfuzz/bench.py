@@ -410,8 +410,8 @@ def campaign_rates(inputs: int, repeats: int) -> dict:
 # main when the third session began: the oracle `pyfuzz bench speed` and the differential test
 # compare the current one against.
 ORACLE_BEFORE = "a80a357"
-# main when the eighth session began: its mypyc build is the baseline of bench speed's oracle table.
-ORACLE_MAIN = "3067611"
+# main when the ninth session began: its mypyc build is the baseline of bench speed's oracle table.
+ORACLE_MAIN = "78e48f2"
 
 
 def _oracle_source_at(commit: str, where: Path) -> None:

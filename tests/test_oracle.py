@@ -1,6 +1,7 @@
 """The oracle's shortcuts lose nothing (docs/DESIGN.md, "How the oracle is built")."""
 
 import random
+from types import SimpleNamespace
 
 import pytest
 
@@ -45,7 +46,6 @@ def test_histories_get_the_same_verdict_with_ordering_kept_to_the_end(monkeypatc
 def test_distinct_histories_judges_each_digest_once_in_a_fixed_table():
     """The skip-table is direct-mapped and never grows: a repeat is skipped, a digest that lands
     on an occupied entry evicts it, and the evicted history is judged again if it comes back."""
-    from types import SimpleNamespace
 
     from pyfuzz.model import DistinctHistories
     from pyfuzz.program import DEFAULT_CONFIG
@@ -64,3 +64,53 @@ def test_distinct_histories_judges_each_digest_once_in_a_fixed_table():
     assert len(histories.table) == size
     with pytest.raises(ValueError):
         DistinctHistories(dict(DEFAULT_CONFIG), slots=6)
+
+
+_RULES = ("lin", "life", "rcu", "hb", "debug_checks", "rmap_lock")
+
+
+def _facts(h):
+    """What a History and its rules keep, as plain values: all of it but the events, the rules'
+    references back to the History and each thread's InFlight (kept on purpose: every call starts
+    it again)."""
+    out = {}
+    for name, value in vars(h).items():
+        if name in _RULES:
+            out[name] = {k: v for k, v in vars(value).items() if k not in ("h", "events")}
+        elif name not in ("events", "ops_of"):
+            out[name] = value
+    return out
+
+
+def test_a_history_started_again_keeps_nothing_of_the_one_before():
+    """`DistinctHistories` judges with one History per configuration, started again for each history
+    (`History.start`): after any history, correct or violating (a pass stopped midway), the started
+    History holds what a new one holds, and the verdict is `check`'s."""
+    from pyfuzz.oracle import DistinctHistories
+
+    rng = random.Random(23)
+    mutants = [m[0] for m in _core.MUTANTS]
+    kinds = set()
+    judged = 0
+    for _ in range(60):
+        config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
+        judge = DistinctHistories(config)
+        engine = _core.Engine(config, rng.choice(mutants))
+        # a tree of an mm the core never makes, so that `start` meets one too
+        outcomes = [SimpleNamespace(events=[("alloc", -1, 0, 1), ("tree_insert", -1, 5, 0, 1, 2, 1)],
+                                    final_counters=None)]
+        for _ in range(6):
+            try:
+                outcomes.append(engine.run_bytes(random_input(rng)))
+            except BaseException:  # a core panic is judged elsewhere
+                continue
+        for o in outcomes:
+            fresh = history.History(config)
+            fresh.start(o.events)
+            judge.history.start(o.events)
+            assert _facts(judge.history) == _facts(fresh)
+            v = judge.verdict(o.events, o.final_counters)
+            assert (v and (v.kind, v.message, v.event_index)) == _verdict(o, config)
+            kinds.add(v.kind if v else "ok")
+            judged += 1
+    assert judged > 300 and "ok" in kinds and len(kinds) >= 5, kinds

@@ -1,5 +1,5 @@
 """The oracle as it is now, as pure Python and as its mypyc build, judges exactly as the oracle on
-main did before the third session (`bench.ORACLE_BEFORE`) and before the eighth (`bench.ORACLE_MAIN`),
+main did before the third session (`bench.ORACLE_BEFORE`) and before the ninth (`bench.ORACLE_MAIN`),
 both read from git: the same kind, event index and message for every history of the corpus, of
 every mutant under several configurations, of random programs under random configurations and of
 the pure-Python executor, and the same damage witness (`first_damage`).
@@ -29,6 +29,17 @@ def _verdict(mod, events, config, final_counters):
         verdict = None
     damage = mod.first_damage(events, config)
     return verdict, damage and (damage.kind, damage.event_index, damage.message)
+
+
+def _judged_in_turn(mod, judges: dict, events, config, final_counters):
+    """The verdict of the campaign's way of judging, one History per configuration started again
+    for each history (`DistinctHistories.verdict`), `judges` keeping one per configuration across
+    the cases, so that each judges many histories in turn, violating ones among them."""
+    key = tuple(sorted(config.items()))
+    if key not in judges:
+        judges[key] = mod.DistinctHistories(config, slots=1)
+    v = judges[key].verdict(events, final_counters)
+    return v and (v.kind, v.event_index, v.message)
 
 
 def _runs(engine, data, rng):
@@ -120,10 +131,12 @@ def test_the_oracle_judges_as_the_oracle_on_main_did(now_oracle):
     befores = [oracle_at(ORACLE_BEFORE), oracle_at(ORACLE_MAIN)]
     cases = _histories()
     kinds = Counter()
+    judges: dict = {}
     for events, config, final_counters in cases:
         now = _verdict(now_oracle, events, config, final_counters)
         for before in befores:
             assert now == _verdict(before, events, config, final_counters), (before.__name__, config, events)
+        assert _judged_in_turn(now_oracle, judges, events, config, final_counters) == now[0], (config, events)
         kinds[now[0][0] if now[0] else "ok"] += 1
     # the comparison covers correct histories and a wide range of violations
     assert len(cases) > 3000 and kinds["ok"] > 1000, kinds

@@ -27,8 +27,13 @@ One module per rule family, in the order of DESIGN.md section 5:
 the operations observed before that stop (a linearizability violation observed earlier wins), and
 with no violation so far, the end state.
 
+A History is built for a configuration and started for each history (`History.start` empties
+what it and its rules keep): `check` builds one per call, `DistinctHistories` keeps one and
+starts it again for every history it judges.
+
 Adding a rule: a module with a class that takes the History and keeps its own per-allocation
-state (an `allocated(a)` hook appends to it), called from `History.run` at the events it judges
+state (an `allocated(a)` hook appends to it, `reset()` empties it for `History.start`), called
+from `History.run` at the events it judges
 (keep the order: the first violation in the history is the one reported), and documented in
 DESIGN.md section 5.
 """
@@ -48,14 +53,15 @@ __all__ = ["MAXREF", "RELEASED", "SAT_LO", "DistinctHistories", "Violation", "ch
 
 def check(events: list, config: dict, final_counters: list | None = None) -> None:
     """Judge one history.  Raises Violation on the first violation found; returns None if correct."""
-    h = History(events, config)
+    h = History(config)
     try:
-        _judge(h, events, config, final_counters)
+        _judge(h, events, final_counters)
     finally:
         h.close()
 
 
-def _judge(h: History, events: list, config: dict, final_counters: list | None) -> None:
+def _judge(h: History, events: list, final_counters: list | None) -> None:
+    h.start(events)
     first = None
     try:
         h.run()
@@ -84,7 +90,8 @@ def first_damage(events: list, config: dict) -> Violation | None:
     the end state: what a wrong result led to, if anything yet.  `check`
     reports the earliest violation, which is often the wrong result itself; this is for showing
     a reviewer the damage (`pyfuzz verify`'s damage witness)."""
-    h = History(events, config)
+    h = History(config)
+    h.start(events)
     found = None
     try:
         h.run()
@@ -104,7 +111,10 @@ class DistinctHistories:
 
     The digests sit in a preallocated direct-mapped table (`slots` entries of 8 bytes), so a
     campaign's memory stays flat however long it runs: a digest that lands on an occupied entry
-    replaces it, and the history it evicted is only judged again if it comes back."""
+    replaces it, and the history it evicted is only judged again if it comes back.
+
+    It judges with one `History` of its configuration (read once, here), started again for each
+    history: the same verdict as `check`, without building the pass's containers every time."""
 
     def __init__(self, config: dict, slots: int = 1 << 20):
         if slots <= 0 or slots & (slots - 1):
@@ -113,6 +123,7 @@ class DistinctHistories:
         self.table = array("Q", bytes(8 * slots))
         self.mask = slots - 1
         self.checked = 0
+        self.history = History(config)
 
     def fresh(self, outcome) -> bool:
         """Whether the outcome's history is one not judged before (and from now on it counts as
@@ -129,8 +140,12 @@ class DistinctHistories:
         """The outcome's violation, or None when it holds or its history was judged before."""
         if not self.fresh(outcome):
             return None
+        return self.verdict(outcome.events, outcome.final_counters)
+
+    def verdict(self, events: list, final_counters: list | None = None) -> "Violation | None":
+        """The history's violation (what `check` raises), or None when it holds."""
         try:
-            check(outcome.events, self.config, outcome.final_counters)
+            _judge(self.history, events, final_counters)
         except Violation as v:
             return v
         return None

@@ -38,14 +38,22 @@ _LOCKDEP_MASK: Final = kind_mask(_LOCKDEP_EVENTS)
 
 
 class DebugChecks:
-    def __init__(self, events: list, config: dict):
-        self.events = events
+    def __init__(self, config: dict):
+        self.events: list = []
         self.lockdep = config.get("lockdep", "off") == "on"
         self.kind_mask = _LOCKDEP_MASK if self.lockdep else _DETACHED_MASK  # bit k: events of kind k are read
         self.rcu: dict[int, int] = {}       # thread -> rcu_read_lock nesting
         self.preempt: dict[int, int] = {}   # thread -> preempt_disable nesting
         self.in_tree: dict[int, set[int]] = {}   # slot -> set of mms whose tree holds it
         self.found: Violation | None = None  # the first violation
+
+    def reset(self, events: list) -> None:
+        """For the History's next history (`History.start`)."""
+        self.events = events
+        self.rcu.clear()
+        self.preempt.clear()
+        self.in_tree.clear()
+        self.found = None
 
     def context(self, t) -> str:
         parts = []

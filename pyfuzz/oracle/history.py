@@ -94,8 +94,11 @@ class InFlight:
 
 
 class History:
-    def __init__(self, events: list[tuple], config: dict[str, str]):
-        self.events = events
+    """The pass and the facts it keeps, for one configuration: `start` empties them (and the
+    rules' state) for the next history, so that a caller judging many histories of one
+    configuration (`DistinctHistories`) builds the containers once, not for every history."""
+
+    def __init__(self, config: dict[str, str]):
         self.on = config.get("vma_ref", "on") == "on"
         self.deferred = config.get("slab", "typesafe") == "deferred"
         self.debug = config.get("debug_vm", "on") == "on"
@@ -106,29 +109,64 @@ class History:
         # or the load that finds no reference to take): a slot recycled between its load and its
         # compare-exchange makes it a get on the slot's new object.
         self.cas_get = self.get_algo == "inc_not_zero"
+        nthreads = THREAD_INDICES
+        # Everything below is per history: built empty here, emptied by `start`.
+        self.events: list[tuple] = []
         # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
         # slot's next allocation, an access to freed memory); without a free in the history their
         # clocks and read-side sections are never consulted, so they are not kept.  What the clocks
         # decide is only ever read at a free, so they are kept up to the last one, not past it.
-        self.last_free = last_free(events)
-        self.frees = self.last_free >= 0
-        nthreads = THREAD_INDICES
+        self.last_free = -1
+        self.frees = False
         self.allocs: list[Allocation] = []
         self.by_key: dict[tuple[int, int], Allocation] = {}  # (slot, gen) -> Allocation
         self.ptr: list[dict[int, int]] = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
         self.open_op: list[InFlight | None] = [None] * nthreads  # per thread index
-        self.ops_of: list[InFlight | None] = self.open_op[:]  # per thread index: its InFlight, once it has one
+        # per thread index: its InFlight, once it has one.  Kept from one history to the next:
+        # `InFlight.start` sets every field at each call, and only `open_op` says one is in flight.
+        self.ops_of: list[InFlight | None] = self.open_op[:]
         self.slot_cur: dict[int, int] = {}    # slot -> its latest allocation
         self.slot_owner: dict[int, int] = {}  # slot -> allocation whose counter the slot holds
         self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
         self.mapping: dict[int, tuple[int, int] | None] = {}  # page -> (allocation, store index) or None
+        self.mmap_held = [0] * nthreads  # per thread index: mmap_lock acquisitions held (rule 10 reads it)
         self.lin = Linearizability(self)
         self.life = Lifetime(self)
         self.rcu = ReadSideSections(self, nthreads)
         self.hb = HappensBefore(self, nthreads)
-        self.debug_checks = DebugChecks(events, config)
-        self.mmap_held = [0] * nthreads  # per thread index: mmap_lock acquisitions held (rule 10 reads it)
-        self.rmap_lock = RmapLock(events, config, self.mmap_held)
+        self.debug_checks = DebugChecks(config)
+        self.rmap_lock = RmapLock(config, self.mmap_held)
+
+    def start(self, events: list[tuple]) -> None:
+        """Make this the History of `events`: every per-history fact, here and in the rules, back
+        to what `__init__` builds (tests/test_oracle.py compares a started History with a new one)."""
+        self.events = events
+        self.last_free = last_free(events)
+        self.frees = self.last_free >= 0
+        self.allocs.clear()
+        self.by_key.clear()
+        ptr = self.ptr
+        opn = self.open_op
+        held = self.mmap_held
+        for j in range(THREAD_INDICES):
+            ptr[j].clear()
+            opn[j] = None
+            held[j] = 0
+        self.slot_cur.clear()
+        self.slot_owner.clear()
+        trees = self.trees
+        if len(trees) == 2:  # the trees of mms 0 and 1 only, as built
+            trees[0].clear()
+            trees[1].clear()
+        else:
+            self.trees = {0: {}, 1: {}}
+        self.mapping.clear()
+        self.lin.reset()
+        self.life.reset()
+        self.rcu.reset()
+        self.hb.reset()
+        self.debug_checks.reset(events)
+        self.rmap_lock.reset(events)
 
     def close(self) -> None:
         """Drop the rules' references back to the history: without the cycle, a judged history's

@@ -41,6 +41,12 @@ class Lifetime:
         # per allocation: {VMA cut from it (mapping=root): event index of the pin}
         self.pins: list[dict[int, int]] = []
 
+    def reset(self) -> None:
+        """For the History's next history (`History.start`)."""
+        self.hold.clear()
+        self.lastput.clear()
+        self.pins.clear()
+
     def allocated(self, a: Allocation) -> None:
         self.hold.append([(a.allocer, a.alloc_idx, "alloc")])
         self.pins.append({})

@@ -208,6 +208,11 @@ class Linearizability:
         self.ops: list[list[tuple]] = []  # per allocation: its completed rcuref operations, by call
         self.final: dict[int, set] = {}    # allocation -> set of spec states some linearization ends in
 
+    def reset(self) -> None:
+        """For the History's next history (`History.start`)."""
+        self.ops.clear()
+        self.final.clear()
+
     def allocated(self, a: Allocation) -> None:
         self.ops.append([])
 

@@ -61,6 +61,26 @@ class HappensBefore:
         self.unaccessed = [-1, 0] * nthreads  # an allocation's accesses before any (copied: cheaper than a repeat)
         self.free_view: list[Any] = []  # per allocation: the freer's view at the free (deferred slab)
 
+    def reset(self) -> None:
+        """For the History's next history (`History.start`): each thread's clock back to its
+        first epoch, and nothing released yet."""
+        n = self.nthreads
+        pa = self.pending_acquire
+        ends = self.section_end
+        for i in range(n):
+            C = self.clocks[i]
+            for j in range(n):
+                C[j] = 0
+            C[i] = 1
+            pa[i] = None
+            ends[i] = None
+        self.counter.clear()
+        self.mapping.clear()
+        self.slab.clear()
+        self.lock = None
+        self.accesses.clear()
+        self.free_view.clear()
+
     def allocated(self, a: Allocation) -> None:
         self.accesses.append(self.unaccessed[:])
         self.free_view.append(None)

@@ -28,6 +28,17 @@ class ReadSideSections:
         self.npreempt = self.nrcu[:]  # (a copy is cheaper than a repeat)
         self.wait: list[dict[int, int] | None] = []  # per allocation: {thread index: section start} at its free
 
+    def reset(self) -> None:
+        """For the History's next history (`History.start`)."""
+        since = self.since
+        nrcu = self.nrcu
+        npreempt = self.npreempt
+        for j in range(len(since)):
+            since[j] = -1
+            nrcu[j] = 0
+            npreempt[j] = 0
+        self.wait.clear()
+
     def allocated(self, a: Allocation) -> None:
         self.wait.append(None)
 

@@ -61,12 +61,18 @@ class _Slot:
 
 
 class RmapLock:
-    def __init__(self, events: list, config: dict, mmap_held: list[int]):
-        self.events = events
+    def __init__(self, config: dict, mmap_held: list[int]):
+        self.events: list = []
         self.on = config.get("rmap_lock", "none") == "rwsem"  # without the rwsem there is nothing to judge
         self.slots: dict[int, _Slot] = {}
         self.mmap_held = mmap_held                    # per thread index: mmap_lock acquisitions held
         self.found: Violation | None = None           # the first violation
+
+    def reset(self, events: list) -> None:
+        """For the History's next history (`History.start`)."""
+        self.events = events
+        self.slots.clear()
+        self.found = None
 
     def see(self, idx: int, kind: int, ev: tuple) -> None:
         """Judge one event of `EVENTS` (`kind`: its kinds.KIND); the first violation is kept in `found`."""
