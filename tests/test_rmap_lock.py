@@ -114,3 +114,20 @@ def test_the_default_leaves_every_history_as_it_was():
     assert program.config_dict["rmap_lock"] == "none"
     assert not any(e[0].startswith("rmap_") for e in execute(program).outcome.events)
     assert judge(execute(program).outcome, program.config_dict).kind == "bad-use"
+
+
+def test_rule_10_sees_the_first_event_after_setup_when_the_setup_invariants_fail_before_it():
+    """Rule 10 is called from the pass's branches, and the setup invariants run before the first
+    branch after setup: a lock misuse there still wins the tie, as the rule's check comes first."""
+    outcome, config = locked_history(SPLIT_THEN_WALK)
+    events = list(outcome.events)
+    first = next(i for i, e in enumerate(events) if e[1] != -1)
+    ins = next(i for i, e in enumerate(events) if e[0] == "tree_insert")
+    events[ins] = events[ins][:6] + (events[ins][6] + 1,)  # a pgoff that no longer matches the start
+    with pytest.raises(Violation) as v:
+        check(events, config, outcome.final_counters)
+    assert (v.value.kind, v.value.event_index) == ("vma-invariant", first)
+    events.insert(first, ("rmap_unlock", 0, 0, "write"))
+    with pytest.raises(Violation) as v:
+        check(events, config, outcome.final_counters)
+    assert (v.value.kind, v.value.event_index) == ("rmap-lock-misuse", first)

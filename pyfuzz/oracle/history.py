@@ -22,12 +22,13 @@ from .invariants import check_vmas
 from .kinds import (
     KIND, K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
     K_PREEMPT_OFF, K_RCU_UNLOCK, K_PREEMPT_ON, K_MAPPING_STORE, K_MAPPING_LOAD, K_ALLOC, K_LOOKUP,
-    K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC, THREAD_INDICES)
+    K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC, K_RMAP_LOCK,
+    K_RMAP_UNLOCK, THREAD_INDICES)
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
 from .rcu import ReadSideSections
-from .rmaplock import EVENT_MASK, RmapLock
+from .rmaplock import RmapLock
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
@@ -221,9 +222,12 @@ class History:
         debug_checks = self.debug_checks
         # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
         debug_kinds = debug_checks.kind_mask if frees or debug_checks.lockdep else 0
+        # Rule 10 is called from the branches of the events it reads, first thing in each, as the
+        # debug checks are called ahead of them: a violation the other rules find at the same
+        # event does not keep it from seeing the event.
         rmap_lock = self.rmap_lock
+        rmap = rmap_lock.on
         mmap_held = self.mmap_held
-        rmap_kinds = EVENT_MASK if rmap_lock.on else 0  # bit k: rule 10 reads events of kind k
         wlock = 0
         dirty = True   # something the VMA invariants read changed since they were last checked
         started = False
@@ -236,19 +240,31 @@ class History:
                 # before the other rules: they win a tie
                 if (debug_kinds >> kind) & 1:
                     debug_checks.see(idx, kind, ev)
-                if (rmap_kinds >> kind) & 1:
-                    rmap_lock.see(idx, kind, ev)
             ti = t + 2
             if not started and t != -1:
                 started = True
                 ordered = self.last_free
                 if dirty and wlock == 0:
-                    check_vmas(self, idx, None)
+                    try:
+                        check_vmas(self, idx, None)
+                    except Violation:
+                        # before this event's branch, where rule 10 would have seen it
+                        if rmap and kind >= 0:
+                            rmap_lock.see(idx, kind, ev)
+                        raise
                     dirty = False
 
             if kind <= K_USE:
                 if kind < 0:
                     continue
+                if rmap and t >= 0:
+                    if kind == K_WRITE:
+                        rmap_lock.written(idx, t, ev[2], ev[3], ev[4])
+                    elif mmap_held[ti] <= 0:  # no mmap_lock: a walker
+                        if kind == K_READ:
+                            rmap_lock.read(idx, t, ev[2], ev[3])
+                        else:
+                            rmap_lock.used(idx, t, ev[2], ev[3])
                 aid = ptr[ti].get(ev[2])
                 if aid is None:
                     aid = slot_cur.get(ev[2])
@@ -413,6 +429,8 @@ class History:
                         ptr[ti][named] = aid
 
             elif kind == K_ALLOC:
+                if rmap:
+                    rmap_lock.allocated(ev[2])
                 self.alloc(t, ti, ev[2], ev[3], idx)
 
             elif kind == K_LOOKUP:
@@ -427,6 +445,8 @@ class History:
             elif kind == K_TREE_INSERT or kind == K_TREE_UPDATE:
                 mm: int = ev[2]
                 slot = ev[3]
+                if rmap and kind == K_TREE_INSERT:
+                    rmap_lock.inserted(slot)
                 tr = trees.get(mm)
                 if tr is None:
                     tr = trees[mm] = {}
@@ -468,6 +488,8 @@ class History:
                     hb.fence(ti)
 
             elif kind == K_TREE_REMOVE:
+                if rmap:
+                    rmap_lock.removed(ev[3])
                 mm = ev[2]
                 tr = trees.get(mm)
                 if tr is None:
@@ -493,6 +515,14 @@ class History:
 
             elif kind == K_PANIC:
                 raise viol("panic", f"the Rust core hit an internal assertion in {thread_name(t)}: {ev[2]}", idx)
+
+            elif kind == K_RMAP_LOCK:
+                if rmap:
+                    rmap_lock.locked(idx, t, ev[2], ev[3])
+
+            elif kind == K_RMAP_UNLOCK:
+                if rmap:
+                    rmap_lock.unlocked(idx, t, ev[2], ev[3])
 
         if wlock == 0 and dirty:
             check_vmas(self, len(events), None)

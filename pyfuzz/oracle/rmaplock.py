@@ -15,26 +15,25 @@ own root; under `mapping=root` a VMA cut from a root records it in `vm_root`).  
 * `unlocked-rmap-walk`: a range read, or a use of a folio through a VMA, by a thread holding no
   mmap_lock (a walker) without the VMA's root's rwsem.
 
-Fed by the pass like the debug checks (the events of `EVENTS`, ahead of the other rules), it
-needs only which thread holds which lock, the trees' members and each VMA's recorded root, all
-plain facts of the history, and keeps its first violation without stopping the pass.  The
+Fed by the pass's branches, a typed call for each event of `EVENTS` ahead of the other rules
+that read it (`see` dispatches one by its kind for the one case the pass needs it), it needs
+only which thread holds which lock, the trees' members and each VMA's recorded root, all plain
+facts of the history, and keeps its first violation without stopping the pass.  The
 mmap_lock's holders are a fact the pass keeps for it (`History.mmap_held`, counted at every lock
 and unlock before any later event is judged), so the lock events are not fed to it one by one.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, cast
 
 from .kinds import (K_ALLOC, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_USE,
-                    K_WRITE, THREAD_INDICES, kind_mask)
+                    K_WRITE, THREAD_INDICES)
 from .violation import Violation, thread_name
 
 KINDS = ("rmap-lock-misuse", "unlocked-range-update", "unlocked-rmap-walk")
-# The events the rules read.
 # The events the rules read (the mmap_lock's holders are the pass's `History.mmap_held`).
 EVENTS: Final = ("rmap_lock", "rmap_unlock", "alloc", "tree_insert", "tree_remove", "write", "read", "use")
-EVENT_MASK: Final = kind_mask(EVENTS)
 
 
 def _is_range(field: str) -> bool:
@@ -74,11 +73,6 @@ class RmapLock:
         self.slots.clear()
         self.found = None
 
-    def see(self, idx: int, kind: int, ev: tuple) -> None:
-        """Judge one event of `EVENTS` (`kind`: its kinds.KIND); the first violation is kept in `found`."""
-        if self.found is None:
-            self.found = self.judge(idx, kind, ev)
-
     def slot(self, slot: int) -> _Slot:
         s = self.slots.get(slot)
         if s is None:
@@ -102,83 +96,113 @@ class RmapLock:
         held = s.readers
         return held is not None and held[t + 2] > 0
 
-    def judge(self, idx: int, kind: int, ev: tuple) -> Violation | None:
+    def report(self, v: Violation) -> None:
+        if self.found is None:
+            self.found = v
+
+    # The pass calls these at the events of `EVENTS` (before any other rule reads the event).
+
+    def read(self, idx: int, t: int, slot: int, field: str) -> None:
+        """A read of a field by program thread t, which holds no mmap_lock: a walker."""
+        if _is_range(field) and not self.may_walk(t, slot):
+            self.report(self.unlocked_walk(idx, t, slot, f"read {field} of"))
+
+    def used(self, idx: int, t: int, slot: int, page: int) -> None:
+        """A use of a folio through a VMA by program thread t, which holds no mmap_lock: a walker."""
+        if not self.may_walk(t, slot):
+            self.report(self.unlocked_walk(idx, t, slot, f"used folio {page} through"))
+
+    def may_walk(self, t: int, slot: int) -> bool:
+        return self.holds(t, self.root(slot, self.slots.get(slot)), False)
+
+    def unlocked_walk(self, idx: int, t: int, slot: int, how: str) -> Violation:
+        s = self.slots.get(slot)
+        rs = s.root if s is not None else slot
+        return Violation("unlocked-rmap-walk",
+                         f"{thread_name(t)} {how} VMA slot {slot} holding neither the mmap_lock nor "
+                         f"the rmap rwsem of its root (slot {rs}).", idx, self.events)
+
+    def written(self, idx: int, t: int, slot: int, field: str, value: object) -> None:
+        """A write of a field by program thread t."""
+        if field == "vm_root":
+            root = cast(int, value)  # (vm_root holds a slot + 1, or 0)
+            self.slot(slot).root = root - 1 if root else slot
+        elif _is_range(field):
+            s = self.slots.get(slot)
+            if s is not None and s.in_tree > 0 and not self.holds(t, self.root(slot, s), True):
+                self.report(Violation("unlocked-range-update",
+                                      f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
+                                      f"(it is in a tree), without holding the rmap rwsem of its root (slot {s.root}) "
+                                      "for write.", idx, self.events))
+
+    def locked(self, idx: int, t: int, slot: int, mode: str) -> None:
+        s = self.slot(slot)
+        holder = s.writer
+        held_by = s.readers
+        if holder != NOBODY or (mode == "write" and held_by is not None and any(held_by)):
+            held = (f"{thread_name(holder)} holds it for write" if holder != NOBODY
+                    else "readers hold it")
+            self.report(Violation("rmap-lock-misuse",
+                                  f"{thread_name(t)} took the rmap rwsem of VMA slot {slot} for {mode} while {held}.",
+                                  idx, self.events))
+            return
+        if mode == "write":
+            s.writer = t
+        else:
+            if held_by is None:
+                held_by = s.readers = [0] * THREAD_INDICES
+            # (`x[i] = x[i] + 1`: the compiled build runs `x[i] += 1` as a generic in-place add)
+            held_by[t + 2] = held_by[t + 2] + 1
+
+    def unlocked(self, idx: int, t: int, slot: int, mode: str) -> None:
+        s = self.slot(slot)
+        if mode == "write":
+            ok = s.writer == t
+            if ok:
+                s.writer = NOBODY
+        else:
+            r = s.readers
+            ok = r is not None and r[t + 2] > 0
+            if ok and r is not None:
+                r[t + 2] = r[t + 2] - 1
+        if not ok:
+            self.report(Violation("rmap-lock-misuse",
+                                  f"{thread_name(t)} released the rmap rwsem of VMA slot {slot} ({mode}) without "
+                                  "holding it.", idx, self.events))
+
+    def allocated(self, slot: int) -> None:
+        s = self.slot(slot)
+        s.root = slot
+        s.in_tree = 0
+
+    def inserted(self, slot: int) -> None:
+        s = self.slot(slot)
+        s.in_tree = s.in_tree + 1
+
+    def removed(self, slot: int) -> None:
+        s = self.slot(slot)
+        s.in_tree = max(0, s.in_tree - 1)
+
+    def see(self, idx: int, kind: int, ev: tuple) -> None:
+        """One event of `EVENTS` by its kind, as the pass's branches feed them: for the first event
+        after setup, when the setup invariants fail before its branch runs (`History.run`)."""
         t: int = ev[1]
         if kind == K_READ or kind == K_USE:
-            # a thread holding the mmap_lock (or setup) is no walker: most reads end here
-            if t < 0 or self.mmap_held[t + 2] > 0:
-                return None
-            slot: int = ev[2]
-            if kind == K_READ:
-                field: str = ev[3]
-                if not _is_range(field):
-                    return None
-            s = self.slots.get(slot)
-            rs = s.root if s is not None else slot
-            if not self.holds(t, self.root(slot, s), False):
-                what = f"read {ev[3]} of" if kind == K_READ else f"used folio {ev[3]} through"
-                return Violation("unlocked-rmap-walk",
-                                 f"{thread_name(t)} {what} VMA slot {slot} holding neither the mmap_lock nor "
-                                 f"the rmap rwsem of its root (slot {rs}).", idx, self.events)
+            if t >= 0 and self.mmap_held[t + 2] <= 0:
+                if kind == K_READ:
+                    self.read(idx, t, ev[2], ev[3])
+                else:
+                    self.used(idx, t, ev[2], ev[3])
         elif kind == K_WRITE:
-            if t < 0:
-                return None
-            slot = ev[2]
-            field = ev[3]
-            if field == "vm_root":
-                value: int = ev[4]
-                self.slot(slot).root = value - 1 if value else slot
-            elif _is_range(field):
-                s = self.slots.get(slot)
-                if s is not None and s.in_tree > 0 and not self.holds(t, self.root(slot, s), True):
-                    return Violation("unlocked-range-update",
-                                     f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
-                                     f"(it is in a tree), without holding the rmap rwsem of its root (slot {s.root}) "
-                                     "for write.", idx, self.events)
+            if t >= 0:
+                self.written(idx, t, ev[2], ev[3], ev[4])
         elif kind == K_RMAP_LOCK:
-            slot = ev[2]
-            mode: str = ev[3]
-            s = self.slot(slot)
-            holder = s.writer
-            held_by = s.readers
-            if holder != NOBODY or (mode == "write" and held_by is not None and any(held_by)):
-                held = (f"{thread_name(holder)} holds it for write" if holder != NOBODY
-                        else "readers hold it")
-                return Violation("rmap-lock-misuse",
-                                 f"{thread_name(t)} took the rmap rwsem of VMA slot {slot} for {mode} while {held}.",
-                                 idx, self.events)
-            if mode == "write":
-                s.writer = t
-            else:
-                if held_by is None:
-                    held_by = s.readers = [0] * THREAD_INDICES
-                # (`x[i] = x[i] + 1`: the compiled build runs `x[i] += 1` as a generic in-place add)
-                held_by[t + 2] = held_by[t + 2] + 1
+            self.locked(idx, t, ev[2], ev[3])
         elif kind == K_RMAP_UNLOCK:
-            slot = ev[2]
-            mode = ev[3]
-            s = self.slot(slot)
-            if mode == "write":
-                ok = s.writer == t
-                if ok:
-                    s.writer = NOBODY
-            else:
-                r = s.readers
-                ok = r is not None and r[t + 2] > 0
-                if ok and r is not None:
-                    r[t + 2] = r[t + 2] - 1
-            if not ok:
-                return Violation("rmap-lock-misuse",
-                                 f"{thread_name(t)} released the rmap rwsem of VMA slot {slot} ({mode}) without "
-                                 "holding it.", idx, self.events)
+            self.unlocked(idx, t, ev[2], ev[3])
         elif kind == K_ALLOC:
-            slot = ev[2]
-            s = self.slot(slot)
-            s.root = slot
-            s.in_tree = 0
+            self.allocated(ev[2])
         elif kind == K_TREE_INSERT:
-            self.slot(ev[3]).in_tree += 1
+            self.inserted(ev[3])
         elif kind == K_TREE_REMOVE:
-            s = self.slot(ev[3])
-            s.in_tree = max(0, s.in_tree - 1)
-        return None
+            self.removed(ev[3])
