@@ -3,9 +3,10 @@ loop (the first distinct histories of its campaign inputs and of its 3 threads x
 `oracle6-repeats.py` draws them), for this checkout's mypyc build and for main's oracle at
 `bench.ORACLE_MAIN` compiled by the same mypyc (`bench.compiled_oracle_at`). Counts, not
 timings: the load does not change them. Only the judging is counted (`--toggle-collect`): `check`,
-or for a build that has it `DistinctHistories.verdict` (one History for the configuration, started
-again for each history, as the campaign judges); the first five histories are judged twice, so that
-nothing but those five is counted cold.
+or for a build that has `DistinctHistories.verdict` what the campaign calls, `DistinctHistories.judge`
+(one History for the configuration, started again for each history; the digest table's probe and
+the outcome's kind codes, `Outcome.kinds`, counted with it); the first five histories are judged
+twice, so that nothing but those five is counted cold.
 
     .venv/bin/python bench-results/oracle7-callgrind.py [--profile DIR]
 
@@ -27,8 +28,8 @@ REPO = HERE.parent
 LOOPS = {"default campaign loop": 100, "3 threads x 16 get/put/rmap ops": 30}
 
 
-def distinct(inputs) -> list[tuple[list, list]]:
-    """The loop's distinct histories (events, final counters), in the order it meets them."""
+def distinct(inputs) -> list:
+    """The loop's distinct histories (their outcomes, events exported), in the order it meets them."""
     from pyfuzz import _core
     from pyfuzz.bench import MUTANT_CONFIG, checked_loop
     from pyfuzz.harness import WALK_DEPTH
@@ -39,7 +40,8 @@ def distinct(inputs) -> list[tuple[list, list]]:
     def keep(outcome):
         if outcome.digest not in seen:
             seen.add(outcome.digest)
-            out.append((outcome.events, outcome.final_counters))
+            outcome.events  # exported before counting, as the floor's export is not the oracle's
+            out.append(outcome)
     checked_loop(engine.run_bytes, lambda d, s, n: engine.run_bytes_with(d, "pct", s, WALK_DEPTH, n), keep, inputs)
     return out
 
@@ -60,13 +62,13 @@ else:
     mod = model.ORACLE
 cases = grind.distinct(repeats.loops()[%(loop)r])[:%(n)d]
 if %(reused)r:  # as the campaign judges: one History for the configuration (DistinctHistories)
-    verdict = mod.DistinctHistories(MUTANT_CONFIG, slots=1).verdict
-    for events, final in cases[:5] + cases:  # the first five twice: nothing is counted cold but those
-        verdict(events, final)
+    judge = mod.DistinctHistories(MUTANT_CONFIG, slots=1).judge  # (one entry: no history is skipped)
+    for outcome in cases[:5] + cases:  # the first five twice: nothing is counted cold but those
+        judge(outcome)
 else:
-    for events, final in cases[:5] + cases:
+    for outcome in cases[:5] + cases:
         try:
-            mod.check(events, MUTANT_CONFIG, final)
+            mod.check(outcome.events, MUTANT_CONFIG, outcome.final_counters)
         except mod.Violation:
             pass
 """
@@ -81,7 +83,7 @@ def instructions(loop: str, n: int, before: str = "", keep: Path | None = None) 
     else:
         from pyfuzz import model
         reused = hasattr(model.ORACLE.DistinctHistories, "verdict")
-        symbol = "CPyDef_oracle_mypyc___DistinctHistories___verdict" if reused else "CPyDef_oracle_mypyc___check"
+        symbol = "CPyDef_oracle_mypyc___DistinctHistories___judge" if reused else "CPyDef_oracle_mypyc___check"
     with tempfile.NamedTemporaryFile("w", suffix=".py") as script, tempfile.NamedTemporaryFile() as out:
         script.write(_GRIND % {"here": str(HERE), "loop": loop, "n": n, "before": before, "reused": reused})
         script.flush()

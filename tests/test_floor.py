@@ -1,5 +1,6 @@
 """The floor of a checked run (pyfuzz/oracle/floor.py), in the source and in the compiled build
-that `pyfuzz bench speed` times: it reads every event's kind of every distinct history once."""
+that `pyfuzz bench speed` times: it reads every event of every distinct history once, with its
+kind's code."""
 
 import importlib
 
@@ -7,7 +8,7 @@ import pytest
 
 from pyfuzz import _core, mypyc_oracle
 from pyfuzz.bench import MUTANT_CONFIG
-from pyfuzz.oracle.kinds import K_ALLOC, K_ATOMIC, K_FREE
+from pyfuzz.oracle.kinds import K_ALLOC, K_ATOMIC, K_FREE, NO_KIND, kind_codes
 
 BUILDS = ["pyfuzz.oracle"] + (["pyfuzz.oracle_mypyc"] if mypyc_oracle._compiled()[0] is not None else [])
 
@@ -17,11 +18,13 @@ def floor(request):
     return importlib.import_module(request.param + ".floor")
 
 
-def test_read_kinds_is_the_set_of_kinds_with_one_bit_for_the_unread(floor):
-    events = [("alloc", 1, 0, 1), ("op_begin", 0, 0), ("atomic", 0, 0, "add", "relaxed", 0, 1), ("free", 0, 0, 1),
+def test_read_kinds_is_the_set_of_kinds_with_one_bit_for_the_unread_and_the_threads(floor):
+    events = [("alloc", -1, 0, 1), ("op_begin", 0, 0), ("atomic", 0, 0, "add", "relaxed", 0, 1), ("free", 0, 0, 1),
               ("folio_map", 0, 1, True)]
-    assert floor.read_kinds(events) == (1 << K_ALLOC) | (1 << K_ATOMIC) | (1 << K_FREE) | (1 << 27)
-    assert floor.read_kinds([]) == 0
+    threads = (1 << (NO_KIND + 1 + 1)) | (1 << (NO_KIND + 1 + 2))  # setup and T0
+    kinds = (1 << K_ALLOC) | (1 << K_ATOMIC) | (1 << K_FREE) | (1 << NO_KIND)
+    assert floor.read_kinds(events, kind_codes(events)) == kinds | threads
+    assert floor.read_kinds([], b"") == 0
 
 
 def test_each_distinct_history_is_read_once(floor):
@@ -33,4 +36,4 @@ def test_each_distinct_history_is_read_once(floor):
         assert exported.judge(outcome) is None and read.judge(outcome) is None
     assert exported.checked == read.checked == 2
     assert exported.events == len(first.events) + len(other.events)
-    assert read.kinds == floor.read_kinds(first.events) | floor.read_kinds(other.events) != 0
+    assert read.kinds == floor.read_kinds(first.events, first.kinds) | floor.read_kinds(other.events, other.kinds) != 0

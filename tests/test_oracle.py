@@ -8,6 +8,7 @@ import pytest
 from pyfuzz import _core
 # The pure-Python source: its module functions are what the test swaps (a compiled build binds them).
 from pyfuzz.oracle import Violation, check, history
+from pyfuzz.oracle.kinds import kind_codes
 from pyfuzz.program import random_input
 
 
@@ -94,7 +95,7 @@ def test_a_history_started_again_keeps_nothing_of_the_one_before():
     judged = 0
     for _ in range(60):
         config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
-        judge = DistinctHistories(config)
+        judge = DistinctHistories(config, slots=1)
         engine = _core.Engine(config, rng.choice(mutants))
         # a tree of an mm the core never makes, so that `start` meets one too
         outcomes = [SimpleNamespace(events=[("alloc", -1, 0, 1), ("tree_insert", -1, 5, 0, 1, 2, 1)],
@@ -105,12 +106,38 @@ def test_a_history_started_again_keeps_nothing_of_the_one_before():
             except BaseException:  # a core panic is judged elsewhere
                 continue
         for o in outcomes:
+            codes = kind_codes(o.events)
             fresh = history.History(config)
-            fresh.start(o.events)
-            judge.history.start(o.events)
+            fresh.start(o.events, codes)
+            judge.history.start(o.events, codes)
             assert _facts(judge.history) == _facts(fresh)
-            v = judge.verdict(o.events, o.final_counters)
+            v = judge.verdict(o.events, o.final_counters, getattr(o, "kinds", None))
             assert (v and (v.kind, v.message, v.event_index)) == _verdict(o, config)
             kinds.add(v.kind if v else "ok")
             judged += 1
     assert judged > 300 and "ok" in kinds and len(kinds) >= 5, kinds
+
+
+def test_the_cores_kind_codes_are_the_events_own_kinds():
+    """`Outcome.kinds`, which the pass reads instead of looking each event's kind name up, is the
+    events' own kind field re-encoded as kinds.py numbers it: on every event of many histories,
+    under random configurations and mutants, of every kind the core makes."""
+    from pyfuzz.oracle.kinds import KIND, NO_KIND
+
+    rng = random.Random(31)
+    mutants = [m[0] for m in _core.MUTANTS]
+    seen = set()
+    for _ in range(400):
+        config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
+        engine = _core.Engine(config, rng.choice(mutants))
+        data = random_input(rng)
+        try:
+            first = engine.run_bytes(data)
+            outcomes = [first, engine.run_bytes_with(data, "pct", rng.getrandbits(64), 32, first.steps)]
+        except BaseException:  # a core panic is judged elsewhere
+            continue
+        for o in outcomes:
+            assert o.kinds == kind_codes(o.events)
+            seen |= {ev[0] for ev in o.events}
+    assert len(set(KIND.values()) | {NO_KIND}) == len(KIND) + 1
+    assert set(KIND) - seen <= {"panic", "warn"} and {"op_begin", "folio_map", "mapped_load"} <= seen, set(KIND) - seen

@@ -44,6 +44,7 @@ from array import array
 
 from .endstate import check_end
 from .history import History
+from .kinds import codes_of, kind_codes
 from .spec import MAXREF, RELEASED, SAT_LO
 from .violation import Violation, is_core_panic, panic_violation
 
@@ -51,17 +52,19 @@ __all__ = ["MAXREF", "RELEASED", "SAT_LO", "DistinctHistories", "Violation", "ch
            "is_core_panic", "panic_violation"]
 
 
-def check(events: list, config: dict, final_counters: list | None = None) -> None:
-    """Judge one history.  Raises Violation on the first violation found; returns None if correct."""
+def check(events: list, config: dict, final_counters: list | None = None, kinds: bytes | None = None) -> None:
+    """Judge one history.  Raises Violation on the first violation found; returns None if correct.
+    `kinds`: the events' kind codes (`kinds.kind_codes`, the core's `Outcome.kinds`), derived from
+    the events when not given."""
     h = History(config)
     try:
-        _judge(h, events, final_counters)
+        _judge(h, events, final_counters, kinds)
     finally:
         h.close()
 
 
-def _judge(h: History, events: list, final_counters: list | None) -> None:
-    h.start(events)
+def _judge(h: History, events: list, final_counters: list | None, kinds: bytes | None) -> None:
+    h.start(events, kinds if kinds is not None else kind_codes(events))
     first = None
     try:
         h.run()
@@ -91,7 +94,7 @@ def first_damage(events: list, config: dict) -> Violation | None:
     reports the earliest violation, which is often the wrong result itself; this is for showing
     a reviewer the damage (`pyfuzz verify`'s damage witness)."""
     h = History(config)
-    h.start(events)
+    h.start(events, kind_codes(events))
     found = None
     try:
         h.run()
@@ -140,12 +143,13 @@ class DistinctHistories:
         """The outcome's violation, or None when it holds or its history was judged before."""
         if not self.fresh(outcome):
             return None
-        return self.verdict(outcome.events, outcome.final_counters)
+        return self.verdict(outcome.events, outcome.final_counters, codes_of(outcome))
 
-    def verdict(self, events: list, final_counters: list | None = None) -> "Violation | None":
+    def verdict(self, events: list, final_counters: list | None = None,
+                kinds: bytes | None = None) -> "Violation | None":
         """The history's violation (what `check` raises), or None when it holds."""
         try:
-            _judge(self.history, events, final_counters)
+            _judge(self.history, events, final_counters, kinds)
         except Violation as v:
             return v
         return None

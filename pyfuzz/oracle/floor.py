@@ -4,8 +4,9 @@ it in the same loop as the oracle.
 
 The loop calls `judge` on every run's outcome, as it calls `DistinctHistories.judge`: the digest
 table skips a history judged before; a fresh one is exported (`outcome.events`, the list of event
-tuples the oracle reads) and then, for `KindsRead`, each event's kind is read and looked up as
-the pass looks it up (`KIND`), and nothing is dispatched.  Their checked runs per second are the
+tuples the oracle reads) and then, for `KindsRead`, its kind codes too (`outcome.kinds`), and each
+event is read with its code as the pass reads them (the tuple, its thread, its code), and nothing
+is dispatched.  Their checked runs per second are the
 ceiling of any oracle that reads these histories as tuples.  Neither gives a verdict: they are
 never a judge of anything but the cost."""
 
@@ -14,19 +15,19 @@ from __future__ import annotations
 from typing import Final
 
 from . import DistinctHistories
-from .kinds import KIND
+from .kinds import NO_KIND, codes_of
 
-# The bit `read_kinds` sets for a kind no rule reads (the largest kind is below it).
-_UNREAD: Final = 27
+# Where `read_kinds` sets the bits of the threads seen: above every kind's (NO_KIND the largest).
+_THREADS: Final = NO_KIND + 1
 
 
-def read_kinds(events: list[tuple]) -> int:
-    """Each event's kind read and looked up: the set of kinds seen (bit k: kind k), so that the
-    pass computes something."""
+def read_kinds(events: list[tuple], kinds: bytes) -> int:
+    """Each event read with its kind's code (`kinds`), as the pass reads them: the kinds seen (bit
+    k: kind k) and the threads (bit _THREADS + thread + 2), so that the pass computes something."""
     seen = 0
-    for ev in events:
-        k: str = ev[0]
-        seen |= 1 << KIND.get(k, _UNREAD)
+    for idx in range(len(events)):
+        t: int = events[idx][1]
+        seen |= (1 << kinds[idx]) | (1 << (_THREADS + t + 2))
     return seen
 
 
@@ -43,7 +44,8 @@ class Exported(DistinctHistories):
 
 
 class KindsRead(DistinctHistories):
-    """Each distinct history's events exported and every event's kind read (`read_kinds`)."""
+    """Each distinct history's events and kind codes exported and every event read with its code
+    (`read_kinds`)."""
 
     def __init__(self, config: dict, slots: int = 1 << 20):
         super().__init__(config, slots)
@@ -51,4 +53,4 @@ class KindsRead(DistinctHistories):
 
     def judge(self, outcome) -> None:
         if self.fresh(outcome):
-            self.kinds |= read_kinds(outcome.events)
+            self.kinds |= read_kinds(outcome.events, codes_of(outcome))

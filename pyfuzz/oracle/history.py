@@ -17,13 +17,15 @@ reported against that dead allocation.
 
 from __future__ import annotations
 
+from typing import Final
+
 from .debugchecks import DebugChecks
 from .invariants import check_vmas
 from .kinds import (
-    KIND, K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
+    K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
     K_PREEMPT_OFF, K_RCU_UNLOCK, K_PREEMPT_ON, K_MAPPING_STORE, K_MAPPING_LOAD, K_ALLOC, K_LOOKUP,
     K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC, K_RMAP_LOCK,
-    K_RMAP_UNLOCK, THREAD_INDICES)
+    K_RMAP_UNLOCK, NO_KIND, THREAD_INDICES)
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
@@ -32,16 +34,13 @@ from .rmaplock import RmapLock
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
-def last_free(events: list[tuple]) -> int:
-    """The index of the history's last free, -1 without one: ordering judges only at a free, so
-    its clocks are kept up to the last one and not past it."""
-    i = len(events) - 1
-    while i >= 0:
-        k: str = events[i][0]
-        if k == "free":
-            break
-        i -= 1
-    return i
+_FREE: Final = bytes((K_FREE,))
+
+
+def last_free(kinds: bytes) -> int:
+    """The index of the history's last free, -1 without one (`kinds`: the history's kind codes):
+    ordering judges only at a free, so its clocks are kept up to the last one and not past it."""
+    return kinds.rfind(_FREE)
 
 
 class Allocation:
@@ -113,6 +112,7 @@ class History:
         nthreads = THREAD_INDICES
         # Everything below is per history: built empty here, emptied by `start`.
         self.events: list[tuple] = []
+        self.kinds = b""  # one code per event (kinds.py)
         # Ordering and memory safety judge only at a free (and at what follows one: a reclaim, the
         # slot's next allocation, an access to freed memory); without a free in the history their
         # clocks and read-side sections are never consulted, so they are not kept.  What the clocks
@@ -138,11 +138,13 @@ class History:
         self.debug_checks = DebugChecks(config)
         self.rmap_lock = RmapLock(config, self.mmap_held)
 
-    def start(self, events: list[tuple]) -> None:
-        """Make this the History of `events`: every per-history fact, here and in the rules, back
-        to what `__init__` builds (tests/test_oracle.py compares a started History with a new one)."""
+    def start(self, events: list[tuple], kinds: bytes) -> None:
+        """Make this the History of `events`, whose kind codes are `kinds` (kinds.py): every
+        per-history fact, here and in the rules, back to what `__init__` builds
+        (tests/test_oracle.py compares a started History with a new one)."""
         self.events = events
-        self.last_free = last_free(events)
+        self.kinds = kinds
+        self.last_free = last_free(kinds)
         self.frees = self.last_free >= 0
         self.allocs.clear()
         self.by_key.clear()
@@ -181,7 +183,7 @@ class History:
     def viol(self, kind: str, msg: str, idx: int) -> Violation:
         return Violation(kind, msg, idx, self.events)
 
-    def root_field(self, k, a, t, value, idx) -> None:
+    def root_field(self, write: bool, a, t, value, idx) -> None:
         """`mapping=root`: a VMA's root and the reference it holds on it.  Writing a root into a
         VMA turns the writer's reference on the root into the VMA's own (the split's pin); the
         thread that reads the root of a VMA it has released inherits that pin, to drop it.  Reading
@@ -190,7 +192,7 @@ class History:
         if root is not None:
             # the root's pointer: the pin keeps the slot's current object the root
             self.ptr[t + 2][value - 1] = root
-        if k == "write":
+        if write:
             a.root = root
             if root is not None:
                 self.life.pinned(root, a.aid, t, idx)
@@ -232,14 +234,14 @@ class History:
         dirty = True   # something the VMA invariants read changed since they were last checked
         started = False
 
-        for idx, ev in enumerate(events):
-            k: str = ev[0]
+        kinds = self.kinds
+        for idx in range(len(events)):
+            ev = events[idx]
             t: int = ev[1]
-            kind = KIND.get(k, -1)
-            if kind >= 0:
-                # before the other rules: they win a tie
-                if (debug_kinds >> kind) & 1:
-                    debug_checks.see(idx, kind, ev)
+            kind = kinds[idx]
+            # before the other rules: they win a tie
+            if (debug_kinds >> kind) & 1:
+                debug_checks.see(idx, kind, ev)
             ti = t + 2
             if not started and t != -1:
                 started = True
@@ -249,14 +251,14 @@ class History:
                         check_vmas(self, idx, None)
                     except Violation:
                         # before this event's branch, where rule 10 would have seen it
-                        if rmap and kind >= 0:
+                        if rmap:
                             rmap_lock.see(idx, kind, ev)
                         raise
                     dirty = False
+            if kind == NO_KIND:
+                continue
 
             if kind <= K_USE:
-                if kind < 0:
-                    continue
                 if rmap and t >= 0:
                     if kind == K_WRITE:
                         rmap_lock.written(idx, t, ev[2], ev[3], ev[4])
@@ -272,7 +274,7 @@ class History:
                         continue
                 a = allocs[aid]
                 if a.free >= 0:
-                    what = f"{k} of {ev[3]} of" if k != "use" else f"use of page {ev[3]} through"
+                    what = f"{ev[0]} of {ev[3]} of" if kind != K_USE else f"use of page {ev[3]} through"
                     rcu.check_access(a, t, ti, idx, what)
                 if t >= 0 and idx < ordered:
                     hb.accessed(aid, ti, idx)
@@ -281,7 +283,7 @@ class History:
                     continue
                 field: str = ev[3]  # the field read or written (a use has its page there)
                 if field == "vm_root":
-                    self.root_field(k, a, t, ev[4], idx)
+                    self.root_field(kind == K_WRITE, a, t, ev[4], idx)
                     dirty = True
                 elif kind == K_WRITE:
                     if field == "vm_start":

@@ -1,7 +1,11 @@
-"""The event kinds as small integers: the pass looks each event's kind up once in `KIND` and
-picks its branch, and the rules it feeds, by int compares, where a chain of string compares cost
-about as much as the branch itself.  The plain accesses come first (one range test); kinds not
-listed (the facts no verdict depends on: op_begin, folio_map and mapped_load) get no branch."""
+"""The event kinds as small integers: the pass reads each event's code and picks its branch, and
+the rules it feeds, by int compares, where a chain of string compares cost about as much as the
+branch itself.  The plain accesses come first (one range test); kinds not listed (the facts no
+verdict depends on: op_begin, folio_map and mapped_load) are `NO_KIND` and get no branch.
+
+The codes of a history are a `bytes` of one code per event: the Rust core's outcome hands them out
+beside the events (`Outcome.kinds`, the events' own kind field re-encoded, checked against `KIND`
+by tests/test_oracle.py), and `kind_codes` derives them from the events for any other history."""
 
 from __future__ import annotations
 
@@ -42,10 +46,27 @@ KIND: Final[dict[str, int]] = {
     "tree_insert": K_TREE_INSERT, "tree_update": K_TREE_UPDATE, "free": K_FREE, "fence": K_FENCE,
     "tree_remove": K_TREE_REMOVE, "warn": K_WARN, "reclaim": K_RECLAIM, "panic": K_PANIC,
     "rmap_lock": K_RMAP_LOCK, "rmap_unlock": K_RMAP_UNLOCK}
+NO_KIND: Final = 27  # the code of a kind no rule reads
 
 # Per-thread state is a list by thread index, thread + 2: the RCU callback is 0, setup 1, the
 # program's threads (at most 4) 2..5.
 THREAD_INDICES: Final = 6
+
+
+def kind_codes(events: list[tuple]) -> bytes:
+    """The codes of the events' kinds (`KIND`, `NO_KIND` for the others), one byte each."""
+    codes = bytearray(len(events))
+    for i in range(len(events)):
+        k: str = events[i][0]
+        codes[i] = KIND.get(k, NO_KIND)
+    return bytes(codes)
+
+
+def codes_of(outcome) -> bytes:
+    """An outcome's kind codes: the core's (`Outcome.kinds`), or derived from its events for an
+    outcome that has none (the pure-Python executor's)."""
+    kinds = getattr(outcome, "kinds", None)
+    return kinds if kinds is not None else kind_codes(outcome.events)
 
 
 def kind_mask(names: Iterable[str]) -> int:

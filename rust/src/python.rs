@@ -252,6 +252,15 @@ impl PyOutcome {
     fn panicked(&self) -> bool {
         self.inner.events.iter().any(|e| matches!(e, Event::Panic { .. }))
     }
+    /// One byte per event, in order: its kind as the oracle numbers kinds (pyfuzz/oracle/kinds.py,
+    /// `NO_KIND` for the kinds no rule reads), so that the oracle need not look each event's kind
+    /// name up. The history's own kind field re-encoded: tests/test_oracle.py checks every code
+    /// against `KIND[event[0]]`.
+    #[getter]
+    fn kinds<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let codes: Vec<u8> = self.inner.events.iter().map(kind_code).collect();
+        PyBytes::new(py, &codes)
+    }
     #[getter]
     fn events(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         if let Some(e) = self.events.get() {
@@ -260,6 +269,42 @@ impl PyOutcome {
         let list: Py<PyAny> = events_to_py(py, &self.inner.events)?.into_any().unbind();
         let _ = self.events.set(list.clone_ref(py));
         Ok(list)
+    }
+}
+
+/// The code pyfuzz/oracle/kinds.py gives the event's kind (`K_*`; 27, `NO_KIND`, for op_begin,
+/// folio_map and mapped_load, which no rule reads).
+fn kind_code(e: &Event) -> u8 {
+    use Event::*;
+    match e {
+        Read { .. } => 0,
+        Write { .. } => 1,
+        Use { .. } => 2,
+        Atomic { .. } => 3,
+        RefCall { .. } => 4,
+        RefRet { .. } => 5,
+        OpEnd { .. } => 6,
+        Lock { .. } => 7,
+        Unlock { .. } => 8,
+        RcuLock { .. } => 9,
+        PreemptOff { .. } => 10,
+        RcuUnlock { .. } => 11,
+        PreemptOn { .. } => 12,
+        MappingStore { .. } => 13,
+        MappingLoad { .. } => 14,
+        Alloc { .. } => 15,
+        Lookup { .. } => 16,
+        TreeInsert { .. } => 17,
+        TreeUpdate { .. } => 18,
+        Free { .. } => 19,
+        Fence { .. } => 20,
+        TreeRemove { .. } => 21,
+        Warn { .. } => 22,
+        Reclaim { .. } => 23,
+        Panic { .. } => 24,
+        RmapLock { .. } => 25,
+        RmapUnlock { .. } => 26,
+        OpBegin { .. } | FolioMap { .. } | MappedLoad { .. } => 27,
     }
 }
 
