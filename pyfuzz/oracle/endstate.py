@@ -64,7 +64,7 @@ def _state_holds(h: History, life: Lifetime, a: Allocation, st: int, final_count
     if st == DEAD:
         v = h.viol("leak", f"{h.an(aid)} is dead but was never freed (leak).", n_ev)
     elif final_counters is not None and slot < len(final_counters) and \
-            h.slot_cur.get(slot, -1) == aid and h.slot_owner.get(slot, -1) == aid:
+            h.cur(slot) == aid and h.owner(slot) == aid:
         raw: int = final_counters[slot]  # (typed, and -1 for no allocation: compared natively)
         c = raw & 0xFFFFFFFF
         if st == SAT:

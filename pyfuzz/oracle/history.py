@@ -34,6 +34,9 @@ from .rmaplock import RmapLock
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
+# The slots the oracle takes: the core's events carry a slot in a byte.
+SLOTS: Final = 256
+
 _FREE: Final = bytes((K_FREE,))
 
 
@@ -121,13 +124,15 @@ class History:
         self.frees = False
         self.allocs: list[Allocation] = []
         self.by_key: dict[tuple[int, int], Allocation] = {}  # (slot, gen) -> Allocation
-        self.ptr: list[dict[int, int]] = [{} for _ in range(nthreads)]  # per thread index: slot -> allocation id
+        # Per slot, lists indexed by the slot (grown at its first allocation, `grow`): a probe of a
+        # list where a dictionary cost a hash and a lookup; -1 for none.
+        self.ptr: list[list[int]] = [[] for _ in range(nthreads)]  # per thread index, by slot: its pointer's allocation
         self.open_op: list[InFlight | None] = [None] * nthreads  # per thread index
         # per thread index: its InFlight, once it has one.  Kept from one history to the next:
         # `InFlight.start` sets every field at each call, and only `open_op` says one is in flight.
         self.ops_of: list[InFlight | None] = self.open_op[:]
-        self.slot_cur: dict[int, int] = {}    # slot -> its latest allocation
-        self.slot_owner: dict[int, int] = {}  # slot -> allocation whose counter the slot holds
+        self.slot_cur: list[int] = []    # by slot: its latest allocation
+        self.slot_owner: list[int] = []  # by slot: the allocation whose counter the slot holds
         self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
         self.mapping: dict[int, tuple[int, int] | None] = {}  # page -> (allocation, store index) or None
         self.mmap_held = [0] * nthreads  # per thread index: mmap_lock acquisitions held (rule 10 reads it)
@@ -188,7 +193,8 @@ class History:
         VMA turns the writer's reference on the root into the VMA's own (the split's pin); the
         thread that reads the root of a VMA it has released inherits that pin, to drop it.  Reading
         a root is how a thread comes by the root's pointer."""
-        root = self.slot_cur.get(value - 1) if value else None
+        r = self.cur(value - 1) if value else -1
+        root = r if r >= 0 else None
         if root is not None:
             # the root's pointer: the pin keeps the slot's current object the root
             self.ptr[t + 2][value - 1] = root
@@ -199,9 +205,38 @@ class History:
         elif root is not None and self.life.released_by(a.aid, t):
             self.life.unpinned(root, a.aid, t, idx)
 
-    def pointer(self, ti: int, slot: int) -> int | None:
-        aid = self.ptr[ti].get(slot)
-        return self.slot_cur.get(slot) if aid is None else aid
+    def grow(self, slot: int) -> None:
+        """Room in the per-slot lists for `slot`, at its allocation."""
+        if not 0 <= slot < SLOTS:
+            raise ValueError(f"VMA slot {slot}: the oracle takes slots 0..{SLOTS - 1}, as the core's events carry them")
+        cur = self.slot_cur
+        while len(cur) <= slot:
+            cur.append(-1)
+            self.slot_owner.append(-1)
+            for row in self.ptr:
+                row.append(-1)
+
+    def cur(self, slot: int) -> int:
+        """The slot's latest allocation (-1: none)."""
+        c = self.slot_cur
+        return c[slot] if 0 <= slot < len(c) else -1
+
+    def owner(self, slot: int) -> int:
+        """The allocation whose counter the slot holds (-1: none)."""
+        o = self.slot_owner
+        return o[slot] if 0 <= slot < len(o) else -1
+
+    def acquired(self, ti: int, slot: int) -> int:
+        """The allocation thread index ti last acquired a pointer to the slot to (-1: none)."""
+        return self.ptr[ti][slot] if 0 <= slot < len(self.slot_cur) else -1
+
+    def pointer(self, ti: int, slot: int) -> int:
+        """The allocation thread index ti's pointer to the slot refers to: the one it acquired last,
+        else the slot's latest (-1: none)."""
+        if not 0 <= slot < len(self.slot_cur):
+            return -1
+        aid = self.ptr[ti][slot]
+        return self.slot_cur[slot] if aid < 0 else aid
 
     def run(self) -> None:
         """Replay every event; raises the first event-level violation."""
@@ -267,10 +302,13 @@ class History:
                             rmap_lock.read(idx, t, ev[2], ev[3])
                         else:
                             rmap_lock.used(idx, t, ev[2], ev[3])
-                aid = ptr[ti].get(ev[2])
-                if aid is None:
-                    aid = slot_cur.get(ev[2])
-                    if aid is None:
+                slot: int = ev[2]
+                if not 0 <= slot < len(slot_cur):
+                    continue
+                aid = ptr[ti][slot]
+                if aid < 0:
+                    aid = slot_cur[slot]
+                    if aid < 0:
                         continue
                 a = allocs[aid]
                 if a.free >= 0:
@@ -314,27 +352,30 @@ class History:
                     continue
                 fn = cur.fn
                 # (typed: an untyped int the compiled build compares as a generic object)
-                slot: int = cur.slot
+                slot = cur.slot
                 result = ev[4]
                 warns = frozenset(cur.warns) if cur.warns else NO_WARNING
                 if fn == "init":
                     if cur.aid is None and t != -1 and on:
                         aid = self.pointer(ti, slot)
-                        if aid is not None:
+                        if aid >= 0:
                             slot_owner[slot] = aid
                             allocs[aid].init = 1
                     continue
                 if not on:
-                    lin.disabled_op(t, slot, fn, result, warns, cur.call, idx, ptr[ti].get(slot))
+                    p = self.acquired(ti, slot)
+                    lin.disabled_op(t, slot, fn, result, warns, cur.call, idx, p if p >= 0 else None)
                     continue
-                aid = cur.aid
-                if aid is None:
+                done = cur.aid
+                if done is None:
                     # no atomic ran (the counter was never touched): the slot's owner
-                    aid = slot_owner.get(slot)
-                    if aid is None:
+                    aid = self.owner(slot)
+                    if aid < 0:
                         continue
                     if fn == "put":
                         life.dropped(aid, t)
+                else:
+                    aid = done
                 result = bool(result)
                 lin.completed(aid, cur.call, idx, t, fn, result, warns)
                 if fn == "get":
@@ -346,11 +387,9 @@ class History:
             elif kind == K_ATOMIC:
                 slot = ev[2]
                 op: str = ev[3]
-                aid = ptr[ti].get(slot)
-                if aid is None:
-                    aid = slot_cur.get(slot)
+                aid = self.pointer(ti, slot)
                 a = None
-                if aid is not None:
+                if aid >= 0:
                     a = allocs[aid]
                     if a.free >= 0:
                         rcu.check_access(a, t, ti, idx, f"atomic {op} on the counter of")
@@ -367,9 +406,9 @@ class History:
                         if cur.aid is None and a is not None and a.init is None and a.free < 0 \
                                 and a.allocer == t:
                             raise lin.uninitialised(a, t, idx, f"{KERNEL_NAME[fn]} (called at event {cur.call}) runs on")
-                        o = slot_owner.get(slot)
-                        cur.aid = o
-                        if fn == "put" and o is not None:
+                        o = self.owner(slot)
+                        cur.aid = o if o >= 0 else None
+                        if fn == "put" and o >= 0:
                             life.dropped(o, t)
                 if t == -1 and op == "store" and a is not None and on:
                     st = state_from_counter(ev[6])
@@ -418,7 +457,7 @@ class History:
                     self.mapping[page] = None
                 else:
                     aid = self.pointer(ti, named)
-                    self.mapping[page] = (aid, idx) if aid is not None else None
+                    self.mapping[page] = (aid, idx) if aid >= 0 else None
                 dirty = True
 
             elif kind == K_MAPPING_LOAD:
@@ -426,8 +465,8 @@ class History:
                     hb.mapping_loaded(ti, ev[2])
                 named = ev[3]
                 if named is not None and named >= 0:
-                    aid = slot_cur.get(named)
-                    if aid is not None:
+                    aid = self.cur(named)
+                    if aid >= 0:
                         ptr[ti][named] = aid
 
             elif kind == K_ALLOC:
@@ -438,10 +477,9 @@ class History:
             elif kind == K_LOOKUP:
                 slot = ev[3]
                 tr = trees.get(ev[2])
-                aid = tr.get(slot) if tr is not None else None
-                if aid is None:
-                    aid = slot_cur.get(slot)
-                if aid is not None:
+                found = tr.get(slot) if tr is not None else None
+                aid = found if found is not None else self.cur(slot)
+                if aid >= 0:
                     ptr[ti][slot] = aid
 
             elif kind == K_TREE_INSERT or kind == K_TREE_UPDATE:
@@ -452,13 +490,9 @@ class History:
                 tr = trees.get(mm)
                 if tr is None:
                     tr = trees[mm] = {}
-                if kind == K_TREE_UPDATE:
-                    aid = tr.get(slot)
-                    if aid is None:
-                        aid = ptr[ti].get(slot, slot_cur.get(slot))
-                else:
-                    aid = self.pointer(ti, slot)
-                if aid is None:
+                found = tr.get(slot) if kind == K_TREE_UPDATE else None
+                aid = found if found is not None else self.pointer(ti, slot)
+                if aid < 0:
                     continue
                 a = allocs[aid]
                 if kind == K_TREE_INSERT:
@@ -478,7 +512,7 @@ class History:
                 dirty = True
 
             elif kind == K_FREE:
-                a = life.check_free(t, ev[2], ev[3], idx, ptr[ti])
+                a = life.check_free(t, ev[2], ev[3], idx, self.acquired(ti, ev[2]))
                 hb.check_free(a, t, idx)
                 a.free = idx
                 a.freer = t
@@ -496,10 +530,10 @@ class History:
                 tr = trees.get(mm)
                 if tr is None:
                     tr = trees[mm] = {}
-                aid = tr.pop(ev[3], None)
-                if aid is not None:
-                    allocs[aid].trees &= ~(1 << mm)
-                    life.detached(aid, t, idx)
+                gone = tr.pop(ev[3], None)
+                if gone is not None:
+                    allocs[gone].trees &= ~(1 << mm)
+                    life.detached(gone, t, idx)
                 # The invariants are about the VMAs a tree holds: one fewer breaks none that held
                 # before.  With `mapping=root` they also read whether a root was freed, which no
                 # event marks dirty: there the removal's op is when it gets checked.
@@ -530,8 +564,9 @@ class History:
             check_vmas(self, len(events), None)
 
     def alloc(self, t: int, ti: int, slot: int, gen: int, idx: int) -> None:
-        prev = self.slot_cur.get(slot)
-        old = self.allocs[prev] if prev is not None else None
+        self.grow(slot)
+        prev = self.slot_cur[slot]
+        old = self.allocs[prev] if prev >= 0 else None
         self.life.check_reuse(old, t, slot, gen, idx)
         self.rcu.check_reuse(old, t, slot, gen, idx)
         self.life.check_generation(slot, gen, idx)

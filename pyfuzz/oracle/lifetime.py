@@ -174,8 +174,9 @@ class Lifetime:
                               f"VMA slot {slot} gen {gen} was allocated a second time (the generation did not "
                               f"advance), at event {idx}.", idx)
 
-    def check_free(self, t: int, slot: int, gen: int, idx: int, tptr: dict[int, int]) -> Allocation:
-        """The free rules; returns the allocation freed."""
+    def check_free(self, t: int, slot: int, gen: int, idx: int, p: int) -> Allocation:
+        """The free rules (p: the allocation the freer's pointer to the slot refers to, -1 for
+        none); returns the allocation freed."""
         h = self.h
         a = h.by_key.get((slot, gen))
         if a is None:
@@ -197,17 +198,15 @@ class Lifetime:
                               if key // THREAD_INDICES == aid and v[0]]
                     if others:
                         why += f", the last reference was released by {thread_name(others[0])}"
-                p = tptr.get(slot)
-                if p is not None and p != aid:
+                if p >= 0 and p != aid:
                     why += f" (its pointer refers to {h.an(p)})"
                 hs = self.holders(aid)
                 held = ("; still held by " + ", ".join(hs)) if hs else ""
                 raise h.viol("free-while-held",
                              f"{thread_name(t)} freed {h.an(aid)} at event {idx} although {why}{held}.", idx)
         else:
-            p = tptr.get(slot)
             if p != aid:
-                pdesc = h.an(p) if p is not None else "no allocation of that slot"
+                pdesc = h.an(p) if p >= 0 else "no allocation of that slot"
                 hs = self.holders(aid)
                 held = ("; it is still held by " + ", ".join(hs)) if hs else ""
                 raise h.viol("free-while-held",

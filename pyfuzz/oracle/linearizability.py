@@ -239,8 +239,8 @@ class Linearizability:
             if ev[0] == "atomic" and ev[2] == a.slot:
                 val = ev[6]
                 break
-        prev = h.slot_owner.get(a.slot)
-        left = f" left there by {h.an(prev)}" if prev is not None and prev != a.aid else ""
+        prev = h.owner(a.slot)
+        left = f" left there by {h.an(prev)}" if prev >= 0 and prev != a.aid else ""
         return h.viol(
             "not-linearizable",
             f"{thread_name(t)}'s {what} {h.an(a.aid)} at event {idx}, whose counter vma_rcuref_init never "
@@ -294,8 +294,8 @@ class Linearizability:
         pending: dict[int, list[tuple]] = {}
         for ti, cur in enumerate(h.open_op):
             if cur is not None and cur.fn in ("get", "put") and cur.call < stop:
-                aid = cur.aid if cur.aid is not None else h.slot_owner.get(cur.slot)
-                if aid is not None:
+                aid = cur.aid if cur.aid is not None else h.owner(cur.slot)
+                if aid >= 0:
                     if aid not in pending:
                         pending[aid] = list(self.ops[aid])
                     pending[aid].append((cur.call, None, ti - 2, cur.fn, None, NO_WARNING))
