@@ -76,3 +76,26 @@ def test_rcusafe_put_outside_rcu_is_suspicious_rcu_usage():
 
 def test_a_put_that_lost_its_preempt_disable_is_caught_by_the_same_check():
     assert kind(execute(parse(STALE_WALK).with_mutant("put_no_preempt"))) == "suspicious-rcu-usage"
+
+
+def test_a_debug_check_at_the_first_event_after_setup_wins_when_the_setup_invariants_fail():
+    """The debug checks are called from the pass's branches, and the setup invariants run before
+    the first branch after setup: a debug check firing there still wins the tie."""
+    from pyfuzz.model import Violation, check
+
+    v = verdict(STALE_WALK)
+    assert v.ok
+    events = list(v.outcome.events)
+    first = next(i for i, e in enumerate(events) if e[1] != -1)
+    ins = next(i for i, e in enumerate(events) if e[0] == "tree_insert")
+    events[ins] = events[ins][:6] + (events[ins][6] + 1,)  # a pgoff that no longer matches the start
+    config = v.program.config_dict
+    with pytest.raises(Violation) as found:
+        check(events, config, v.outcome.final_counters)
+    assert (found.value.kind, found.value.event_index) == ("vma-invariant", first)
+    _, _, mm, slot = events[ins][:4]
+    gen = next(e[3] for e in events if e[0] == "alloc" and e[2] == slot)
+    events.insert(first, ("free", 0, slot, gen))  # a VMA still in mm's tree
+    with pytest.raises(Violation) as found:
+        check(events, config, v.outcome.final_counters)
+    assert (found.value.kind, found.value.event_index) == ("vma-not-detached", first)

@@ -3,9 +3,10 @@
 These do not judge what happened to the objects (the other rules do): they fire where a kernel
 built with the matching debug option would warn, whether or not the hazard did damage in this
 history.  `check` reports their first violation when it comes no later than the first violation
-of the other rules (the kernel's check runs before the damage it guards).  The main pass hands
-them the events of the kinds they subscribe to (`DebugChecks.kind_mask`), ahead of every other rule,
-and they only note their first violation without stopping the pass.
+of the other rules (the kernel's check runs before the damage it guards).  The main pass calls
+them at the events of the kinds they read (`DebugChecks.kind_mask`), a typed call first thing in
+each event's branch, ahead of every other rule, and they only note their first violation without
+stopping the pass.
 
 * `vma-not-detached`: `vm_area_free` of a VMA that is still in an mm's tree.  `vm_area_free`
   asserts `vma_assert_detached` first thing; always on (it needs no debug option).
@@ -63,64 +64,88 @@ class DebugChecks:
             parts.append("with preemption disabled")
         return " and ".join(parts)
 
-    def see(self, idx: int, kind: int, ev: tuple) -> None:
-        """Judge one event of `kind_mask` (`kind`: its kinds.KIND); the first violation is kept in `found`."""
+    def report(self, v: Violation) -> None:
         if self.found is None:
-            self.found = self.judge(idx, kind, ev)
+            self.found = v
 
-    def judge(self, idx: int, kind: int, ev: tuple) -> Violation | None:
-        t = ev[1]
-        events = self.events
-        rcu = self.rcu
-        preempt = self.preempt
-        if kind == K_RCU_LOCK:
-            rcu[t] = rcu.get(t, 0) + 1
-        elif kind == K_RCU_UNLOCK:
-            rcu[t] = rcu.get(t, 0) - 1
-        elif kind == K_PREEMPT_OFF:
-            preempt[t] = preempt.get(t, 0) + 1
-        elif kind == K_PREEMPT_ON:
-            preempt[t] = preempt.get(t, 0) - 1
+    # The pass calls these at the events of `kind_mask`, first thing at each (ahead of every
+    # other rule): the ones of `_LOCKDEP_EVENTS` only with lockdep.
+
+    def entered(self, t: int, rcu: bool) -> None:
+        """rcu_read_lock (rcu) or preempt_disable by t."""
+        nest = self.rcu if rcu else self.preempt
+        nest[t] = nest.get(t, 0) + 1
+
+    def left(self, t: int, rcu: bool) -> None:
+        """rcu_read_unlock (rcu) or preempt_enable by t."""
+        nest = self.rcu if rcu else self.preempt
+        nest[t] = nest.get(t, 0) - 1
+
+    def inserted(self, mm: int, slot: int) -> None:
+        mms = self.in_tree.get(slot)
+        if mms is None:
+            self.in_tree[slot] = {mm}
+        else:
+            mms.add(mm)
+
+    def removed(self, mm: int, slot: int) -> None:
+        mms = self.in_tree.get(slot)
+        if mms is not None:
+            mms.discard(mm)
+
+    def freed(self, idx: int, t: int, slot: int, gen: int) -> None:
+        mms = self.in_tree.get(slot)
+        if mms:
+            self.report(Violation(
+                "vma-not-detached",
+                f"{thread_name(t)} frees VMA slot {slot} gen {gen} at event {idx} while it is still "
+                f"in the tree of mm {min(mms)}: vm_area_free's vma_assert_detached() fires.", idx, self.events))
+
+    def put_called(self, idx: int, t: int, slot: int) -> None:
+        if not self.rcu.get(t, 0) and not self.preempt.get(t, 0):
+            self.report(Violation(
+                "suspicious-rcu-usage",
+                f"{thread_name(t)}'s vma_put on VMA slot {slot} at event {idx} runs __rcuref_put outside "
+                "any RCU read-side section and with preemption enabled: lockdep reports "
+                "\"suspicious rcuref_put_rcusafe() usage\" (nothing holds the grace period off "
+                "between the put's decrement and its cmpxchg).", idx, self.events))
+
+    def locking(self, idx: int, t: int, mode: str) -> None:
+        where = self.context(t)
+        if where:
+            self.report(Violation(
+                "might-sleep",
+                f"{thread_name(t)} takes the mmap_lock ({mode}) at event {idx} {where}: the rwsem may "
+                "sleep, and might_sleep() reports a sleeping function called from invalid context.",
+                idx, self.events))
+
+    def op_ended(self, idx: int, t: int, op: object) -> None:
+        where = self.context(t)
+        if where:
+            self.report(Violation(
+                "unbalanced-rcu",
+                f"{thread_name(t)}'s op {op} ends at event {idx} {where}: a section entered in the "
+                "operation was never left (lockdep reports a lock held when returning to user space).",
+                idx, self.events))
+
+    def see(self, idx: int, kind: int, ev: tuple) -> None:
+        """One event of `kind_mask` by its kind, as the pass's branches feed them: for the first
+        event after setup, when the setup invariants fail before its branch runs (`History.run`)."""
+        t: int = ev[1]
+        if kind == K_RCU_LOCK or kind == K_PREEMPT_OFF:
+            self.entered(t, kind == K_RCU_LOCK)
+        elif kind == K_RCU_UNLOCK or kind == K_PREEMPT_ON:
+            self.left(t, kind == K_RCU_UNLOCK)
         elif kind == K_TREE_INSERT:
-            mms = self.in_tree.get(ev[3])
-            if mms is None:
-                self.in_tree[ev[3]] = {ev[2]}
-            else:
-                mms.add(ev[2])
+            self.inserted(ev[2], ev[3])
         elif kind == K_TREE_REMOVE:
-            mms = self.in_tree.get(ev[3])
-            if mms is not None:
-                mms.discard(ev[2])
+            self.removed(ev[2], ev[3])
         elif kind == K_FREE:
-            mms = self.in_tree.get(ev[2])
-            if mms:
-                return Violation(
-                    "vma-not-detached",
-                    f"{thread_name(t)} frees VMA slot {ev[2]} gen {ev[3]} at event {idx} while it is still "
-                    f"in the tree of mm {min(mms)}: vm_area_free's vma_assert_detached() fires.", idx, events)
-        elif kind == K_REF_CALL and ev[3] == "put":
-            if not rcu.get(t, 0) and not preempt.get(t, 0):
-                return Violation(
-                    "suspicious-rcu-usage",
-                    f"{thread_name(t)}'s vma_put on VMA slot {ev[2]} at event {idx} runs __rcuref_put outside "
-                    "any RCU read-side section and with preemption enabled: lockdep reports "
-                    "\"suspicious rcuref_put_rcusafe() usage\" (nothing holds the grace period off "
-                    "between the put's decrement and its cmpxchg).", idx, events)
+            self.freed(idx, t, ev[2], ev[3])
+        elif kind == K_REF_CALL:
+            if ev[3] == "put":
+                self.put_called(idx, t, ev[2])
         elif kind == K_LOCK:
-            where = self.context(t)
-            if where:
-                return Violation(
-                    "might-sleep",
-                    f"{thread_name(t)} takes the mmap_lock ({ev[2]}) at event {idx} {where}: the rwsem may "
-                    "sleep, and might_sleep() reports a sleeping function called from invalid context.",
-                    idx, events)
+            self.locking(idx, t, ev[2])
         elif kind == K_OP_END:
-            where = self.context(t)
-            if where:
-                return Violation(
-                    "unbalanced-rcu",
-                    f"{thread_name(t)}'s op {ev[2]} ends at event {idx} {where}: a section entered in the "
-                    "operation was never left (lockdep reports a lock held when returning to user space).",
-                    idx, events)
-        return None
-
+            self.op_ended(idx, t, ev[2])

@@ -257,11 +257,13 @@ class History:
         # entries of the threads whose accesses it records (setup's are not among them).
         ordered = -1
         debug_checks = self.debug_checks
-        # Without a free, only lockdep's debug checks can fire (vma_assert_detached is in vm_area_free).
+        # The debug checks and rule 10 are called from the branches of the events they read, first
+        # thing in each: a violation the other rules find at the same event does not keep them
+        # from seeing it.  Without a free, only lockdep's debug checks can fire
+        # (vma_assert_detached is in vm_area_free), so the trees are fed to them only with one.
         debug_kinds = debug_checks.kind_mask if frees or debug_checks.lockdep else 0
-        # Rule 10 is called from the branches of the events it reads, first thing in each, as the
-        # debug checks are called ahead of them: a violation the other rules find at the same
-        # event does not keep it from seeing the event.
+        dtrees = debug_kinds != 0
+        lockdep = debug_checks.lockdep
         rmap_lock = self.rmap_lock
         rmap = rmap_lock.on
         mmap_held = self.mmap_held
@@ -274,9 +276,6 @@ class History:
             ev = events[idx]
             t: int = ev[1]
             kind = kinds[idx]
-            # before the other rules: they win a tie
-            if (debug_kinds >> kind) & 1:
-                debug_checks.see(idx, kind, ev)
             ti = t + 2
             if not started and t != -1:
                 started = True
@@ -285,7 +284,10 @@ class History:
                     try:
                         check_vmas(self, idx, None)
                     except Violation:
-                        # before this event's branch, where rule 10 would have seen it
+                        # before this event's branch, where the debug checks and rule 10 would
+                        # have seen it
+                        if (debug_kinds >> kind) & 1:
+                            debug_checks.see(idx, kind, ev)
                         if rmap:
                             rmap_lock.see(idx, kind, ev)
                         raise
@@ -339,6 +341,8 @@ class History:
                         dirty = True
 
             elif kind == K_REF_CALL:
+                if lockdep and ev[3] == "put":
+                    debug_checks.put_called(idx, t, ev[2])
                 cur = self.ops_of[ti]
                 if cur is None:
                     cur = self.ops_of[ti] = InFlight()
@@ -419,11 +423,15 @@ class History:
                     hb.atomic(ti, slot, op, ev[4])
 
             elif kind == K_OP_END:
+                if lockdep:
+                    debug_checks.op_ended(idx, t, ev[2])
                 if dirty and wlock == 0:
                     check_vmas(self, idx, ev)
                     dirty = False
 
             elif kind == K_LOCK:
+                if lockdep:
+                    debug_checks.locking(idx, t, ev[2])
                 if idx < ordered:
                     hb.locked(ti)
                 # (`x[i] = x[i] + 1`: the compiled build runs `x[i] += 1` as a generic in-place add)
@@ -441,10 +449,14 @@ class History:
                     wlock -= 1
 
             elif kind == K_RCU_LOCK or kind == K_PREEMPT_OFF:
+                if lockdep:
+                    debug_checks.entered(t, kind == K_RCU_LOCK)
                 if frees:
                     rcu.enter(ti, idx, kind == K_RCU_LOCK)
 
             elif kind == K_RCU_UNLOCK or kind == K_PREEMPT_ON:
+                if lockdep:
+                    debug_checks.left(t, kind == K_RCU_UNLOCK)
                 if frees and rcu.leave(ti, kind == K_RCU_UNLOCK) and idx < ordered:
                     hb.section_ended(ti)
 
@@ -485,8 +497,11 @@ class History:
             elif kind == K_TREE_INSERT or kind == K_TREE_UPDATE:
                 mm: int = ev[2]
                 slot = ev[3]
-                if rmap and kind == K_TREE_INSERT:
-                    rmap_lock.inserted(slot)
+                if kind == K_TREE_INSERT:
+                    if dtrees:
+                        debug_checks.inserted(mm, slot)
+                    if rmap:
+                        rmap_lock.inserted(slot)
                 tr = trees.get(mm)
                 if tr is None:
                     tr = trees[mm] = {}
@@ -512,6 +527,7 @@ class History:
                 dirty = True
 
             elif kind == K_FREE:
+                debug_checks.freed(idx, t, ev[2], ev[3])  # (a free makes `dtrees`)
                 a = life.check_free(t, ev[2], ev[3], idx, self.acquired(ti, ev[2]))
                 hb.check_free(a, t, idx)
                 a.free = idx
@@ -524,6 +540,8 @@ class History:
                     hb.fence(ti)
 
             elif kind == K_TREE_REMOVE:
+                if dtrees:
+                    debug_checks.removed(ev[2], ev[3])
                 if rmap:
                     rmap_lock.removed(ev[3])
                 mm = ev[2]
