@@ -25,7 +25,7 @@ from .kinds import (
     K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
     K_PREEMPT_OFF, K_RCU_UNLOCK, K_PREEMPT_ON, K_MAPPING_STORE, K_MAPPING_LOAD, K_ALLOC, K_LOOKUP,
     K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC, K_RMAP_LOCK,
-    K_RMAP_UNLOCK, NO_KIND, THREAD_INDICES)
+    K_RMAP_UNLOCK, NO_KIND, SLOTS, THREAD_INDICES, slot_error)
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
@@ -33,9 +33,6 @@ from .rcu import ReadSideSections
 from .rmaplock import RmapLock
 from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
-
-# The slots the oracle takes: the core's events carry a slot in a byte.
-SLOTS: Final = 256
 
 _FREE: Final = bytes((K_FREE,))
 
@@ -208,7 +205,7 @@ class History:
     def grow(self, slot: int) -> None:
         """Room in the per-slot lists for `slot`, at its allocation."""
         if not 0 <= slot < SLOTS:
-            raise ValueError(f"VMA slot {slot}: the oracle takes slots 0..{SLOTS - 1}, as the core's events carry them")
+            raise slot_error(slot)
         cur = self.slot_cur
         while len(cur) <= slot:
             cur.append(-1)

@@ -52,6 +52,14 @@ NO_KIND: Final = 27  # the code of a kind no rule reads
 # program's threads (at most 4) 2..5.
 THREAD_INDICES: Final = 6
 
+# The slots the oracle takes, 0..SLOTS-1: the core's events carry a slot in a byte, and per-slot
+# state is kept in lists indexed by the slot.
+SLOTS: Final = 256
+
+
+def slot_error(slot: int) -> ValueError:
+    return ValueError(f"VMA slot {slot}: the oracle takes slots 0..{SLOTS - 1}, as the core's events carry them")
+
 
 def kind_codes(events: list[tuple]) -> bytes:
     """The codes of the events' kinds (`KIND`, `NO_KIND` for the others), one byte each."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Final, cast
 
 from .kinds import (K_ALLOC, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_USE,
-                    K_WRITE, THREAD_INDICES)
+                    K_WRITE, SLOTS, THREAD_INDICES, slot_error)
 from .violation import Violation, thread_name
 
 KINDS = ("rmap-lock-misuse", "unlocked-range-update", "unlocked-rmap-walk")
@@ -63,7 +63,9 @@ class RmapLock:
     def __init__(self, config: dict, mmap_held: list[int]):
         self.events: list = []
         self.on = config.get("rmap_lock", "none") == "rwsem"  # without the rwsem there is nothing to judge
-        self.slots: dict[int, _Slot] = {}
+        # by slot (the slots the pass takes, 0..255: a list probe, not a dictionary's), None
+        # until an event of the slot
+        self.slots: list[_Slot | None] = []
         self.mmap_held = mmap_held                    # per thread index: mmap_lock acquisitions held
         self.found: Violation | None = None           # the first violation
 
@@ -73,17 +75,26 @@ class RmapLock:
         self.slots.clear()
         self.found = None
 
+    def get(self, slot: int) -> _Slot | None:
+        slots = self.slots
+        return slots[slot] if 0 <= slot < len(slots) else None
+
     def slot(self, slot: int) -> _Slot:
-        s = self.slots.get(slot)
+        s = self.get(slot)
         if s is None:
-            s = self.slots[slot] = _Slot(slot)
+            if not 0 <= slot < SLOTS:
+                raise slot_error(slot)
+            slots = self.slots
+            while len(slots) <= slot:
+                slots.append(None)
+            s = slots[slot] = _Slot(slot)
         return s
 
     def root(self, slot: int, s: _Slot | None) -> _Slot | None:
         """The record of the root of the VMA in `slot` (whose record is s): most VMAs are their own."""
         if s is None:
             return None
-        return s if s.root == slot else self.slots.get(s.root)
+        return s if s.root == slot else self.get(s.root)
 
     def holds(self, t: int, s: _Slot | None, write_only: bool) -> bool:
         """Whether t holds the rwsem whose record is s (for write, or in either mode)."""
@@ -113,10 +124,10 @@ class RmapLock:
             self.report(self.unlocked_walk(idx, t, slot, f"used folio {page} through"))
 
     def may_walk(self, t: int, slot: int) -> bool:
-        return self.holds(t, self.root(slot, self.slots.get(slot)), False)
+        return self.holds(t, self.root(slot, self.get(slot)), False)
 
     def unlocked_walk(self, idx: int, t: int, slot: int, how: str) -> Violation:
-        s = self.slots.get(slot)
+        s = self.get(slot)
         rs = s.root if s is not None else slot
         return Violation("unlocked-rmap-walk",
                          f"{thread_name(t)} {how} VMA slot {slot} holding neither the mmap_lock nor "
@@ -128,7 +139,7 @@ class RmapLock:
             root = cast(int, value)  # (vm_root holds a slot + 1, or 0)
             self.slot(slot).root = root - 1 if root else slot
         elif _is_range(field):
-            s = self.slots.get(slot)
+            s = self.get(slot)
             if s is not None and s.in_tree > 0 and not self.holds(t, self.root(slot, s), True):
                 self.report(Violation("unlocked-range-update",
                                       f"{thread_name(t)} wrote {field} of VMA slot {slot}, which walkers can reach "
