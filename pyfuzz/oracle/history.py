@@ -25,7 +25,7 @@ from .kinds import (
     K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
     K_PREEMPT_OFF, K_RCU_UNLOCK, K_PREEMPT_ON, K_MAPPING_STORE, K_MAPPING_LOAD, K_ALLOC, K_LOOKUP,
     K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC, K_RMAP_LOCK,
-    K_RMAP_UNLOCK, NO_KIND, SLOTS, THREAD_INDICES, slot_error)
+    K_RMAP_UNLOCK, NO_KIND, THREAD_INDICES, fit)
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
@@ -204,14 +204,12 @@ class History:
 
     def grow(self, slot: int) -> None:
         """Room in the per-slot lists for `slot`, at its allocation."""
-        if not 0 <= slot < SLOTS:
-            raise slot_error(slot)
-        cur = self.slot_cur
-        while len(cur) <= slot:
-            cur.append(-1)
-            self.slot_owner.append(-1)
-            for row in self.ptr:
-                row.append(-1)
+        if slot < len(self.slot_cur):
+            return
+        fit(self.slot_cur, slot, -1)
+        fit(self.slot_owner, slot, -1)
+        for row in self.ptr:
+            fit(row, slot, -1)
 
     def cur(self, slot: int) -> int:
         """The slot's latest allocation (-1: none)."""

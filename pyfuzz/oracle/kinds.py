@@ -57,8 +57,12 @@ THREAD_INDICES: Final = 6
 SLOTS: Final = 256
 
 
-def slot_error(slot: int) -> ValueError:
-    return ValueError(f"VMA slot {slot}: the oracle takes slots 0..{SLOTS - 1}, as the core's events carry them")
+def fit(per_slot: list, slot: int, fill: object) -> None:
+    """Room for `slot` in a list indexed by the slot, new entries `fill`."""
+    if not 0 <= slot < SLOTS:
+        raise ValueError(f"VMA slot {slot}: the oracle takes slots 0..{SLOTS - 1}, as the core's events carry them")
+    while len(per_slot) <= slot:
+        per_slot.append(fill)
 
 
 def kind_codes(events: list[tuple]) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from .kinds import fit
 from .violation import thread_name
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ class HappensBefore:
             self.clocks[j][j] = 1
         self.pending_acquire: list[list[int] | None] = [None] * nthreads  # relaxed loads' views, until a fence
         self.section_end: list[list[int] | None] = self.pending_acquire[:]  # view at the end of each thread's last section
-        # slot -> view released into the counter (release sequence), or None
-        self.counter: dict[int, list[int] | None] = {}
+        # by slot (kinds.fit): the view released into its counter (release sequence), or None
+        self.counter: list[list[int] | None] = []
         self.mapping: dict[int, list[int]] = {}  # page -> view released by the last mapping store
         self.slab: dict[int, list[int]] = {}     # slot -> view of the last free (typesafe) or reclaim (deferred)
         self.lock: list[int] | None = None       # view of the last mmap_lock release
@@ -94,9 +95,10 @@ class HappensBefore:
         C = self.clocks[ti]
         rel = order in _REL
         if op == "store":
-            self.counter[slot] = C[:] if rel else None
+            self.release(slot, C[:] if rel else None)
         else:
-            lc = self.counter.get(slot)
+            counter = self.counter
+            lc = counter[slot] if 0 <= slot < len(counter) else None
             if lc is not None:
                 if order in _ACQ:
                     join(C, lc)
@@ -108,11 +110,15 @@ class HappensBefore:
                         join(pa, lc)
             if rel and op in _RMW:
                 if lc is None:
-                    self.counter[slot] = C[:]
+                    self.release(slot, C[:])
                 else:
                     join(lc, C)
         if rel:
             C[ti] = C[ti] + 1
+
+    def release(self, slot: int, view: list[int] | None) -> None:
+        fit(self.counter, slot, None)
+        self.counter[slot] = view
 
     def fence(self, ti: int) -> None:
         pa = self.pending_acquire[ti]

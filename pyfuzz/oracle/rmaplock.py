@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Final, cast
 
 from .kinds import (K_ALLOC, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_USE,
-                    K_WRITE, SLOTS, THREAD_INDICES, slot_error)
+                    K_WRITE, THREAD_INDICES, fit)
 from .violation import Violation, thread_name
 
 KINDS = ("rmap-lock-misuse", "unlocked-range-update", "unlocked-rmap-walk")
@@ -82,12 +82,8 @@ class RmapLock:
     def slot(self, slot: int) -> _Slot:
         s = self.get(slot)
         if s is None:
-            if not 0 <= slot < SLOTS:
-                raise slot_error(slot)
-            slots = self.slots
-            while len(slots) <= slot:
-                slots.append(None)
-            s = slots[slot] = _Slot(slot)
+            fit(self.slots, slot, None)
+            s = self.slots[slot] = _Slot(slot)
         return s
 
     def root(self, slot: int, s: _Slot | None) -> _Slot | None:
