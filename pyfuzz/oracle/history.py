@@ -46,7 +46,7 @@ def last_free(kinds: bytes) -> int:
 class Allocation:
     """One object: a (slot, generation) the slab handed out."""
 
-    __slots__ = ("aid", "slot", "gen", "alloc_idx", "allocer", "free", "freer", "reclaim",
+    __slots__ = ("aid", "slot", "gen", "alloc_idx", "allocer", "before", "free", "freer", "reclaim",
                  "start", "end", "pgoff", "ranges", "trees", "init", "preset", "root")
 
     def __init__(self, aid: int, slot: int, gen: int, idx: int, t: int):
@@ -55,6 +55,7 @@ class Allocation:
         self.gen = gen
         self.alloc_idx = idx
         self.allocer = t
+        self.before = -1          # the slot's allocation before it (-1: none)
         self.free = -1            # free event index
         self.freer: int | None = None
         self.reclaim = -1         # reclaim event index (deferred slab)
@@ -120,7 +121,6 @@ class History:
         self.last_free = -1
         self.frees = False
         self.allocs: list[Allocation] = []
-        self.by_key: dict[tuple[int, int], Allocation] = {}  # (slot, gen) -> Allocation
         # Per slot, lists indexed by the slot (grown at its first allocation, `grow`): a probe of a
         # list where a dictionary cost a hash and a lookup; -1 for none.
         self.ptr: list[list[int]] = [[] for _ in range(nthreads)]  # per thread index, by slot: its pointer's allocation
@@ -149,7 +149,6 @@ class History:
         self.last_free = last_free(kinds)
         self.frees = self.last_free >= 0
         self.allocs.clear()
-        self.by_key.clear()
         ptr = self.ptr
         opn = self.open_op
         held = self.mmap_held
@@ -210,6 +209,17 @@ class History:
         fit(self.slot_owner, slot, -1)
         for row in self.ptr:
             fit(row, slot, -1)
+
+    def find(self, slot: int, gen: int) -> Allocation | None:
+        """The allocation (slot, gen), if the slab handed it out: a walk back through the slot's
+        occupants from its latest (a generation is allocated once: a second is a double free)."""
+        aid = self.cur(slot)
+        while aid >= 0:
+            a = self.allocs[aid]
+            if a.gen == gen:
+                return a
+            aid = a.before
+        return None
 
     def cur(self, slot: int) -> int:
         """The slot's latest allocation (-1: none)."""
@@ -584,8 +594,8 @@ class History:
         self.rcu.check_reuse(old, t, slot, gen, idx)
         self.life.check_generation(slot, gen, idx)
         a = Allocation(len(self.allocs), slot, gen, idx, t)
+        a.before = prev
         self.allocs.append(a)
-        self.by_key[(slot, gen)] = a
         # each rule's own hook, called by name: a loop over the rules calls them through the
         # interpreter's generic method lookup in the compiled build
         self.lin.allocated(a)

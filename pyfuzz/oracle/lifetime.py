@@ -169,7 +169,7 @@ class Lifetime:
                 f"is still allocated (never freed): the slab free list is corrupted.", idx)
 
     def check_generation(self, slot: int, gen: int, idx: int) -> None:
-        if (slot, gen) in self.h.by_key:
+        if self.h.find(slot, gen) is not None:
             raise self.h.viol("double-free",
                               f"VMA slot {slot} gen {gen} was allocated a second time (the generation did not "
                               f"advance), at event {idx}.", idx)
@@ -178,7 +178,7 @@ class Lifetime:
         """The free rules (p: the allocation the freer's pointer to the slot refers to, -1 for
         none); returns the allocation freed."""
         h = self.h
-        a = h.by_key.get((slot, gen))
+        a = h.find(slot, gen)
         if a is None:
             raise h.viol("double-free",
                          f"{thread_name(t)} freed VMA slot {slot} gen {gen}, which was never allocated.", idx)

@@ -100,7 +100,7 @@ class ReadSideSections:
     def check_reclaim(self, slot: int, gen: int, idx: int) -> Allocation:
         """The grace-period rules; returns the allocation reclaimed."""
         h = self.h
-        a = h.by_key.get((slot, gen))
+        a = h.find(slot, gen)
         if not h.deferred:
             raise h.viol("bad-reclaim",
                          f"the RCU callback reclaimed VMA slot {slot} gen {gen} at event {idx}, but the slab is "
