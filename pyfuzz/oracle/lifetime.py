@@ -255,9 +255,10 @@ class Lifetime:
         at_get = None
         validated = False
         for r in a.ranges:
-            if r[0] <= held_since:
+            at: int = r[0]
+            if at <= held_since:
                 at_get = r
-            elif r[0] <= idx and _maps(r, page):
+            elif at <= idx and _maps(r, page):
                 validated = True
                 break
         if not validated and not (at_get is not None and _maps(at_get, page)):
@@ -283,4 +284,8 @@ def _thread(ref: tuple[int, int, str]) -> int:
 
 def _maps(r: tuple, page: int) -> bool:
     """Whether the range r = (event index, start, end, pgoff) maps the folio of page."""
-    return None not in r and r[3] <= page < r[3] + (r[2] - r[1])
+    # (typed as read: untyped, the compiled build compares and subtracts them as generic objects)
+    s: int | None = r[1]
+    e: int | None = r[2]
+    p: int | None = r[3]
+    return s is not None and e is not None and p is not None and p <= page < p + (e - s)
