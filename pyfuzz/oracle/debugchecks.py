@@ -27,6 +27,7 @@ from typing import Final
 
 from .kinds import K_FREE, K_LOCK, K_OP_END, K_PREEMPT_OFF, K_PREEMPT_ON, K_RCU_LOCK, K_RCU_UNLOCK, K_REF_CALL, K_TREE_INSERT, \
     K_TREE_REMOVE, kind_mask
+from .kinds import fit
 from .violation import Violation, thread_name
 
 KINDS = ("vma-not-detached", "suspicious-rcu-usage", "might-sleep", "unbalanced-rcu")
@@ -45,7 +46,7 @@ class DebugChecks:
         self.kind_mask = _LOCKDEP_MASK if self.lockdep else _DETACHED_MASK  # bit k: events of kind k are read
         self.rcu: dict[int, int] = {}       # thread -> rcu_read_lock nesting
         self.preempt: dict[int, int] = {}   # thread -> preempt_disable nesting
-        self.in_tree: dict[int, set[int]] = {}   # slot -> set of mms whose tree holds it
+        self.in_tree: list[int] = []  # by slot (kinds.fit): bit mm set while mm's tree holds it
         self.found: Violation | None = None  # the first violation
 
     def reset(self, events: list) -> None:
@@ -82,24 +83,24 @@ class DebugChecks:
         nest[t] = nest.get(t, 0) - 1
 
     def inserted(self, mm: int, slot: int) -> None:
-        mms = self.in_tree.get(slot)
-        if mms is None:
-            self.in_tree[slot] = {mm}
-        else:
-            mms.add(mm)
+        in_tree = self.in_tree
+        fit(in_tree, slot, 0)
+        in_tree[slot] = in_tree[slot] | (1 << mm)
 
     def removed(self, mm: int, slot: int) -> None:
-        mms = self.in_tree.get(slot)
-        if mms is not None:
-            mms.discard(mm)
+        in_tree = self.in_tree
+        if 0 <= slot < len(in_tree):
+            in_tree[slot] = in_tree[slot] & ~(1 << mm)
 
     def freed(self, idx: int, t: int, slot: int, gen: int) -> None:
-        mms = self.in_tree.get(slot)
+        in_tree = self.in_tree
+        mms = in_tree[slot] if 0 <= slot < len(in_tree) else 0
         if mms:
+            low = (mms & -mms).bit_length() - 1
             self.report(Violation(
                 "vma-not-detached",
                 f"{thread_name(t)} frees VMA slot {slot} gen {gen} at event {idx} while it is still "
-                f"in the tree of mm {min(mms)}: vm_area_free's vma_assert_detached() fires.", idx, self.events))
+                f"in the tree of mm {low}: vm_area_free's vma_assert_detached() fires.", idx, self.events))
 
     def put_called(self, idx: int, t: int, slot: int) -> None:
         if not self.rcu.get(t, 0) and not self.preempt.get(t, 0):
