@@ -112,7 +112,7 @@ def main() -> None:
         tag = "campaign" if loop.startswith("default") else "3x16"
         now = instructions(loop, n, keep=profile / f"now-{tag}.out" if profile else None)
         old = instructions(loop, n, ORACLE_MAIN, keep=profile / f"{ORACLE_MAIN}-{tag}.out" if profile else None)
-        print(f"{loop}: first {n} distinct histories, instructions per history in check: "
+        print(f"{loop}: first {n} distinct histories, instructions per history judged: "
               f"main {ORACLE_MAIN} {old:,.0f}, this build {now:,.0f} ({old / now:.2f}x fewer)", flush=True)
 
 

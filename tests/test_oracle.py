@@ -20,12 +20,13 @@ def _verdict(outcome, config):
     return None
 
 
-def test_histories_get_the_same_verdict_with_ordering_kept_to_the_end(monkeypatch):
-    """The pass keeps the clocks only up to the history's last free (none without one)."""
-    rng = random.Random(11)
+def _random_outcomes(seed: int, inputs: int = 400) -> list:
+    """(outcome, config) of random inputs under random configurations and mutants, each under its
+    own schedule and a PCT walk."""
+    rng = random.Random(seed)
     mutants = [m[0] for m in _core.MUTANTS]
     cases = []
-    for _ in range(400):
+    for _ in range(inputs):
         config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
         engine = _core.Engine(config, rng.choice(mutants))
         data = random_input(rng)
@@ -35,6 +36,12 @@ def test_histories_get_the_same_verdict_with_ordering_kept_to_the_end(monkeypatc
         except BaseException:  # a core panic is judged elsewhere
             continue
         cases += [(o, config) for o in outcomes]
+    return cases
+
+
+def test_histories_get_the_same_verdict_with_ordering_kept_to_the_end(monkeypatch):
+    """The pass keeps the clocks only up to the history's last free (none without one)."""
+    cases = _random_outcomes(11)
     shortcut = [_verdict(o, c) for o, c in cases]
     monkeypatch.setattr(history, "last_free", len)
     assert [_verdict(o, c) for o, c in cases] == shortcut
@@ -124,20 +131,9 @@ def test_the_cores_kind_codes_are_the_events_own_kinds():
     under random configurations and mutants, of every kind the core makes."""
     from pyfuzz.oracle.kinds import KIND, NO_KIND
 
-    rng = random.Random(31)
-    mutants = [m[0] for m in _core.MUTANTS]
     seen = set()
-    for _ in range(400):
-        config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
-        engine = _core.Engine(config, rng.choice(mutants))
-        data = random_input(rng)
-        try:
-            first = engine.run_bytes(data)
-            outcomes = [first, engine.run_bytes_with(data, "pct", rng.getrandbits(64), 32, first.steps)]
-        except BaseException:  # a core panic is judged elsewhere
-            continue
-        for o in outcomes:
-            assert o.kinds == kind_codes(o.events)
-            seen |= {ev[0] for ev in o.events}
+    for o, _ in _random_outcomes(31):
+        assert o.kinds == kind_codes(o.events)
+        seen |= {ev[0] for ev in o.events}
     assert len(set(KIND.values()) | {NO_KIND}) == len(KIND) + 1
     assert set(KIND) - seen <= {"panic", "warn"} and {"op_begin", "folio_map", "mapped_load"} <= seen, set(KIND) - seen
