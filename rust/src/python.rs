@@ -173,9 +173,15 @@ fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>>
 const EVENT_TUPLES_MAX: usize = 1 << 16;
 
 #[cfg(feature = "sancov")]
-fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
+fn events_to_py<'py>(py: Python<'py>, events: &[Event], _setup: Option<(&SetupTuples, usize)>) -> PyResult<Bound<'py, PyList>> {
     PyList::new(py, events.iter().map(|e| event_to_py(py, e)).collect::<PyResult<Vec<_>>>()?)
 }
+
+/// The tuples of an input's setup events, shared by the outcomes of all its runs: every run of
+/// a program starts with the same setup events (a fifth of a campaign history's events, a tenth
+/// of the events a program's walks export), so they are looked up in the table once per input
+/// and then copied, a reference count each. Empty until the first export of one of its runs.
+type SetupTuples = std::sync::Arc<std::sync::OnceLock<Vec<Py<PyTuple>>>>;
 
 // Keyed by `Event::key` and hashed with FxHash: two words instead of the event's fields, each
 // hashed and compared on its own (SipHash over the fields was about half of the export, the
@@ -188,16 +194,33 @@ thread_local! {
 }
 
 /// A history's events, the table taken once for all of them, each tuple put straight into the
-/// list.
+/// list; with `setup` (its input's shared tuples and how many setup events the history starts
+/// with) the first ones copied from there.
 #[cfg(not(feature = "sancov"))]
-fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
+fn events_to_py<'py>(py: Python<'py>, events: &[Event], setup: Option<(&SetupTuples, usize)>) -> PyResult<Bound<'py, PyList>> {
     let len = pyo3::ffi::Py_ssize_t::try_from(events.len()).map_err(|_| bad("history too long"))?;
     // SAFETY: PyList_New returns a new reference or null with the error set; until every slot
     // is set the list holds nulls, which its deallocation skips if an event fails to convert.
     let list = unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyList_New(len))?.cast_into_unchecked::<PyList>() };
+    let ptr = list.as_ptr();
+    // SAFETY: `i` is below the list's length, and the slot is empty: the list takes over the
+    // reference.
+    let set = |i: usize, tuple: Py<PyTuple>| unsafe { pyo3::ffi::PyList_SET_ITEM(ptr, i as pyo3::ffi::Py_ssize_t, tuple.into_ptr()) };
+    let (shared, n) = match setup {
+        Some((shared, n)) => (Some(shared), n),
+        None => (None, 0),
+    };
+    let prefix = shared.and_then(|shared| shared.get());
+    if let Some(prefix) = prefix {
+        assert_eq!(prefix.len(), n, "every run of a program starts with its setup's events");
+        for (i, tuple) in prefix.iter().enumerate() {
+            set(i, tuple.clone_ref(py));
+        }
+    }
+    let done = if prefix.is_some() { n } else { 0 };
     EVENT_TUPLES.with(|cell| {
         let mut table = cell.borrow_mut();
-        for (i, e) in events.iter().enumerate() {
+        for (i, e) in events.iter().enumerate().skip(done) {
             let tuple = match e.key() {
                 Some(key) => match table.get(&key) {
                     Some(t) => t.clone_ref(py),
@@ -212,12 +235,15 @@ fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, P
                 },
                 None => event_to_py(py, e)?.unbind(),
             };
-            // SAFETY: `i` is below the list's length, and the slot is empty: the list takes
-            // over the reference.
-            unsafe { pyo3::ffi::PyList_SET_ITEM(list.as_ptr(), i as pyo3::ffi::Py_ssize_t, tuple.into_ptr()) };
+            set(i, tuple);
         }
-        Ok(list)
-    })
+        PyResult::Ok(())
+    })?;
+    if let (Some(shared), None) = (shared, prefix) {
+        // The input's first export: its setup's tuples are the list's first.
+        let _ = shared.set((0..n).map(|i| list.get_item(i).map(|t| t.cast_into::<PyTuple>().expect("an event tuple").unbind())).collect::<PyResult<_>>()?);
+    }
+    Ok(list)
 }
 
 /// The result of one execution. `events` is built on first access: the fuzz loop only asks for it
@@ -226,6 +252,8 @@ fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, P
 struct PyOutcome {
     inner: Outcome,
     events: std::sync::OnceLock<Py<PyAny>>,
+    /// Its input's setup tuples, when it comes from an engine's run of fuzzer bytes.
+    setup: Option<SetupTuples>,
 }
 
 #[pymethods]
@@ -257,14 +285,20 @@ impl PyOutcome {
         if let Some(e) = self.events.get() {
             return Ok(e.clone_ref(py));
         }
-        let list: Py<PyAny> = events_to_py(py, &self.inner.events)?.into_any().unbind();
+        let setup = self.setup.as_ref().map(|shared| (shared, self.inner.setup_events));
+        let list: Py<PyAny> = events_to_py(py, &self.inner.events, setup)?.into_any().unbind();
         let _ = self.events.set(list.clone_ref(py));
         Ok(list)
     }
 }
 
 fn wrap(outcome: Outcome) -> PyOutcome {
-    PyOutcome { inner: outcome, events: std::sync::OnceLock::new() }
+    PyOutcome { inner: outcome, events: std::sync::OnceLock::new(), setup: None }
+}
+
+/// An outcome of a run of `d`'s program.
+fn wrap_run(outcome: Outcome, d: &Decoded) -> PyOutcome {
+    PyOutcome { setup: d.tuples.clone(), ..wrap(outcome) }
 }
 
 /// Decode fuzzer bytes into a program tuple (total: every byte string decodes).
@@ -379,6 +413,9 @@ struct Decoded {
     bytes: Vec<u8>,
     program: Program,
     setup: Option<engine::Setup>,
+    /// The tuples its runs' setup events export to (None in the coverage build, whose export
+    /// has no table).
+    tuples: Option<SetupTuples>,
 }
 
 #[pymethods]
@@ -392,7 +429,7 @@ impl PyEngine {
 
     /// Decode and run fuzzer bytes under the program's own schedule.
     fn run_bytes(&self, data: &Bound<'_, PyBytes>) -> PyOutcome {
-        wrap(self.decoded(data.as_bytes(), |d| self.run(&d.program, d.setup.as_ref(), &mut ListSchedule::new(&d.program.schedule))))
+        self.decoded(data.as_bytes(), |d| wrap_run(self.run(&d.program, d.setup.as_ref(), &mut ListSchedule::new(&d.program.schedule)), d))
     }
 
     /// Decode and run many inputs in one call, each under its program's own schedule, without
@@ -429,7 +466,7 @@ impl PyEngine {
         steps: Option<u32>,
     ) -> PyResult<PyOutcome> {
         self.decoded(data.as_bytes(), |d| {
-            Ok(wrap(self.run_walk(&d.program, d.setup.as_ref(), self.walk(&d.program, scheduler, seed, depth, steps)?)))
+            Ok(wrap_run(self.run_walk(&d.program, d.setup.as_ref(), self.walk(&d.program, scheduler, seed, depth, steps)?), d))
         })
     }
 
@@ -459,10 +496,11 @@ impl PyEngine {
             // every run's input, and its counts must not change with the calls the runs take.
             let run = self.decoded(data.as_bytes(), |d| {
                 let walk = self.walk(&d.program, scheduler, n, depth, steps)?;
-                Ok::<_, PyErr>(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_walk(&d.program, d.setup.as_ref(), walk))))
+                let run = std::panic::AssertUnwindSafe(|| wrap_run(self.run_walk(&d.program, d.setup.as_ref(), walk), d));
+                Ok::<_, PyErr>(std::panic::catch_unwind(run))
             })?;
             match run {
-                Ok(outcome) => walks.append((seed, wrap(outcome), crate::feedback::novel()))?,
+                Ok(outcome) => walks.append((seed, outcome, crate::feedback::novel()))?,
                 Err(payload) => {
                     walks.append((seed, panic_exception(py, payload), crate::feedback::novel()))?;
                     break;
@@ -519,7 +557,7 @@ impl PyEngine {
         // Not in the coverage build: whether a run decodes its input and builds its setup would
         // depend on the run before it, which libFuzzer would count (as with the export's table).
         if cfg!(feature = "sancov") {
-            return f(&Decoded { bytes: Vec::new(), program: Program::decode(data), setup: None });
+            return f(&Decoded { bytes: Vec::new(), program: Program::decode(data), setup: None, tuples: None });
         }
         let cache = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let decoded = match cache().take() {
@@ -527,7 +565,7 @@ impl PyEngine {
                 d.setup.get_or_insert_with(|| engine::Setup::new(&d.program, self.config));
                 d
             }
-            _ => Box::new(Decoded { bytes: data.to_vec(), program: Program::decode(data), setup: None }),
+            _ => Box::new(Decoded { bytes: data.to_vec(), program: Program::decode(data), setup: None, tuples: Some(SetupTuples::default()) }),
         };
         let result = f(&decoded);
         *cache() = Some(decoded);
