@@ -37,7 +37,7 @@ if %(module)r:
     spec.loader.exec_module(core)
     sys.modules["pyfuzz._core"] = pyfuzz._core = core
 from pyfuzz import _core
-from pyfuzz.bench import LOOP_JUDGES, MUTANT_CONFIG, checked_loop, one_by_one, _ignore
+from pyfuzz.bench import LOOP_JUDGES, MUTANT_CONFIG, checked_loop, _ignore
 from pyfuzz.harness import WALK_DEPTH
 inputs = importlib.import_module("oracle6-repeats").loops()[%(loop)r]
 engine = _core.Engine(MUTANT_CONFIG)
@@ -46,7 +46,7 @@ def walk(data, seed, steps):
 judges = LOOP_JUDGES[%(judge)r]
 def one_pass(*_):
     histories = judges(MUTANT_CONFIG) if judges is not None else None
-    runs = checked_loop(engine.run_bytes, one_by_one(walk), histories.judge if histories is not None else _ignore, inputs)
+    runs = checked_loop(engine.run_bytes, walk, histories.judge if histories is not None else _ignore, inputs)
     return {"runs": runs, "distinct": histories.checked if histories is not None else 0}
 one_pass()
 print(json.dumps(functools.reduce(one_pass, [0], 0)))

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from pyfuzz import _core as tree_core  # noqa: E402
-from pyfuzz.bench import LOOP_JUDGES, MUTANT_CONFIG, _ignore, checked_loop, one_by_one  # noqa: E402
+from pyfuzz.bench import LOOP_JUDGES, MUTANT_CONFIG, _ignore, checked_loop  # noqa: E402
 from pyfuzz.harness import WALK_DEPTH  # noqa: E402
 
 JUDGES = ("engine", "exported", "floor")
@@ -51,7 +51,7 @@ def one_pass(core, judge: str, inputs) -> float:
     judges = LOOP_JUDGES[judge]
     histories = judges(MUTANT_CONFIG) if judges is not None else None
     start = time.process_time()
-    runs = checked_loop(engine.run_bytes, one_by_one(walk), histories.judge if histories is not None else _ignore, inputs)
+    runs = checked_loop(engine.run_bytes, walk, histories.judge if histories is not None else _ignore, inputs)
     return runs / (time.process_time() - start)
 
 

@@ -45,7 +45,7 @@ def rate(mod, engine, inputs):
             except mod.Violation:
                 pass
     start = time.perf_counter()
-    runs = checked_loop(engine.run_bytes, lambda d, seeds, steps: engine.run_walks(d, "pct", seeds, WALK_DEPTH, steps),
+    runs = checked_loop(engine.run_bytes, lambda d, seed, steps: engine.run_bytes_with(d, "pct", seed, WALK_DEPTH, steps),
                         judge, inputs)
     return runs / (time.perf_counter() - start)
 

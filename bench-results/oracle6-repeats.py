@@ -62,7 +62,7 @@ def distinct_by_input(inputs):
         if outcome.digest not in seen:
             seen.add(outcome.digest)
             groups[-1].append(outcome.events)
-    checked_loop(own, lambda d, s, n: engine.run_walks(d, "pct", s, WALK_DEPTH, n), keep, inputs)
+    checked_loop(own, lambda d, s, n: engine.run_bytes_with(d, "pct", s, WALK_DEPTH, n), keep, inputs)
     return groups
 
 

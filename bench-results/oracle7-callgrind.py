@@ -38,7 +38,7 @@ def distinct(inputs) -> list[tuple[list, list]]:
         if outcome.digest not in seen:
             seen.add(outcome.digest)
             out.append((outcome.events, outcome.final_counters))
-    checked_loop(engine.run_bytes, lambda d, s, n: engine.run_walks(d, "pct", s, WALK_DEPTH, n), keep, inputs)
+    checked_loop(engine.run_bytes, lambda d, s, n: engine.run_bytes_with(d, "pct", s, WALK_DEPTH, n), keep, inputs)
     return out
 
 

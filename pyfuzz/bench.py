@@ -466,28 +466,19 @@ def compiled_oracle_at(commit: str):
         sys.path.remove(str(top))
 
 
-def checked_loop(run_own, run_walks, judge, inputs) -> int:
+def checked_loop(run_own, run_walk, judge, inputs) -> int:
     """The harness's loop (pyfuzz/harness.py) with fixed walks: each input under its own schedule,
-    then under WALKS_PER_INPUT PCT walks seeded from the first run's digest, all of them in one
-    call as the harness runs them (`run_walks(input, seeds, steps)`, `Engine.run_walks`'s
-    `(seed, outcome, novel)` triples), every history to `judge`. (The harness's walk schedule
-    adds walks to inputs that meet new interleavings; the loop under libFuzzer, with the
-    schedule, is `campaign_rates`.)"""
+    then under WALKS_PER_INPUT PCT walks seeded from the first run's digest, every history to
+    `judge`. (The harness's walk schedule adds walks to inputs that meet new interleavings; the
+    loop under libFuzzer, with the schedule, is `campaign_rates`.)"""
     runs = 0
     for x in inputs:
         first = run_own(x)
         judge(first)
-        digest = first.digest
-        for _, outcome, _ in run_walks(x, [digest ^ i for i in range(WALKS_PER_INPUT)], first.steps):
-            judge(outcome)
+        for i in range(WALKS_PER_INPUT):
+            judge(run_walk(x, first.digest ^ i, first.steps))
         runs += 1 + WALKS_PER_INPUT
     return runs
-
-
-def one_by_one(run_walk):
-    """`run_walks` for `checked_loop` from a function that runs one walk, `run_walk(input, seed,
-    steps)`: for executors without a call that runs many (program tuples, the pure-Python one)."""
-    return lambda x, seeds, steps: [(seed, run_walk(x, seed, steps), 0) for seed in seeds]
 
 
 def _ignore(outcome) -> None:
@@ -505,7 +496,7 @@ _cpu = time.process_time
 LOOP_JUDGES = {"engine": None, "exported": FLOOR.Exported, "floor": FLOOR.KindsRead, "checked": DistinctHistories}
 
 
-def _measure(run_own, run_walks, inputs, repeats: int) -> dict:
+def _measure(run_own, run_walk, inputs, repeats: int) -> dict:
     """Median runs/s of the loop with each of LOOP_JUDGES, passes interleaved (a change of load
     falls on all of them alike), and what the oracle saw in the last pass."""
     rates: dict[str, list[float]] = {name: [] for name in LOOP_JUDGES}
@@ -514,7 +505,7 @@ def _measure(run_own, run_walks, inputs, repeats: int) -> dict:
         for name, judges in LOOP_JUDGES.items():
             histories = judges(MUTANT_CONFIG) if judges is not None else None
             start = _cpu()
-            runs = checked_loop(run_own, run_walks, histories.judge if histories is not None else _ignore, inputs)
+            runs = checked_loop(run_own, run_walk, histories.judge if histories is not None else _ignore, inputs)
             rates[name].append(runs / (_cpu() - start))
             if histories is not None:
                 seen = {"runs": runs, "distinct": histories.checked}
@@ -524,7 +515,7 @@ def _measure(run_own, run_walks, inputs, repeats: int) -> dict:
     return {**out, "all_s": {name: [round(x) for x in r] for name, r in rates.items()}, **seen}
 
 
-def _distinct(run_own, run_walks, inputs) -> list:
+def _distinct(run_own, run_walk, inputs) -> list:
     """The distinct histories of the loop (by digest), in the order it meets them."""
     outcomes, digests = [], set()
 
@@ -532,7 +523,7 @@ def _distinct(run_own, run_walks, inputs) -> list:
         if outcome.digest not in digests:
             digests.add(outcome.digest)
             outcomes.append(outcome)
-    checked_loop(run_own, run_walks, keep, inputs)
+    checked_loop(run_own, run_walk, keep, inputs)
     return outcomes
 
 
@@ -557,29 +548,29 @@ def _oracles(main, before) -> dict:
     return mods
 
 
-def _before_after(run_own, run_walks, inputs, repeats: int, mods: dict) -> dict:
+def _before_after(run_own, run_walk, inputs, repeats: int, mods: dict) -> dict:
     """The loop under each oracle, passes interleaved, medians; and each oracle alone per
     distinct history, over the loop's distinct histories with their events already built."""
     rates = {name: [] for name in mods}
     alone = {name: [] for name in mods}
-    outcomes = _distinct(run_own, run_walks, inputs)
+    outcomes = _distinct(run_own, run_walk, inputs)
     for o in outcomes:
         o.events  # noqa: B018  (built once, outside the oracle's timing)
     for _ in range(repeats):
         for name, mod in mods.items():
             histories = mod.DistinctHistories(MUTANT_CONFIG)
             start = _cpu()
-            runs = checked_loop(run_own, run_walks, histories.judge, inputs)
+            runs = checked_loop(run_own, run_walk, histories.judge, inputs)
             rates[name].append(runs / (_cpu() - start))
             alone[name].append(_oracle_seconds(mod, outcomes) / max(len(outcomes), 1))
     return {name: {"runs_per_s": statistics.median(rates[name]), "oracle_us": statistics.median(alone[name]) * 1e6}
             for name in mods}
 
 
-def _oracle_cost(run_own, run_walks, inputs) -> dict:
+def _oracle_cost(run_own, run_walk, inputs) -> dict:
     """Mean events and oracle time per distinct history (a separate pass: the loop rows above
     are timed with nothing else in them)."""
-    outcomes = _distinct(run_own, run_walks, inputs)
+    outcomes = _distinct(run_own, run_walk, inputs)
     per = _oracle_seconds(ORACLE, outcomes) / max(len(outcomes), 1)
     return {"events": statistics.mean(len(o.events) for o in outcomes), "oracle_us": per * 1e6}
 
@@ -595,14 +586,14 @@ def bench_speed(args, console: Console) -> int:
     engine = _core.Engine(MUTANT_CONFIG)
     own = engine.run_bytes
 
-    def walk(data, seeds, steps):
-        return engine.run_walks(data, "pct", seeds, WALK_DEPTH, steps)
+    def walk(data, seed, steps):
+        return engine.run_bytes_with(data, "pct", seed, WALK_DEPTH, steps)
 
     rows = []
 
-    def row(what, run_own, run_walks, inputs, **extra):
-        r = _measure(run_own, run_walks, inputs, repeats)
-        r.update(_oracle_cost(run_own, run_walks, inputs), what=what, **extra)
+    def row(what, run_own, run_walk, inputs, **extra):
+        r = _measure(run_own, run_walk, inputs, repeats)
+        r.update(_oracle_cost(run_own, run_walk, inputs), what=what, **extra)
         rows.append(r)
         console.print(f"{what}: {r['runs_per_s']:,.0f} checked runs/s (the floor {r['floor_runs_per_s']:,.0f})",
                       markup=False)
@@ -629,7 +620,7 @@ def bench_speed(args, console: Console) -> int:
                     compared["3 threads x 16 get/put/rmap ops"] = inputs
                 row(what, own, walk, inputs, shape=f"{threads}x{ops}")
             else:  # more ops than the decoder draws: the same programs handed over as tuples
-                row(what + " (as tuples)", own_tuple, one_by_one(walk_tuple), [_program_tuple(*p) for p in programs],
+                row(what + " (as tuples)", own_tuple, walk_tuple, [_program_tuple(*p) for p in programs],
                     shape=f"{threads}x{ops}")
 
     # The acceleration: the same get/put programs, the same loop and oracle, two executors.
@@ -644,7 +635,7 @@ def bench_speed(args, console: Console) -> int:
         def py_walk(p, seed, steps):
             return pyrcuref.run((0, 4), p[0], pyrcuref.Pct(len(p[0]), WALK_DEPTH, steps, seed))
 
-        py = row(f"get/put, {threads} threads x 8 ops: pure-Python executor", py_own, one_by_one(py_walk), programs,
+        py = row(f"get/put, {threads} threads x 8 ops: pure-Python executor", py_own, py_walk, programs,
                  shape=f"getput{threads}x8-python")
         rust["ratio_to_python"] = rust["runs_per_s"] / py["runs_per_s"]
         rust["engine_ratio_to_python"] = rust["engine_only_runs_per_s"] / py["engine_only_runs_per_s"]

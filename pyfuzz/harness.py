@@ -240,22 +240,17 @@ def main(argv: list[str]) -> None:
 
     engine = core = None
 
-    def panicked(e: BaseException, data: bytes, walk: dict | None) -> None:
-        """A run ended in `e`: a core panic is reported (and the campaign goes on), anything else
-        is a crash to libFuzzer."""
+    def run(data: bytes, walk: dict | None):
+        """The run's outcome, or None when the core panicked (and the campaign goes on)."""
         nonlocal engine
-        if not is_core_panic(e) or findings_dir is None:
-            raise e
-        report(data, walk, None, panic_violation(e), 0)
-        # Whatever state the panic left the engine in, the next run starts from a new one.
-        engine = core.Engine(config, mutant)
-
-    def run_own(data: bytes):
-        """The run's outcome, or None when the core panicked."""
         try:
-            return engine.run_bytes(data)
+            return engine.run_bytes(data) if walk is None else engine.run_bytes_with(data, **walk)
         except BaseException as e:
-            panicked(e, data, None)
+            if not is_core_panic(e) or findings_dir is None:
+                raise  # a crash to libFuzzer
+            report(data, walk, None, panic_violation(e), 0)
+            # Whatever state the panic left the engine in, the next run starts from a new one.
+            engine = core.Engine(config, mutant)
             return None
 
     def test_one_input(data: bytes) -> None:
@@ -274,7 +269,7 @@ def main(argv: list[str]) -> None:
         parent_seed = inherited[1] if inherited[0] == data else None
         inherited[0] = inherited[1] = None
         stats["runs"] += 1
-        outcome = run_own(data)
+        outcome = run(data, None)
         judge(outcome, data, None)
         if outcome is None:
             return
@@ -282,25 +277,15 @@ def main(argv: list[str]) -> None:
         if parent_seed is not None:
             seeds = itertools.chain([parent_seed], seeds)
         best_gain, best_seed, mark = 0, None, core.novel_interleavings() if steer else 0
-        steps = outcome.steps
-        # The walks in one call; the core reads `seeds` as it goes, so the schedule still decides
-        # each walk by what the runs before it met. A panic ends the call at its walk: the rest
-        # go on in a new one, on the new engine.
-        going = True
-        while going:
-            going = False
-            for seed, walked, met in engine.run_walks(data, "pct", seeds, WALK_DEPTH, steps):
-                walk = {"scheduler": "pct", "seed": seed, "depth": WALK_DEPTH, "steps": steps}
-                stats["runs"] += 1
-                if isinstance(walked, BaseException):
-                    panicked(walked, data, walk)
-                    going = True
-                else:
-                    judge(walked, data, walk)
-                if steer:
-                    if met - mark > best_gain:
-                        best_gain, best_seed = met - mark, seed
-                    mark = met
+        for seed in seeds:
+            walk = {"scheduler": "pct", "seed": seed, "depth": WALK_DEPTH, "steps": outcome.steps}
+            stats["runs"] += 1
+            judge(run(data, walk), data, walk)
+            if steer:
+                met = core.novel_interleavings()
+                if met - mark > best_gain:
+                    best_gain, best_seed = met - mark, seed
+                mark = met
         if best_seed is not None:
             novel_seed[data] = best_seed  # at most one input per feature: bounded
         elif parent_seed is not None:

@@ -49,31 +49,6 @@ def test_a_program_run_as_bytes_or_as_a_tuple_has_one_history():
         assert engine.run_program(program, "pct", i, 8, own.steps).events == walk.events
 
 
-def test_walks_run_in_one_call_are_the_walks_run_one_by_one():
-    engine = _core.Engine(SEED_CONFIG)
-    for i, data in enumerate(random_inputs(60, seed=8)):
-        own = engine.run_bytes(data)
-        seeds = [own.digest ^ k for k in range(5)] + [2**64 - 1 - i]
-        walks = engine.run_walks(data, "pct", seeds, 32, own.steps)
-        assert [seed for seed, _, _ in walks] == seeds
-        for seed, walked, novel in walks:
-            alone = engine.run_bytes_with(data, "pct", seed, 32, own.steps)
-            assert (walked.events, walked.digest, walked.steps, walked.taken, walked.final_counters) == \
-                (alone.events, alone.digest, alone.steps, alone.taken, alone.final_counters)
-            assert novel == _core.novel_interleavings()
-    # Any iterable of seeds; an error it raises is the call's.
-    data = random_inputs(1, seed=9)[0]
-    assert [seed for seed, _, _ in engine.run_walks(data, "random", iter(range(3)))] == [0, 1, 2]
-
-    def failing():
-        yield 1
-        raise KeyError("no more seeds")
-    with pytest.raises(KeyError, match="no more seeds"):
-        engine.run_walks(data, "pct", failing())
-    with pytest.raises(ValueError, match="unknown scheduler"):
-        engine.run_walks(data, "sideways", [1])
-
-
 def test_an_outcome_exports_its_history_whenever_it_is_read():
     # A run of bytes shares its setup's tuples with the input's other runs (python.rs): read
     # first or later, or once the engine has gone on to other inputs, the history is the one the
@@ -82,7 +57,7 @@ def test_an_outcome_exports_its_history_whenever_it_is_read():
     kept = []
     for i, data in enumerate(random_inputs(40, seed=10)):
         own = engine.run_bytes(data)
-        walks = [o for _, o, _ in engine.run_walks(data, "pct", [i, i + 1], 32, own.steps)]
+        walks = [engine.run_bytes_with(data, "pct", seed, 32, own.steps) for seed in (i, i + 1)]
         read_early = walks[1].events if i % 2 else None  # a walk's history read before its input's own
         kept.append((data, own, walks, read_early))
     for i, (data, own, walks, read_early) in enumerate(kept):

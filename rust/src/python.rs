@@ -470,46 +470,6 @@ impl PyEngine {
         })
     }
 
-    /// `run_bytes_with(data, scheduler, seed, depth, steps)` for each seed `seeds` yields, in
-    /// order, in one call: `(seed, outcome, novel)` per walk, `novel` what `novel_interleavings()`
-    /// gives right after it. The fuzz loop's 16 and more walks of an input cost one Python call
-    /// and one decoding instead of one per walk. `seeds` is read one
-    /// seed at a time, each after the walk before it has run, so an iterator may decide the next
-    /// walk by what the last one met (the harness's walk schedule). A walk in which the core
-    /// panics ends the list with `(seed, the PanicException run_bytes_with would have raised, novel)`,
-    /// after the walks before it, as the panic ended them there.
-    #[pyo3(signature = (data, scheduler, seeds, depth=3, steps=None))]
-    fn run_walks<'py>(
-        &self,
-        data: &Bound<'py, PyBytes>,
-        scheduler: &str,
-        seeds: &Bound<'py, PyAny>,
-        depth: u32,
-        steps: Option<u32>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let py = data.py();
-        let walks = PyList::empty(py);
-        for seed in seeds.try_iter()? {
-            let seed = seed?;
-            let n: u64 = seed.extract()?;
-            // Through the cache for each walk, as `run_bytes_with`: the coverage build decodes
-            // every run's input, and its counts must not change with the calls the runs take.
-            let run = self.decoded(data.as_bytes(), |d| {
-                let walk = self.walk(&d.program, scheduler, n, depth, steps)?;
-                let run = std::panic::AssertUnwindSafe(|| wrap_run(self.run_walk(&d.program, d.setup.as_ref(), walk), d));
-                Ok::<_, PyErr>(std::panic::catch_unwind(run))
-            })?;
-            match run {
-                Ok(outcome) => walks.append((seed, outcome, crate::feedback::novel()))?,
-                Err(payload) => {
-                    walks.append((seed, panic_exception(py, payload), crate::feedback::novel()))?;
-                    break;
-                }
-            }
-        }
-        Ok(walks)
-    }
-
     /// Run a program tuple (`decode`'s shape) under its own schedule or, with `scheduler`, as
     /// `run_bytes_with` would: for programs the decoder cannot spell, such as threads with more
     /// ops than it draws.
@@ -618,17 +578,6 @@ impl PyEngine {
             other => return Err(bad(format!("unknown scheduler {other:?}"))),
         })
     }
-}
-
-/// The exception pyo3 raises for a panic that reaches Python, with the message it gives it.
-#[cold]
-fn panic_exception(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> Bound<'_, PyAny> {
-    let message = match (payload.downcast_ref::<String>(), payload.downcast_ref::<&str>()) {
-        (Some(s), _) => s.clone(),
-        (None, Some(s)) => s.to_string(),
-        (None, None) => "panic from Rust code".to_string(),
-    };
-    pyo3::panic::PanicException::new_err((message,)).into_value(py).into_bound(py).into_any()
 }
 
 struct Recorder {
