@@ -405,16 +405,15 @@ struct PyEngine {
     /// decoding it again for each run was about 5% of a run, building the setup's world 8%
     /// (callgrind). Both are functions of the bytes (and the configuration), so each run starts
     /// as it did. An input run once (`bench engine`'s) builds its world in place.
-    /// Boxed: it is taken out and put back on every run, and the setup's world is large.
-    last: std::sync::Mutex<Option<Box<Decoded>>>,
+    last: std::sync::Mutex<Option<Decoded>>,
 }
 
 struct Decoded {
     bytes: Vec<u8>,
     program: Program,
     setup: Option<engine::Setup>,
-    /// The tuples its runs' setup events export to (None in the coverage build, whose export
-    /// has no table).
+    /// The tuples its runs' setup events export to, made with `setup` (None in the coverage
+    /// build, whose export has no table).
     tuples: Option<SetupTuples>,
 }
 
@@ -510,26 +509,30 @@ impl PyEngine {
 }
 
 impl PyEngine {
-    /// `f` of `data` decoded, made again only when `data` is not the last input's. It is taken
-    /// out of the cache while `f` runs, so a run that panics leaves the cache empty, never
-    /// inconsistent.
+    /// `f` of `data` decoded, made again only when `data` is not the last input's. The cache
+    /// stays locked while `f` runs, with nothing in it changed there: a run that panics leaves
+    /// it as it was (poisoned, which the next run ignores). Moving it out and back in by value
+    /// around each run (the setup's world is large) was 3% of a campaign run (callgrind), and
+    /// boxing it cost a run of a new input two allocations more (`bench engine`).
     fn decoded<R>(&self, data: &[u8], f: impl FnOnce(&Decoded) -> R) -> R {
         // Not in the coverage build: whether a run decodes its input and builds its setup would
         // depend on the run before it, which libFuzzer would count (as with the export's table).
         if cfg!(feature = "sancov") {
             return f(&Decoded { bytes: Vec::new(), program: Program::decode(data), setup: None, tuples: None });
         }
-        let cache = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let decoded = match cache().take() {
-            Some(mut d) if d.bytes == data => {
-                d.setup.get_or_insert_with(|| engine::Setup::new(&d.program, self.config));
+        let mut cache = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let decoded = match &mut *cache {
+            Some(d) if d.bytes == data => {
+                if d.setup.is_none() {
+                    // The input's second run: from now on its runs share a setup and its tuples.
+                    d.setup = Some(engine::Setup::new(&d.program, self.config));
+                    d.tuples = Some(SetupTuples::default());
+                }
                 d
             }
-            _ => Box::new(Decoded { bytes: data.to_vec(), program: Program::decode(data), setup: None, tuples: Some(SetupTuples::default()) }),
+            slot => slot.insert(Decoded { bytes: data.to_vec(), program: Program::decode(data), setup: None, tuples: None }),
         };
-        let result = f(&decoded);
-        *cache() = Some(decoded);
-        result
+        f(decoded)
     }
 
     /// PCT, the harness's walk (16 of every 17 runs of the fuzz loop), runs in a copy of the
