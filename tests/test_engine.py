@@ -49,6 +49,25 @@ def test_a_program_run_as_bytes_or_as_a_tuple_has_one_history():
         assert engine.run_program(program, "pct", i, 8, own.steps).events == walk.events
 
 
+def test_an_outcome_exports_its_history_whenever_it_is_read():
+    # A run of bytes shares its setup's tuples with the input's other runs (python.rs): read
+    # first or later, or once the engine has gone on to other inputs, the history is the one the
+    # program tuple gives.
+    engine = _core.Engine(SEED_CONFIG)
+    kept = []
+    for i, data in enumerate(random_inputs(40, seed=10)):
+        own = engine.run_bytes(data)
+        walks = [engine.run_bytes_with(data, "pct", seed, 32, own.steps) for seed in (i, i + 1)]
+        read_early = walks[1].events if i % 2 else None  # a walk's history read before its input's own
+        kept.append((data, own, walks, read_early))
+    for i, (data, own, walks, read_early) in enumerate(kept):
+        program = _core.decode(data)
+        assert own.events == engine.run_program(program).events
+        expected = [engine.run_program(program, "pct", seed, 32, own.steps).events for seed in (i, i + 1)]
+        assert [walk.events for walk in walks] == expected
+        assert read_early in (None, expected[1])
+
+
 def test_same_bytes_same_history_every_time():
     engine = _core.Engine(SEED_CONFIG)
     for data in random_inputs(50, seed=1):

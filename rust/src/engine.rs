@@ -319,6 +319,8 @@ fn build<E: Env>(env: &E, program: &Program) {
 
 pub struct Outcome {
     pub events: Vec<Event>,
+    /// How many of `events` the setup recorded: the same first events in every run of the program.
+    pub setup_events: usize,
     pub steps: u32,
     /// (thread, op index) of every step in the order taken: replaying it as a schedule gives the
     /// same interleaving, and dropping an op's steps keeps everyone else's order (the minimizer).
@@ -427,7 +429,7 @@ fn run_in<S: Scheduler>(world: &World, log: RefCell<Vec<Event>>, digest: Cell<u6
     }
     let Sched { steps, taken, .. } = rt.sched.into_inner();
     let events = rt.log.into_inner();
-    Outcome { digest: event::finish(rt.digest.get(), events.len()), final_counters: world.final_counters(), events, steps, taken }
+    Outcome { digest: event::finish(rt.digest.get(), events.len()), final_counters: world.final_counters(), events, setup_events: seen, steps, taken }
 }
 
 /// Run a program under its own schedule.

@@ -173,9 +173,15 @@ fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>>
 const EVENT_TUPLES_MAX: usize = 1 << 16;
 
 #[cfg(feature = "sancov")]
-fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
+fn events_to_py<'py>(py: Python<'py>, events: &[Event], _setup: Option<(&SetupTuples, usize)>) -> PyResult<Bound<'py, PyList>> {
     PyList::new(py, events.iter().map(|e| event_to_py(py, e)).collect::<PyResult<Vec<_>>>()?)
 }
+
+/// The tuples of an input's setup events, shared by the outcomes of all its runs: every run of
+/// a program starts with the same setup events (a fifth of a campaign history's events, a tenth
+/// of the events a program's walks export), so they are looked up in the table once per input
+/// and then copied, a reference count each. Empty until the first export of one of its runs.
+type SetupTuples = std::sync::Arc<std::sync::OnceLock<Vec<Py<PyTuple>>>>;
 
 // Keyed by `Event::key` and hashed with FxHash: two words instead of the event's fields, each
 // hashed and compared on its own (SipHash over the fields was about half of the export, the
@@ -188,16 +194,33 @@ thread_local! {
 }
 
 /// A history's events, the table taken once for all of them, each tuple put straight into the
-/// list.
+/// list; with `setup` (its input's shared tuples and how many setup events the history starts
+/// with) the first ones copied from there.
 #[cfg(not(feature = "sancov"))]
-fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
+fn events_to_py<'py>(py: Python<'py>, events: &[Event], setup: Option<(&SetupTuples, usize)>) -> PyResult<Bound<'py, PyList>> {
     let len = pyo3::ffi::Py_ssize_t::try_from(events.len()).map_err(|_| bad("history too long"))?;
     // SAFETY: PyList_New returns a new reference or null with the error set; until every slot
     // is set the list holds nulls, which its deallocation skips if an event fails to convert.
     let list = unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyList_New(len))?.cast_into_unchecked::<PyList>() };
+    let ptr = list.as_ptr();
+    // SAFETY: `i` is below the list's length, and the slot is empty: the list takes over the
+    // reference.
+    let set = |i: usize, tuple: Py<PyTuple>| unsafe { pyo3::ffi::PyList_SET_ITEM(ptr, i as pyo3::ffi::Py_ssize_t, tuple.into_ptr()) };
+    let (shared, n) = match setup {
+        Some((shared, n)) => (Some(shared), n),
+        None => (None, 0),
+    };
+    let prefix = shared.and_then(|shared| shared.get());
+    if let Some(prefix) = prefix {
+        assert_eq!(prefix.len(), n, "every run of a program starts with its setup's events");
+        for (i, tuple) in prefix.iter().enumerate() {
+            set(i, tuple.clone_ref(py));
+        }
+    }
+    let done = if prefix.is_some() { n } else { 0 };
     EVENT_TUPLES.with(|cell| {
         let mut table = cell.borrow_mut();
-        for (i, e) in events.iter().enumerate() {
+        for (i, e) in events.iter().enumerate().skip(done) {
             let tuple = match e.key() {
                 Some(key) => match table.get(&key) {
                     Some(t) => t.clone_ref(py),
@@ -212,12 +235,15 @@ fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, P
                 },
                 None => event_to_py(py, e)?.unbind(),
             };
-            // SAFETY: `i` is below the list's length, and the slot is empty: the list takes
-            // over the reference.
-            unsafe { pyo3::ffi::PyList_SET_ITEM(list.as_ptr(), i as pyo3::ffi::Py_ssize_t, tuple.into_ptr()) };
+            set(i, tuple);
         }
-        Ok(list)
-    })
+        PyResult::Ok(())
+    })?;
+    if let (Some(shared), None) = (shared, prefix) {
+        // The input's first export: its setup's tuples are the list's first.
+        let _ = shared.set((0..n).map(|i| list.get_item(i).map(|t| t.cast_into::<PyTuple>().expect("an event tuple").unbind())).collect::<PyResult<_>>()?);
+    }
+    Ok(list)
 }
 
 /// The result of one execution. `events` is built on first access: the fuzz loop only asks for it
@@ -226,6 +252,8 @@ fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, P
 struct PyOutcome {
     inner: Outcome,
     events: std::sync::OnceLock<Py<PyAny>>,
+    /// Its input's setup tuples, when it comes from an engine's run of fuzzer bytes.
+    setup: Option<SetupTuples>,
 }
 
 #[pymethods]
@@ -266,7 +294,8 @@ impl PyOutcome {
         if let Some(e) = self.events.get() {
             return Ok(e.clone_ref(py));
         }
-        let list: Py<PyAny> = events_to_py(py, &self.inner.events)?.into_any().unbind();
+        let setup = self.setup.as_ref().map(|shared| (shared, self.inner.setup_events));
+        let list: Py<PyAny> = events_to_py(py, &self.inner.events, setup)?.into_any().unbind();
         let _ = self.events.set(list.clone_ref(py));
         Ok(list)
     }
@@ -309,7 +338,12 @@ fn kind_code(e: &Event) -> u8 {
 }
 
 fn wrap(outcome: Outcome) -> PyOutcome {
-    PyOutcome { inner: outcome, events: std::sync::OnceLock::new() }
+    PyOutcome { inner: outcome, events: std::sync::OnceLock::new(), setup: None }
+}
+
+/// An outcome of a run of `d`'s program.
+fn wrap_run(outcome: Outcome, d: &Decoded) -> PyOutcome {
+    PyOutcome { setup: d.tuples.clone(), ..wrap(outcome) }
 }
 
 /// Decode fuzzer bytes into a program tuple (total: every byte string decodes).
@@ -423,6 +457,9 @@ struct Decoded {
     bytes: Vec<u8>,
     program: Program,
     setup: Option<engine::Setup>,
+    /// The tuples its runs' setup events export to, made with `setup` (None in the coverage
+    /// build, whose export has no table).
+    tuples: Option<SetupTuples>,
 }
 
 #[pymethods]
@@ -436,7 +473,7 @@ impl PyEngine {
 
     /// Decode and run fuzzer bytes under the program's own schedule.
     fn run_bytes(&self, data: &Bound<'_, PyBytes>) -> PyOutcome {
-        wrap(self.decoded(data.as_bytes(), |d| self.run(&d.program, d.setup.as_ref(), &mut ListSchedule::new(&d.program.schedule))))
+        self.decoded(data.as_bytes(), |d| wrap_run(self.run(&d.program, d.setup.as_ref(), &mut ListSchedule::new(&d.program.schedule)), d))
     }
 
     /// Decode and run many inputs in one call, each under its program's own schedule, without
@@ -473,7 +510,7 @@ impl PyEngine {
         steps: Option<u32>,
     ) -> PyResult<PyOutcome> {
         self.decoded(data.as_bytes(), |d| {
-            Ok(wrap(self.run_walk(&d.program, d.setup.as_ref(), self.walk(&d.program, scheduler, seed, depth, steps)?)))
+            Ok(wrap_run(self.run_walk(&d.program, d.setup.as_ref(), self.walk(&d.program, scheduler, seed, depth, steps)?), d))
         })
     }
 
@@ -517,26 +554,30 @@ impl PyEngine {
 }
 
 impl PyEngine {
-    /// `f` of `data` decoded, made again only when `data` is not the last input's. It is taken
-    /// out of the cache while `f` runs, so a run that panics leaves the cache empty, never
-    /// inconsistent.
+    /// `f` of `data` decoded, made again only when `data` is not the last input's. The cache
+    /// stays locked while `f` runs, with nothing in it changed there: a run that panics leaves
+    /// it as it was (poisoned, which the next run ignores). Moving it out and back in by value
+    /// around each run (the setup's world is large) was 3% of a campaign run (callgrind), and
+    /// boxing it cost a run of a new input two allocations more (`bench engine`).
     fn decoded<R>(&self, data: &[u8], f: impl FnOnce(&Decoded) -> R) -> R {
         // Not in the coverage build: whether a run decodes its input and builds its setup would
         // depend on the run before it, which libFuzzer would count (as with the export's table).
         if cfg!(feature = "sancov") {
-            return f(&Decoded { bytes: Vec::new(), program: Program::decode(data), setup: None });
+            return f(&Decoded { bytes: Vec::new(), program: Program::decode(data), setup: None, tuples: None });
         }
-        let cache = || self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let decoded = match cache().take() {
-            Some(mut d) if d.bytes == data => {
-                d.setup.get_or_insert_with(|| engine::Setup::new(&d.program, self.config));
+        let mut cache = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let decoded = match &mut *cache {
+            Some(d) if d.bytes == data => {
+                if d.setup.is_none() {
+                    // The input's second run: from now on its runs share a setup and its tuples.
+                    d.setup = Some(engine::Setup::new(&d.program, self.config));
+                    d.tuples = Some(SetupTuples::default());
+                }
                 d
             }
-            _ => Decoded { bytes: data.to_vec(), program: Program::decode(data), setup: None },
+            slot => slot.insert(Decoded { bytes: data.to_vec(), program: Program::decode(data), setup: None, tuples: None }),
         };
-        let result = f(&decoded);
-        *cache() = Some(decoded);
-        result
+        f(decoded)
     }
 
     /// PCT, the harness's walk (16 of every 17 runs of the fuzz loop), runs in a copy of the
