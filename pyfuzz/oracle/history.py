@@ -277,8 +277,7 @@ class History:
         started = False
 
         kinds = self.kinds
-        for idx in range(len(events)):
-            ev = events[idx]
+        for idx, ev in enumerate(events):
             t: int = ev[1]
             kind = kinds[idx]
             ti = t + 2
