@@ -32,7 +32,7 @@ def check_end(h: History, lin: Linearizability, life: Lifetime, final_counters: 
                              f"{h.an(aid)} is in no tree and nobody holds it, yet it was never freed"
                              f"{life.owned(aid)} (leak).", n_ev)
             continue
-        finals = lin.final.get(aid) or {a.init}
+        finals = lin.final[aid] or {a.init}
         if len(finals) > 1:
             if any(_state_holds(h, life, a, s, final_counters, n_ev) is None for s in finals):
                 continue

@@ -206,7 +206,9 @@ class Linearizability:
     def __init__(self, h: History):
         self.h = h
         self.ops: list[list[tuple]] = []  # per allocation: its completed rcuref operations, by call
-        self.final: dict[int, set] = {}    # allocation -> set of spec states some linearization ends in
+        # per allocation, filled by `finish`: the set of spec states some linearization ends in,
+        # None for only its initial state (no operations, or never initialised)
+        self.final: list[set | None] = []
 
     def reset(self) -> None:
         """For the History's next history (`History.start`)."""
@@ -272,16 +274,20 @@ class Linearizability:
             return None
         best = None
         pending = self.with_pending(stop)
+        final = self.final
         for a in h.allocs:
             aid = a.aid
-            ops = pending.get(aid, self.ops[aid])
+            ops = self.ops[aid]
+            if pending:
+                ops = pending.get(aid, ops)
             if a.init is None or not ops:
-                self.final[aid] = {a.init}
+                final.append(None)
                 continue
             ok, out = linearize_ops(ops, a.init, h.spec)
             if ok:
-                self.final[aid] = out
+                final.append(out)
                 continue
+            final.append(None)  # (the end state is not judged after a violation)
             v = self.violation(a, ops, out)
             if best is None or v.event_index < best.event_index:
                 best = v
