@@ -85,9 +85,21 @@ def _facts(h):
     for name, value in vars(h).items():
         if name in _RULES:
             out[name] = {k: v for k, v in vars(value).items() if k not in ("h", "events")}
-        elif name not in ("events", "ops_of"):
+        elif name not in ("events", "ops_of", "made"):
             out[name] = value
     return out
+
+
+def _renewed_as_new(h) -> bool:
+    """Whether every Allocation the History keeps for reuse (`made`, kept on purpose) comes
+    out of `Allocation.renew` as one just built: nothing of the history it served before is left."""
+    fields = history.Allocation.__slots__
+    for a in h.made:
+        a.renew(3, 7, 11, 1)
+        built = history.Allocation(a.aid, 3, 7, 11, 1)
+        if [getattr(a, f) for f in fields] != [getattr(built, f) for f in fields]:
+            return False
+    return True
 
 
 def test_a_history_started_again_keeps_nothing_of_the_one_before():
@@ -99,7 +111,7 @@ def test_a_history_started_again_keeps_nothing_of_the_one_before():
     rng = random.Random(23)
     mutants = [m[0] for m in _core.MUTANTS]
     kinds = set()
-    judged = 0
+    judged = renewed = 0
     for _ in range(60):
         config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
         judge = DistinctHistories(config, slots=1)
@@ -118,11 +130,13 @@ def test_a_history_started_again_keeps_nothing_of_the_one_before():
             fresh.start(o.events, codes)
             judge.history.start(o.events, codes)
             assert _facts(judge.history) == _facts(fresh)
+            assert _renewed_as_new(judge.history)
+            renewed += len(judge.history.made)
             v = judge.verdict(o.events, o.final_counters, getattr(o, "kinds", None))
             assert (v and (v.kind, v.message, v.event_index)) == _verdict(o, config)
             kinds.add(v.kind if v else "ok")
             judged += 1
-    assert judged > 300 and "ok" in kinds and len(kinds) >= 5, kinds
+    assert judged > 300 and "ok" in kinds and len(kinds) >= 5 and renewed > 300, kinds
 
 
 def test_the_cores_kind_codes_are_the_events_own_kinds():

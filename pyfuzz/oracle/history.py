@@ -44,13 +44,21 @@ def last_free(kinds: bytes) -> int:
 
 
 class Allocation:
-    """One object: a (slot, generation) the slab handed out."""
+    """One object: a (slot, generation) the slab handed out.  A History keeps the ones it made
+    and hands them out again in later histories (`renew`), as it keeps its containers."""
 
     __slots__ = ("aid", "slot", "gen", "alloc_idx", "allocer", "before", "free", "freer", "reclaim",
                  "start", "end", "pgoff", "ranges", "trees", "init", "preset", "root")
 
     def __init__(self, aid: int, slot: int, gen: int, idx: int, t: int):
         self.aid = aid
+        # [(event index, start, end, pgoff)]: every value fields took
+        self.ranges: list[tuple] = []
+        self.renew(slot, gen, idx, t)
+
+    def renew(self, slot: int, gen: int, idx: int, t: int) -> None:
+        """Every field but `aid` as a new allocation's (tests/test_oracle.py compares one renewed
+        with one built)."""
         self.slot = slot
         self.gen = gen
         self.alloc_idx = idx
@@ -62,8 +70,7 @@ class Allocation:
         self.start: int | None = None  # vm_start, vm_end, vm_pgoff (None: never set)
         self.end: int | None = None
         self.pgoff: int | None = None
-        # [(event index, start, end, pgoff)]: every value fields took
-        self.ranges: list[tuple] = []
+        self.ranges.clear()
         self.trees = 0            # bitmask of the mms whose tree holds it
         self.init: int | None = None  # initial spec state (None: never initialised)
         self.preset = 0           # external holders preset by setup (-1: unknown, saturated)
@@ -121,6 +128,9 @@ class History:
         self.last_free = -1
         self.frees = False
         self.allocs: list[Allocation] = []
+        # every Allocation this History made, by aid: a history's allocs are the first of them,
+        # renewed (kept from one history to the next, as `ops_of` is)
+        self.made: list[Allocation] = []
         # Per slot, lists indexed by the slot (grown at its first allocation, `grow`): a probe of a
         # list where a dictionary cost a hash and a lookup; -1 for none.
         self.ptr: list[list[int]] = [[] for _ in range(nthreads)]  # per thread index, by slot: its pointer's allocation
@@ -592,7 +602,14 @@ class History:
         self.life.check_reuse(old, t, slot, gen, idx)
         self.rcu.check_reuse(old, t, slot, gen, idx)
         self.life.check_generation(slot, gen, idx)
-        a = Allocation(len(self.allocs), slot, gen, idx, t)
+        aid = len(self.allocs)
+        made = self.made
+        if aid < len(made):
+            a = made[aid]
+            a.renew(slot, gen, idx, t)
+        else:
+            a = Allocation(aid, slot, gen, idx, t)
+            made.append(a)
         a.before = prev
         self.allocs.append(a)
         # each rule's own hook, called by name: a loop over the rules calls them through the
