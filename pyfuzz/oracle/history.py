@@ -52,8 +52,9 @@ class Allocation:
 
     def __init__(self, aid: int, slot: int, gen: int, idx: int, t: int):
         self.aid = aid
-        # [(event index, start, end, pgoff)]: every value fields took
-        self.ranges: list[tuple] = []
+        # the events that set its range fields (a write of one, a tree insertion or update), in
+        # event order: a use rebuilds the ranges from them (a use is rare, these events are not)
+        self.ranges: list[int] = []
         self.renew(slot, gen, idx, t)
 
     def renew(self, slot: int, gen: int, idx: int, t: int) -> None:
@@ -348,7 +349,7 @@ class History:
                         a.pgoff = ev[4]
                     else:
                         continue
-                    a.ranges.append((idx, a.start, a.end, a.pgoff))
+                    a.ranges.append(idx)
                     # the invariants read the ranges of the VMAs in a tree only: one that is
                     # in none is checked when it is inserted
                     if a.trees:
@@ -537,7 +538,7 @@ class History:
                 a.start = ev[4]
                 a.end = ev[5]
                 a.pgoff = ev[6]
-                a.ranges.append((idx, ev[4], ev[5], ev[6]))
+                a.ranges.append(idx)
                 dirty = True
 
             elif kind == K_FREE:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .kinds import THREAD_INDICES
+from .kinds import K_WRITE, THREAD_INDICES
 from .violation import thread_name
 
 if TYPE_CHECKING:
@@ -250,18 +250,40 @@ class Lifetime:
         # check and its use. What the reader must never do is use a VMA that did not map the
         # folio at any moment while it held it, i.e. one it cannot have validated.
         held_since = self.hold[aid][mine][1]
-        # The ranges are in event order: the one in force when the reference was taken, then
-        # every one written since, up to this use.
-        at_get = None
+        # The ranges in event order, rebuilt from the events that set them (all before this
+        # use): the one in force when the reference was taken, then every one written since.
+        s: int | None = None
+        e: int | None = None
+        p: int | None = None
         validated = False
-        for r in a.ranges:
-            at: int = r[0]
-            if at <= held_since:
-                at_get = r
-            elif at <= idx and _maps(r, page):
+        judged_at_get = False
+        events = h.events
+        kinds = h.kinds
+        for at in a.ranges:
+            if at > held_since and not judged_at_get:
+                judged_at_get = True
+                if _maps(s, e, p, page):
+                    validated = True
+                    break
+            ev = events[at]
+            if kinds[at] == K_WRITE:
+                field: str = ev[3]
+                if field == "vm_start":
+                    s = ev[4]
+                elif field == "vm_end":
+                    e = ev[4]
+                else:
+                    p = ev[4]
+            else:  # a tree insertion or update sets all three
+                s = ev[4]
+                e = ev[5]
+                p = ev[6]
+            if judged_at_get and _maps(s, e, p, page):
                 validated = True
                 break
-        if not validated and not (at_get is not None and _maps(at_get, page)):
+        if not judged_at_get:  # every range was set by the get: the last is the one in force
+            validated = _maps(s, e, p, page)
+        if not validated:
             s, e, p = a.start, a.end, a.pgoff
             raise h.viol("bad-use",
                          f"{thread_name(t)} used folio {page} through {h.an(aid)} at event {idx}, but that VMA did not "
@@ -282,10 +304,6 @@ def _thread(ref: tuple[int, int, str]) -> int:
     return ref[0]
 
 
-def _maps(r: tuple, page: int) -> bool:
-    """Whether the range r = (event index, start, end, pgoff) maps the folio of page."""
-    # (typed as read: untyped, the compiled build compares and subtracts them as generic objects)
-    s: int | None = r[1]
-    e: int | None = r[2]
-    p: int | None = r[3]
+def _maps(s: int | None, e: int | None, p: int | None, page: int) -> bool:
+    """Whether the range [s, e) with vm_pgoff p (None: a field never set) maps the folio of page."""
     return s is not None and e is not None and p is not None and p <= page < p + (e - s)
