@@ -38,8 +38,9 @@ class Lifetime:
         self.hold: list[list[tuple[int, int, str]]] = []
         # `_put_key(allocation, thread)` -> (result, return index) of its latest vma_put
         self.lastput: dict[int, tuple[bool, int]] = {}
-        # per allocation: {VMA cut from it (mapping=root): event index of the pin}
-        self.pins: list[dict[int, int]] = []
+        # per allocation: {VMA cut from it (mapping=root): event index of the pin}, None until
+        # its first pin (a dictionary for every allocation, where only a root has pins)
+        self.pins: list[dict[int, int] | None] = []
 
     def reset(self) -> None:
         """For the History's next history (`History.start`)."""
@@ -49,7 +50,7 @@ class Lifetime:
 
     def allocated(self, a: Allocation) -> None:
         self.hold.append([(a.allocer, a.alloc_idx, "alloc")])
-        self.pins.append({})
+        self.pins.append(None)
 
     # ------------------------------------------------------------------ mapping=root pins
     def pinned(self, root, vma, t, idx) -> None:
@@ -58,11 +59,15 @@ class Lifetime:
         j = _latest(lst, t)
         if j >= 0 and lst[j][2] == "get":
             del lst[j]
-            self.pins[root][vma] = idx
+            pins = self.pins[root]
+            if pins is None:
+                pins = self.pins[root] = {}
+            pins[vma] = idx
 
     def unpinned(self, root, vma, t, idx) -> None:
         """`vma` is being freed by t: its pin on `root` is t's to drop."""
-        if self.pins[root].pop(vma, None) is not None:
+        pins = self.pins[root]
+        if pins is not None and pins.pop(vma, None) is not None:
             self.got(root, t, idx)
 
     def released_by(self, aid: int, t: int) -> bool:
@@ -88,7 +93,7 @@ class Lifetime:
                 out.append(f"{thread_name(t)} (which detached it from the tree at event {i})")
             else:
                 out.append(f"{thread_name(t)} (which allocated it at event {i})")
-        for vma, i in sorted(self.pins[aid].items()):
+        for vma, i in sorted((self.pins[aid] or {}).items()):
             out.append(f"{self.h.an(vma)} (cut from it, pinning it as its root since event {i})")
         p = a.preset
         if p == -1:
@@ -120,7 +125,10 @@ class Lifetime:
                     n += 1
         else:
             n += len(lst)
-        return n + len(self.pins[aid]) + (a.preset if a.preset > 0 else 0)
+        pins = self.pins[aid]
+        if pins is not None:
+            n += len(pins)
+        return n + (a.preset if a.preset > 0 else 0)
 
     # ------------------------------------------------------------------ references taken and dropped
     def got(self, aid: int, t: int, idx: int) -> None:
