@@ -214,12 +214,18 @@ class History:
 
     def grow(self, slot: int) -> None:
         """Room in the per-slot lists for `slot`, at its allocation."""
-        if slot < len(self.slot_cur):
+        cur = self.slot_cur
+        if slot < len(cur):
             return
-        fit(self.slot_cur, slot, -1)
-        fit(self.slot_owner, slot, -1)
+        fit(cur, slot, -1)  # (and its bounds check)
+        # the others are as long: appended to here, not through a call each
+        n = len(cur)
+        owner = self.slot_owner
+        while len(owner) < n:
+            owner.append(-1)
         for row in self.ptr:
-            fit(row, slot, -1)
+            while len(row) < n:
+                row.append(-1)
 
     def find(self, slot: int, gen: int) -> Allocation | None:
         """The allocation (slot, gen), if the slab handed it out: a walk back through the slot's
