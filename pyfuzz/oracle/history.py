@@ -142,7 +142,10 @@ class History:
         self.slot_cur: list[int] = []    # by slot: its latest allocation
         self.slot_owner: list[int] = []  # by slot: the allocation whose counter the slot holds
         self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
-        self.mapping: dict[int, tuple[int, int] | None] = {}  # page -> (allocation, store index) or None
+        # by folio page (kinds.fit): the allocation its mapping names (-1: none, or never
+        # stored), and the index of that store
+        self.mapped: list[int] = []
+        self.mapped_at: list[int] = []
         self.mmap_held = [0] * nthreads  # per thread index: mmap_lock acquisitions held (rule 10 reads it)
         self.lin = Linearizability(self)
         self.life = Lifetime(self)
@@ -175,7 +178,8 @@ class History:
             trees[1].clear()
         else:
             self.trees = {0: {}, 1: {}}
-        self.mapping.clear()
+        self.mapped.clear()
+        self.mapped_at.clear()
         self.lin.reset()
         self.life.reset()
         self.rcu.reset()
@@ -215,7 +219,7 @@ class History:
     def grow(self, slot: int) -> None:
         """Room in the per-slot lists for `slot`, at its allocation."""
         cur = self.slot_cur
-        if slot < len(cur):
+        if slot < len(cur) and slot >= 0:
             return
         fit(cur, slot, -1)  # (and its bounds check)
         # the others are as long: appended to here, not through a call each
@@ -482,15 +486,17 @@ class History:
                     hb.section_ended(ti)
 
             elif kind == K_MAPPING_STORE:
-                page = ev[2]
+                page: int = ev[2]
                 named: int | None = ev[3]  # the slot the folio now names (-1 or None: none)
                 if idx < ordered:
                     hb.mapping_stored(ti, page)
-                if named is None or named < 0:
-                    self.mapping[page] = None
-                else:
-                    aid = self.pointer(ti, named)
-                    self.mapping[page] = (aid, idx) if aid >= 0 else None
+                aid = -1 if named is None or named < 0 else self.pointer(ti, named)
+                mapped = self.mapped
+                if not 0 <= page < len(mapped):
+                    fit(mapped, page, -1, "folio page")
+                    fit(self.mapped_at, page, -1, "folio page")
+                mapped[page] = aid
+                self.mapped_at[page] = idx
                 dirty = True
 
             elif kind == K_MAPPING_LOAD:

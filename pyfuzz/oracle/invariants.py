@@ -70,36 +70,36 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
                              "name freed memory.", idx)
         return
     page = _misplaced_folio(h)
-    if page is not None:
-        m = h.mapping[page]
-        assert m is not None
-        aid = m[0]
+    if page >= 0:
+        aid = h.mapped[page]
         s = allocs[aid].start
         e = allocs[aid].end
         raise h.viol("vma-invariant",
-                     f"{_when(h, idx, op_end)} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
+                     f"{_when(h, idx, op_end)} (event {idx}), folio {page}'s mapping (stored at event "
+                     f"{h.mapped_at[page]}) names "
                      f"{h.an(aid)}, which is in mm 0's tree but covers [{s}, {e}): the folio was "
                      "not re-pointed.", idx)
 
 
-def _misplaced_folio(h: History) -> int | None:
+def _misplaced_folio(h: History) -> int:
     """The lowest page whose folio's mapping names a VMA in mm 0's tree (at its own slot, with its
-    range set) that does not cover it: the only VMAs a folio's mapping can name wrongly.  Each
-    folio costs one lookup in the tree, and nothing is built: most checks find nothing."""
+    range set) that does not cover it, -1 for none: the only VMAs a folio's mapping can name
+    wrongly.  Nothing is built: most checks find nothing."""
     tr0 = h.trees.get(0)
     if not tr0:
-        return None
+        return -1
     allocs = h.allocs
-    low: int | None = None
-    for page, m in h.mapping.items():
-        if m is None:
+    mapped = h.mapped
+    for page in range(len(mapped)):
+        aid = mapped[page]
+        if aid < 0:
             continue
-        a = allocs[m[0]]
+        a = allocs[aid]
         # in mm 0's tree at its own slot (the pass keeps each allocation's tree bits so)
         if not a.trees & 1:
             continue
         s = a.start
         e = a.end
-        if s is not None and e is not None and not (s <= page < e) and (low is None or page < low):
-            low = page
-    return low
+        if s is not None and e is not None and not (s <= page < e):
+            return page
+    return -1
