@@ -153,8 +153,8 @@ def test_the_cores_kind_codes_are_the_events_own_kinds():
     assert set(KIND) - seen <= {"panic", "warn"} and {"op_begin", "folio_map", "mapped_load"} <= seen, set(KIND) - seen
 
 
-def test_slots_and_pages_past_a_byte_are_refused_not_judged():
-    """The per-slot and per-page lists take what the core's events carry, 0..255: anything else
+def test_slots_pages_and_mms_past_a_byte_are_refused_not_judged():
+    """The per-slot, per-page and per-mm lists take what the core's events carry, 0..255: anything else
     is a ValueError, never a verdict (nor a list indexed from its end)."""
     from pyfuzz.program import DEFAULT_CONFIG
 
@@ -163,6 +163,7 @@ def test_slots_and_pages_past_a_byte_are_refused_not_judged():
         check([("alloc", -1, 255, 1), ("mapping_store", -1, 255, 255)], config)
     for events in ([("alloc", -1, 256, 1)], [("alloc", -1, -1, 1)],
                    [("alloc", -1, 0, 1), ("mapping_store", -1, 256, 0)],
-                   [("alloc", -1, 0, 1), ("mapping_store", -1, -1, 0)]):
+                   [("alloc", -1, 0, 1), ("mapping_store", -1, -1, 0)],
+                   [("alloc", -1, 0, 1), ("tree_remove", -1, 256, 0)], [("lookup", -1, -1, 0)]):
         with pytest.raises(ValueError):
             check(events, config)

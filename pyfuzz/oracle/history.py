@@ -25,7 +25,7 @@ from .kinds import (
     K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
     K_PREEMPT_OFF, K_RCU_UNLOCK, K_PREEMPT_ON, K_MAPPING_STORE, K_MAPPING_LOAD, K_ALLOC, K_LOOKUP,
     K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC, K_RMAP_LOCK,
-    K_RMAP_UNLOCK, NO_KIND, THREAD_INDICES, fit)
+    K_RMAP_UNLOCK, NO_KIND, THREAD_INDICES, bound, fit)
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
@@ -141,7 +141,9 @@ class History:
         self.ops_of: list[InFlight | None] = self.open_op[:]
         self.slot_cur: list[int] = []    # by slot: its latest allocation
         self.slot_owner: list[int] = []  # by slot: the allocation whose counter the slot holds
-        self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
+        # by mm (mms 0 and 1 as built, another grown at its first event, `tree`): its tree, by
+        # slot the allocation it holds (-1: none)
+        self.trees: list[list[int]] = [[], []]
         # by folio page (kinds.fit): the allocation its mapping names (-1: none, or never
         # stored), and the index of that store
         self.mapped: list[int] = []
@@ -173,11 +175,10 @@ class History:
         self.slot_cur.clear()
         self.slot_owner.clear()
         trees = self.trees
-        if len(trees) == 2:  # the trees of mms 0 and 1 only, as built
-            trees[0].clear()
-            trees[1].clear()
-        else:
-            self.trees = {0: {}, 1: {}}
+        trees[0].clear()
+        trees[1].clear()
+        if len(trees) > 2:  # the trees of mms 0 and 1 only, as built
+            del trees[2:]
         self.mapped.clear()
         self.mapped_at.clear()
         self.lin.reset()
@@ -215,6 +216,15 @@ class History:
                 self.life.pinned(root, a.aid, t, idx)
         elif root is not None and self.life.released_by(a.aid, t):
             self.life.unpinned(root, a.aid, t, idx)
+
+    def tree(self, mm: int) -> list[int]:
+        """mm's tree (by slot, the allocation it holds; -1: none), made at its mm's first event."""
+        trees = self.trees
+        if mm >= len(trees) or mm < 0:
+            bound(mm, "mm")
+            while len(trees) <= mm:
+                trees.append([])
+        return trees[mm]
 
     def grow(self, slot: int) -> None:
         """Room in the per-slot lists for `slot`, at its allocation."""
@@ -273,7 +283,6 @@ class History:
         opn = self.open_op
         slot_cur = self.slot_cur
         slot_owner = self.slot_owner
-        trees = self.trees
         lin, life, rcu, hb = self.lin, self.life, self.rcu, self.hb
         viol = self.viol
         frees = self.frees
@@ -515,9 +524,10 @@ class History:
 
             elif kind == K_LOOKUP:
                 slot = ev[3]
-                tr = trees.get(ev[2])
-                found = tr.get(slot) if tr is not None else None
-                aid = found if found is not None else self.cur(slot)
+                tr = self.tree(ev[2])
+                aid = tr[slot] if slot < len(tr) and slot >= 0 else -1
+                if aid < 0:
+                    aid = self.cur(slot)
                 if aid >= 0:
                     ptr[ti][slot] = aid
 
@@ -529,20 +539,18 @@ class History:
                         debug_checks.inserted(mm, slot)
                     if rmap:
                         rmap_lock.inserted(slot)
-                tr = trees.get(mm)
-                if tr is None:
-                    tr = trees[mm] = {}
-                found = tr.get(slot) if kind == K_TREE_UPDATE else None
-                aid = found if found is not None else self.pointer(ti, slot)
+                tr = self.tree(mm)
+                held = tr[slot] if slot < len(tr) and slot >= 0 else -1
+                aid = held if held >= 0 and kind == K_TREE_UPDATE else self.pointer(ti, slot)
                 if aid < 0:
                     continue
                 a = allocs[aid]
                 if kind == K_TREE_INSERT:
                     if on and a.init is None:
                         raise lin.uninitialised(a, t, idx, f"insertion into mm {mm}'s tree publishes")
-                    prev = tr.get(slot)
-                    if prev is not None and prev != aid:
-                        allocs[prev].trees &= ~(1 << mm)
+                    if held >= 0 and held != aid:
+                        allocs[held].trees &= ~(1 << mm)
+                    fit(tr, slot, -1)
                     tr[slot] = aid
                     if not (a.trees >> mm) & 1:
                         a.trees |= 1 << mm
@@ -572,11 +580,11 @@ class History:
                 if rmap:
                     rmap_lock.removed(ev[3])
                 mm = ev[2]
-                tr = trees.get(mm)
-                if tr is None:
-                    tr = trees[mm] = {}
-                gone = tr.pop(ev[3], None)
-                if gone is not None:
+                slot = ev[3]
+                tr = self.tree(mm)
+                gone = tr[slot] if slot < len(tr) and slot >= 0 else -1
+                if gone >= 0:
+                    tr[slot] = -1
                     allocs[gone].trees &= ~(1 << mm)
                     life.detached(gone, t, idx)
                 # The invariants are about the VMAs a tree holds: one fewer breaks none that held

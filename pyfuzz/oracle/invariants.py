@@ -29,11 +29,11 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
     events).  The words that say when are built only for a violation: most checks find none."""
     allocs = h.allocs
     for mm in range(2):
-        tr = h.trees.get(mm)
-        if not tr:
-            continue
+        tr = h.trees[mm]
         ents = []
-        for slot, aid in tr.items():
+        for aid in tr:
+            if aid < 0:
+                continue
             vma = allocs[aid]
             s = vma.start
             e = vma.end
@@ -60,8 +60,9 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
                              idx)
     if h.root_policy:
         # The folios keep naming the root: it must outlive every VMA that covers them.
-        tr0 = h.trees.get(0, {})
-        for slot, aid in sorted(tr0.items()):
+        for aid in h.trees[0]:  # (by slot)
+            if aid < 0:
+                continue
             root = allocs[aid].root
             if root is not None and allocs[root].free >= 0:
                 raise h.viol("vma-invariant",
@@ -85,8 +86,7 @@ def _misplaced_folio(h: History) -> int:
     """The lowest page whose folio's mapping names a VMA in mm 0's tree (at its own slot, with its
     range set) that does not cover it, -1 for none: the only VMAs a folio's mapping can name
     wrongly.  Nothing is built: most checks find nothing."""
-    tr0 = h.trees.get(0)
-    if not tr0:
+    if not h.trees[0]:
         return -1
     allocs = h.allocs
     mapped = h.mapped

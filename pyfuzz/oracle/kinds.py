@@ -57,10 +57,15 @@ THREAD_INDICES: Final = 6
 SLOTS: Final = 256
 
 
+def bound(i: int, what: str) -> None:
+    """Refuse a slot (page, mm: `what`) that is not in 0..SLOTS-1."""
+    if not 0 <= i < SLOTS:
+        raise ValueError(f"{what} {i}: the oracle takes {what}s 0..{SLOTS - 1}, as the core's events carry them")
+
+
 def fit(per_slot: list, slot: int, fill: object, what: str = "VMA slot") -> None:
     """Room for `slot` in a list indexed by the slot (or by `what` else, a page), new entries `fill`."""
-    if not 0 <= slot < SLOTS:
-        raise ValueError(f"{what} {slot}: the oracle takes {what}s 0..{SLOTS - 1}, as the core's events carry them")
+    bound(slot, what)
     while len(per_slot) <= slot:
         per_slot.append(fill)
 
