@@ -25,7 +25,7 @@ from .kinds import (
     K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
     K_PREEMPT_OFF, K_RCU_UNLOCK, K_PREEMPT_ON, K_MAPPING_STORE, K_MAPPING_LOAD, K_ALLOC, K_LOOKUP,
     K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC, K_RMAP_LOCK,
-    K_RMAP_UNLOCK, NO_KIND, THREAD_INDICES, bound, fit)
+    K_RMAP_UNLOCK, NO_KIND, SLOTS, THREAD_INDICES, bound)
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
@@ -132,22 +132,28 @@ class History:
         # every Allocation this History made, by aid: a history's allocs are the first of them,
         # renewed (kept from one history to the next, as `ops_of` is)
         self.made: list[Allocation] = []
-        # Per slot, lists indexed by the slot (grown at its first allocation, `grow`): a probe of a
-        # list where a dictionary cost a hash and a lookup; -1 for none.
-        self.ptr: list[list[int]] = [[] for _ in range(nthreads)]  # per thread index, by slot: its pointer's allocation
+        # Per slot (and per page), lists indexed by it: a probe of a list where a dictionary cost
+        # a hash and a lookup; -1 for none.  Built at full size (kinds.SLOTS), so that a history
+        # neither grows them nor frees them: `start` sets back only the entries of the slots
+        # below `nslots` (the history's allocations', `grow`) and the pages below `npages`.
+        none = [-1] * SLOTS
+        self.nslots = 0
+        self.npages = 0
+        # per thread index, by slot: its pointer's allocation
+        self.ptr: list[list[int]] = [none[:] for _ in range(nthreads)]
         self.open_op: list[InFlight | None] = [None] * nthreads  # per thread index
         # per thread index: its InFlight, once it has one.  Kept from one history to the next:
         # `InFlight.start` sets every field at each call, and only `open_op` says one is in flight.
         self.ops_of: list[InFlight | None] = self.open_op[:]
-        self.slot_cur: list[int] = []    # by slot: its latest allocation
-        self.slot_owner: list[int] = []  # by slot: the allocation whose counter the slot holds
-        # by mm (mms 0 and 1 as built, another grown at its first event, `tree`): its tree, by
-        # slot the allocation it holds (-1: none)
-        self.trees: list[list[int]] = [[], []]
-        # by folio page (kinds.fit): the allocation its mapping names (-1: none, or never
-        # stored), and the index of that store
-        self.mapped: list[int] = []
-        self.mapped_at: list[int] = []
+        self.slot_cur: list[int] = none[:]    # by slot: its latest allocation
+        self.slot_owner: list[int] = none[:]  # by slot: the allocation whose counter the slot holds
+        # by mm (mms 0 and 1 as built, another added at its first event, `tree`): its tree, by
+        # slot the allocation it holds
+        self.trees: list[list[int]] = [none[:], none[:]]
+        # by folio page: the allocation its mapping names (-1: none, or never stored), and the
+        # index of that store
+        self.mapped: list[int] = none[:]
+        self.mapped_at: list[int] = none[:]
         self.mmap_held = [0] * nthreads  # per thread index: mmap_lock acquisitions held (rule 10 reads it)
         self.lin = Linearizability(self)
         self.life = Lifetime(self)
@@ -168,19 +174,32 @@ class History:
         ptr = self.ptr
         opn = self.open_op
         held = self.mmap_held
+        n = self.nslots
         for j in range(THREAD_INDICES):
-            ptr[j].clear()
+            row = ptr[j]
+            for s in range(n):
+                row[s] = -1
             opn[j] = None
             held[j] = 0
-        self.slot_cur.clear()
-        self.slot_owner.clear()
+        cur = self.slot_cur
+        owner = self.slot_owner
         trees = self.trees
-        trees[0].clear()
-        trees[1].clear()
+        tr0 = trees[0]
+        tr1 = trees[1]
+        for s in range(n):
+            cur[s] = -1
+            owner[s] = -1
+            tr0[s] = -1
+            tr1[s] = -1
         if len(trees) > 2:  # the trees of mms 0 and 1 only, as built
             del trees[2:]
-        self.mapped.clear()
-        self.mapped_at.clear()
+        mapped = self.mapped
+        mapped_at = self.mapped_at
+        for p in range(self.npages):
+            mapped[p] = -1
+            mapped_at[p] = -1
+        self.nslots = 0
+        self.npages = 0
         self.lin.reset()
         self.life.reset()
         self.rcu.reset()
@@ -223,23 +242,15 @@ class History:
         if mm >= len(trees) or mm < 0:
             bound(mm, "mm")
             while len(trees) <= mm:
-                trees.append([])
+                trees.append([-1] * SLOTS)
         return trees[mm]
 
     def grow(self, slot: int) -> None:
-        """Room in the per-slot lists for `slot`, at its allocation."""
-        cur = self.slot_cur
-        if slot < len(cur) and slot >= 0:
+        """`slot` among the history's slots (below `nslots`), at its allocation."""
+        if slot < self.nslots and slot >= 0:
             return
-        fit(cur, slot, -1)  # (and its bounds check)
-        # the others are as long: appended to here, not through a call each
-        n = len(cur)
-        owner = self.slot_owner
-        while len(owner) < n:
-            owner.append(-1)
-        for row in self.ptr:
-            while len(row) < n:
-                row.append(-1)
+        bound(slot, "VMA slot")
+        self.nslots = slot + 1
 
     def find(self, slot: int, gen: int) -> Allocation | None:
         """The allocation (slot, gen), if the slab handed it out: a walk back through the slot's
@@ -500,11 +511,10 @@ class History:
                 if idx < ordered:
                     hb.mapping_stored(ti, page)
                 aid = -1 if named is None or named < 0 else self.pointer(ti, named)
-                mapped = self.mapped
-                if not 0 <= page < len(mapped):
-                    fit(mapped, page, -1, "folio page")
-                    fit(self.mapped_at, page, -1, "folio page")
-                mapped[page] = aid
+                if not (page < self.npages and page >= 0):
+                    bound(page, "folio page")
+                    self.npages = page + 1
+                self.mapped[page] = aid
                 self.mapped_at[page] = idx
                 dirty = True
 
@@ -550,7 +560,6 @@ class History:
                         raise lin.uninitialised(a, t, idx, f"insertion into mm {mm}'s tree publishes")
                     if held >= 0 and held != aid:
                         allocs[held].trees &= ~(1 << mm)
-                    fit(tr, slot, -1)
                     tr[slot] = aid
                     if not (a.trees >> mm) & 1:
                         a.trees |= 1 << mm

@@ -31,7 +31,8 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
     for mm in range(2):
         tr = h.trees[mm]
         ents = []
-        for aid in tr:
+        for slot in range(h.nslots):
+            aid = tr[slot]
             if aid < 0:
                 continue
             vma = allocs[aid]
@@ -60,7 +61,9 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
                              idx)
     if h.root_policy:
         # The folios keep naming the root: it must outlive every VMA that covers them.
-        for aid in h.trees[0]:  # (by slot)
+        tr0 = h.trees[0]
+        for slot in range(h.nslots):
+            aid = tr0[slot]
             if aid < 0:
                 continue
             root = allocs[aid].root
@@ -86,11 +89,9 @@ def _misplaced_folio(h: History) -> int:
     """The lowest page whose folio's mapping names a VMA in mm 0's tree (at its own slot, with its
     range set) that does not cover it, -1 for none: the only VMAs a folio's mapping can name
     wrongly.  Nothing is built: most checks find nothing."""
-    if not h.trees[0]:
-        return -1
     allocs = h.allocs
     mapped = h.mapped
-    for page in range(len(mapped)):
+    for page in range(h.npages):
         aid = mapped[page]
         if aid < 0:
             continue
