@@ -35,12 +35,14 @@ from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
 _FREE: Final = bytes((K_FREE,))
+# (called unbound: the compiled build looks a method up by name on its object at every call)
+_RFIND: Final = bytes.rfind
 
 
 def last_free(kinds: bytes) -> int:
     """The index of the history's last free, -1 without one (`kinds`: the history's kind codes):
     ordering judges only at a free, so its clocks are kept up to the last one and not past it."""
-    return kinds.rfind(_FREE)
+    return _RFIND(kinds, _FREE)
 
 
 class Allocation:
