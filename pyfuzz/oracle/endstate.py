@@ -32,11 +32,13 @@ def check_end(h: History, lin: Linearizability, life: Lifetime, final_counters: 
                              f"{h.an(aid)} is in no tree and nobody holds it, yet it was never freed"
                              f"{life.owned(aid)} (leak).", n_ev)
             continue
-        finals = lin.final[aid] or {a.init}
-        if len(finals) > 1:
-            if any(_state_holds(h, life, a, s, final_counters, n_ev) is None for s in finals):
+        final = lin.final[aid]
+        if isinstance(final, set):  # several final states possible
+            if any(_state_holds(h, life, a, s, final_counters, n_ev) is None for s in final):
                 continue
-        st = _least(finals)
+            st: int | None = min(final)
+        else:
+            st = final if final is not None else a.init
         if st is None:
             if life.count(aid, True) == 0:
                 raise h.viol("leak", f"{h.an(aid)} was allocated, never initialised and never freed"
@@ -53,18 +55,6 @@ def check_end(h: History, lin: Linearizability, life: Lifetime, final_counters: 
         v = _state_holds(h, life, a, st, final_counters, n_ev)
         if v is not None:
             raise v
-
-
-def _least(finals: set) -> int | None:
-    """The least of the final states, None if one is None (never initialised): a loop, where
-    `min` is a builtin the compiled build looks up and calls generically."""
-    st: int | None = None
-    for s in finals:
-        if s is None:
-            return None
-        if st is None or s < st:
-            st = s
-    return st
 
 
 def _state_holds(h: History, life: Lifetime, a: Allocation, st: int, final_counters: list | None,
