@@ -51,6 +51,8 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
                              f"with vm_pgoff {p}: vm_start - vm_pgoff*PAGE_SIZE is {s - p}, not 0 "
                              "(pgoff did not move with vm_start).", idx)
             ents.append((s, e, aid))
+        if len(ents) < 2:  # no pair that could overlap: nothing to sort
+            continue
         ents.sort()
         for j in range(1, len(ents)):
             if ents[j][0] < ents[j - 1][1]:
