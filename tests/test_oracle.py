@@ -7,7 +7,7 @@ import pytest
 
 from pyfuzz import _core
 # The pure-Python source: its module functions are what the test swaps (a compiled build binds them).
-from pyfuzz.oracle import Violation, check, history
+from pyfuzz.oracle import Violation, check, history, rmaplock
 from pyfuzz.oracle.kinds import kind_codes
 from pyfuzz.program import random_input
 
@@ -83,22 +83,30 @@ def _facts(h):
     it again)."""
     out = {}
     for name, value in vars(h).items():
-        if name in _RULES:
-            out[name] = {k: v for k, v in vars(value).items() if k not in ("h", "events")}
+        if name in _RULES:  # (rule 10's records kept for reuse: `made`, checked by `_renewed_as_new`)
+            out[name] = {k: v for k, v in vars(value).items() if k not in ("h", "events", "made")}
         elif name not in ("events", "ops_of", "made"):
             out[name] = value
     return out
 
 
 def _renewed_as_new(h) -> bool:
-    """Whether every Allocation the History keeps for reuse (`made`, kept on purpose) comes
-    out of `Allocation.renew` as one just built: nothing of the history it served before is left."""
+    """Whether every Allocation the History keeps for reuse (`made`, kept on purpose), and every
+    slot record rule 10 keeps, comes out of its `renew` as one just built: nothing of the history
+    it served before is left."""
     fields = history.Allocation.__slots__
     for a in h.made:
         a.renew(3, 7, 11, 1)
         built = history.Allocation(a.aid, 3, 7, 11, 1)
         if [getattr(a, f) for f in fields] != [getattr(built, f) for f in fields]:
             return False
+    fields = rmaplock._Slot.__slots__
+    for s in h.rmap_lock.made:
+        if s is not None:
+            s.renew(9)
+            built = rmaplock._Slot(9)
+            if [getattr(s, f) for f in fields] != [getattr(built, f) for f in fields]:
+                return False
     return True
 
 
@@ -131,7 +139,7 @@ def test_a_history_started_again_keeps_nothing_of_the_one_before():
             judge.history.start(o.events, codes)
             assert _facts(judge.history) == _facts(fresh)
             assert _renewed_as_new(judge.history)
-            renewed += len(judge.history.made)
+            renewed += len(judge.history.made) + sum(s is not None for s in judge.history.rmap_lock.made)
             v = judge.verdict(o.events, o.final_counters, getattr(o, "kinds", None))
             assert (v and (v.kind, v.message, v.event_index)) == _verdict(o, config)
             kinds.add(v.kind if v else "ok")
