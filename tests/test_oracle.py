@@ -7,7 +7,7 @@ import pytest
 
 from pyfuzz import _core
 # The pure-Python source: its module functions are what the test swaps (a compiled build binds them).
-from pyfuzz.oracle import Violation, check, history
+from pyfuzz.oracle import Violation, check, history, rmaplock
 from pyfuzz.oracle.kinds import kind_codes
 from pyfuzz.program import random_input
 
@@ -83,11 +83,31 @@ def _facts(h):
     it again)."""
     out = {}
     for name, value in vars(h).items():
-        if name in _RULES:
-            out[name] = {k: v for k, v in vars(value).items() if k not in ("h", "events")}
-        elif name not in ("events", "ops_of"):
+        if name in _RULES:  # (rule 10's records kept for reuse: `made`, checked by `_renewed_as_new`)
+            out[name] = {k: v for k, v in vars(value).items() if k not in ("h", "events", "made")}
+        elif name not in ("events", "ops_of", "made"):
             out[name] = value
     return out
+
+
+def _renewed_as_new(h) -> bool:
+    """Whether every Allocation the History keeps for reuse (`made`, kept on purpose), and every
+    slot record rule 10 keeps, comes out of its `renew` as one just built: nothing of the history
+    it served before is left."""
+    fields = history.Allocation.__slots__
+    for a in h.made:
+        a.renew(3, 7, 11, 1)
+        built = history.Allocation(a.aid, 3, 7, 11, 1)
+        if [getattr(a, f) for f in fields] != [getattr(built, f) for f in fields]:
+            return False
+    fields = rmaplock._Slot.__slots__
+    for s in h.rmap_lock.made:
+        if s is not None:
+            s.renew(9)
+            built = rmaplock._Slot(9)
+            if [getattr(s, f) for f in fields] != [getattr(built, f) for f in fields]:
+                return False
+    return True
 
 
 def test_a_history_started_again_keeps_nothing_of_the_one_before():
@@ -99,7 +119,7 @@ def test_a_history_started_again_keeps_nothing_of_the_one_before():
     rng = random.Random(23)
     mutants = [m[0] for m in _core.MUTANTS]
     kinds = set()
-    judged = 0
+    judged = renewed = 0
     for _ in range(60):
         config = {k: rng.choice(v) for k, v in _core.CONFIG.items()}
         judge = DistinctHistories(config, slots=1)
@@ -118,11 +138,13 @@ def test_a_history_started_again_keeps_nothing_of_the_one_before():
             fresh.start(o.events, codes)
             judge.history.start(o.events, codes)
             assert _facts(judge.history) == _facts(fresh)
+            assert _renewed_as_new(judge.history)
+            renewed += len(judge.history.made) + sum(s is not None for s in judge.history.rmap_lock.made)
             v = judge.verdict(o.events, o.final_counters, getattr(o, "kinds", None))
             assert (v and (v.kind, v.message, v.event_index)) == _verdict(o, config)
             kinds.add(v.kind if v else "ok")
             judged += 1
-    assert judged > 300 and "ok" in kinds and len(kinds) >= 5, kinds
+    assert judged > 300 and "ok" in kinds and len(kinds) >= 5 and renewed > 300, kinds
 
 
 def test_the_cores_kind_codes_are_the_events_own_kinds():
@@ -137,3 +159,19 @@ def test_the_cores_kind_codes_are_the_events_own_kinds():
         seen |= {ev[0] for ev in o.events}
     assert len(set(KIND.values()) | {NO_KIND}) == len(KIND) + 1
     assert set(KIND) - seen <= {"panic", "warn"} and {"op_begin", "folio_map", "mapped_load"} <= seen, set(KIND) - seen
+
+
+def test_slots_pages_and_mms_past_a_byte_are_refused_not_judged():
+    """The per-slot, per-page and per-mm lists take what the core's events carry, 0..255: anything else
+    is a ValueError, never a verdict (nor a list indexed from its end)."""
+    from pyfuzz.program import DEFAULT_CONFIG
+
+    config = dict(DEFAULT_CONFIG)
+    with pytest.raises(Violation, match="leak"):  # judged: never initialised, never freed
+        check([("alloc", -1, 255, 1), ("mapping_store", -1, 255, 255)], config)
+    for events in ([("alloc", -1, 256, 1)], [("alloc", -1, -1, 1)],
+                   [("alloc", -1, 0, 1), ("mapping_store", -1, 256, 0)],
+                   [("alloc", -1, 0, 1), ("mapping_store", -1, -1, 0)],
+                   [("alloc", -1, 0, 1), ("tree_remove", -1, 256, 0)], [("lookup", -1, -1, 0)]):
+        with pytest.raises(ValueError):
+            check(events, config)

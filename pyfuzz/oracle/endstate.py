@@ -32,11 +32,13 @@ def check_end(h: History, lin: Linearizability, life: Lifetime, final_counters: 
                              f"{h.an(aid)} is in no tree and nobody holds it, yet it was never freed"
                              f"{life.owned(aid)} (leak).", n_ev)
             continue
-        finals = lin.final.get(aid) or {a.init}
-        if len(finals) > 1:
-            if any(_state_holds(h, life, a, s, final_counters, n_ev) is None for s in finals):
+        final = lin.final[aid]
+        if isinstance(final, set):  # several final states possible
+            if any(_state_holds(h, life, a, s, final_counters, n_ev) is None for s in final):
                 continue
-        st = None if None in finals else min(finals)
+            st: int | None = min(final)
+        else:
+            st = final if final is not None else a.init
         if st is None:
             if life.count(aid, True) == 0:
                 raise h.viol("leak", f"{h.an(aid)} was allocated, never initialised and never freed"

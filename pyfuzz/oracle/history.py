@@ -25,7 +25,7 @@ from .kinds import (
     K_READ, K_WRITE, K_USE, K_ATOMIC, K_REF_CALL, K_REF_RET, K_OP_END, K_LOCK, K_UNLOCK, K_RCU_LOCK,
     K_PREEMPT_OFF, K_RCU_UNLOCK, K_PREEMPT_ON, K_MAPPING_STORE, K_MAPPING_LOAD, K_ALLOC, K_LOOKUP,
     K_TREE_INSERT, K_TREE_UPDATE, K_FREE, K_FENCE, K_TREE_REMOVE, K_WARN, K_RECLAIM, K_PANIC, K_RMAP_LOCK,
-    K_RMAP_UNLOCK, NO_KIND, THREAD_INDICES, fit)
+    K_RMAP_UNLOCK, NO_KIND, SLOTS, THREAD_INDICES, bound)
 from .lifetime import Lifetime
 from .linearizability import Linearizability
 from .ordering import HappensBefore
@@ -35,22 +35,33 @@ from .spec import KERNEL_NAME, NO_WARNING, SAT, spec_for, state_from_counter
 from .violation import Violation, thread_name
 
 _FREE: Final = bytes((K_FREE,))
+# (called unbound: the compiled build looks a method up by name on its object at every call)
+_RFIND: Final = bytes.rfind
 
 
 def last_free(kinds: bytes) -> int:
     """The index of the history's last free, -1 without one (`kinds`: the history's kind codes):
     ordering judges only at a free, so its clocks are kept up to the last one and not past it."""
-    return kinds.rfind(_FREE)
+    return _RFIND(kinds, _FREE)
 
 
 class Allocation:
-    """One object: a (slot, generation) the slab handed out."""
+    """One object: a (slot, generation) the slab handed out.  A History keeps the ones it made
+    and hands them out again in later histories (`renew`), as it keeps its containers."""
 
     __slots__ = ("aid", "slot", "gen", "alloc_idx", "allocer", "before", "free", "freer", "reclaim",
                  "start", "end", "pgoff", "ranges", "trees", "init", "preset", "root")
 
     def __init__(self, aid: int, slot: int, gen: int, idx: int, t: int):
         self.aid = aid
+        # the events that set its range fields (a write of one, a tree insertion or update), in
+        # event order: a use rebuilds the ranges from them (a use is rare, these events are not)
+        self.ranges: list[int] = []
+        self.renew(slot, gen, idx, t)
+
+    def renew(self, slot: int, gen: int, idx: int, t: int) -> None:
+        """Every field but `aid` as a new allocation's (tests/test_oracle.py compares one renewed
+        with one built)."""
         self.slot = slot
         self.gen = gen
         self.alloc_idx = idx
@@ -62,8 +73,7 @@ class Allocation:
         self.start: int | None = None  # vm_start, vm_end, vm_pgoff (None: never set)
         self.end: int | None = None
         self.pgoff: int | None = None
-        # [(event index, start, end, pgoff)]: every value fields took
-        self.ranges: list[tuple] = []
+        self.ranges.clear()
         self.trees = 0            # bitmask of the mms whose tree holds it
         self.init: int | None = None  # initial spec state (None: never initialised)
         self.preset = 0           # external holders preset by setup (-1: unknown, saturated)
@@ -121,17 +131,31 @@ class History:
         self.last_free = -1
         self.frees = False
         self.allocs: list[Allocation] = []
-        # Per slot, lists indexed by the slot (grown at its first allocation, `grow`): a probe of a
-        # list where a dictionary cost a hash and a lookup; -1 for none.
-        self.ptr: list[list[int]] = [[] for _ in range(nthreads)]  # per thread index, by slot: its pointer's allocation
+        # every Allocation this History made, by aid: a history's allocs are the first of them,
+        # renewed (kept from one history to the next, as `ops_of` is)
+        self.made: list[Allocation] = []
+        # Per slot (and per page), lists indexed by it: a probe of a list where a dictionary cost
+        # a hash and a lookup; -1 for none.  Built at full size (kinds.SLOTS), so that a history
+        # neither grows them nor frees them: `start` sets back only the entries of the slots
+        # below `nslots` (the history's allocations', `grow`) and the pages below `npages`.
+        none = [-1] * SLOTS
+        self.nslots = 0
+        self.npages = 0
+        # per thread index, by slot: its pointer's allocation
+        self.ptr: list[list[int]] = [none[:] for _ in range(nthreads)]
         self.open_op: list[InFlight | None] = [None] * nthreads  # per thread index
         # per thread index: its InFlight, once it has one.  Kept from one history to the next:
         # `InFlight.start` sets every field at each call, and only `open_op` says one is in flight.
         self.ops_of: list[InFlight | None] = self.open_op[:]
-        self.slot_cur: list[int] = []    # by slot: its latest allocation
-        self.slot_owner: list[int] = []  # by slot: the allocation whose counter the slot holds
-        self.trees: dict[int, dict[int, int]] = {0: {}, 1: {}}  # mm -> {slot: allocation}
-        self.mapping: dict[int, tuple[int, int] | None] = {}  # page -> (allocation, store index) or None
+        self.slot_cur: list[int] = none[:]    # by slot: its latest allocation
+        self.slot_owner: list[int] = none[:]  # by slot: the allocation whose counter the slot holds
+        # by mm (mms 0 and 1 as built, another added at its first event, `tree`): its tree, by
+        # slot the allocation it holds
+        self.trees: list[list[int]] = [none[:], none[:]]
+        # by folio page: the allocation its mapping names (-1: none, or never stored), and the
+        # index of that store
+        self.mapped: list[int] = none[:]
+        self.mapped_at: list[int] = none[:]
         self.mmap_held = [0] * nthreads  # per thread index: mmap_lock acquisitions held (rule 10 reads it)
         self.lin = Linearizability(self)
         self.life = Lifetime(self)
@@ -152,19 +176,32 @@ class History:
         ptr = self.ptr
         opn = self.open_op
         held = self.mmap_held
+        n = self.nslots
         for j in range(THREAD_INDICES):
-            ptr[j].clear()
+            row = ptr[j]
+            for s in range(n):
+                row[s] = -1
             opn[j] = None
             held[j] = 0
-        self.slot_cur.clear()
-        self.slot_owner.clear()
+        cur = self.slot_cur
+        owner = self.slot_owner
         trees = self.trees
-        if len(trees) == 2:  # the trees of mms 0 and 1 only, as built
-            trees[0].clear()
-            trees[1].clear()
-        else:
-            self.trees = {0: {}, 1: {}}
-        self.mapping.clear()
+        tr0 = trees[0]
+        tr1 = trees[1]
+        for s in range(n):
+            cur[s] = -1
+            owner[s] = -1
+            tr0[s] = -1
+            tr1[s] = -1
+        if len(trees) > 2:  # the trees of mms 0 and 1 only, as built
+            del trees[2:]
+        mapped = self.mapped
+        mapped_at = self.mapped_at
+        for p in range(self.npages):
+            mapped[p] = -1
+            mapped_at[p] = -1
+        self.nslots = 0
+        self.npages = 0
         self.lin.reset()
         self.life.reset()
         self.rcu.reset()
@@ -201,14 +238,21 @@ class History:
         elif root is not None and self.life.released_by(a.aid, t):
             self.life.unpinned(root, a.aid, t, idx)
 
+    def tree(self, mm: int) -> list[int]:
+        """mm's tree (by slot, the allocation it holds; -1: none), made at its mm's first event."""
+        trees = self.trees
+        if mm >= len(trees) or mm < 0:
+            bound(mm, "mm")
+            while len(trees) <= mm:
+                trees.append([-1] * SLOTS)
+        return trees[mm]
+
     def grow(self, slot: int) -> None:
-        """Room in the per-slot lists for `slot`, at its allocation."""
-        if slot < len(self.slot_cur):
+        """`slot` among the history's slots (below `nslots`), at its allocation."""
+        if slot < self.nslots and slot >= 0:
             return
-        fit(self.slot_cur, slot, -1)
-        fit(self.slot_owner, slot, -1)
-        for row in self.ptr:
-            fit(row, slot, -1)
+        bound(slot, "VMA slot")
+        self.nslots = slot + 1
 
     def find(self, slot: int, gen: int) -> Allocation | None:
         """The allocation (slot, gen), if the slab handed it out: a walk back through the slot's
@@ -252,7 +296,6 @@ class History:
         opn = self.open_op
         slot_cur = self.slot_cur
         slot_owner = self.slot_owner
-        trees = self.trees
         lin, life, rcu, hb = self.lin, self.life, self.rcu, self.hb
         viol = self.viol
         frees = self.frees
@@ -277,8 +320,7 @@ class History:
         started = False
 
         kinds = self.kinds
-        for idx in range(len(events)):
-            ev = events[idx]
+        for idx, ev in enumerate(events):
             t: int = ev[1]
             kind = kinds[idx]
             ti = t + 2
@@ -339,7 +381,7 @@ class History:
                         a.pgoff = ev[4]
                     else:
                         continue
-                    a.ranges.append((idx, a.start, a.end, a.pgoff))
+                    a.ranges.append(idx)
                     # the invariants read the ranges of the VMAs in a tree only: one that is
                     # in none is checked when it is inserted
                     if a.trees:
@@ -466,15 +508,16 @@ class History:
                     hb.section_ended(ti)
 
             elif kind == K_MAPPING_STORE:
-                page = ev[2]
+                page: int = ev[2]
                 named: int | None = ev[3]  # the slot the folio now names (-1 or None: none)
                 if idx < ordered:
                     hb.mapping_stored(ti, page)
-                if named is None or named < 0:
-                    self.mapping[page] = None
-                else:
-                    aid = self.pointer(ti, named)
-                    self.mapping[page] = (aid, idx) if aid >= 0 else None
+                aid = -1 if named is None or named < 0 else self.pointer(ti, named)
+                if not (page < self.npages and page >= 0):
+                    bound(page, "folio page")
+                    self.npages = page + 1
+                self.mapped[page] = aid
+                self.mapped_at[page] = idx
                 dirty = True
 
             elif kind == K_MAPPING_LOAD:
@@ -493,9 +536,10 @@ class History:
 
             elif kind == K_LOOKUP:
                 slot = ev[3]
-                tr = trees.get(ev[2])
-                found = tr.get(slot) if tr is not None else None
-                aid = found if found is not None else self.cur(slot)
+                tr = self.tree(ev[2])
+                aid = tr[slot] if slot < len(tr) and slot >= 0 else -1
+                if aid < 0:
+                    aid = self.cur(slot)
                 if aid >= 0:
                     ptr[ti][slot] = aid
 
@@ -507,20 +551,17 @@ class History:
                         debug_checks.inserted(mm, slot)
                     if rmap:
                         rmap_lock.inserted(slot)
-                tr = trees.get(mm)
-                if tr is None:
-                    tr = trees[mm] = {}
-                found = tr.get(slot) if kind == K_TREE_UPDATE else None
-                aid = found if found is not None else self.pointer(ti, slot)
+                tr = self.tree(mm)
+                held = tr[slot] if slot < len(tr) and slot >= 0 else -1
+                aid = held if held >= 0 and kind == K_TREE_UPDATE else self.pointer(ti, slot)
                 if aid < 0:
                     continue
                 a = allocs[aid]
                 if kind == K_TREE_INSERT:
                     if on and a.init is None:
                         raise lin.uninitialised(a, t, idx, f"insertion into mm {mm}'s tree publishes")
-                    prev = tr.get(slot)
-                    if prev is not None and prev != aid:
-                        allocs[prev].trees &= ~(1 << mm)
+                    if held >= 0 and held != aid:
+                        allocs[held].trees &= ~(1 << mm)
                     tr[slot] = aid
                     if not (a.trees >> mm) & 1:
                         a.trees |= 1 << mm
@@ -528,7 +569,7 @@ class History:
                 a.start = ev[4]
                 a.end = ev[5]
                 a.pgoff = ev[6]
-                a.ranges.append((idx, ev[4], ev[5], ev[6]))
+                a.ranges.append(idx)
                 dirty = True
 
             elif kind == K_FREE:
@@ -550,11 +591,11 @@ class History:
                 if rmap:
                     rmap_lock.removed(ev[3])
                 mm = ev[2]
-                tr = trees.get(mm)
-                if tr is None:
-                    tr = trees[mm] = {}
-                gone = tr.pop(ev[3], None)
-                if gone is not None:
+                slot = ev[3]
+                tr = self.tree(mm)
+                gone = tr[slot] if slot < len(tr) and slot >= 0 else -1
+                if gone >= 0:
+                    tr[slot] = -1
                     allocs[gone].trees &= ~(1 << mm)
                     life.detached(gone, t, idx)
                 # The invariants are about the VMAs a tree holds: one fewer breaks none that held
@@ -593,7 +634,14 @@ class History:
         self.life.check_reuse(old, t, slot, gen, idx)
         self.rcu.check_reuse(old, t, slot, gen, idx)
         self.life.check_generation(slot, gen, idx)
-        a = Allocation(len(self.allocs), slot, gen, idx, t)
+        aid = len(self.allocs)
+        made = self.made
+        if aid < len(made):
+            a = made[aid]
+            a.renew(slot, gen, idx, t)
+        else:
+            a = Allocation(aid, slot, gen, idx, t)
+            made.append(a)
         a.before = prev
         self.allocs.append(a)
         # each rule's own hook, called by name: a loop over the rules calls them through the

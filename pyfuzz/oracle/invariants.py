@@ -29,11 +29,12 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
     events).  The words that say when are built only for a violation: most checks find none."""
     allocs = h.allocs
     for mm in range(2):
-        tr = h.trees.get(mm)
-        if not tr:
-            continue
+        tr = h.trees[mm]
         ents = []
-        for slot, aid in tr.items():
+        for slot in range(h.nslots):
+            aid = tr[slot]
+            if aid < 0:
+                continue
             vma = allocs[aid]
             s = vma.start
             e = vma.end
@@ -50,6 +51,8 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
                              f"with vm_pgoff {p}: vm_start - vm_pgoff*PAGE_SIZE is {s - p}, not 0 "
                              "(pgoff did not move with vm_start).", idx)
             ents.append((s, e, aid))
+        if len(ents) < 2:  # no pair that could overlap: nothing to sort
+            continue
         ents.sort()
         for j in range(1, len(ents)):
             if ents[j][0] < ents[j - 1][1]:
@@ -60,8 +63,11 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
                              idx)
     if h.root_policy:
         # The folios keep naming the root: it must outlive every VMA that covers them.
-        tr0 = h.trees.get(0, {})
-        for slot, aid in sorted(tr0.items()):
+        tr0 = h.trees[0]
+        for slot in range(h.nslots):
+            aid = tr0[slot]
+            if aid < 0:
+                continue
             root = allocs[aid].root
             if root is not None and allocs[root].free >= 0:
                 raise h.viol("vma-invariant",
@@ -70,36 +76,33 @@ def check_vmas(h: History, idx: int, op_end: tuple | None) -> None:
                              "name freed memory.", idx)
         return
     page = _misplaced_folio(h)
-    if page is not None:
-        m = h.mapping[page]
-        assert m is not None
-        aid = m[0]
+    if page >= 0:
+        aid = h.mapped[page]
         s = allocs[aid].start
         e = allocs[aid].end
         raise h.viol("vma-invariant",
-                     f"{_when(h, idx, op_end)} (event {idx}), folio {page}'s mapping (stored at event {m[1]}) names "
+                     f"{_when(h, idx, op_end)} (event {idx}), folio {page}'s mapping (stored at event "
+                     f"{h.mapped_at[page]}) names "
                      f"{h.an(aid)}, which is in mm 0's tree but covers [{s}, {e}): the folio was "
                      "not re-pointed.", idx)
 
 
-def _misplaced_folio(h: History) -> int | None:
+def _misplaced_folio(h: History) -> int:
     """The lowest page whose folio's mapping names a VMA in mm 0's tree (at its own slot, with its
-    range set) that does not cover it: the only VMAs a folio's mapping can name wrongly.  Each
-    folio costs one lookup in the tree, and nothing is built: most checks find nothing."""
-    tr0 = h.trees.get(0)
-    if not tr0:
-        return None
+    range set) that does not cover it, -1 for none: the only VMAs a folio's mapping can name
+    wrongly.  Nothing is built: most checks find nothing."""
     allocs = h.allocs
-    low: int | None = None
-    for page, m in h.mapping.items():
-        if m is None:
+    mapped = h.mapped
+    for page in range(h.npages):
+        aid = mapped[page]
+        if aid < 0:
             continue
-        a = allocs[m[0]]
+        a = allocs[aid]
         # in mm 0's tree at its own slot (the pass keeps each allocation's tree bits so)
         if not a.trees & 1:
             continue
         s = a.start
         e = a.end
-        if s is not None and e is not None and not (s <= page < e) and (low is None or page < low):
-            low = page
-    return low
+        if s is not None and e is not None and not (s <= page < e):
+            return page
+    return -1

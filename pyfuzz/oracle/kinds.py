@@ -52,15 +52,20 @@ NO_KIND: Final = 27  # the code of a kind no rule reads
 # program's threads (at most 4) 2..5.
 THREAD_INDICES: Final = 6
 
-# The slots the oracle takes, 0..SLOTS-1: the core's events carry a slot in a byte, and per-slot
-# state is kept in lists indexed by the slot.
+# The slots (and folio pages) the oracle takes, 0..SLOTS-1: the core's events carry a slot and a
+# page in a byte each, and per-slot (per-page) state is kept in lists indexed by it.
 SLOTS: Final = 256
 
 
-def fit(per_slot: list, slot: int, fill: object) -> None:
-    """Room for `slot` in a list indexed by the slot, new entries `fill`."""
-    if not 0 <= slot < SLOTS:
-        raise ValueError(f"VMA slot {slot}: the oracle takes slots 0..{SLOTS - 1}, as the core's events carry them")
+def bound(i: int, what: str) -> None:
+    """Refuse a slot (page, mm: `what`) that is not in 0..SLOTS-1."""
+    if not 0 <= i < SLOTS:
+        raise ValueError(f"{what} {i}: the oracle takes {what}s 0..{SLOTS - 1}, as the core's events carry them")
+
+
+def fit(per_slot: list, slot: int, fill: object, what: str = "VMA slot") -> None:
+    """Room for `slot` in a list indexed by the slot (or by `what` else, a page), new entries `fill`."""
+    bound(slot, what)
     while len(per_slot) <= slot:
         per_slot.append(fill)
 

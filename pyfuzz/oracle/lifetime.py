@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .kinds import THREAD_INDICES
+from .kinds import K_WRITE, THREAD_INDICES
 from .violation import thread_name
 
 if TYPE_CHECKING:
@@ -38,8 +38,9 @@ class Lifetime:
         self.hold: list[list[tuple[int, int, str]]] = []
         # `_put_key(allocation, thread)` -> (result, return index) of its latest vma_put
         self.lastput: dict[int, tuple[bool, int]] = {}
-        # per allocation: {VMA cut from it (mapping=root): event index of the pin}
-        self.pins: list[dict[int, int]] = []
+        # per allocation: {VMA cut from it (mapping=root): event index of the pin}, None until
+        # its first pin (a dictionary for every allocation, where only a root has pins)
+        self.pins: list[dict[int, int] | None] = []
 
     def reset(self) -> None:
         """For the History's next history (`History.start`)."""
@@ -49,7 +50,7 @@ class Lifetime:
 
     def allocated(self, a: Allocation) -> None:
         self.hold.append([(a.allocer, a.alloc_idx, "alloc")])
-        self.pins.append({})
+        self.pins.append(None)
 
     # ------------------------------------------------------------------ mapping=root pins
     def pinned(self, root, vma, t, idx) -> None:
@@ -58,11 +59,15 @@ class Lifetime:
         j = _latest(lst, t)
         if j >= 0 and lst[j][2] == "get":
             del lst[j]
-            self.pins[root][vma] = idx
+            pins = self.pins[root]
+            if pins is None:
+                pins = self.pins[root] = {}
+            pins[vma] = idx
 
     def unpinned(self, root, vma, t, idx) -> None:
         """`vma` is being freed by t: its pin on `root` is t's to drop."""
-        if self.pins[root].pop(vma, None) is not None:
+        pins = self.pins[root]
+        if pins is not None and pins.pop(vma, None) is not None:
             self.got(root, t, idx)
 
     def released_by(self, aid: int, t: int) -> bool:
@@ -88,7 +93,7 @@ class Lifetime:
                 out.append(f"{thread_name(t)} (which detached it from the tree at event {i})")
             else:
                 out.append(f"{thread_name(t)} (which allocated it at event {i})")
-        for vma, i in sorted(self.pins[aid].items()):
+        for vma, i in sorted((self.pins[aid] or {}).items()):
             out.append(f"{self.h.an(vma)} (cut from it, pinning it as its root since event {i})")
         p = a.preset
         if p == -1:
@@ -120,7 +125,10 @@ class Lifetime:
                     n += 1
         else:
             n += len(lst)
-        return n + len(self.pins[aid]) + (a.preset if a.preset > 0 else 0)
+        pins = self.pins[aid]
+        if pins is not None:
+            n += len(pins)
+        return n + (a.preset if a.preset > 0 else 0)
 
     # ------------------------------------------------------------------ references taken and dropped
     def got(self, aid: int, t: int, idx: int) -> None:
@@ -250,18 +258,40 @@ class Lifetime:
         # check and its use. What the reader must never do is use a VMA that did not map the
         # folio at any moment while it held it, i.e. one it cannot have validated.
         held_since = self.hold[aid][mine][1]
-        # The ranges are in event order: the one in force when the reference was taken, then
-        # every one written since, up to this use.
-        at_get = None
+        # The ranges in event order, rebuilt from the events that set them (all before this
+        # use): the one in force when the reference was taken, then every one written since.
+        s: int | None = None
+        e: int | None = None
+        p: int | None = None
         validated = False
-        for r in a.ranges:
-            at: int = r[0]
-            if at <= held_since:
-                at_get = r
-            elif at <= idx and _maps(r, page):
+        judged_at_get = False
+        events = h.events
+        kinds = h.kinds
+        for at in a.ranges:
+            if at > held_since and not judged_at_get:
+                judged_at_get = True
+                if _maps(s, e, p, page):
+                    validated = True
+                    break
+            ev = events[at]
+            if kinds[at] == K_WRITE:
+                field: str = ev[3]
+                if field == "vm_start":
+                    s = ev[4]
+                elif field == "vm_end":
+                    e = ev[4]
+                else:
+                    p = ev[4]
+            else:  # a tree insertion or update sets all three
+                s = ev[4]
+                e = ev[5]
+                p = ev[6]
+            if judged_at_get and _maps(s, e, p, page):
                 validated = True
                 break
-        if not validated and not (at_get is not None and _maps(at_get, page)):
+        if not judged_at_get:  # every range was set by the get: the last is the one in force
+            validated = _maps(s, e, p, page)
+        if not validated:
             s, e, p = a.start, a.end, a.pgoff
             raise h.viol("bad-use",
                          f"{thread_name(t)} used folio {page} through {h.an(aid)} at event {idx}, but that VMA did not "
@@ -282,10 +312,6 @@ def _thread(ref: tuple[int, int, str]) -> int:
     return ref[0]
 
 
-def _maps(r: tuple, page: int) -> bool:
-    """Whether the range r = (event index, start, end, pgoff) maps the folio of page."""
-    # (typed as read: untyped, the compiled build compares and subtracts them as generic objects)
-    s: int | None = r[1]
-    e: int | None = r[2]
-    p: int | None = r[3]
+def _maps(s: int | None, e: int | None, p: int | None, page: int) -> bool:
+    """Whether the range [s, e) with vm_pgoff p (None: a field never set) maps the folio of page."""
     return s is not None and e is not None and p is not None and p <= page < p + (e - s)

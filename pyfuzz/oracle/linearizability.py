@@ -147,8 +147,8 @@ def cluster_end(ops: list[tuple], i: int) -> int:
 def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[bool, Any]:
     """Check one allocation's operations (sorted by call index) from spec state `init`.
 
-    Returns (True, set of possible final states) or (False, (failing index, state, path of
-    indices into ops)).
+    Returns (True, the final state, or the set of them when linearizations end in several) or
+    (False, (failing index, state, path of indices into ops)).
     """
     # While only one spec state is possible (the common case: most clusters are one completed
     # operation), it is `one` and `states` is None: a plain replay, no sets built.
@@ -193,7 +193,7 @@ def linearize_ops(ops: list[tuple], init: int, spec: Spec = RCUREF) -> tuple[boo
             one = min(states)
             states = None
         i = j
-    return True, states if states is not None else {one}
+    return True, states if states is not None else one
 
 
 def _call_index(op: tuple) -> int:
@@ -206,7 +206,10 @@ class Linearizability:
     def __init__(self, h: History):
         self.h = h
         self.ops: list[list[tuple]] = []  # per allocation: its completed rcuref operations, by call
-        self.final: dict[int, set] = {}    # allocation -> set of spec states some linearization ends in
+        # per allocation, filled by `finish`: the spec state its linearizations end in, or the
+        # set of them when they end in several; None for only its initial state (no operations,
+        # or never initialised)
+        self.final: list[set[int] | int | None] = []
 
     def reset(self) -> None:
         """For the History's next history (`History.start`)."""
@@ -272,16 +275,20 @@ class Linearizability:
             return None
         best = None
         pending = self.with_pending(stop)
+        final = self.final
         for a in h.allocs:
             aid = a.aid
-            ops = pending.get(aid, self.ops[aid])
+            ops = self.ops[aid]
+            if pending:
+                ops = pending.get(aid, ops)
             if a.init is None or not ops:
-                self.final[aid] = {a.init}
+                final.append(None)
                 continue
             ok, out = linearize_ops(ops, a.init, h.spec)
             if ok:
-                self.final[aid] = out
+                final.append(out)
                 continue
+            final.append(None)  # (the end state is not judged after a violation)
             v = self.violation(a, ops, out)
             if best is None or v.event_index < best.event_index:
                 best = v

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from .kinds import fit
+from .kinds import SLOTS, bound
 from .violation import thread_name
 
 if TYPE_CHECKING:
@@ -50,8 +50,10 @@ class HappensBefore:
             self.clocks[j][j] = 1
         self.pending_acquire: list[list[int] | None] = [None] * nthreads  # relaxed loads' views, until a fence
         self.section_end: list[list[int] | None] = self.pending_acquire[:]  # view at the end of each thread's last section
-        # by slot (kinds.fit): the view released into its counter (release sequence), or None
-        self.counter: list[list[int] | None] = []
+        # by slot (0..SLOTS-1): the view released into its counter (release sequence), or None;
+        # `reset` sets back those below `nslots`
+        self.counter: list[list[int] | None] = [None] * SLOTS
+        self.nslots = 0
         self.mapping: dict[int, list[int]] = {}  # page -> view released by the last mapping store
         self.slab: dict[int, list[int]] = {}     # slot -> view of the last free (typesafe) or reclaim (deferred)
         self.lock: list[int] | None = None       # view of the last mmap_lock release
@@ -75,7 +77,10 @@ class HappensBefore:
             C[i] = 1
             pa[i] = None
             ends[i] = None
-        self.counter.clear()
+        counter = self.counter
+        for j in range(self.nslots):
+            counter[j] = None
+        self.nslots = 0
         self.mapping.clear()
         self.slab.clear()
         self.lock = None
@@ -117,7 +122,9 @@ class HappensBefore:
             C[ti] = C[ti] + 1
 
     def release(self, slot: int, view: list[int] | None) -> None:
-        fit(self.counter, slot, None)
+        if slot >= self.nslots or slot < 0:
+            bound(slot, "VMA slot")
+            self.nslots = slot + 1
         self.counter[slot] = view
 
     def fence(self, ti: int) -> None:

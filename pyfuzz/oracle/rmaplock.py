@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Final, cast
 
 from .kinds import (K_ALLOC, K_READ, K_RMAP_LOCK, K_RMAP_UNLOCK, K_TREE_INSERT, K_TREE_REMOVE, K_USE,
-                    K_WRITE, THREAD_INDICES, fit)
+                    K_WRITE, SLOTS, THREAD_INDICES, bound)
 from .violation import Violation, thread_name
 
 KINDS = ("rmap-lock-misuse", "unlocked-range-update", "unlocked-rmap-walk")
@@ -48,11 +48,16 @@ NOBODY: Final = -3
 
 class _Slot:
     """What the rules know of one slot: its rwsem's holders and the VMA in it.  One record per
-    slot, so that an event costs one dictionary probe, not one per fact."""
+    slot, so that an event costs one probe, not one per fact; kept from one history to the next
+    and renewed at the slot's first event (`RmapLock.slot`)."""
 
     __slots__ = ("writer", "readers", "root", "in_tree")
 
     def __init__(self, slot: int):
+        self.renew(slot)
+
+    def renew(self, slot: int) -> None:
+        """Every field as a new record's (tests/test_oracle.py compares one renewed with one built)."""
         self.writer = NOBODY                   # the thread holding the rwsem for write
         self.readers: list[int] | None = None  # read acquisitions held, per thread index (thread + 2)
         self.root = slot                       # the slot of the VMA's root
@@ -63,27 +68,40 @@ class RmapLock:
     def __init__(self, config: dict, mmap_held: list[int]):
         self.events: list = []
         self.on = config.get("rmap_lock", "none") == "rwsem"  # without the rwsem there is nothing to judge
-        # by slot (the slots the pass takes, 0..255: a list probe, not a dictionary's), None
-        # until an event of the slot
-        self.slots: list[_Slot | None] = []
+        # by slot (the slots the pass takes, 0..255: a list probe, not a dictionary's), its
+        # record, None until an event of the slot; `start` sets back those below `nslots`
+        self.slots: list[_Slot | None] = [None] * SLOTS
+        self.nslots = 0
+        # by slot, the record it had in an earlier history, kept to be renewed
+        self.made: list[_Slot | None] = [None] * SLOTS
         self.mmap_held = mmap_held                    # per thread index: mmap_lock acquisitions held
         self.found: Violation | None = None           # the first violation
 
     def reset(self, events: list) -> None:
         """For the History's next history (`History.start`)."""
         self.events = events
-        self.slots.clear()
+        slots = self.slots
+        for j in range(self.nslots):
+            slots[j] = None
+        self.nslots = 0
         self.found = None
 
     def get(self, slot: int) -> _Slot | None:
         slots = self.slots
-        return slots[slot] if 0 <= slot < len(slots) else None
+        return slots[slot] if slot < len(slots) and slot >= 0 else None
 
     def slot(self, slot: int) -> _Slot:
         s = self.get(slot)
         if s is None:
-            fit(self.slots, slot, None)
-            s = self.slots[slot] = _Slot(slot)
+            bound(slot, "VMA slot")
+            s = self.made[slot]
+            if s is None:
+                s = self.made[slot] = _Slot(slot)
+            else:
+                s.renew(slot)
+            self.slots[slot] = s
+            if slot >= self.nslots:
+                self.nslots = slot + 1
         return s
 
     def root(self, slot: int, s: _Slot | None) -> _Slot | None:
