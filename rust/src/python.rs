@@ -285,9 +285,14 @@ impl PyOutcome {
     /// name up. The history's own kind field re-encoded: tests/test_oracle.py checks every code
     /// against `KIND[event[0]]`.
     #[getter]
-    fn kinds<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let codes: Vec<u8> = self.inner.events.iter().map(kind_code).collect();
-        PyBytes::new(py, &codes)
+    fn kinds<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        // written into the bytes object itself: no buffer made and copied per history
+        PyBytes::new_with(py, self.inner.events.len(), |codes| {
+            for (code, e) in codes.iter_mut().zip(&self.inner.events) {
+                *code = kind_code(e);
+            }
+            Ok(())
+        })
     }
     #[getter]
     fn events(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
